@@ -1,0 +1,30 @@
+/**
+ * The `session-reaper` command line: one entry, subcommands dispatched from one table.
+ */
+import { runMongod } from '../standin/src/cli.ts';
+
+type Subcommand = (argv: string[]) => Promise<number>;
+
+const SUBCOMMANDS: Record<string, { run: Subcommand; summary: string }> = {
+  mongod: { run: (a) => runMongod(a), summary: 'start the MongoDB stand-in (wire-protocol server for tests and demos)' },
+};
+
+export function usage(): string {
+  const width = Math.max(...Object.keys(SUBCOMMANDS).map((k) => k.length));
+  return ['usage: session-reaper <command> [options]', '', 'commands:',
+    ...Object.entries(SUBCOMMANDS).map(([k, v]) => `  ${k.padEnd(width)}  ${v.summary}`)].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return cmd ? 0 : 2;
+  }
+  const sub = SUBCOMMANDS[cmd];
+  if (!sub) {
+    process.stderr.write(`session-reaper: unknown command "${cmd}"\n${usage()}\n`);
+    return 2;
+  }
+  return sub.run(rest);
+}

@@ -1,0 +1,117 @@
+/**
+ * Run configuration: one table of settings drives the environment variables, the CLI flags, the
+ * validation and the README's configuration reference. Invalid values fail at start-up with a message
+ * naming the setting and what it accepts; nothing falls back silently.
+ */
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from './errors.ts';
+import { DEFAULT_KILL_BATCH_SIZE, DEFAULT_KILL_CONCURRENCY, MAX_KILL_BATCH_SIZE } from './kill.ts';
+import { DEFAULT_AUDIT_SOURCE } from './audit/events.ts';
+import { redactUri } from './redact.ts';
+
+export const DEFAULT_POLICIES_DIR = fileURLToPath(new URL('../policies', import.meta.url));
+
+export interface RunConfig {
+  uri: string;
+  policiesDir: string;
+  dryRun: boolean;
+  maxKills: number;
+  maxKillShare: number;
+  batchSize: number;
+  concurrency: number;
+  audit: string;
+  cluster: string;
+  source: string;
+  eventBusName: string;
+}
+
+type Parser<T> = (raw: string, where: string) => T;
+
+interface Setting<K extends keyof RunConfig> {
+  key: K;
+  env: string;
+  flag: string;
+  description: string;
+  default: RunConfig[K] | ((c: Partial<RunConfig>) => RunConfig[K]) | undefined;
+  parse: Parser<RunConfig[K]>;
+}
+
+const text: Parser<string> = (raw, where) => {
+  if (raw.trim() === '') throw new ConfigError(`${where} is empty; give a value or unset it`);
+  return raw.trim();
+};
+
+const bool: Parser<boolean> = (raw, where) => {
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
+  throw new ConfigError(`${where} must be true or false (or 1/0), got "${raw}"`);
+};
+
+function integer(min: number, max: number): Parser<number> {
+  return (raw, where) => {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${where} must be a whole number from ${min} to ${max}, got "${raw}"`);
+    return n;
+  };
+}
+
+const fraction: Parser<number> = (raw, where) => {
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new ConfigError(`${where} must be a fraction from 0 to 1 (0.25 = a quarter of all sessions), got "${raw}"`);
+  return n;
+};
+
+const uri: Parser<string> = (raw, where) => {
+  const v = raw.trim();
+  if (!/^mongodb(\+srv)?:\/\//.test(v)) throw new ConfigError(`${where} must be a mongodb:// or mongodb+srv:// connection string, got "${redactUri(v)}"`);
+  return v;
+};
+
+/** The cluster name defaults to the connection string's host list, credentials removed. */
+function clusterFromUri(c: Partial<RunConfig>): string {
+  const m = /^mongodb(?:\+srv)?:\/\/(?:[^@/]*@)?([^/?]+)/.exec(c.uri ?? '');
+  return m ? m[1]! : 'unknown';
+}
+
+export const SETTINGS: readonly Setting<keyof RunConfig>[] = [
+  { key: 'uri', env: 'MONGODB_URI', flag: 'uri', description: 'Connection string of the deployment (mongod, replica set or mongos)', default: undefined, parse: uri },
+  { key: 'policiesDir', env: 'REAPER_POLICIES_DIR', flag: 'policies', description: 'Directory of policy files (*.json)', default: DEFAULT_POLICIES_DIR, parse: text },
+  { key: 'dryRun', env: 'DRY_RUN', flag: 'dry-run', description: 'Decide, plan and audit, but kill nothing', default: false, parse: bool },
+  { key: 'maxKills', env: 'REAPER_MAX_KILLS', flag: 'max-kills', description: 'More planned kills than this turn the pass report-only', default: 1000, parse: integer(0, 10_000_000) },
+  { key: 'maxKillShare', env: 'REAPER_MAX_KILL_SHARE', flag: 'max-kill-share', description: 'A larger share of all sessions planned for killing turns the pass report-only', default: 0.25, parse: fraction },
+  { key: 'batchSize', env: 'REAPER_BATCH_SIZE', flag: 'batch-size', description: `Sessions per killSessions command (1-${MAX_KILL_BATCH_SIZE})`, default: DEFAULT_KILL_BATCH_SIZE, parse: integer(1, MAX_KILL_BATCH_SIZE) },
+  { key: 'concurrency', env: 'REAPER_KILL_CONCURRENCY', flag: 'concurrency', description: 'Kill commands in flight at once', default: DEFAULT_KILL_CONCURRENCY, parse: integer(1, 64) },
+  { key: 'audit', env: 'REAPER_AUDIT', flag: 'audit', description: 'Audit sink: eventbridge, eventbridge:BUS, stdout or file:PATH', default: 'stdout', parse: text },
+  { key: 'cluster', env: 'REAPER_CLUSTER', flag: 'cluster', description: 'Cluster name in audit events (default: the hosts of the connection string)', default: clusterFromUri, parse: text },
+  { key: 'source', env: 'REAPER_AUDIT_SOURCE', flag: 'source', description: 'EventBridge Source of audit events', default: DEFAULT_AUDIT_SOURCE, parse: text },
+  { key: 'eventBusName', env: 'AUDIT_EVENT_BUS_NAME', flag: 'event-bus', description: 'EventBridge bus for --audit eventbridge', default: '', parse: (r) => r.trim() },
+];
+
+/**
+ * Resolves every setting: flag, then environment, then default. Flags come as strings (booleans as
+ * "true"); `env` is injectable for tests and the Lambda handler.
+ */
+export function resolveConfig(flags: Record<string, string | boolean | undefined>, env: Record<string, string | undefined> = process.env): RunConfig {
+  const out: Partial<RunConfig> = {};
+  const assign = <K extends keyof RunConfig>(key: K, value: RunConfig[K]): void => {
+    out[key] = value;
+  };
+  const deferred: Setting<keyof RunConfig>[] = [];
+  for (const s of SETTINGS) {
+    const flag = flags[s.flag];
+    if (flag !== undefined) {
+      assign(s.key, s.parse(typeof flag === 'boolean' ? String(flag) : flag, `--${s.flag}`));
+    } else if (env[s.env] !== undefined && env[s.env] !== '') {
+      assign(s.key, s.parse(env[s.env]!, s.env));
+    } else if (typeof s.default === 'function') {
+      deferred.push(s);
+    } else if (s.default !== undefined) {
+      assign(s.key, s.default);
+    } else {
+      throw new ConfigError(`no ${s.key === 'uri' ? 'connection string' : s.key}: pass --${s.flag} or set ${s.env}`);
+    }
+  }
+  for (const s of deferred) assign(s.key, (s.default as (c: Partial<RunConfig>) => RunConfig[keyof RunConfig])(out));
+  return out as RunConfig;
+}

@@ -1,0 +1,154 @@
+/**
+ * Inventory: joins the session listings and $currentOp into one fact record per session, keyed by the
+ * pair (id, uid), plus one record per running operation outside any session.
+ *
+ * What each source contributes (reference notes §4.4, §5):
+ *  - $listSessions: every session flushed to config.system.sessions; its lastUse is the time of the last
+ *    refresh write, so it lags the real last use by up to logicalSessionRefreshMillis (5 minutes);
+ *  - $listLocalSessions: the sessions used since the node's last refresh, with the exact lastUse; it makes
+ *    idle times precise for recently used sessions and adds sessions not yet flushed;
+ *  - $currentOp: running ops (type "op"), idle transactions (type "idleSession", the only way to see them),
+ *    idle cursors (type "idleCursor", with lastAccessDate), and the app name and client address.
+ * Internal threads (ops without a client) are counted but never become records: they are not the reaper's
+ * to kill.
+ */
+import { emptyFacts, type SessionFacts } from './facts.ts';
+import type { Activity, ListedSession, MongoPort, ReaperIdentity } from './ports.ts';
+
+export interface Inventory {
+  /** One record per session, in first-seen order. */
+  sessions: SessionFacts[];
+  /** Running operations with no session (killable with killOp only). */
+  sessionlessOps: SessionFacts[];
+  /** Operations of internal threads (no client connection), counted and left alone. */
+  internalOps: number;
+  /** Documents read from each source. */
+  counts: { listSessions: number; listLocalSessions: number; currentOp: number };
+}
+
+function splitUser(user: string): [string, string] {
+  const at = user.lastIndexOf('@');
+  return at < 0 ? [user, ''] : [user.slice(0, at), user.slice(at + 1)];
+}
+
+function hostOf(client: string): string {
+  if (client.startsWith('[')) return client.slice(1, client.indexOf(']'));
+  const colon = client.lastIndexOf(':');
+  return colon < 0 || client.indexOf(':') !== colon ? client : client.slice(0, colon);
+}
+
+/** The join, separate from I/O so it is testable with plain arrays. */
+export class InventoryBuilder {
+  private readonly byKey = new Map<string, SessionFacts>();
+  private readonly sessionlessOps: SessionFacts[] = [];
+  private readonly lastUse = new Map<SessionFacts, number>();
+  private internalOps = 0;
+  readonly counts = { listSessions: 0, listLocalSessions: 0, currentOp: 0 };
+
+  constructor(private readonly now: number, private readonly self: ReaperIdentity) {}
+
+  private record(id: string, uid: string, user: string): SessionFacts {
+    const key = id + uid;
+    let f = this.byKey.get(key);
+    if (!f) {
+      f = emptyFacts('session');
+      f.sessionId = id;
+      f.uid = uid;
+      f.isReaperSession = id === this.self.sessionId && uid === this.self.uid;
+      this.byKey.set(key, f);
+    }
+    if (user && !f.user) {
+      f.user = user;
+      [f.userName, f.userDb] = splitUser(user);
+      f.isReaperUser = this.self.user !== '' && user === this.self.user;
+    }
+    return f;
+  }
+
+  private touch(f: SessionFacts, ms: number): void {
+    if (ms > (this.lastUse.get(f) ?? 0)) this.lastUse.set(f, ms);
+  }
+
+  addListed(s: ListedSession, source: 'listSessions' | 'listLocalSessions'): void {
+    this.counts[source]++;
+    this.touch(this.record(s.id, s.uid, s.user), s.lastUseMs);
+  }
+
+  addActivity(a: Activity): void {
+    this.counts.currentOp++;
+    if (!a.sessionId || !a.uid) {
+      if (a.type !== 'op' || !a.active) return;
+      if (!a.client) {
+        this.internalOps++;
+        return;
+      }
+      const f = emptyFacts('operation');
+      f.opid = a.opid;
+      f.opCount = 1;
+      f.longestOpSeconds = a.secsRunning;
+      f.opTypes = a.op ? [a.op] : [];
+      f.namespaces = a.ns ? [a.ns] : [];
+      this.applyClient(f, a);
+      if (a.user) {
+        f.user = a.user;
+        [f.userName, f.userDb] = splitUser(a.user);
+        f.isReaperUser = this.self.user !== '' && a.user === this.self.user;
+      }
+      f.lastUseMs = this.now - a.secsRunning * 1000;
+      this.sessionlessOps.push(f);
+      return;
+    }
+    const f = this.record(a.sessionId, a.uid, a.user);
+    this.applyClient(f, a);
+    if (a.type === 'op' && a.active) {
+      f.opCount++;
+      if (a.secsRunning > f.longestOpSeconds) f.longestOpSeconds = a.secsRunning;
+      if (a.op && !f.opTypes.includes(a.op)) f.opTypes.push(a.op);
+      if (a.ns && !f.namespaces.includes(a.ns)) f.namespaces.push(a.ns);
+      // A running op is a use right now.
+      this.touch(f, this.now);
+    }
+    if (a.txn) {
+      f.hasTransaction = true;
+      f.txnOpenSeconds = Math.max(f.txnOpenSeconds, a.txn.openSeconds);
+      f.txnActiveSeconds = Math.max(f.txnActiveSeconds, a.txn.activeSeconds);
+      f.txnInactiveSeconds = Math.max(f.txnInactiveSeconds, a.txn.inactiveSeconds);
+      f.txnPrepared = f.txnPrepared || a.txn.prepared;
+      if (a.txn.expiresAtMs) f.txnExpiresInSeconds = Math.max(0, (a.txn.expiresAtMs - this.now) / 1000);
+    }
+    if (a.type === 'idleCursor') {
+      f.cursorCount++;
+      const idle = Math.max(0, (this.now - a.cursorLastAccessMs) / 1000);
+      if (idle > f.longestCursorIdleSeconds) f.longestCursorIdleSeconds = idle;
+      this.touch(f, a.cursorLastAccessMs);
+    }
+  }
+
+  private applyClient(f: SessionFacts, a: Activity): void {
+    if (a.appName && !f.appName) f.appName = a.appName;
+    if (a.client && !f.client) {
+      f.client = a.client;
+      f.clientHost = hostOf(a.client);
+    }
+  }
+
+  build(): Inventory {
+    const sessions = [...this.byKey.values()];
+    for (const f of sessions) {
+      const last = this.lastUse.get(f) ?? 0;
+      f.lastUseMs = last;
+      // Unknown lastUse counts as "just used": never idle by default, so nothing is killed on a guess.
+      f.idleSeconds = last ? Math.max(0, (this.now - last) / 1000) : 0;
+    }
+    return { sessions, sessionlessOps: this.sessionlessOps, internalOps: this.internalOps, counts: this.counts };
+  }
+}
+
+/** Reads the three sources through the port, streaming, and joins them. */
+export async function takeInventory(mongo: MongoPort, self: ReaperIdentity, now: number): Promise<Inventory> {
+  const builder = new InventoryBuilder(now, self);
+  for await (const s of mongo.listSessions()) builder.addListed(s, 'listSessions');
+  for await (const s of mongo.listLocalSessions()) builder.addListed(s, 'listLocalSessions');
+  for await (const a of mongo.currentOp()) builder.addActivity(a);
+  return builder.build();
+}

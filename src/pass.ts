@@ -1,0 +1,293 @@
+/**
+ * One reaping pass: inventory -> policy -> plan -> kill -> verify -> audit.
+ *
+ * The decision logic is pure (evaluate, planKills); I/O happens at the edges, through the MongoPort and
+ * the AuditSink. Guarantees:
+ *  - the policy set is loaded and validated before the pass starts (a bad policy aborts before any kill);
+ *  - every decision that acts gets one audit event (planned, killed, skipped with why, failed with the error),
+ *    and every pass ends with one run summary event, also when it fails half-way;
+ *  - what the pass did not finish before its deadline is reported, never silently dropped.
+ */
+import { randomUUID } from 'node:crypto';
+import { decisionEvent, emptyCounts, runSummaryEvent, sessionRefFromFacts, operationRefFromFacts, type AuditContext } from './audit/builder.ts';
+import type { AuditEvent, RunCounts, StillRunningOp, TriggerInfo } from './audit/events.ts';
+import type { AuditSink, PublishResult } from './audit/sink.ts';
+import type { SessionFacts } from './facts.ts';
+import { InventoryBuilder, type Inventory } from './inventory.ts';
+import { executeKills, type KillOutcome, type KillTarget } from './kill.ts';
+import { planKills, type PlannedKill } from './plan.ts';
+import { evaluate, type Decision } from './policy/evaluate.ts';
+import type { PolicySet } from './policy/types.ts';
+import type { MongoPort, ReaperIdentity } from './ports.ts';
+
+export interface PassOptions {
+  cluster: string;
+  trigger: TriggerInfo;
+  dryRun: boolean;
+  maxKills: number;
+  maxKillShare: number;
+  batchSize: number;
+  concurrency: number;
+  /** EventBridge Source of the audit events. */
+  source: string;
+  /** Epoch ms by which the pass must have stopped starting new work (Lambda deadline minus a margin). */
+  deadlineMs?: number;
+  now?: () => number;
+  /** Progress lines for long work (stderr in the CLI). */
+  progress?: (line: string) => void;
+}
+
+export type Outcome = 'planned' | 'killed' | 'skipped' | 'failed' | 'protected' | 'reported';
+
+export interface DecisionRow {
+  target: 'session' | 'operation';
+  sessionId: string;
+  uid: string;
+  opid: string;
+  user: string;
+  appName: string;
+  rule: string;
+  reason: string;
+  action: 'kill' | 'protect' | 'report';
+  outcome: Outcome;
+  why?: string;
+  error?: { code?: number; codeName?: string; message: string };
+  /** What the session held, for the table. */
+  holds: string;
+}
+
+export type StageName = 'inventory' | 'evaluate' | 'plan' | 'kill' | 'verify' | 'audit';
+
+export interface RunReport {
+  runId: string;
+  cluster: string;
+  trigger: TriggerInfo;
+  dryRun: boolean;
+  reportOnly: boolean;
+  reportOnlyReason: string | null;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  counts: RunCounts;
+  stages: Record<StageName, number>;
+  roundTrips: number;
+  audit: { events: number; sent: number; failed: number; putEventsCalls: number };
+  decisions: DecisionRow[];
+  stillRunning: StillRunningOp[];
+  unfinished: string | null;
+  internalOps: number;
+  error: string | null;
+}
+
+function holds(f: SessionFacts): string {
+  const parts: string[] = [];
+  if (f.opCount) parts.push(`${f.opCount} op${f.opCount > 1 ? 's' : ''} ${Math.round(f.longestOpSeconds)}s`);
+  if (f.hasTransaction) parts.push(`txn${f.txnPrepared ? ' (prepared)' : ''} idle ${Math.round(f.txnInactiveSeconds)}s`);
+  if (f.cursorCount) parts.push(`${f.cursorCount} cursor${f.cursorCount > 1 ? 's' : ''} idle ${Math.round(f.longestCursorIdleSeconds)}s`);
+  if (!parts.length) parts.push(`idle ${Math.round(f.idleSeconds)}s`);
+  return parts.join(', ');
+}
+
+function row(d: Decision, outcome: Outcome, extra: Partial<DecisionRow> = {}): DecisionRow {
+  const f = d.facts;
+  return {
+    target: f.target, sessionId: f.sessionId, uid: f.uid, opid: f.opid, user: f.user, appName: f.appName,
+    rule: d.rule, reason: d.reason, action: d.action, outcome, holds: holds(f), ...extra,
+  };
+}
+
+interface Timer {
+  stages: Record<StageName, number>;
+  time<T>(stage: StageName, fn: () => Promise<T> | T): Promise<T>;
+}
+
+function stageTimer(): Timer {
+  const stages: Record<StageName, number> = { inventory: 0, evaluate: 0, plan: 0, kill: 0, verify: 0, audit: 0 };
+  return {
+    stages,
+    async time(stage, fn) {
+      const t0 = performance.now();
+      try {
+        return await fn();
+      } finally {
+        stages[stage] += performance.now() - t0;
+      }
+    },
+  };
+}
+
+async function inventoryOf(mongo: MongoPort, self: ReaperIdentity, now: number, progress?: (l: string) => void): Promise<Inventory> {
+  const builder = new InventoryBuilder(now, self);
+  let n = 0;
+  const tick = (): void => {
+    if (++n % 100_000 === 0) progress?.(`inventory: ${n.toLocaleString('en-US')} documents read`);
+  };
+  for await (const s of mongo.listSessions()) (builder.addListed(s, 'listSessions'), tick());
+  for await (const s of mongo.listLocalSessions()) (builder.addListed(s, 'listLocalSessions'), tick());
+  for await (const a of mongo.currentOp()) (builder.addActivity(a), tick());
+  return builder.build();
+}
+
+/** Re-reads $currentOp: what of the killed sessions and operations is still running. */
+async function verifyKills(mongo: MongoPort, killed: KillTarget[]): Promise<StillRunningOp[]> {
+  const sessions = new Set(killed.filter((k) => k.key).map((k) => k.key!.id + k.key!.uid));
+  const opids = new Set(killed.filter((k) => k.kind === 'operation').map((k) => k.opid));
+  const still: StillRunningOp[] = [];
+  for await (const a of mongo.currentOp()) {
+    if (a.type !== 'op' || !a.active) continue;
+    const inKilledSession = a.sessionId && a.uid && sessions.has(a.sessionId + a.uid);
+    if (inKilledSession || opids.has(a.opid)) {
+      still.push({ sessionId: a.sessionId ?? '', uid: a.uid ?? '', opid: a.opid, secsRunning: a.secsRunning });
+    }
+  }
+  return still;
+}
+
+/**
+ * Runs one pass. Throws only for errors before anything could be done (the caller reports them);
+ * once the inventory is read, failures are recorded in the report and the run summary.
+ */
+export async function runPass(mongo: MongoPort, policy: PolicySet, sink: AuditSink, opts: PassOptions): Promise<RunReport> {
+  const now = opts.now ?? Date.now;
+  const startedAt = new Date(now());
+  const runId = randomUUID();
+  const timer = stageTimer();
+  const counts = emptyCounts();
+  const ctx: AuditContext = { source: opts.source, runId, cluster: opts.cluster, trigger: opts.trigger, dryRun: opts.dryRun, now: () => new Date(now()) };
+  const events: AuditEvent[] = [];
+  const rows: DecisionRow[] = [];
+  let stillRunning: StillRunningOp[] = [];
+  let reportOnly = false;
+  let reportOnlyReason: string | null = null;
+  let unfinished: string | null = null;
+  let failure: string | null = null;
+  let internalOps = 0;
+
+  const addEvent = (d: Decision, outcome: 'planned' | 'killed' | 'skipped' | 'failed', extra: { why?: string; error?: DecisionRow['error']; killBatch?: { index: number; size: number } } = {}): void => {
+    const f = d.facts;
+    events.push(decisionEvent(ctx, {
+      target: f.target,
+      session: f.target === 'session' ? sessionRefFromFacts(f) : null,
+      operation: f.target === 'operation' ? operationRefFromFacts(f) : null,
+      rule: d.rule, action: d.action, reason: d.reason, facts: d.evidence, outcome,
+      ...(extra.why ? { why: extra.why } : {}),
+      ...(extra.error ? { error: extra.error } : {}),
+      ...(extra.killBatch ? { killBatch: extra.killBatch } : {}),
+    }));
+  };
+
+  try {
+    const self = await mongo.identity();
+    const inventory = await timer.time('inventory', () => inventoryOf(mongo, self, now(), opts.progress));
+    internalOps = inventory.internalOps;
+    counts.sessions = inventory.sessions.length;
+    counts.sessionlessOps = inventory.sessionlessOps.length;
+
+    const decisions = await timer.time('evaluate', () => {
+      const out = evaluate(inventory.sessions, policy);
+      return out.concat(evaluate(inventory.sessionlessOps, policy));
+    });
+    counts.decisions = decisions.length;
+
+    const plan = await timer.time('plan', () => planKills(decisions, {
+      dryRun: opts.dryRun, maxKills: opts.maxKills, maxKillShare: opts.maxKillShare,
+      totalSessions: inventory.sessions.length + inventory.sessionlessOps.length,
+      reaperSession: { id: self.sessionId, uid: self.uid },
+    }));
+    reportOnly = plan.reportOnly;
+    reportOnlyReason = plan.reportOnlyReason;
+    if (reportOnly) opts.progress?.(`REPORT-ONLY: ${reportOnlyReason}`);
+
+    // Protections and reports: a protection that overrode a kill rule is audited as a skipped kill.
+    for (const d of plan.protectedOrReported) {
+      const overriddenKill = d.matched.find((m) => m.action === 'kill');
+      if (d.action === 'protect') {
+        counts.protected++;
+        if (overriddenKill) {
+          const why = `protected by rule "${d.rule}" (${d.reason}); kill rule "${overriddenKill.rule}" also matched`;
+          rows.push(row(d, 'protected', { why }));
+          addEvent(d, 'skipped', { why });
+          counts.skipped++;
+        } else {
+          rows.push(row(d, 'protected'));
+        }
+      } else {
+        counts.reported++;
+        rows.push(row(d, 'reported'));
+      }
+    }
+    for (const s of plan.skipped) {
+      rows.push(row(s.decision, 'skipped', { why: s.why }));
+      addEvent(s.decision, 'skipped', { why: s.why });
+      counts.skipped++;
+    }
+
+    const targets = plan.kills.map((k: PlannedKill) => ({
+      kind: k.kind,
+      key: k.kind === 'session' ? { id: k.decision.facts.sessionId, uid: k.decision.facts.uid } : null,
+      opid: k.decision.facts.opid,
+      decision: k.decision,
+    }));
+
+    if (opts.dryRun) {
+      for (const t of targets) {
+        rows.push(row(t.decision, 'planned'));
+        addEvent(t.decision, 'planned');
+        counts.planned++;
+      }
+    } else if (targets.length > 0) {
+      const result = await timer.time('kill', () => executeKills(mongo, targets, {
+        batchSize: opts.batchSize, concurrency: opts.concurrency, deadlineMs: opts.deadlineMs, now,
+        onProgress: targets.length >= 10_000 ? (done, total) => opts.progress?.(`kill: ${done}/${total}`) : undefined,
+      }));
+      counts.killSessionsCalls = result.killSessionsCalls;
+      counts.killOpCalls = result.killOpCalls;
+      const notAttempted: KillOutcome<(typeof targets)[number]>[] = [];
+      for (const o of result.outcomes) {
+        const d = o.item.decision;
+        if (o.status === 'killed') {
+          rows.push(row(d, 'killed'));
+          addEvent(d, 'killed', { killBatch: o.batch });
+          counts.killed++;
+        } else if (o.status === 'failed') {
+          rows.push(row(d, 'failed', { error: o.error }));
+          addEvent(d, 'failed', { error: o.error!, killBatch: o.batch });
+          counts.failed++;
+        } else {
+          notAttempted.push(o);
+          const why = 'not attempted: the pass reached its deadline before this kill was sent';
+          rows.push(row(d, 'skipped', { why }));
+          addEvent(d, 'skipped', { why });
+          counts.skipped++;
+        }
+      }
+      if (notAttempted.length) unfinished = `${notAttempted.length} planned kill(s) were not sent before the deadline`;
+      const killed = result.outcomes.filter((o) => o.status === 'killed').map((o) => o.item);
+      if (killed.length && !(opts.deadlineMs !== undefined && now() >= opts.deadlineMs)) {
+        stillRunning = await timer.time('verify', () => verifyKills(mongo, killed));
+        counts.stillRunning = stillRunning.length;
+      } else if (killed.length) {
+        unfinished = [unfinished, 'verification skipped: deadline reached'].filter(Boolean).join('; ');
+      }
+    }
+  } catch (e) {
+    failure = (e as Error).message;
+  }
+
+  // The run summary goes out even when the pass failed: an operator must see that it did.
+  const finishedAt = new Date(now());
+  events.push(runSummaryEvent(ctx, {
+    startedAt, finishedAt, reportOnly, reportOnlyReason, counts, stillRunning,
+    ...(unfinished ? { unfinished } : {}),
+    ...(failure ? { error: { message: failure } } : {}),
+  }));
+  const published: PublishResult = await timer.time('audit', () => sink.publish(events));
+
+  return {
+    runId, cluster: opts.cluster, trigger: opts.trigger, dryRun: opts.dryRun, reportOnly, reportOnlyReason,
+    startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - startedAt.getTime(),
+    counts, stages: timer.stages, roundTrips: mongo.roundTrips(),
+    audit: { events: events.length, sent: published.sent, failed: published.failed.length, putEventsCalls: published.calls },
+    decisions: rows, stillRunning, unfinished, internalOps, error: failure,
+  };
+}

@@ -1,0 +1,439 @@
+/**
+ * CRUD and cursors: insert, find, getMore, killCursors, update, delete, count, aggregate, create, drop,
+ * listCollections, listDatabases, dropDatabase, and the legacy currentOp command.
+ *
+ * Enough for demo workloads and for the listing stages. Cursor rules that matter for sessions:
+ *  - a cursor belongs to the session that created it; getMore from another session or without one fails
+ *    (50737 / 50738, src/mongo/db/commands/getmore_cmd.cpp validateLSID);
+ *  - a killed or removed cursor answers getMore with 43 CursorNotFound "cursor id <N> not found".
+ * First batches default to 101 documents (query_request_helper kDefaultBatchSize); getMore batches are
+ * bounded by the 16 MiB reply size (maxBsonObjectSize).
+ */
+import { BSON, Long, ObjectId, type Document } from 'bson';
+import { CommandError } from '../errors.ts';
+import { bsonTypeName, expectArray, expectDoc, isDoc, isNumber, toNumber, wrongType } from '../idl.ts';
+import { currentOp, listLocalSessions, listSessions, parseCurrentOpSpec, parseListSessionsSpec } from '../listing.ts';
+import type { CommandContext, CommandDef } from '../mongod.ts';
+import { formatUuid } from '../sessions.ts';
+import { Collection } from '../storage.ts';
+import type { Cursor } from '../cursors.ts';
+import { compileFilter, applyUpdate } from '../query.ts';
+import { runPipeline } from '../pipeline.ts';
+import { MAX_BSON_OBJECT_SIZE } from '../wire.ts';
+
+/** query_request_helper.h kDefaultBatchSize. */
+const DEFAULT_FIRST_BATCH = 101;
+/** Room left in a 16 MiB reply for the envelope ({cursor: {id, ns, nextBatch}, ok}). */
+const BATCH_BYTES = MAX_BSON_OBJECT_SIZE - 16 * 1024;
+
+function collectionName(ctx: CommandContext, field: string): string {
+  const v = ctx.cmd[field];
+  if (typeof v !== 'string') throw new CommandError(73, 'InvalidNamespace', `collection name has invalid type ${bsonTypeName(v)}`);
+  if (v.length === 0) throw new CommandError(73, 'InvalidNamespace', `Invalid namespace specified '${ctx.db}.'`);
+  return v;
+}
+
+function requireAction(ctx: CommandContext, coll: string, action: string): void {
+  ctx.mongod.requirePrivilege(ctx, { db: ctx.db, collection: coll }, action);
+}
+
+/** The documents a statement sees: committed data with the transaction's own writes on top. */
+function* visibleDocs(ctx: CommandContext, coll: string): Generator<Document> {
+  const live = ctx.mongod.storage.get(ctx.db, coll);
+  const overlay = ctx.txn?.writes.get(`${ctx.db}.${coll}`);
+  if (live) {
+    for (const [key, doc] of live.docs) {
+      if (overlay?.has(key)) continue;
+      yield doc;
+    }
+  }
+  if (overlay) for (const doc of overlay.values()) if (doc) yield doc;
+}
+
+/** Writes go to the transaction's write set inside a transaction, to the collection otherwise. */
+function writeDoc(ctx: CommandContext, coll: string, key: string, doc: Document | null): void {
+  if (ctx.txn) {
+    const ns = `${ctx.db}.${coll}`;
+    let overlay = ctx.txn.writes.get(ns);
+    if (!overlay) ctx.txn.writes.set(ns, (overlay = new Map()));
+    overlay.set(key, doc);
+    return;
+  }
+  const c = ctx.mongod.storage.getOrCreate(ctx.db, coll);
+  if (doc) c.docs.set(key, doc);
+  else c.docs.delete(key);
+}
+
+export function commitWrites(ctx: CommandContext): void {
+  if (!ctx.txn) return;
+  for (const [ns, overlay] of ctx.txn.writes) {
+    const dot = ns.indexOf('.');
+    const c = ctx.mongod.storage.getOrCreate(ns.slice(0, dot), ns.slice(dot + 1));
+    for (const [key, doc] of overlay) {
+      if (doc) c.docs.set(key, doc);
+      else c.docs.delete(key);
+    }
+  }
+  ctx.txn.writes.clear();
+}
+
+function batchSizeOf(v: unknown, path: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (!isNumber(v)) throw wrongType(path, v, 'long');
+  const n = toNumber(v);
+  if (n < 0) throw new CommandError(51024, 'Location51024', `BSON field '${path}' value must be >= 0, actual value '${n}'`);
+  return n === 0 ? 0 : n;
+}
+
+/** Pulls up to `max` documents (0 = as many as fit) from a cursor's source, bounded by reply size. */
+function fillBatch(source: Iterator<Document>, max: number): { docs: Document[]; exhausted: boolean } {
+  const docs: Document[] = [];
+  let bytes = 0;
+  const limit = max > 0 ? max : Infinity;
+  while (docs.length < limit) {
+    const next = source.next();
+    if (next.done) return { docs, exhausted: true };
+    docs.push(next.value);
+    // Only measure when a batch grows large: most batches are far below the limit.
+    if (docs.length % 1024 === 0) {
+      bytes = 0;
+      for (const d of docs) bytes += BSON.calculateObjectSize(d);
+      if (bytes > BATCH_BYTES) break;
+    }
+  }
+  return { docs, exhausted: false };
+}
+
+/** Opens a cursor for the remainder of a result (or returns id 0 when the first batch exhausted it). */
+function cursorReply(ctx: CommandContext, ns: string, source: Iterator<Document>, batchSize: number, singleBatch = false): Document {
+  const first = fillBatch(source, batchSize);
+  let id = Long.fromNumber(0);
+  if (!first.exhausted && !singleBatch) {
+    const m = ctx.mongod;
+    const now = new Date(ctx.now);
+    const cursor = m.cursors.open({
+      ns, session: ctx.session, owner: m.params.auth ? m.userName(ctx.conn) : null, txn: ctx.txn,
+      originatingCommand: ctx.cmd, createdDate: now, noCursorTimeout: ctx.cmd.noCursorTimeout === true, source,
+    });
+    cursor.nDocsReturned = first.docs.length;
+    cursor.nBatchesReturned = 1;
+    id = cursor.id;
+  }
+  return { cursor: { firstBatch: first.docs, id, ns }, ok: 1 };
+}
+
+function findSource(ctx: CommandContext, coll: string): Iterable<Document> {
+  // config.system.sessions is backed by the session records (what $listSessions matches over).
+  if (ctx.db === 'config' && coll === 'system.sessions') {
+    return listSessions(ctx.mongod, { allUsers: true, uids: null });
+  }
+  return visibleDocs(ctx, coll);
+}
+
+function runAggregate(ctx: CommandContext): Document {
+  const m = ctx.mongod;
+  const target = ctx.cmd.aggregate;
+  const pipeline = expectArray(ctx.cmd.pipeline, 'aggregate.pipeline') as Document[];
+  if (ctx.cmd.cursor === undefined && ctx.cmd.explain !== true) {
+    throw new CommandError(9, 'FailedToParse', "The 'cursor' option is required, except for aggregate with the explain argument");
+  }
+  const cursorOpts = ctx.cmd.cursor === undefined ? {} : expectDoc(ctx.cmd.cursor, 'aggregate.cursor');
+  const batchSize = batchSizeOf(cursorOpts.batchSize, 'aggregate.cursor.batchSize', DEFAULT_FIRST_BATCH);
+  const collectionless = target === 1 || (isNumber(target) && toNumber(target) === 1);
+  if (!collectionless && typeof target !== 'string') throw wrongType('aggregate.aggregate', target, 'string');
+  const firstStage = pipeline[0] && isDoc(pipeline[0]) ? Object.keys(pipeline[0])[0] : undefined;
+  for (let i = 1; i < pipeline.length; i++) {
+    const k = isDoc(pipeline[i]) ? Object.keys(pipeline[i])[0] : undefined;
+    if (k === '$listSessions' || k === '$listLocalSessions' || k === '$currentOp') {
+      // document_source_list_sessions.cpp: 40602 "... is only valid as the first stage in a pipeline."
+      throw new CommandError(40602, 'Location40602', `${k} is only valid as the first stage in a pipeline.`);
+    }
+  }
+  let source: Iterable<Document>;
+  let ns: string;
+  let rest = pipeline;
+  if (firstStage === '$listSessions') {
+    if (ctx.db !== 'config' || target !== 'system.sessions') {
+      throw new CommandError(73, 'InvalidNamespace', '$listSessions may only be run against config.system.sessions');
+    }
+    source = listSessions(m, parseListSessionsSpec(m, ctx.conn, '$listSessions', pipeline[0].$listSessions));
+    ns = 'config.system.sessions';
+    rest = pipeline.slice(1);
+  } else if (firstStage === '$listLocalSessions') {
+    if (!collectionless) {
+      throw new CommandError(73, 'InvalidNamespace', '$listLocalSessions must be run against the database with {aggregate: 1}, not a collection');
+    }
+    source = listLocalSessions(m, parseListSessionsSpec(m, ctx.conn, '$listLocalSessions', pipeline[0].$listLocalSessions));
+    ns = `${ctx.db}.$cmd.aggregate`;
+    rest = pipeline.slice(1);
+  } else if (firstStage === '$currentOp') {
+    if (ctx.db !== 'admin' || !collectionless) {
+      throw new CommandError(73, 'InvalidNamespace', "$currentOp must be run against the 'admin' database with {aggregate: 1}");
+    }
+    // Materialised now, as the server snapshots the clients when the stage first runs.
+    source = [...currentOp(m, ctx.conn, parseCurrentOpSpec(m, ctx.conn, pipeline[0].$currentOp), ctx.now)];
+    ns = 'admin.$cmd.aggregate';
+    rest = pipeline.slice(1);
+  } else {
+    if (collectionless) {
+      throw new CommandError(73, 'InvalidNamespace', `{aggregate: 1} is not valid for '${firstStage ?? 'an empty pipeline'}'; a collection is required.`);
+    }
+    requireAction(ctx, target as string, 'find');
+    source = findSource(ctx, target as string);
+    ns = `${ctx.db}.${target}`;
+  }
+  if (ctx.txn && (firstStage === '$listSessions' || firstStage === '$listLocalSessions' || firstStage === '$currentOp')) {
+    throw new CommandError(263, 'OperationNotSupportedInTransaction', `Operation not permitted in transaction :: caused by :: ${firstStage} is not allowed in transactions`);
+  }
+  const out = runPipeline(source, rest, { now: new Date(ctx.now) })[Symbol.iterator]();
+  return cursorReply(ctx, ns, out, batchSize);
+}
+
+function findCursor(ctx: CommandContext, id: unknown): Cursor {
+  const cursor = isNumber(id) ? ctx.mongod.cursors.get(id instanceof Long ? id : Long.fromNumber(toNumber(id))) : undefined;
+  if (!cursor) throw new CommandError(43, 'CursorNotFound', `cursor id ${String(id)} not found`);
+  return cursor;
+}
+
+export const crudCommands: CommandDef[] = [
+  {
+    names: ['insert'], allowedInTransaction: true, opType: 'insert',
+    run: (ctx) => {
+      const coll = collectionName(ctx, 'insert');
+      requireAction(ctx, coll, 'insert');
+      const docs = expectArray(ctx.cmd.documents, 'insert.documents');
+      const writeErrors: Document[] = [];
+      let n = 0;
+      const ordered = ctx.cmd.ordered !== false;
+      const existing = new Set<string>();
+      for (const d of visibleDocs(ctx, coll)) existing.add(Collection.idKey(d._id));
+      for (let i = 0; i < docs.length; i++) {
+        const doc = expectDoc(docs[i], `insert.documents.${i}`);
+        const stored = doc._id === undefined ? { _id: new ObjectId(), ...doc } : doc;
+        const key = Collection.idKey(stored._id);
+        if (existing.has(key)) {
+          writeErrors.push({ index: i, code: 11000, errmsg: `E11000 duplicate key error collection: ${ctx.db}.${coll} index: _id_ dup key: { _id: ${JSON.stringify(stored._id)} }` });
+          if (ordered) break;
+          continue;
+        }
+        existing.add(key);
+        writeDoc(ctx, coll, key, stored);
+        n++;
+      }
+      return writeErrors.length ? { n, writeErrors, ok: 1 } : { n, ok: 1 };
+    },
+  },
+  {
+    names: ['find'], allowedInTransaction: true, opType: 'query',
+    run: (ctx) => {
+      const coll = collectionName(ctx, 'find');
+      requireAction(ctx, coll, 'find');
+      const c = ctx.cmd;
+      const stages: Document[] = [];
+      if (c.filter !== undefined) stages.push({ $match: expectDoc(c.filter, 'find.filter') });
+      if (c.sort !== undefined && Object.keys(expectDoc(c.sort, 'find.sort')).length) stages.push({ $sort: c.sort });
+      if (isNumber(c.skip) && toNumber(c.skip) > 0) stages.push({ $skip: toNumber(c.skip) });
+      if (isNumber(c.limit) && toNumber(c.limit) > 0) stages.push({ $limit: toNumber(c.limit) });
+      if (c.projection !== undefined && Object.keys(expectDoc(c.projection, 'find.projection')).length) stages.push({ $project: c.projection });
+      const out = runPipeline(findSource(ctx, coll), stages, { now: new Date(ctx.now) })[Symbol.iterator]();
+      const batchSize = batchSizeOf(c.batchSize, 'find.batchSize', DEFAULT_FIRST_BATCH);
+      return cursorReply(ctx, `${ctx.db}.${coll}`, out, batchSize, c.singleBatch === true);
+    },
+  },
+  {
+    names: ['getMore'], allowedInTransaction: true, opType: 'getmore',
+    run: (ctx) => {
+      const m = ctx.mongod;
+      const id = ctx.cmd.getMore;
+      if (!(id instanceof Long) && !isNumber(id)) throw wrongType('getMore.getMore', id, 'long');
+      const coll = typeof ctx.cmd.collection === 'string' ? ctx.cmd.collection : '';
+      const cursor = findCursor(ctx, id);
+      if (cursor.ns !== `${ctx.db}.${coll}` && !(cursor.ns.endsWith('.$cmd.aggregate') && cursor.ns.startsWith(`${ctx.db}.`))) {
+        throw new CommandError(13, 'Unauthorized', `Requested getMore on namespace '${ctx.db}.${coll}', but cursor belongs to a different namespace ${cursor.ns}`);
+      }
+      if (m.params.auth && cursor.owner !== m.userName(ctx.conn)) {
+        throw new CommandError(13, 'Unauthorized', `cursor id ${cursor.key} was not created by the authenticated user`);
+      }
+      // getmore_cmd.cpp validateLSID
+      if (cursor.session && !ctx.session) {
+        throw new CommandError(50737, 'Location50737', `Cannot run getMore on cursor ${cursor.key}, which was created in session ${formatUuid(cursor.session.idHex)} - ${cursor.session.uidHex}, without an lsid`);
+      }
+      if (cursor.session && ctx.session && cursor.session !== ctx.session) {
+        throw new CommandError(50738, 'Location50738', `Cannot run getMore on cursor ${cursor.key}, which was created in session ${formatUuid(cursor.session.idHex)} - ${cursor.session.uidHex}, in session ${formatUuid(ctx.session.idHex)} - ${ctx.session.uidHex}`);
+      }
+      if (!cursor.session && ctx.session) {
+        throw new CommandError(50736, 'Location50736', `Cannot run getMore on cursor ${cursor.key}, which was not created in a session, in session ${formatUuid(ctx.session.idHex)} - ${ctx.session.uidHex}`);
+      }
+      const batchSize = batchSizeOf(ctx.cmd.batchSize, 'getMore.batchSize', 0);
+      cursor.pinned = true;
+      try {
+        const batch = fillBatch(cursor.source, batchSize);
+        cursor.lastAccessDate = new Date();
+        cursor.nDocsReturned += batch.docs.length;
+        cursor.nBatchesReturned++;
+        let outId = cursor.id;
+        if (batch.exhausted) {
+          m.cursors.close(cursor);
+          outId = Long.fromNumber(0);
+        }
+        return { cursor: { nextBatch: batch.docs, id: outId, ns: cursor.ns }, ok: 1 };
+      } finally {
+        cursor.pinned = false;
+      }
+    },
+  },
+  {
+    names: ['killCursors'], allowedInTransaction: true, opType: 'killcursors',
+    run: (ctx) => {
+      const m = ctx.mongod;
+      const ids = expectArray(ctx.cmd.cursors, 'killCursors.cursors');
+      const killed: Long[] = [];
+      const notFound: Long[] = [];
+      for (const raw of ids) {
+        const id = raw instanceof Long ? raw : Long.fromNumber(toNumber(raw));
+        const cursor = m.cursors.get(id);
+        if (!cursor) {
+          notFound.push(id);
+          continue;
+        }
+        if (m.params.auth && cursor.owner !== m.userName(ctx.conn) && !m.can(ctx.conn, { cluster: true }, 'killAnyCursor')) {
+          throw m.notAuthorized(ctx.db, ctx.cmd);
+        }
+        m.cursors.close(cursor);
+        killed.push(id);
+      }
+      return { cursorsKilled: killed, cursorsNotFound: notFound, cursorsAlive: [], cursorsUnknown: [], ok: 1 };
+    },
+  },
+  {
+    names: ['update'], allowedInTransaction: true, opType: 'update',
+    run: (ctx) => {
+      const coll = collectionName(ctx, 'update');
+      requireAction(ctx, coll, 'update');
+      const updates = expectArray(ctx.cmd.updates, 'update.updates');
+      let n = 0;
+      let nModified = 0;
+      const upserted: Document[] = [];
+      updates.forEach((u, index) => {
+        const spec = expectDoc(u, `update.updates.${index}`);
+        const q = spec.q === undefined ? {} : expectDoc(spec.q, 'update.updates.q');
+        const match = compileFilter(q);
+        const targets = [...visibleDocs(ctx, coll)].filter(match);
+        const chosen = spec.multi === true ? targets : targets.slice(0, 1);
+        for (const doc of chosen) {
+          const updated = applyUpdate(doc, spec.u as Document, { isUpsert: false, query: q });
+          n++;
+          if (Buffer.from(BSON.serialize(updated)).equals(BSON.serialize(doc))) continue;
+          nModified++;
+          writeDoc(ctx, coll, Collection.idKey(doc._id), updated);
+        }
+        if (chosen.length === 0 && spec.upsert === true) {
+          requireAction(ctx, coll, 'insert');
+          let doc = applyUpdate({}, spec.u as Document, { isUpsert: true, query: q });
+          if (doc._id === undefined) doc = { _id: new ObjectId(), ...doc };
+          writeDoc(ctx, coll, Collection.idKey(doc._id), doc);
+          upserted.push({ index, _id: doc._id });
+          n++;
+        }
+      });
+      return upserted.length ? { n, nModified, upserted, ok: 1 } : { n, nModified, ok: 1 };
+    },
+  },
+  {
+    names: ['delete'], allowedInTransaction: true, opType: 'remove',
+    run: (ctx) => {
+      const coll = collectionName(ctx, 'delete');
+      requireAction(ctx, coll, 'remove');
+      const deletes = expectArray(ctx.cmd.deletes, 'delete.deletes');
+      let n = 0;
+      deletes.forEach((d, i) => {
+        const spec = expectDoc(d, `delete.deletes.${i}`);
+        const match = compileFilter(expectDoc(spec.q ?? {}, 'delete.deletes.q'));
+        const limit = isNumber(spec.limit) ? toNumber(spec.limit) : 0;
+        for (const doc of [...visibleDocs(ctx, coll)]) {
+          if (!match(doc)) continue;
+          writeDoc(ctx, coll, Collection.idKey(doc._id), null);
+          n++;
+          if (limit === 1) break;
+        }
+      });
+      return { n, ok: 1 };
+    },
+  },
+  {
+    names: ['count'], opType: 'command',
+    run: (ctx) => {
+      const coll = collectionName(ctx, 'count');
+      requireAction(ctx, coll, 'find');
+      const match = compileFilter(ctx.cmd.query === undefined ? {} : expectDoc(ctx.cmd.query, 'count.query'));
+      let n = 0;
+      for (const d of findSource(ctx, coll)) if (match(d)) n++;
+      if (isNumber(ctx.cmd.skip)) n = Math.max(0, n - toNumber(ctx.cmd.skip));
+      if (isNumber(ctx.cmd.limit) && toNumber(ctx.cmd.limit) > 0) n = Math.min(n, toNumber(ctx.cmd.limit));
+      return { n, ok: 1 };
+    },
+  },
+  { names: ['aggregate'], allowedInTransaction: true, run: runAggregate },
+  {
+    names: ['create'], allowedInTransaction: true,
+    run: (ctx) => {
+      const coll = collectionName(ctx, 'create');
+      requireAction(ctx, coll, 'createCollection');
+      if (ctx.mongod.storage.get(ctx.db, coll)) throw new CommandError(48, 'NamespaceExists', `Collection ${ctx.db}.${coll} already exists.`);
+      ctx.mongod.storage.getOrCreate(ctx.db, coll);
+      return { ok: 1 };
+    },
+  },
+  {
+    names: ['drop'],
+    run: (ctx) => {
+      const coll = collectionName(ctx, 'drop');
+      requireAction(ctx, coll, 'dropCollection');
+      // Since 7.0 dropping a missing collection succeeds.
+      ctx.mongod.storage.drop(ctx.db, coll);
+      return { ns: `${ctx.db}.${coll}`, nIndexesWas: 1, ok: 1 };
+    },
+  },
+  {
+    names: ['dropDatabase'],
+    run: (ctx) => {
+      ctx.mongod.requirePrivilege(ctx, { db: ctx.db, collection: '' }, 'dropDatabase');
+      ctx.mongod.storage.dropDatabase(ctx.db);
+      return { dropped: ctx.db, ok: 1 };
+    },
+  },
+  {
+    names: ['listCollections'],
+    run: (ctx) => {
+      ctx.mongod.requirePrivilege(ctx, { db: ctx.db, collection: '' }, 'listCollections');
+      const docs = ctx.mongod.storage.collections(ctx.db).map((c) => ({ name: c.name, type: 'collection', options: {}, info: { readOnly: false }, idIndex: { v: 2, key: { _id: 1 }, name: '_id_' } }));
+      const filter = ctx.cmd.filter === undefined ? () => true : compileFilter(expectDoc(ctx.cmd.filter, 'listCollections.filter'));
+      return { cursor: { id: Long.fromNumber(0), ns: `${ctx.db}.$cmd.listCollections`, firstBatch: docs.filter(filter) }, ok: 1 };
+    },
+  },
+  {
+    names: ['listDatabases'], adminOnly: true,
+    run: (ctx) => {
+      ctx.mongod.requirePrivilege(ctx, { cluster: true }, 'listDatabases');
+      const dbs = ctx.mongod.storage.databases().map((name) => ({ name, sizeOnDisk: 0, empty: false }));
+      return { databases: ctx.cmd.nameOnly === true ? dbs.map((d) => ({ name: d.name })) : dbs, totalSize: 0, ok: 1 };
+    },
+  },
+  {
+    // The legacy command form: { currentOp: 1, $all?, $ownOps?, <filter fields> } -> { inprog: [...] }.
+    names: ['currentOp'], adminOnly: true,
+    run: (ctx) => {
+      const m = ctx.mongod;
+      const filter: Document = {};
+      for (const [k, v] of Object.entries(ctx.cmd)) {
+        if (k === 'currentOp' || k.startsWith('$') || k === 'lsid' || k === 'comment') continue;
+        filter[k] = v;
+      }
+      const all = ctx.cmd.$all === true;
+      const ownOps = ctx.cmd.$ownOps === true;
+      const opts = parseCurrentOpSpec(m, ctx.conn, { allUsers: !ownOps, idleConnections: all, idleSessions: all, idleCursors: false });
+      const match = compileFilter(filter);
+      return { inprog: [...currentOp(m, ctx.conn, opts, ctx.now)].filter(match), ok: 1 };
+    },
+  },
+];

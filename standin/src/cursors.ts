@@ -1,0 +1,93 @@
+/**
+ * Cursors: created by find/aggregate with more results than the first batch, continued by getMore,
+ * ended by exhaustion, killCursors, killSessions of their session, or the removal of their session's record.
+ *
+ * Session cursors do not time out (cursor_server_params.idl enableTimeoutOfInactiveSessionCursors=false);
+ * cursors without a session time out after cursorTimeoutMillis = 600000 (reference notes §6).
+ */
+import { Long, type Document } from 'bson';
+import type { SessionRecord, Transaction } from './sessions.ts';
+
+export interface Cursor {
+  readonly id: Long;
+  readonly key: string;
+  readonly ns: string;
+  readonly session: SessionRecord | null;
+  /** Owner "user@db", or null without auth (getMore from another user is refused). */
+  readonly owner: string | null;
+  readonly txn: Transaction | null;
+  readonly originatingCommand: Document;
+  readonly createdDate: Date;
+  readonly noCursorTimeout: boolean;
+  readonly source: Iterator<Document>;
+  lastAccessDate: Date;
+  nDocsReturned: number;
+  nBatchesReturned: number;
+  /** A getMore is running on it (pinned cursors are not reported as idle and do not time out). */
+  pinned: boolean;
+}
+
+/** cursorTimeoutMillis default (src/mongo/db/cursor_server_params.idl). */
+export const CURSOR_TIMEOUT_MILLIS = 600_000;
+
+export class CursorManager {
+  private readonly cursors = new Map<string, Cursor>();
+  private readonly bySession = new Map<SessionRecord, Set<Cursor>>();
+  private next = BigInt(Math.floor(Math.random() * 2 ** 40)) + 1n;
+
+  get size(): number {
+    return this.cursors.size;
+  }
+
+  open(fields: Omit<Cursor, 'id' | 'key' | 'lastAccessDate' | 'nDocsReturned' | 'nBatchesReturned' | 'pinned'>): Cursor {
+    const id = Long.fromBigInt(this.next++);
+    const cursor: Cursor = { ...fields, id, key: id.toString(), lastAccessDate: fields.createdDate, nDocsReturned: 0, nBatchesReturned: 0, pinned: false };
+    this.cursors.set(cursor.key, cursor);
+    if (cursor.session) {
+      let set = this.bySession.get(cursor.session);
+      if (!set) this.bySession.set(cursor.session, (set = new Set()));
+      set.add(cursor);
+    }
+    return cursor;
+  }
+
+  get(id: Long | number | bigint): Cursor | undefined {
+    return this.cursors.get(String(id instanceof Long ? id.toString() : id));
+  }
+
+  close(cursor: Cursor): boolean {
+    if (!this.cursors.delete(cursor.key)) return false;
+    if (cursor.session) {
+      const set = this.bySession.get(cursor.session);
+      set?.delete(cursor);
+      if (set?.size === 0) this.bySession.delete(cursor.session);
+    }
+    return true;
+  }
+
+  ofSession(rec: SessionRecord): Cursor[] {
+    const set = this.bySession.get(rec);
+    return set ? [...set] : [];
+  }
+
+  hasCursors(rec: SessionRecord): boolean {
+    return this.bySession.has(rec);
+  }
+
+  all(): IterableIterator<Cursor> {
+    return this.cursors.values();
+  }
+
+  /** The cursor monitor (clientCursorMonitorFrequencySecs = 4): times out idle cursors without a session. */
+  timeOut(now: number, timeoutMillis: number): number {
+    let n = 0;
+    for (const c of this.cursors.values()) {
+      if (c.session || c.noCursorTimeout || c.pinned) continue;
+      if (now - c.lastAccessDate.getTime() > timeoutMillis) {
+        this.close(c);
+        n++;
+      }
+    }
+    return n;
+  }
+}

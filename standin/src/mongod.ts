@@ -1,0 +1,470 @@
+/**
+ * The stand-in's server state and command dispatch: the parts of mongod's ServiceEntryPoint that matter
+ * for sessions (src/mongo/db/service_entry_point_common.cpp, initialize_operation_session_info.cpp).
+ *
+ * Order of checks for a command, as mongod does them:
+ *  1. command lookup (59 CommandNotFound "no such command: '<name>'");
+ *  2. the failCommand fail point;
+ *  3. authentication ("command <name> requires authentication") and adminOnly;
+ *  4. the lsid: parsed strictly, uid resolved by makeLogicalSessionId (foreign uid needs impersonate), session vivified;
+ *  5. transaction state (txnNumber / autocommit / startTransaction);
+ *  6. the command itself, registered as a running operation so that $currentOp sees it and kills interrupt it.
+ */
+import { Long, type Document } from 'bson';
+import { AuthRegistry, hasPrivilege, NO_AUTH_DIGEST, userDigest, type Resource } from './auth.ts';
+import { CommandError, toErrorReply } from './errors.ts';
+import { FailPoints } from './failpoints.ts';
+import { expectDoc, expectUuid, expectSha256, isDoc, isNumber, rejectUnknown, toNumber, wrongType } from './idl.ts';
+import { OpRegistry, interruptedError, type Operation } from './ops.ts';
+import { CursorManager, CURSOR_TIMEOUT_MILLIS } from './cursors.ts';
+import { SessionCatalog, formatUuid, type ClientInfo, type SessionRecord, type Transaction } from './sessions.ts';
+import { Storage } from './storage.ts';
+import type { ScramServerConversation } from './scram.ts';
+
+export interface ConnState {
+  readonly id: number;
+  readonly remote: string;
+  clientMetadata: Document | null;
+  appName: string;
+  user: { user: string; db: string } | null;
+  readonly scram: Map<number, ScramServerConversation>;
+  /** Closes the socket (fail points with closeConnection). */
+  close(): void;
+}
+
+export interface CommandContext {
+  readonly mongod: Mongod;
+  readonly conn: ConnState;
+  readonly db: string;
+  readonly cmd: Document;
+  readonly name: string;
+  readonly session: SessionRecord | null;
+  readonly txn: Transaction | null;
+  readonly op: Operation;
+  readonly now: number;
+}
+
+export interface CommandDef {
+  readonly names: readonly string[];
+  /** Only on admin: "<name> may only be run against the admin database." */
+  readonly adminOnly?: boolean;
+  /** Default true: unauthenticated clients get 13 when auth is on. */
+  readonly requiresAuth?: boolean;
+  /** attachLogicalSessionsToOpCtx() == false: the lsid is ignored (kill commands, endSessions...). */
+  readonly ignoresSession?: boolean;
+  readonly allowedInTransaction?: boolean;
+  /** The `op` field of $currentOp for this command. */
+  readonly opType?: string;
+  run(ctx: CommandContext): Document | Promise<Document>;
+}
+
+export interface MongodParams {
+  auth: boolean;
+  /** transactionLifetimeLimitSeconds: 60, runtime-settable (transaction_participant.idl). */
+  transactionLifetimeLimitSeconds: number;
+  /** logicalSessionRefreshMillis: 300000 (logical_session_cache.idl). */
+  logicalSessionRefreshMillis: number;
+  /** localLogicalSessionTimeoutMinutes: 30 (logical_session_id.idl). */
+  localLogicalSessionTimeoutMinutes: number;
+  /** maxSessions: 1,000,000 (logical_session_cache.idl). */
+  maxSessions: number;
+  cursorTimeoutMillis: number;
+  /** ttlMonitorSleepSecs: 60 (believed default, reference notes §4.5). */
+  ttlMonitorSleepSecs: number;
+}
+
+export const DEFAULT_PARAMS: MongodParams = {
+  auth: false,
+  transactionLifetimeLimitSeconds: 60,
+  logicalSessionRefreshMillis: 300_000,
+  localLogicalSessionTimeoutMinutes: 30,
+  maxSessions: 1_000_000,
+  cursorTimeoutMillis: CURSOR_TIMEOUT_MILLIS,
+  ttlMonitorSleepSecs: 60,
+};
+
+export type Logger = (line: string) => void;
+
+export type KillPattern = { kind: 'all' } | { kind: 'uid'; uidHex: string } | { kind: 'lsid'; idHex: string; uidHex: string };
+
+/** What a session key looks like once resolved: the record's hex fields. */
+export interface ResolvedLsid {
+  idHex: string;
+  uidHex: string;
+}
+
+export class Mongod {
+  readonly params: MongodParams;
+  readonly auth = new AuthRegistry();
+  readonly sessions: SessionCatalog;
+  readonly ops = new OpRegistry();
+  readonly cursors = new CursorManager();
+  readonly storage = new Storage();
+  readonly failPoints = new FailPoints();
+  readonly startedAt = Date.now();
+  readonly commands = new Map<string, CommandDef>();
+  readonly connections = new Map<number, ConnState>();
+  /** host:port this server answers as, for hello's `me`, `hosts` and `primary`. */
+  hostAndPort = 'localhost:27017';
+  private readonly timers: NodeJS.Timeout[] = [];
+  private txnReaperTimer: NodeJS.Timeout | null = null;
+  stats = { commands: 0, killSessionsCalls: 0, sessionsKilled: 0 };
+
+  constructor(params: Partial<MongodParams> = {}, readonly log: Logger = () => {}) {
+    this.params = { ...DEFAULT_PARAMS, ...params };
+    this.sessions = new SessionCatalog({
+      timeoutMinutes: this.params.localLogicalSessionTimeoutMinutes,
+      refreshMillis: this.params.logicalSessionRefreshMillis,
+      maxSessions: this.params.maxSessions,
+    });
+  }
+
+  register(defs: CommandDef[]): void {
+    for (const d of defs) for (const n of d.names) this.commands.set(n, d);
+  }
+
+  /** Background jobs: cache refresh, TTL monitor, transaction reaper, cursor monitor. */
+  startBackgroundJobs(): void {
+    const every = (ms: number, fn: () => void): void => {
+      const t = setInterval(fn, ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(this.params.logicalSessionRefreshMillis, () => this.refreshSessions());
+    every(this.params.ttlMonitorSleepSecs * 1000, () => this.sessions.expireDocuments(Date.now()));
+    // clientCursorMonitorFrequencySecs = 4 (cursor_server_params.idl)
+    every(4000, () => this.cursors.timeOut(Date.now(), this.params.cursorTimeoutMillis));
+    this.scheduleTransactionReaper();
+  }
+
+  /**
+   * abortExpiredTransactions runs every transactionLifetimeLimitSeconds * 500 ms, clamped to [1 s, 60 s]
+   * (periodic_runner_job_abort_expired_transactions.cpp), so it is rescheduled when the limit changes.
+   */
+  scheduleTransactionReaper(): void {
+    if (this.txnReaperTimer) clearInterval(this.txnReaperTimer);
+    const period = Math.min(60_000, Math.max(1000, this.params.transactionLifetimeLimitSeconds * 500));
+    this.txnReaperTimer = setInterval(() => this.abortExpiredTransactions(Date.now()), period);
+    this.txnReaperTimer.unref();
+  }
+
+  stopBackgroundJobs(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers.length = 0;
+    if (this.txnReaperTimer) clearInterval(this.txnReaperTimer);
+    this.txnReaperTimer = null;
+    for (const op of [...this.ops.all()]) this.ops.kill(op, new CommandError(11600, 'InterruptedAtShutdown', 'interrupted at shutdown'));
+  }
+
+  // ---- identity and privileges -------------------------------------------------------------
+
+  userName(conn: ConnState): string | null {
+    return conn.user ? `${conn.user.user}@${conn.user.db}` : null;
+  }
+
+  /** The caller's digest: SHA-256("user@db"), or SHA-256("") without auth (logical_session_id_helpers.cpp). */
+  digestHex(conn: ConnState): string {
+    if (!this.params.auth) return NO_AUTH_DIGEST.toString('hex');
+    if (!conn.user) throw new CommandError(13, 'Unauthorized', 'Logical sessions require authentication');
+    return userDigest(this.userName(conn)).toString('hex');
+  }
+
+  /** Every privilege check passes when auth is disabled. */
+  can(conn: ConnState, resource: Resource, action: string): boolean {
+    if (!this.params.auth) return true;
+    if (!conn.user) return false;
+    return hasPrivilege(this.auth.privilegesOf(conn.user.user, conn.user.db), resource, action);
+  }
+
+  /** The generic "not authorized on <db> to execute command { ... }" (commands.cpp). */
+  notAuthorized(db: string, cmd: Document): CommandError {
+    const name = Object.keys(cmd)[0];
+    return new CommandError(13, 'Unauthorized', `not authorized on ${db} to execute command { ${name}: ${JSON.stringify(cmd[name])} }`);
+  }
+
+  requirePrivilege(ctx: CommandContext, resource: Resource, action: string): void {
+    if (!this.can(ctx.conn, resource, action)) throw this.notAuthorized(ctx.db, ctx.cmd);
+  }
+
+  /**
+   * makeLogicalSessionId (logical_session_id_helpers.cpp): a missing uid becomes the caller's digest;
+   * a given uid is accepted only if it is the caller's own, or the caller has one of `allowSpoof`
+   * or impersonate on the cluster; otherwise 13 "Unauthorized to set user digest in LogicalSessionId".
+   */
+  resolveLsid(conn: ConnState, fromClient: Document, path: string, allowSpoof: string | null): ResolvedLsid {
+    rejectUnknown(fromClient, ['id', 'uid', 'txnNumber', 'txnUUID'], path);
+    if (fromClient.txnNumber !== undefined && fromClient.txnUUID === undefined) {
+      throw new CommandError(72, 'InvalidOptions', 'Cannot specify txnNumber in lsid without specifying txnUUID');
+    }
+    const id = expectUuid(fromClient.id, `${path}.id`);
+    const own = this.digestHex(conn);
+    let uidHex = own;
+    if (fromClient.uid !== undefined) {
+      uidHex = expectSha256(fromClient.uid, `${path}.uid`).toString('hex');
+      const allowed = uidHex === own
+        || this.can(conn, { cluster: true }, 'impersonate')
+        || (allowSpoof !== null && this.can(conn, { cluster: true }, allowSpoof));
+      if (!allowed) throw new CommandError(13, 'Unauthorized', 'Unauthorized to set user digest in LogicalSessionId');
+    }
+    return { idHex: Buffer.from(id.buffer.subarray(0, 16)).toString('hex'), uidHex };
+  }
+
+  clientInfo(conn: ConnState): ClientInfo {
+    return { connectionId: conn.id, client: conn.remote, appName: conn.appName, clientMetadata: conn.clientMetadata };
+  }
+
+  // ---- dispatch ------------------------------------------------------------------------------
+
+  async dispatch(conn: ConnState, cmd: Document): Promise<Document> {
+    this.stats.commands++;
+    const name = Object.keys(cmd)[0];
+    try {
+      if (name === undefined) throw new CommandError(59, 'CommandNotFound', "no such command: ''");
+      const def = this.commands.get(name);
+      if (!def) throw new CommandError(59, 'CommandNotFound', `no such command: '${name}'`);
+      const db = cmd.$db;
+      if (db === undefined) throw new CommandError(40571, 'Location40571', 'OP_MSG requests require a $db argument');
+      if (typeof db !== 'string') throw wrongType('$db', db, 'string');
+
+      const fp = this.failPoints.evaluate(name, conn.appName);
+      if (fp) {
+        if (fp.blockTimeMS) await new Promise((r) => setTimeout(r, fp.blockTimeMS));
+        if (fp.closeConnection) {
+          conn.close();
+          return { ok: 0, $closed: true };
+        }
+        if (fp.error) {
+          return { ok: 0, errmsg: `Failing command via 'failCommand' failpoint`, code: fp.error.code, codeName: fp.error.codeName, ...(fp.error.errorLabels.length ? { errorLabels: fp.error.errorLabels } : {}) };
+        }
+      }
+
+      if (this.params.auth && def.requiresAuth !== false && !conn.user) {
+        throw new CommandError(13, 'Unauthorized', `command ${name} requires authentication`);
+      }
+      if (def.adminOnly && db !== 'admin') {
+        throw new CommandError(13, 'Unauthorized', `${name} may only be run against the admin database.`);
+      }
+      return await this.runWithSession(conn, def, name, db, cmd);
+    } catch (e) {
+      if (e instanceof CommandError) {
+        const reply: Document = toErrorReply(e);
+        if (e.code === 251 && cmd.autocommit === false) reply.errorLabels = ['TransientTransactionError'];
+        return reply;
+      }
+      this.log(`internal error in ${name}: ${(e as Error).stack ?? e}`);
+      return { ok: 0, errmsg: `internal error: ${(e as Error).message}`, code: 1, codeName: 'InternalError' };
+    }
+  }
+
+  private async runWithSession(conn: ConnState, def: CommandDef, name: string, db: string, cmd: Document): Promise<Document> {
+    const now = Date.now();
+    let session: SessionRecord | null = null;
+    if (cmd.lsid !== undefined && !def.ignoresSession) {
+      const lsid = this.resolveLsid(conn, expectDoc(cmd.lsid, 'OperationSessionInfo.lsid'), 'OperationSessionInfo.lsid', null);
+      session = this.sessions.vivify(lsid.idHex, lsid.uidHex, this.params.auth ? this.userName(conn) : null, now, this.clientInfo(conn));
+    }
+    const txn = this.beginStatement(def, name, cmd, session, now);
+    const op = this.ops.start({
+      client: this.clientInfo(conn),
+      session,
+      command: cmd,
+      op: def.opType ?? 'command',
+      ns: nsOf(db, cmd, name),
+      effectiveUsers: conn.user ? [{ ...conn.user }] : [],
+      txn,
+      synthetic: false,
+    });
+    try {
+      const reply = await def.run({ mongod: this, conn, db, cmd, name, session, txn, op, now });
+      if (op.killPending) throw op.killPending;
+      if (reply.ok === undefined) reply.ok = 1;
+      return reply;
+    } catch (e) {
+      // An error inside a transaction statement aborts the transaction (TransactionParticipant
+      // aborts on a failed statement), except for the errors of the transaction commands themselves.
+      if (txn && txn.state === 'inProgress' && e instanceof CommandError && !TXN_COMMANDS.has(name)) {
+        this.abortTransaction(txn, e.code === 290 ? 290 : 251);
+      }
+      throw e;
+    } finally {
+      this.ops.finish(op);
+      if (txn && txn.activeSinceMs) {
+        txn.activeMicros += (Date.now() - txn.activeSinceMs) * 1000;
+        txn.activeSinceMs = 0;
+      }
+      if (session) this.sessions.collect(session, this.ops.hasOps(session) || this.cursors.hasCursors(session));
+    }
+  }
+
+  /**
+   * Transaction bookkeeping for one statement (transaction_participant.cpp beginOrContinue):
+   *  - autocommit must be false and come with txnNumber; startTransaction begins a new transaction;
+   *  - an older txnNumber: TransactionTooOld(225);
+   *  - continuing an aborted transaction: NoSuchTransaction(251) "Transaction <n> has been aborted.";
+   *  - a number that matches no in-progress transaction: NoSuchTransaction(251).
+   */
+  private beginStatement(def: CommandDef, name: string, cmd: Document, session: SessionRecord | null, now: number): Transaction | null {
+    const hasTxnNumber = cmd.txnNumber !== undefined;
+    if (!hasTxnNumber) {
+      if (cmd.autocommit !== undefined) throw new CommandError(50768, 'Location50768', "'autocommit' field requires a transaction number to also be specified");
+      if (cmd.startTransaction !== undefined) throw new CommandError(50768, 'Location50768', "'startTransaction' field requires 'autocommit' field to also be specified");
+      return null;
+    }
+    if (!session) throw new CommandError(50768, 'Location50768', 'Transaction number requires a session ID to also be specified');
+    if (!isNumber(cmd.txnNumber)) throw wrongType('OperationSessionInfo.txnNumber', cmd.txnNumber, 'long');
+    const txnNumber = toNumber(cmd.txnNumber);
+    if (cmd.autocommit === undefined) {
+      // A retryable write: records the number, no multi-document transaction.
+      if (txnNumber < session.txnNumber) throw tooOld(session, txnNumber);
+      if (txnNumber > session.txnNumber && session.txn?.state === 'inProgress') this.abortTransaction(session.txn, 251);
+      session.txnNumber = Math.max(session.txnNumber, txnNumber);
+      return null;
+    }
+    if (cmd.autocommit !== false) throw new CommandError(50891, 'Location50891', "'autocommit' field can only be set to false");
+    if (!def.allowedInTransaction) {
+      throw new CommandError(263, 'OperationNotSupportedInTransaction', `Cannot run '${name}' in a multi-document transaction.`);
+    }
+    if (txnNumber < session.txnNumber) throw tooOld(session, txnNumber);
+    if (cmd.startTransaction === true) {
+      if (txnNumber === session.txnNumber && session.txn) {
+        throw new CommandError(225, 'TransactionTooOld', `Cannot start a transaction at given transaction number ${txnNumber} on session ${formatUuid(session.idHex)} using txnRetryCounter 0 because it has already been restarted using a higher txnRetryCounter`);
+      }
+      if (session.txn?.state === 'prepared') {
+        throw new CommandError(267, 'PreparedTransactionInProgress', 'Cannot start a new transaction while a prepared transaction is in progress');
+      }
+      if (session.txn?.state === 'inProgress') this.abortTransaction(session.txn, 251);
+      session.txnNumber = txnNumber;
+      session.txn = {
+        txnNumber, state: 'inProgress', abortCode: 0, startWallMs: now, activeMicros: 0, activeSinceMs: now, preparedAtMs: 0,
+        expiresAtMs: now + this.params.transactionLifetimeLimitSeconds * 1000,
+        readConcern: isDoc(cmd.readConcern) ? cmd.readConcern : null, writes: new Map(), synthetic: false,
+      };
+      return session.txn;
+    }
+    const txn = session.txn;
+    if (!txn || txn.txnNumber !== txnNumber) {
+      throw new CommandError(251, 'NoSuchTransaction', `Given transaction number ${txnNumber} does not match any in-progress transactions. The active transaction number is ${session.txnNumber}`);
+    }
+    if (txn.state === 'aborted') {
+      throw new CommandError(251, 'NoSuchTransaction', `Transaction ${txnNumber} has been aborted.`);
+    }
+    if (txn.state === 'committed' && name !== 'commitTransaction') {
+      throw new CommandError(256, 'TransactionCommitted', `Transaction ${txnNumber} has been committed.`);
+    }
+    if (txn.state === 'prepared' && !TXN_COMMANDS.has(name)) {
+      throw new CommandError(267, 'PreparedTransactionInProgress', 'Cannot call any operation other than abort, prepare or commit on a prepared transaction');
+    }
+    txn.activeSinceMs = now;
+    return txn;
+  }
+
+  abortTransaction(txn: Transaction, code: 251 | 290): void {
+    if (txn.state !== 'inProgress' && txn.state !== 'prepared') return;
+    if (txn.activeSinceMs) {
+      txn.activeMicros += (Date.now() - txn.activeSinceMs) * 1000;
+      txn.activeSinceMs = 0;
+    }
+    txn.state = 'aborted';
+    txn.abortCode = code;
+    txn.writes.clear();
+    for (const c of [...this.cursors.all()]) if (c.txn === txn) this.cursors.close(c);
+  }
+
+  /**
+   * killAllExpiredTransactions: only in-progress (unprepared) transactions past their expiry date are aborted,
+   * with reason TransactionExceededLifetimeLimitSeconds(290) for an op running inside (reference notes §6).
+   */
+  abortExpiredTransactions(now: number): number {
+    let n = 0;
+    for (const rec of this.sessions.all()) {
+      const txn = rec.txn;
+      if (!txn || txn.state !== 'inProgress' || txn.expiresAtMs >= now) continue;
+      for (const op of this.ops.ofSession(rec)) {
+        this.ops.kill(op, new CommandError(290, 'TransactionExceededLifetimeLimitSeconds', `operation was interrupted because the transaction exceeded the configured 'transactionLifetimeLimitSeconds'`));
+      }
+      this.abortTransaction(txn, 290);
+      n++;
+    }
+    return n;
+  }
+
+  /** LogicalSessionCacheImpl::_refresh, then the cursors of removed or ended sessions are killed. */
+  refreshSessions(now = Date.now()): { refreshed: number; removed: number } {
+    const removed = this.sessions.refresh(now, this.ops.sessionsWithOps());
+    let killedCursors = 0;
+    for (const rec of removed) {
+      for (const c of this.cursors.ofSession(rec)) {
+        this.cursors.close(c);
+        killedCursors++;
+      }
+      this.sessions.collect(rec, this.ops.hasOps(rec) || this.cursors.hasCursors(rec));
+    }
+    return { refreshed: this.sessions.size, removed: killedCursors };
+  }
+
+  // ---- killing ---------------------------------------------------------------------------------
+
+  /**
+   * killSessionsLocal (kill_sessions_local.cpp), in the server's order:
+   *  1. abort unprepared in-progress transactions (prepared ones are skipped: transactionIsInProgress() is false);
+   *  2. interrupt every op of a matching session with Interrupted(11601);
+   *  3. erase the sessions' cursors (getMore then gets 43 CursorNotFound).
+   * The session record is kept, in the cache and in config.system.sessions, and its lsid stays usable.
+   */
+  /**
+   * SessionKiller::Matcher (session_killer.cpp): a pattern with a uid matches every session of that uid;
+   * one with an lsid matches that exact (id, uid); one with neither matches everything and then is the only pattern.
+   */
+  killByPatterns(patterns: KillPattern[], by: string): number {
+    if (patterns.some((p) => p.kind === 'all')) return this.killRecords([...this.sessions.all()], by);
+    const victims = new Set<SessionRecord>();
+    for (const p of patterns) {
+      if (p.kind === 'uid') for (const rec of this.sessions.ofUid(p.uidHex)) victims.add(rec);
+      else if (p.kind === 'lsid') {
+        const rec = this.sessions.get(p.idHex, p.uidHex);
+        if (rec) victims.add(rec);
+      }
+    }
+    return this.killRecords(victims, by);
+  }
+
+  killRecords(victims: Iterable<SessionRecord>, by: string): number {
+    let n = 0;
+    const sample: string[] = [];
+    for (const rec of victims) {
+      n++;
+      if (sample.length < 5) sample.push(`${formatUuid(rec.idHex)}/${rec.user ?? '-'}`);
+      if (rec.txn && rec.txn.state === 'inProgress') {
+        for (const op of this.ops.ofSession(rec)) this.ops.kill(op, interruptedError());
+        this.abortTransaction(rec.txn, 251);
+      }
+      for (const op of this.ops.ofSession(rec)) this.ops.kill(op, interruptedError());
+      for (const c of this.cursors.ofSession(rec)) this.cursors.close(c);
+    }
+    // One log line per kill command, as mongod logs id 558701 "Success: kill session" per command.
+    this.log(`kill: ${by} killed ${n} session(s)${sample.length ? `: ${sample.join(', ')}${n > sample.length ? ', ...' : ''}` : ''}`);
+    this.stats.sessionsKilled += n;
+    return n;
+  }
+
+  /** A session is "killable" for the matcher only if it exists; (id, uid) lookups are O(1). */
+  lookup(lsid: ResolvedLsid): SessionRecord | undefined {
+    return this.sessions.get(lsid.idHex, lsid.uidHex);
+  }
+}
+
+const TXN_COMMANDS = new Set(['commitTransaction', 'abortTransaction', 'prepareTransaction']);
+
+function tooOld(session: SessionRecord, txnNumber: number): CommandError {
+  return new CommandError(225, 'TransactionTooOld', `Cannot start transaction ${txnNumber} on session ${formatUuid(session.idHex)} - ${session.uidHex} because a newer transaction ${session.txnNumber} has already started.`);
+}
+
+/** The namespace $currentOp reports for a command: "db.coll" for collection commands, "db.$cmd" otherwise. */
+export function nsOf(db: string, cmd: Document, name: string): string {
+  const target = cmd[name];
+  if (typeof target === 'string' && name !== 'configureFailPoint' && name !== 'createUser' && name !== 'createRole' && name !== 'dropUser') return `${db}.${target}`;
+  if (name === 'getMore' && typeof cmd.collection === 'string') return `${db}.${cmd.collection}`;
+  return `${db}.$cmd`;
+}
+
+export { Long };

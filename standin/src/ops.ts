@@ -1,0 +1,108 @@
+/**
+ * Running operations: what $currentOp reports as type "op" and what killOp and killSessions interrupt.
+ *
+ * An interrupted operation fails with the kill code, Interrupted(11601) "operation was interrupted" by default
+ * (ServiceContext::killOperation; kill_sessions_common.cpp killSessionsLocalKillOps), or
+ * TransactionExceededLifetimeLimitSeconds(290) when the transaction reaper kills it.
+ */
+import type { Document } from 'bson';
+import { CommandError } from './errors.ts';
+import type { ClientInfo, SessionRecord, Transaction } from './sessions.ts';
+
+export interface Operation {
+  /** int32, as mongod reports it (curop.cpp: static_cast<int>). */
+  readonly opid: number;
+  readonly client: ClientInfo | null;
+  readonly session: SessionRecord | null;
+  readonly startedAtMs: number;
+  readonly startedHr: bigint;
+  readonly command: Document;
+  /** "command", "query", "insert", "update", "remove", "getmore", "killcursors", "none". */
+  readonly op: string;
+  readonly ns: string;
+  readonly effectiveUsers: { user: string; db: string }[];
+  readonly txn: Transaction | null;
+  /** Synthetic ops (bulk-created for benchmarks) have no connection and run until killed. */
+  readonly synthetic: boolean;
+  killPending: CommandError | null;
+  /** Resolved when the op is interrupted; long-running commands race it. */
+  readonly interrupted: Promise<CommandError>;
+  interrupt(err: CommandError): void;
+}
+
+export const interruptedError = (): CommandError => new CommandError(11601, 'Interrupted', 'operation was interrupted');
+
+export class OpRegistry {
+  private readonly ops = new Map<number, Operation>();
+  /** Index by session so that killing N sessions does not scan every op N times. */
+  private readonly bySession = new Map<SessionRecord, Set<Operation>>();
+  private nextOpid = 1;
+
+  get size(): number {
+    return this.ops.size;
+  }
+
+  start(fields: Omit<Operation, 'opid' | 'killPending' | 'interrupted' | 'interrupt' | 'startedHr' | 'startedAtMs'> & { startedAtMs?: number }): Operation {
+    const opid = this.nextOpid;
+    this.nextOpid = this.nextOpid >= 0x7fffffff ? 1 : this.nextOpid + 1;
+    let fire!: (e: CommandError) => void;
+    const interrupted = new Promise<CommandError>((resolve) => (fire = resolve));
+    const op: Operation = {
+      ...fields,
+      opid,
+      startedAtMs: fields.startedAtMs ?? Date.now(),
+      startedHr: process.hrtime.bigint() - BigInt(Math.max(0, Date.now() - (fields.startedAtMs ?? Date.now()))) * 1_000_000n,
+      killPending: null,
+      interrupted,
+      interrupt(err: CommandError) {
+        if (op.killPending) return;
+        op.killPending = err;
+        fire(err);
+      },
+    };
+    this.ops.set(opid, op);
+    if (op.session) {
+      let set = this.bySession.get(op.session);
+      if (!set) this.bySession.set(op.session, (set = new Set()));
+      set.add(op);
+    }
+    return op;
+  }
+
+  finish(op: Operation): void {
+    this.ops.delete(op.opid);
+    if (op.session) {
+      const set = this.bySession.get(op.session);
+      set?.delete(op);
+      if (set?.size === 0) this.bySession.delete(op.session);
+    }
+  }
+
+  get(opid: number): Operation | undefined {
+    return this.ops.get(opid);
+  }
+
+  all(): IterableIterator<Operation> {
+    return this.ops.values();
+  }
+
+  /** Interrupts and, for synthetic ops that nobody is awaiting, removes them. */
+  kill(op: Operation, err: CommandError = interruptedError()): void {
+    op.interrupt(err);
+    if (op.synthetic) this.finish(op);
+  }
+
+  ofSession(rec: SessionRecord): Operation[] {
+    const set = this.bySession.get(rec);
+    return set ? [...set] : [];
+  }
+
+  hasOps(rec: SessionRecord): boolean {
+    return this.bySession.has(rec);
+  }
+
+  /** Sessions that have a running op (refreshed by the cache refresh even if not otherwise used). */
+  sessionsWithOps(): IterableIterator<SessionRecord> {
+    return this.bySession.keys();
+  }
+}
