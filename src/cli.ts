@@ -2,10 +2,16 @@
  * The `session-reaper` command line: one entry, subcommands dispatched from one table.
  */
 import { runMongod } from '../standin/src/cli.ts';
+import { policiesCommand } from './cli/policies.ts';
+import { runCommand, type CliIo } from './cli/run.ts';
 
 type Subcommand = (argv: string[]) => Promise<number>;
 
+const io = (): CliIo => ({ stdout: process.stdout, stderr: process.stderr, env: process.env });
+
 const SUBCOMMANDS: Record<string, { run: Subcommand; summary: string }> = {
+  run: { run: (a) => runCommand(a, io()), summary: 'run one reaping pass: inventory, policy, plan, kill, audit' },
+  policies: { run: (a) => policiesCommand(a, io()), summary: 'policies check [DIR]: validate a policy set' },
   mongod: { run: (a) => runMongod(a), summary: 'start the MongoDB stand-in (wire-protocol server for tests and demos)' },
 };
 

@@ -899,7 +899,7 @@ function compileReplaceRoot(expr: unknown, what: string): (doc: Document, env: E
     const v = fn(doc, env);
     if (!isDocument(v)) {
       // document_source_replace_root.cpp ReplaceRootTransformation::applyTransformation.
-      throw err(40228, `'${what}' must evaluate to an object, but resulting value was: ${formatValue(v, 'document')}. Type of resulting value: '${typeName(v)}'. Input document: ${formatValue(doc, 'document')}`);
+      throw err(40228, `${what} must evaluate to an object, but resulting value was: ${formatValue(v, 'document')}. Type of resulting value: '${typeName(v)}'. Input document: ${formatValue(doc, 'document')}`);
     }
     return v;
   };
@@ -1064,34 +1064,46 @@ function compileGroup(spec: unknown): (input: Iterable<Document>, env: Env) => I
  * (the manual's Comparison/Sort Order, "Arrays").
  */
 function sortKey(doc: Document, parts: string[], dir: number): unknown {
-  let best: unknown;
-  let have = false;
-  const consider = (v: unknown): void => {
-    if (!have || compareValues(v, best) * dir < 0) {
-      best = v;
-      have = true;
-    }
-  };
-  const visit = (cur: unknown, i: number): void => {
-    if (i === parts.length) {
-      if (Array.isArray(cur)) {
-        if (cur.length === 0) consider(undefined);
-        for (const el of cur) consider(el === undefined ? null : el);
-      } else {
-        consider(cur === undefined ? null : cur);
-      }
-      return;
-    }
+  if (parts.length === 1) {
+    const v = getField(doc, parts[0]);
+    if (!Array.isArray(v)) return v === undefined ? null : v;
+  }
+  const state = { best: undefined as unknown, have: false };
+  sortKeyVisit(doc, parts, 0, dir, state);
+  return state.best;
+}
+
+function sortKeyConsider(v: unknown, dir: number, state: { best: unknown; have: boolean }): void {
+  if (!state.have || compareValues(v, state.best) * dir < 0) {
+    state.best = v;
+    state.have = true;
+  }
+}
+
+function sortKeyVisit(cur: unknown, parts: string[], i: number, dir: number, state: { best: unknown; have: boolean }): void {
+  if (i === parts.length) {
     if (Array.isArray(cur)) {
-      if (cur.length === 0) consider(undefined);
-      for (const el of cur) visit(el, i);
-      return;
+      if (cur.length === 0) sortKeyConsider(undefined, dir, state);
+      for (const el of cur) sortKeyConsider(el === undefined ? null : el, dir, state);
+    } else {
+      sortKeyConsider(cur === undefined ? null : cur, dir, state);
     }
-    if (isDocument(cur)) visit(getField(cur, parts[i]), i + 1);
-    else consider(null);
-  };
-  visit(doc, 0);
-  return best;
+    return;
+  }
+  if (Array.isArray(cur)) {
+    if (cur.length === 0) sortKeyConsider(undefined, dir, state);
+    for (const el of cur) sortKeyVisit(el, parts, i, dir, state);
+    return;
+  }
+  if (isDocument(cur)) sortKeyVisit(getField(cur, parts[i]), parts, i + 1, dir, state);
+  else sortKeyConsider(null, dir, state);
+}
+
+/** compareValues with the common number and string cases first. */
+function compareSortKeys(a: unknown, b: unknown): number {
+  if (typeof a === 'number' && typeof b === 'number' && a === a && b === b) return a < b ? -1 : a > b ? 1 : 0;
+  if (typeof a === 'string' && typeof b === 'string' && a === b) return 0;
+  return compareValues(a, b);
 }
 
 function compileSort(spec: unknown): (input: Iterable<Document>) => Iterable<Document> {
@@ -1107,11 +1119,15 @@ function compileSort(spec: unknown): (input: Iterable<Document>) => Iterable<Doc
   if (keys.length === 0) throw err(15976, '$sort stage must have at least one sort key');
   return function* sort(input) {
     const rows: Array<{ doc: Document; keys: unknown[] }> = [];
-    for (const doc of input) rows.push({ doc, keys: keys.map((k) => sortKey(doc, k.parts, k.dir)) });
+    for (const doc of input) {
+      const k = new Array<unknown>(keys.length);
+      for (let i = 0; i < keys.length; i++) k[i] = sortKey(doc, keys[i].parts, keys[i].dir);
+      rows.push({ doc, keys: k });
+    }
     // Array.prototype.sort is stable, so equal keys keep their input order.
     rows.sort((a, b) => {
       for (let i = 0; i < keys.length; i++) {
-        const c = compareValues(a.keys[i], b.keys[i]);
+        const c = compareSortKeys(a.keys[i], b.keys[i]);
         if (c !== 0) return c * keys[i].dir;
       }
       return 0;
@@ -1292,11 +1308,11 @@ function compileStage(stage: unknown, ctx: PipelineContext): CompiledStage {
       if (!isDocument(spec)) throw err(40229, `expected an object as specification for $replaceRoot stage, got ${typeName(spec)}`);
       for (const k of Object.keys(spec)) if (k !== 'newRoot') throw err(40415, `BSON field '$replaceRoot.${k}' is an unknown field.`, 'Location40415');
       if (!('newRoot' in spec)) throw err(40414, "BSON field '$replaceRoot.newRoot' is missing but a required field", 'Location40414');
-      return { streaming: true, step: { kind: StepKind.Map, fn: compileReplaceRoot(spec.newRoot, 'newRoot') } };
+      return { streaming: true, step: { kind: StepKind.Map, fn: compileReplaceRoot(spec.newRoot, "'newRoot' expression") } };
     }
     case '$replaceWith':
       // $replaceWith is $replaceRoot {newRoot: <spec>}; its message names the 'replacement document'.
-      return { streaming: true, step: { kind: StepKind.Map, fn: compileReplaceRoot(spec, 'replacement document') } };
+      return { streaming: true, step: { kind: StepKind.Map, fn: compileReplaceRoot(spec, "'replacement document'") } };
     case '$skip':
       return { streaming: true, step: { kind: StepKind.Skip, n: stageCount('$skip', 5107200, spec) } };
     case '$limit': {

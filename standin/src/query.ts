@@ -1209,8 +1209,16 @@ function fromBigIntResult(r: bigint, kind: NumKind): unknown {
   return Number(r); // overflow of 64 bits: a double, as SafeNum does
 }
 
+const isInt32 = (n: number): boolean => Number.isInteger(n) && n >= -2147483648 && n <= 2147483647 && !Object.is(n, -0);
+
 /** SafeNum addition: int+int widens to long on overflow; any double gives a double; decimal wins. */
 export function addNumbers(a: unknown, b: unknown): unknown {
+  if (typeof a === 'number' && typeof b === 'number') {
+    const r = a + b;
+    // Two ints whose sum leaves the int32 range become a long, as SafeNum does.
+    if (isInt32(a) && isInt32(b) && !isInt32(r)) return Long.fromNumber(r);
+    return r;
+  }
   const kind = Math.max(numKind(a), numKind(b)) as NumKind;
   if (kind === 3) return Decimal128.fromString(String(toDouble(a) + toDouble(b)));
   if (kind === 2) return toDouble(a) + toDouble(b);
@@ -1218,6 +1226,7 @@ export function addNumbers(a: unknown, b: unknown): unknown {
 }
 
 export function multiplyNumbers(a: unknown, b: unknown): unknown {
+  if (typeof a === 'number' && typeof b === 'number' && (!isInt32(a) || !isInt32(b))) return a * b;
   const kind = Math.max(numKind(a), numKind(b)) as NumKind;
   if (kind === 3) return Decimal128.fromString(String(toDouble(a) * toDouble(b)));
   if (kind === 2) return toDouble(a) * toDouble(b);

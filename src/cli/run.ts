@@ -1,0 +1,189 @@
+/**
+ * `session-reaper run`: one reaping pass from the command line.
+ *
+ *   session-reaper run --uri URI [--policies DIR] [--dry-run] [--max-kills N] [--max-kill-share F]
+ *                      [--batch-size N] [--concurrency N] [--audit eventbridge|stdout|file:PATH]
+ *                      [--cluster NAME] [--json] [--<threshold flag> N]...
+ *
+ * Threshold flags come from the policy set's parameters (e.g. --idle-txn-seconds 5 for the default set).
+ * Exit codes: 0 the pass completed; 1 the pass failed (message on stderr); 2 bad usage or configuration;
+ * 3 audit events could not all be delivered (each one is logged on stderr with its content).
+ */
+import { parseArgs } from 'node:util';
+import { createAuditSink } from '../audit/index.ts';
+import type { AuditLogger, AuditSink } from '../audit/sink.ts';
+import { MongoAdapter } from '../adapters/mongodb.ts';
+import { resolveConfig, SETTINGS, type RunConfig } from '../config.ts';
+import { ConfigError, ReaperError } from '../errors.ts';
+import { runPass, type RunReport } from '../pass.ts';
+import { loadPolicySet } from '../policy/load.ts';
+import type { PolicySet } from '../policy/types.ts';
+import { redactUri } from '../redact.ts';
+import { formatTable } from '../table.ts';
+import type { TriggerInfo } from '../audit/events.ts';
+
+export interface CliIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  env: Record<string, string | undefined>;
+}
+
+const BOOLEAN_FLAGS = new Set(['dry-run', 'json', 'help']);
+
+export const RUN_USAGE = `usage: session-reaper run --uri URI [--policies DIR] [--dry-run] [--max-kills N] [--max-kill-share F]
+                          [--batch-size N] [--concurrency N] [--audit eventbridge|eventbridge:BUS|stdout|file:PATH]
+                          [--cluster NAME] [--source SOURCE] [--event-bus NAME] [--json] [--<threshold> N]...
+threshold flags of the policy set: see 'session-reaper policies check'`;
+
+/** Splits argv into settings flags and the rest (threshold flags), each as name -> raw string. */
+export function splitFlags(argv: string[]): { flags: Record<string, string | boolean>; extra: Record<string, string> } {
+  const { tokens } = parseArgs({ args: argv, strict: false, tokens: true, allowPositionals: true });
+  const flags: Record<string, string | boolean> = {};
+  const extra: Record<string, string> = {};
+  const known = new Set([...SETTINGS.map((s) => s.flag), 'json', 'help']);
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    if (t.kind === 'positional') throw new ConfigError(`unexpected argument "${t.value}"\n${RUN_USAGE}`);
+    if (t.kind !== 'option') continue;
+    let value: string | boolean | undefined = t.value;
+    if (BOOLEAN_FLAGS.has(t.name)) {
+      if (value !== undefined && !['true', 'false'].includes(value)) throw new ConfigError(`--${t.name} takes no value`);
+      value = value === undefined ? true : value === 'true';
+    } else if (value === undefined) {
+      const next = tokens[i + 1];
+      if (!next || next.kind !== 'positional') throw new ConfigError(`--${t.name} needs a value\n${RUN_USAGE}`);
+      value = next.value;
+      i++;
+    }
+    if (known.has(t.name)) flags[t.name] = value;
+    else extra[t.name] = String(value);
+  }
+  return { flags, extra };
+}
+
+/** Threshold flags are the policy set's declared parameter flags; anything else is a usage error. */
+export async function loadPolicyWithFlags(dir: string, extra: Record<string, string>, env: Record<string, string | undefined>): Promise<PolicySet> {
+  const declared = await loadPolicySet(dir, { env });
+  const overrides: Record<string, number> = {};
+  const byFlag = new Map(Object.values(declared.parameterInfo).filter((p) => p.flag).map((p) => [p.flag!, p]));
+  for (const [flag, raw] of Object.entries(extra)) {
+    const p = byFlag.get(flag);
+    if (!p) {
+      const known = [...byFlag.keys()].map((f) => `--${f}`).join(', ') || '(none)';
+      throw new ConfigError(`unknown option --${flag}; threshold flags of the policy set in ${dir}: ${known}\n${RUN_USAGE}`);
+    }
+    const n = Number(raw);
+    if (!Number.isFinite(n)) throw new ConfigError(`--${flag} must be a number (${p.description}), got "${raw}"`);
+    overrides[p.name] = n;
+  }
+  return Object.keys(overrides).length ? loadPolicySet(dir, { env, overrides }) : declared;
+}
+
+function shortId(id: string): string {
+  return id ? id.slice(0, 8) : '';
+}
+
+export function renderReport(report: RunReport): string {
+  const rows = [...report.decisions].sort((a, b) => ORDER.indexOf(a.outcome) - ORDER.indexOf(b.outcome));
+  const table = rows.length
+    ? formatTable(rows, [
+      { header: 'OUTCOME', value: (r) => r.outcome },
+      { header: 'RULE', value: (r) => r.rule },
+      { header: 'USER', value: (r) => r.user || '-', max: 24 },
+      { header: 'APP', value: (r) => r.appName || '-', max: 24 },
+      { header: 'SESSION', value: (r) => (r.target === 'operation' ? `op ${r.opid}` : shortId(r.sessionId)) },
+      { header: 'HOLDS', value: (r) => r.holds, max: 36 },
+      { header: 'WHY', value: (r) => r.error?.message ?? r.why ?? r.reason, max: 80 },
+    ])
+    : '(no session matched any rule)';
+  const c = report.counts;
+  const summary = formatTable([
+    ['sessions', c.sessions], ['sessionless ops', c.sessionlessOps], ['decisions', c.decisions],
+    [report.dryRun ? 'planned (dry run)' : 'killed', report.dryRun ? c.planned : c.killed], ['skipped', c.skipped], ['failed', c.failed],
+    ['protected', c.protected], ['reported', c.reported], ['still running', c.stillRunning],
+    ['killSessions calls', c.killSessionsCalls], ['killOp calls', c.killOpCalls], ['round trips', report.roundTrips],
+    ['audit events', `${report.audit.sent}/${report.audit.events} sent`], ['duration', `${report.durationMs} ms`],
+  ] as [string, string | number][], [{ header: 'SUMMARY', value: (r) => r[0] }, { header: '', value: (r) => r[1] }]);
+  const notes = [
+    report.reportOnly ? `REPORT-ONLY: ${report.reportOnlyReason}` : '',
+    report.unfinished ? `UNFINISHED: ${report.unfinished}` : '',
+    report.error ? `FAILED: ${report.error}` : '',
+  ].filter(Boolean);
+  return [`run ${report.runId} on ${report.cluster}${report.dryRun ? ' (dry run)' : ''}`, '', table, '', summary, ...(notes.length ? ['', ...notes] : [])].join('\n');
+}
+
+const ORDER = ['killed', 'failed', 'planned', 'skipped', 'protected', 'reported'];
+
+export interface PreparedRun {
+  config: RunConfig;
+  policy: PolicySet;
+  json: boolean;
+}
+
+/** Everything that can fail before the pass starts, checked up front: configuration and the policy set. */
+export async function prepareRun(argv: string[], io: CliIo): Promise<PreparedRun> {
+  const { flags, extra } = splitFlags(argv);
+  const config = resolveConfig(flags, io.env);
+  const policy = await loadPolicyWithFlags(config.policiesDir, extra, io.env);
+  return { config, policy, json: flags.json === true };
+}
+
+export function stderrLogger(io: Pick<CliIo, 'stderr'>): AuditLogger {
+  return {
+    error: (message) => void io.stderr.write(`${message}\n`),
+    warn: (message) => void io.stderr.write(`${message}\n`),
+  };
+}
+
+export function sinkFor(config: RunConfig, json: boolean, io: CliIo): AuditSink {
+  return createAuditSink(config.audit, {
+    settingName: '--audit',
+    env: io.env,
+    ...(config.eventBusName ? { eventBusName: config.eventBusName } : {}),
+    // With --json, stdout carries only the report: stdout audit lines move to stderr.
+    stream: json ? io.stderr : io.stdout,
+    logger: stderrLogger(io),
+  });
+}
+
+export async function runCommand(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env }, trigger: TriggerInfo = { type: 'cli' }): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.stdout.write(`${RUN_USAGE}\n`);
+    return 0;
+  }
+  let prepared: PreparedRun;
+  let sink: AuditSink;
+  try {
+    prepared = await prepareRun(argv, io);
+    sink = sinkFor(prepared.config, prepared.json, io);
+  } catch (e) {
+    io.stderr.write(`session-reaper run: ${redactUri((e as Error).message)}\n`);
+    return e instanceof ConfigError || e instanceof ReaperError ? 2 : 1;
+  }
+  const { config, policy, json } = prepared;
+  let mongo: MongoAdapter | null = null;
+  try {
+    mongo = await MongoAdapter.connect(config.uri);
+    const report = await runPass(mongo, policy, sink, {
+      cluster: config.cluster, trigger, dryRun: config.dryRun, maxKills: config.maxKills, maxKillShare: config.maxKillShare,
+      batchSize: config.batchSize, concurrency: config.concurrency, source: config.source,
+      progress: (line) => io.stderr.write(`${line}\n`),
+    });
+    io.stdout.write(json ? `${JSON.stringify(report)}\n` : `${renderReport(report)}\n`);
+    if (report.error) {
+      io.stderr.write(`session-reaper run: the pass failed: ${redactUri(report.error)}\n`);
+      return 1;
+    }
+    if (report.audit.failed > 0) {
+      io.stderr.write(`session-reaper run: ${report.audit.failed} of ${report.audit.events} audit events could not be delivered; each is logged above with its content\n`);
+      return 3;
+    }
+    return 0;
+  } catch (e) {
+    io.stderr.write(`session-reaper run: ${redactUri((e as Error).message)}\n`);
+    return 1;
+  } finally {
+    await sink.close?.();
+    await mongo?.close();
+  }
+}
