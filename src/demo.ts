@@ -8,16 +8,14 @@ import { MongoAdapter } from './adapters/mongodb.ts';
 import { InMemoryAuditSink } from './audit/index.ts';
 import { DEFAULT_POLICIES_DIR } from './config.ts';
 import { startWorkload } from './demo/workload.ts';
+import { DEMO_THRESHOLDS } from './demo/thresholds.ts';
 import { runPass } from './pass.ts';
 import { renderReport } from './cli/run.ts';
 import { loadPolicySet } from './policy/load.ts';
 import { formatTable } from './table.ts';
 import { startStandin } from '../standin/src/server.ts';
-import { toJsonLines } from './audit/events.ts';
-import { DEFAULT_AUDIT_SOURCE } from './audit/events.ts';
+import { DEFAULT_AUDIT_SOURCE, toJsonLines } from './audit/events.ts';
 
-/** Demo thresholds, in seconds: the workload has been idle or running for about three seconds when the pass runs. */
-export const DEMO_THRESHOLDS = { idleTransactionSeconds: 1, runawayOperationSeconds: 2, staleCursorIdleSeconds: 1 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -72,6 +72,25 @@ describe('compiled evaluator vs json-rules-engine', () => {
     assert.ok(multiMatch, 'some records matched several rules, so resolution and match order were compared');
   });
 
+  it('agrees on a set with more rules than the evaluator caches outcomes for (over 30)', async () => {
+    // Prepare
+    const rng = new Random(97);
+    const stats: RandomPolicyStats = { leaves: [] };
+    const policy = parsePolicySet([
+      { path: '/random/big-a.json', text: randomPolicyFile(rng, 20, stats, 'a') },
+      { path: '/random/big-b.json', text: randomPolicyFile(rng, 20, stats, 'b') },
+    ]);
+    const pools = buildFactPools();
+    const records = Array.from({ length: 400 }, () => randomFacts(rng, pools));
+
+    // Act
+    const compiled = await assertSameDecisions(records, policy);
+
+    // Assess
+    assert.equal(policy.rules.length, 40);
+    assert.ok(compiled.some((c) => c.matched.length > 1), 'some records matched several rules');
+  });
+
   it('agrees on the default policy set over records around its thresholds', async () => {
     // Prepare
     const policy = await loadPolicySet(POLICIES_DIR, { env: {} });

@@ -45,7 +45,7 @@ describe('default policy set', () => {
     assert.equal(decision.action, 'kill');
     assert.equal(decision.rule, 'idle-transaction');
     assert.equal(decision.reason, 'transaction idle for more than 60s holds locks and cache');
-    assert.deepEqual(decision.evidence, { hasTransaction: true, txnPrepared: false, txnInactiveSeconds: 61 });
+    assert.deepEqual(decision.evidence, { hasTransaction: true, txnInactiveSeconds: 61 });
     assert.equal(decision.facts, facts);
   });
 
@@ -71,7 +71,8 @@ describe('default policy set', () => {
     assert.equal(decision.action, 'protect');
     assert.equal(decision.rule, 'prepared-transaction');
     assert.match(decision.reason, /prepared transactions are never killed/);
-    assert.deepEqual(decision.matched.map((m) => [m.rule, m.action]), [['prepared-transaction', 'protect'], ['runaway-operation', 'kill']]);
+    // idle-transaction matches prepared transactions on purpose, so the protection is audited as an overridden kill.
+    assert.deepEqual(decision.matched.map((m) => [m.rule, m.action]), [['prepared-transaction', 'protect'], ['idle-transaction', 'kill'], ['runaway-operation', 'kill']]);
   });
 
   it('protects sessions of the internal __system user', () => {

@@ -5,7 +5,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,7 +70,7 @@ describe('the default policy set', () => {
       ['internal-user', 'protect'], ['reaper-self', 'protect'], ['atlas-agents-and-backup', 'protect'], ['prepared-transaction', 'protect'],
       ['idle-transaction', 'kill'], ['runaway-operation', 'kill'], ['stale-cursor-session', 'kill'],
     ]);
-    assert.deepEqual(allOf(policy.rules.find((r) => r.name === 'idle-transaction')!)[2],
+    assert.deepEqual(allOf(policy.rules.find((r) => r.name === 'idle-transaction')!)[1],
       { fact: 'txnInactiveSeconds', operator: 'greaterThan', value: 60 });
   });
 
@@ -308,7 +308,7 @@ describe('policy validation', () => {
     const { problems } = await problemsOf(files);
 
     // Assess
-    assert.deepEqual(problems.map((p) => [p.rule, p.field]), [['a', 'event.type'], ['b', 'event.params']]);
+    assert.deepEqual(problems.map((p) => [p.rule, p.field]), [['a', 'event.type'], ['b', 'event.params.reason']]);
     assert.match(problems[0]!.message, /must be one of "kill", "protect", "report", got "terminate"/);
     assert.match(problems[1]!.message, /missing required property "reason"/);
   });
@@ -366,6 +366,22 @@ describe('policy validation', () => {
     assert.match(lines[2]!, /^ {2}- b\.json: is not valid JSON at line 1, column 28/);
     assert.match(lines[3]!, /^ {2}- c\.json, rule "two", field event\.type: must be one of/);
     assert.deepEqual([error.file, error.rule, error.field], ['a.json', 'one', 'conditions.all[0].fact']);
+  });
+});
+
+describe('loadPolicySet', () => {
+  it('follows symlinked policy files, as a Kubernetes ConfigMap mounts them, and skips hidden entries', async () => {
+    // Prepare
+    const dir = policyDir({ '.hidden.json': 'not even JSON' });
+    const target = policyDir({ 'real.json': file([rule('linked', IDLE_OVER_60)]) });
+    symlinkSync(join(target, 'real.json'), join(dir, 'linked.json'));
+
+    // Act
+    const policy = await loadPolicySet(dir, { env: {} });
+
+    // Assess
+    assert.deepEqual(policy.files, ['linked.json']);
+    assert.deepEqual(policy.rules.map((r) => r.name), ['linked']);
   });
 });
 

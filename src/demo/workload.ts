@@ -66,7 +66,7 @@ export async function startWorkload(users: DemoUsers): Promise<Workload> {
   const bobSession = bob.startSession();
   const bobOp = seen(bob.db('admin').command({ sleep: 1, secs: 60, lock: 'none' }, { session: bobSession }));
   const backupSession = backup.startSession();
-  const backupOp = backup.db('admin').command({ sleep: 1, secs: 5, lock: 'none' }, { session: backupSession });
+  const backupOp = seen(backup.db('admin').command({ sleep: 1, secs: 5, lock: 'none' }, { session: backupSession }));
 
   // carol: a cursor with more to read, left open.
   const carolSession = carol.startSession();
@@ -86,7 +86,7 @@ export async function startWorkload(users: DemoUsers): Promise<Workload> {
         seen(aliceSession.commitTransaction()),
         bobOp,
         seen(carolCursor.toArray()),
-        seen(backupOp),
+        backupOp,
         seen(admin.db('admin').aggregate([{ $currentOp: { allUsers: true, idleSessions: true } }, { $match: { 'lsid.id': daveSession.id!.id, 'transaction.timePreparedMicros': { $exists: true } } }]).toArray()
           .then((docs) => (docs.length === 1 ? undefined : Promise.reject(new Error('prepared transaction missing'))))),
       ]);

@@ -13,7 +13,7 @@ export function parseJsonWithPosition(text: string): JsonParseResult {
   } catch (err) {
     const offset = findSyntaxErrorOffset(text);
     const { line, column } = lineAndColumn(text, offset);
-    const detail = (err as Error).message.replace(/ in JSON at position \d+.*$/, '').replace(/, (\.\.\.)?".*" is not valid JSON$/s, '');
+    const detail = (err as Error).message.replace(/ (in JSON )?at position \d+.*$/, '').replace(/, (\.\.\.)?".*" is not valid JSON$/s, '');
     return { ok: false, message: detail, line, column };
   }
 }
@@ -66,9 +66,11 @@ export function findSyntaxErrorOffset(text: string): number {
     }
     fail();
   };
+  const NUMBER = /-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/y;
   const number = () => {
-    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i));
-    if (!m || m[0] === '-' || m[0].length === 0) fail();
+    NUMBER.lastIndex = i;
+    const m = NUMBER.exec(text);
+    if (!m) fail();
     i += m![0].length;
   };
   const value = (): void => {

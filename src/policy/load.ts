@@ -5,7 +5,7 @@
  * broken directory is fixed in one go. Parameters are resolved from defaults, the environment and
  * overrides, and substituted into condition values and reasons, so the evaluators see plain rules.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseJsonWithPosition } from './json.ts';
 import { collectParameters, resolveParameters, type ParameterSources } from './parameters.ts';
@@ -34,10 +34,10 @@ const SCHEMA_FILE = 'schema.json';
 export async function loadPolicySet(dir: string, opts: LoadOptions = {}): Promise<PolicySet> {
   let names: string[];
   try {
-    names = (await readdir(dir, { withFileTypes: true }))
-      .filter((e) => e.isFile() && e.name.endsWith('.json') && e.name !== SCHEMA_FILE)
-      .map((e) => e.name)
-      .sort();
+    const candidates = (await readdir(dir)).filter((name) => name.endsWith('.json') && name !== SCHEMA_FILE && !name.startsWith('.'));
+    // stat, not the directory entry's type: a Kubernetes ConfigMap mounts each file as a symlink.
+    const isFile = await Promise.all(candidates.map(async (name) => (await stat(join(dir, name))).isFile()));
+    names = candidates.filter((_, i) => isFile[i]).sort();
   } catch (err) {
     throw new PolicySetError(dir, [{ file: dir, message: `cannot read the policy directory (${(err as Error).message}); point the reaper at a directory of *.json policy files` }]);
   }

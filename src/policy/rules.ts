@@ -8,9 +8,8 @@
  */
 import { FACT_CATALOGUE, type FactType, type SessionFacts } from '../facts.ts';
 import { OPERATOR_NAMES, OPERATORS, operatorNamed } from './operators.ts';
-import { fieldPath } from './paths.ts';
+import { fieldPath, ruleLabel } from './paths.ts';
 import type { PolicyProblem } from './problems.ts';
-import { ruleLabel } from './structure.ts';
 import { ACTIONS, type Action, type ConditionNode, type LoadedRule, type TopLevelCondition } from './types.ts';
 
 const FACT_TYPES: ReadonlyMap<string, FactType> = new Map(FACT_CATALOGUE.map((f) => [f.name, f.type]));

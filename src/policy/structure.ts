@@ -7,7 +7,7 @@ import Ajv2020Module from 'ajv/dist/2020.js';
 import type { ErrorObject } from 'ajv';
 import schema from '../../policies/schema.json' with { type: 'json' };
 import type { PolicyProblem } from './problems.ts';
-import { fieldPath } from './paths.ts';
+import { fieldPath, ruleLabel } from './paths.ts';
 
 // ajv is CommonJS with `exports.default`; under NodeNext the default import is the module object.
 const Ajv2020 = ((Ajv2020Module as unknown as { default?: unknown }).default ?? Ajv2020Module) as typeof Ajv2020Module.default;
@@ -29,13 +29,11 @@ export function checkStructure(file: string, doc: unknown): PolicyProblem[] {
   const errors = (validateFile.errors ?? []).filter((e) => e.keyword !== 'if');
   // A condition that is neither all/any/not nor a leaf yields one "required: not" error plus an
   // error per stray property at the same place; one clear message is better than five.
-  const shapeErrorPaths = new Set(
-    errors.filter((e) => e.keyword === 'required' && (e.params as { missingProperty?: string }).missingProperty === 'not').map((e) => e.instancePath),
-  );
+  const shapeErrorPaths = new Set(errors.filter(isNotAGroup).map((e) => e.instancePath));
   const problems: PolicyProblem[] = [];
   const seen = new Set<string>();
   for (const error of errors) {
-    if (shapeErrorPaths.has(error.instancePath) && !(error.keyword === 'required' && (error.params as { missingProperty?: string }).missingProperty === 'not')) continue;
+    if (shapeErrorPaths.has(error.instancePath) && !isNotAGroup(error)) continue;
     const problem = toProblem(file, doc, error);
     const key = `${problem.rule}|${problem.field}|${problem.message}`;
     if (seen.has(key)) continue;
@@ -43,6 +41,17 @@ export function checkStructure(file: string, doc: unknown): PolicyProblem[] {
     problems.push(problem);
   }
   return problems;
+}
+
+/** The error ajv gives for an object that is none of all / any / not where a group is required. */
+function isNotAGroup(error: ErrorObject): boolean {
+  return error.keyword === 'required' && (error.params as { missingProperty?: string }).missingProperty === 'not';
+}
+
+/** A value quoted in a message, cut short: the offending value may be a whole rule. */
+function preview(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
 function toProblem(file: string, doc: unknown, error: ErrorObject): PolicyProblem {
@@ -62,6 +71,7 @@ function toProblem(file: string, doc: unknown, error: ErrorObject): PolicyProble
     }
     case 'required': {
       const missing = String(params.missingProperty);
+      if (missing !== 'not') extra = missing;
       message = missing === 'not'
         ? 'a condition group must be exactly one of {"all": [...]}, {"any": [...]} or {"not": {...}}' +
           (segments[segments.length - 1] === 'conditions' ? ' (json-rules-engine requires one at the root of "conditions")' : '')
@@ -70,13 +80,13 @@ function toProblem(file: string, doc: unknown, error: ErrorObject): PolicyProble
       break;
     }
     case 'enum':
-      message = `must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(error.data)}`;
+      message = `must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, got ${preview(error.data)}`;
       break;
     case 'const':
-      message = `must be ${JSON.stringify(params.allowedValue)}, got ${JSON.stringify(error.data)}`;
+      message = `must be ${JSON.stringify(params.allowedValue)}, got ${preview(error.data)}`;
       break;
     case 'type':
-      message = `must be ${params.type === 'object' ? 'an object' : params.type === 'array' ? 'an array' : `a ${String(params.type)}`}, got ${JSON.stringify(error.data)}`;
+      message = `must be ${params.type === 'object' ? 'an object' : params.type === 'array' ? 'an array' : `a ${String(params.type)}`}, got ${preview(error.data)}`;
       break;
     case 'minItems':
       message = segments[segments.length - 1] === 'all' || segments[segments.length - 1] === 'any'
@@ -85,7 +95,7 @@ function toProblem(file: string, doc: unknown, error: ErrorObject): PolicyProble
       break;
     case 'pattern': {
       const description = (error.parentSchema as { description?: string } | undefined)?.description;
-      message = `${JSON.stringify(error.data)} must match ${String(params.pattern)}${description ? ` (${description})` : ''}`;
+      message = `${preview(error.data)} must match ${String(params.pattern)}${description ? ` (${description})` : ''}`;
       break;
     }
     case 'propertyNames':
@@ -99,11 +109,4 @@ function toProblem(file: string, doc: unknown, error: ErrorObject): PolicyProble
     return { file, rule: ruleLabel(doc, Number(segments[1])), field: fieldPath(extra !== undefined ? [...segments.slice(2), extra] : segments.slice(2)) || undefined, message };
   }
   return { file, field: fieldPath(extra !== undefined ? [...segments, extra] : segments) || undefined, message };
-}
-
-/** The rule's name when it has a usable one, else its position ("rules[3]"). */
-export function ruleLabel(doc: unknown, index: number): string {
-  const rules = (doc as { rules?: unknown } | null)?.rules;
-  const rule = Array.isArray(rules) ? (rules[index] as { name?: unknown } | undefined) : undefined;
-  return typeof rule?.name === 'string' && rule.name !== '' ? rule.name : `rules[${index}]`;
 }

@@ -183,7 +183,10 @@ export function compareNumbers(a: unknown, b: unknown): number {
   const bb = big(b, kb);
   if (ba !== undefined && bb !== undefined) return ba < bb ? -1 : ba > bb ? 1 : 0;
   if (ba !== undefined && kb === 'n') return compareBigIntWithDouble(ba, toDouble(b));
-  if (bb !== undefined && ka === 'n') return -compareBigIntWithDouble(bb, toDouble(a));
+  if (bb !== undefined && ka === 'n') {
+    const c = compareBigIntWithDouble(bb, toDouble(a));
+    return c === 0 ? 0 : -c;
+  }
   // Decimal128 involved: compared as doubles (precision beyond 2^53 is not modelled).
   return compareDoubles(toDouble(a), toDouble(b));
 }

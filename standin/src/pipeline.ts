@@ -1293,7 +1293,7 @@ function compileStage(stage: unknown, ctx: PipelineContext): CompiledStage {
   switch (name) {
     case '$match': {
       if (!isDocument(spec)) throw err(15959, 'the match filter must be an expression in an object');
-      const pred = compileFilter(spec);
+      const pred = compileFilter(spec, { now: ctx.now });
       return { streaming: true, step: { kind: StepKind.Filter, fn: (d) => pred(d) } };
     }
     case '$project':

@@ -108,11 +108,21 @@ const PATHLESS = new Set(['$and', '$or', '$nor', '$comment', '$expr', '$where', 
  * Compile a query filter into a predicate over documents. Throws CommandError for a malformed filter
  * with the server's code and message.
  */
-export function compileFilter(filter: Document | null | undefined): DocPredicate {
+export function compileFilter(filter: Document | null | undefined, options: { now?: Date } = {}): DocPredicate {
   if (filter === null || filter === undefined) return () => true;
   if (!isDocument(filter)) throw badValue('filter must be an object');
-  return compileDocFilter(filter);
+  const outer = compileNow;
+  // $$NOW in $expr is one value for the whole operation.
+  compileNow = options.now ?? outer ?? new Date();
+  try {
+    return compileDocFilter(filter);
+  } finally {
+    compileNow = outer;
+  }
 }
+
+/** The $$NOW of the filter being compiled (compilation is synchronous). */
+let compileNow: Date | undefined;
 
 /** Whether `doc` matches `filter` (compiles the filter each call; prefer compileFilter in loops). */
 export function matches(filter: Document, doc: Document): boolean {
@@ -155,7 +165,8 @@ function compileTopLevel(key: string, val: unknown): DocPredicate | null {
       return null;
     case '$expr': {
       const fn = compileExpression(val);
-      return (d) => isTruthy(fn(d));
+      const ctx = { now: compileNow ?? new Date() };
+      return (d) => isTruthy(fn(d, ctx));
     }
     case '$alwaysTrue':
     case '$alwaysFalse': {

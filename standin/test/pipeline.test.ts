@@ -36,6 +36,15 @@ test('$match filters with compileFilter semantics', () => {
   assert.deepEqual(out.map((d) => d._id), [3]);
 });
 
+test('$match with $expr sees the pipeline $$NOW', () => {
+  // Prepare
+  const docs = [{ _id: 1, at: new Date('2024-01-01T00:00:00Z') }, { _id: 2, at: new Date('2025-01-01T00:00:00Z') }];
+  // Act
+  const out = run(docs, [{ $match: { $expr: { $lt: ['$at', '$$NOW'] } } }]);
+  // Assess
+  assert.deepEqual(out.map((d) => d._id), [1]);
+});
+
 test('$project inclusion keeps _id by default, follows input order and skips missing fields', () => {
   // Prepare
   const stages = [{ $project: { salary: 1, name: true, nope: 1 } }];

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Decimal128, Double, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp } from 'bson';
+import { Binary, BSONRegExp, Decimal128, Double, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp, UUID } from 'bson';
 import { CommandError } from '../src/errors.ts';
+import { canonicalTypeOrder, compareValues, deepClone, getPath, typeName, valuesEqual } from '../src/bsonutil.ts';
 import { applyUpdate, compileFilter, upsertSeed, type Document } from '../src/query.ts';
 
 /** The documents of `docs` that `filter` matches, by _id. */
@@ -19,6 +20,102 @@ function assertCommandError(fn: () => unknown, code: number, codeName: string, m
     return true;
   });
 }
+
+// ------------------------------------------------------------------------------------------
+// BSON values (bsonutil)
+// ------------------------------------------------------------------------------------------
+
+test('compareValues follows the BSON comparison order across types', () => {
+  // Prepare: one value of each type, from lowest to highest
+  const ordered = [
+    new MinKey(),
+    null,
+    -5,
+    'abc',
+    { a: 1 },
+    [1],
+    new Binary(Buffer.from([1])),
+    new ObjectId('000000000000000000000001'),
+    false,
+    new Date(0),
+    new Timestamp({ t: 1, i: 1 }),
+    /re/,
+    new MaxKey(),
+  ];
+  // Act
+  const shuffled = [...ordered].reverse().sort(compareValues);
+  // Assess
+  assert.deepEqual(shuffled, ordered);
+  assert.deepEqual(ordered.map(canonicalTypeOrder), [-1, 5, 10, 15, 20, 25, 30, 35, 40, 45, 47, 50, 127]);
+});
+
+test('numbers compare by value across int, long, double and decimal', () => {
+  // Prepare / Act / Assess
+  assert.equal(compareValues(1, Long.fromNumber(1)), 0);
+  assert.equal(compareValues(new Int32(2), 1.5), 1);
+  assert.equal(compareValues(Decimal128.fromString('2.5'), new Double(2.25)), 1);
+  assert.equal(compareValues(Long.fromString('9007199254740993'), 9007199254740992), 1);
+  assert.equal(compareValues(NaN, -Infinity), -1);
+  assert.ok(valuesEqual(NaN, NaN));
+});
+
+test('BinData compares by length, then subtype, then bytes', () => {
+  // Prepare
+  const short = new Binary(Buffer.from([9]), 5);
+  const longer = new Binary(Buffer.from([0, 0]), 0);
+  const sub0 = new Binary(Buffer.from([1, 2]), 0);
+  const sub4 = new Binary(Buffer.from([0, 0]), 4);
+  // Act / Assess
+  assert.equal(compareValues(short, longer), -1);
+  assert.equal(compareValues(sub0, sub4), -1);
+  assert.equal(compareValues(longer, sub0), -1);
+  assert.equal(compareValues(new UUID('00000000-0000-0000-0000-000000000001'), new UUID('00000000-0000-0000-0000-000000000001')), 0);
+});
+
+test('documents compare field by field, arrays element by element', () => {
+  // Prepare / Act / Assess
+  assert.equal(compareValues({ a: 1 }, { a: 1, b: 0 }), -1);
+  assert.equal(compareValues({ a: 1 }, { b: 1 }), -1);
+  assert.equal(compareValues({ a: 'x' }, { a: 1 }), 1);
+  assert.equal(compareValues([1, 2], [1, 3]), -1);
+  assert.equal(compareValues([2], [1, 9]), 1);
+});
+
+test('getPath returns every value a path reaches through arrays', () => {
+  // Prepare
+  const doc = { a: [{ b: 1 }, { b: [2, 3] }, { c: 4 }, 5], x: { y: null } };
+  // Act / Assess
+  assert.deepEqual(getPath(doc, 'a.b'), [1, 2, 3, [2, 3], undefined]);
+  // A numeric part also looks for a field named "1" in every document element (missing there).
+  assert.deepEqual(getPath(doc, 'a.1.b'), [undefined, undefined, 2, 3, [2, 3], undefined]);
+  assert.deepEqual(getPath(doc, 'x.y'), [null]);
+  assert.deepEqual(getPath(doc, 'x.y.z'), [undefined]);
+  assert.deepEqual(getPath({ a: [1, 2] }, 'a', { leafArrays: false }), [[1, 2]]);
+});
+
+test('typeName gives the server type names', () => {
+  // Prepare
+  const values = [1.5, 'x', {}, [], new Binary(Buffer.alloc(1)), new ObjectId(), true, new Date(), null, /x/, new BSONRegExp('x', 'i'), 1, new Timestamp({ t: 0, i: 0 }), Long.fromNumber(1), Decimal128.fromString('1'), undefined];
+  // Act
+  const names = values.map(typeName);
+  // Assess
+  assert.deepEqual(names, ['double', 'string', 'object', 'array', 'binData', 'objectId', 'bool', 'date', 'null', 'regex', 'regex', 'int', 'timestamp', 'long', 'decimal', 'missing']);
+});
+
+test('deepClone copies documents, arrays, dates and binaries', () => {
+  // Prepare
+  const doc = { a: { b: [1, { c: 2 }] }, d: new Date(5), bin: new Binary(Buffer.from([1])), id: new ObjectId() };
+  // Act
+  const copy = deepClone(doc);
+  (copy.a.b[1] as { c: number }).c = 3;
+  copy.d.setTime(6);
+  // Assess
+  assert.equal((doc.a.b[1] as { c: number }).c, 2);
+  assert.equal(doc.d.getTime(), 5);
+  assert.notEqual(copy.bin, doc.bin);
+  assert.ok(valuesEqual(copy.bin, doc.bin));
+  assert.equal(copy.id, doc.id);
+});
 
 // ------------------------------------------------------------------------------------------
 // Filters

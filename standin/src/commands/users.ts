@@ -11,7 +11,7 @@ import type { Privilege, Resource, RoleName } from '../auth.ts';
 import { CommandError } from '../errors.ts';
 import { expectArray, expectDoc, expectString, isDoc, isNumber, toNumber } from '../idl.ts';
 import type { CommandContext, CommandDef } from '../mongod.ts';
-import { ScramServerConversation } from '../scram.ts';
+import { assertSupportedMechanism, ScramServerConversation } from '../scram.ts';
 
 let nextConversationId = 1;
 
@@ -50,9 +50,7 @@ export const userCommands: CommandDef[] = [
     names: ['saslStart'], requiresAuth: false, ignoresSession: true,
     run: (ctx) => {
       const mechanism = expectString(ctx.cmd.mechanism, 'saslStart.mechanism');
-      if (mechanism !== 'SCRAM-SHA-1' && mechanism !== 'SCRAM-SHA-256') {
-        throw new CommandError(334, 'MechanismUnavailable', `Received authentication for mechanism ${mechanism} which is unknown or not enabled`);
-      }
+      assertSupportedMechanism(mechanism);
       const db = ctx.db;
       const conversation = new ScramServerConversation(mechanism, (user: string) => {
         const def = ctx.mongod.auth.getUser(user, db);
