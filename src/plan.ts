@@ -115,11 +115,17 @@ function killKey(decision: Decision, kind: PlannedKill['kind']): string {
   return kind === 'session' ? `s:${decision.facts.sessionId.toLowerCase()}:${decision.facts.uid}` : `o:${decision.facts.opid}`;
 }
 
+/**
+ * The share cap guards against mass kills; a handful of kills is never one, so below this many planned
+ * kills the share is not checked (on a quiet cluster with 3 sessions, one kill is already 33%).
+ */
+export const SHARE_CAP_FLOOR = 10;
+
 function capExceeded(count: number, opts: PlanOptions): string | null {
   if (count > opts.maxKills) {
     return `${count} kills planned exceed --max-kills ${opts.maxKills}; pass turned report-only`;
   }
-  if (opts.totalSessions > 0 && count / opts.totalSessions > opts.maxKillShare) {
+  if (count > SHARE_CAP_FLOOR && opts.totalSessions > 0 && count / opts.totalSessions > opts.maxKillShare) {
     const share = (count / opts.totalSessions) * 100;
     return `${count} kills planned are ${round(share)}% of ${opts.totalSessions} sessions, above --max-kill-share ${opts.maxKillShare} (${round(opts.maxKillShare * 100)}%); pass turned report-only`;
   }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { emptyFacts, type SessionFacts } from '../src/facts.ts';
 import { ConfigError } from '../src/errors.ts';
 import type { Action, Decision } from '../src/policy/evaluate.ts';
-import { planKills, type PlanOptions } from '../src/plan.ts';
+import { planKills, SHARE_CAP_FLOOR, type PlanOptions } from '../src/plan.ts';
 
 let nextId = 0;
 /** A session with a valid id and uid, unique per call. */
@@ -143,6 +143,18 @@ describe('planKills', () => {
     assert.deepEqual(plan.kills, []);
     assert.equal(plan.reportOnly, true);
     assert.equal(plan.reportOnlyReason, '11 kills planned are 27.5% of 40 sessions, above --max-kill-share 0.25 (25%); pass turned report-only');
+  });
+
+  it('does not apply the share cap to a handful of kills (at most SHARE_CAP_FLOOR)', () => {
+    // Prepare: 10 kills out of 12 sessions is 83%, but 10 kills is not a mass kill.
+    const kills = Array.from({ length: SHARE_CAP_FLOOR }, () => decision(sessionFacts()));
+
+    // Act
+    const plan = planKills(kills, { ...OPTIONS, maxKillShare: 0.25, totalSessions: 12 });
+
+    // Assess
+    assert.equal(plan.reportOnly, false);
+    assert.equal(plan.kills.length, SHARE_CAP_FLOOR);
   });
 
   it('applies no share cap when the session count is unknown (0)', () => {

@@ -1,0 +1,144 @@
+/**
+ * The `session-reaper` command as an operator runs it: a separate process, real flags, exit codes,
+ * against the stand-in. Configuration and redaction are checked here too.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MongoClient } from 'mongodb';
+import { startStandin, type RunningStandin } from '../standin/src/server.ts';
+import { resolveConfig } from '../src/config.ts';
+import { ConfigError } from '../src/errors.ts';
+import { redactUri } from '../src/redact.ts';
+
+const BIN = fileURLToPath(new URL('../bin/session-reaper.mjs', import.meta.url));
+const POLICIES = fileURLToPath(new URL('../policies', import.meta.url));
+
+function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, MONGODB_URI: '', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+describe('session-reaper run', () => {
+  let standin: RunningStandin;
+  let client: MongoClient;
+  before(async () => {
+    standin = await startStandin();
+    client = new MongoClient(standin.uri);
+    await client.connect();
+  });
+  after(async () => {
+    await client?.close();
+    await standin?.stop();
+  });
+
+  it('--json prints the run report; threshold flags reach the policy', async () => {
+    // Prepare: a transaction left idle for ~1.2 s.
+    const session = client.startSession();
+    session.startTransaction();
+    await client.db('shop').collection('orders').insertOne({ a: 1 }, { session });
+    await new Promise((r) => setTimeout(r, 1200));
+    const auditFile = join(mkdtempSync(join(tmpdir(), 'cli-')), 'audit.jsonl');
+    // Act
+    const { code, stdout, stderr } = await cli(['run', '--uri', standin.uri, '--dry-run', '--json', '--idle-txn-seconds', '1', '--audit', `file:${auditFile}`]);
+    // Assess
+    assert.equal(code, 0, stderr);
+    const report = JSON.parse(stdout);
+    const planned = report.decisions.filter((d: { outcome: string }) => d.outcome === 'planned');
+    assert.equal(planned.length, 1);
+    assert.equal(planned[0].rule, 'idle-transaction');
+    assert.equal(planned[0].sessionId, session.id!.id.toUUID().toString());
+    assert.match(planned[0].uid, /^[0-9a-f]{64}$/);
+    assert.ok(report.runId && report.counts.planned === 1);
+    const lines = readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => l['detail-type']), ['Session Kill Planned', 'Reaper Run Completed']);
+    await session.abortTransaction();
+    await session.endSession();
+  });
+
+  it('prints an aligned table and a summary by default', async () => {
+    const { code, stdout } = await cli(['run', '--uri', standin.uri, '--dry-run', '--audit', `file:${join(mkdtempSync(join(tmpdir(), 'cli-')), 'a.jsonl')}`]);
+    assert.equal(code, 0);
+    assert.match(stdout, /^OUTCOME\s+RULE\s+USER\s+APP\s+SESSION\s+HOLDS\s+WHY$/m);
+    assert.match(stdout, /^SUMMARY/m);
+    assert.match(stdout, /^sessions\s+\d+$/m);
+  });
+
+  it('a bad policy aborts the pass before anything is read or killed, naming file, rule and field', async () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'policy-'));
+    writeFileSync(join(dir, 'p.json'), JSON.stringify({ version: 1, rules: [{ name: 'r1', conditions: { all: [{ fact: 'idleSecs', operator: 'greaterThan', value: 1 }] }, event: { type: 'kill', params: { reason: 'x' } } }] }));
+    // Act
+    const { code, stderr } = await cli(['run', '--uri', standin.uri, '--policies', dir]);
+    // Assess
+    assert.equal(code, 2);
+    assert.match(stderr, /p\.json/);
+    assert.match(stderr, /r1/);
+    assert.match(stderr, /idleSecs/);
+  });
+
+  it('an unknown option is refused with the threshold flags of the policy set', async () => {
+    const { code, stderr } = await cli(['run', '--uri', standin.uri, '--idle-minutes', '5']);
+    assert.equal(code, 2);
+    assert.match(stderr, /unknown option --idle-minutes/);
+    assert.match(stderr, /--idle-txn-seconds/);
+  });
+
+  it('a connection failure is reported without the password', async () => {
+    const { code, stderr } = await cli(['run', '--uri', 'mongodb://admin:s3cret@127.0.0.1:1/?serverSelectionTimeoutMS=300']);
+    assert.equal(code, 1);
+    assert.doesNotMatch(stderr, /s3cret/);
+    assert.match(stderr, /cannot connect to mongodb:\/\/\*\*\*:\*\*\*@127\.0\.0\.1:1/);
+  });
+});
+
+describe('session-reaper policies check', () => {
+  it('accepts the default set and lists its rules and threshold flags', async () => {
+    const { code, stdout } = await cli(['policies', 'check', POLICIES]);
+    assert.equal(code, 0);
+    assert.match(stdout, /7 rules in 1 file\(s\) are valid/);
+    assert.match(stdout, /--idle-txn-seconds/);
+  });
+
+  it('lists every problem of a bad set and exits 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'policy-'));
+    writeFileSync(join(dir, 'a.json'), '{ "version": 1, "rules": [ }');
+    writeFileSync(join(dir, 'b.json'), JSON.stringify({ version: 1, rules: [{ name: 'x', conditions: { all: [{ fact: 'opCount', operator: 'bigger', value: 1 }] }, event: { type: 'kill', params: { reason: 'r' } } }] }));
+    const { code, stderr } = await cli(['policies', 'check', dir]);
+    assert.equal(code, 1);
+    assert.match(stderr, /a\.json/);
+    assert.match(stderr, /b\.json.*rule "x".*bigger/);
+  });
+});
+
+describe('configuration', () => {
+  it('flags win over the environment, which wins over defaults', () => {
+    const c = resolveConfig({ 'max-kills': '5' }, { MONGODB_URI: 'mongodb://h:1', REAPER_MAX_KILLS: '7', REAPER_BATCH_SIZE: '100' });
+    assert.equal(c.maxKills, 5);
+    assert.equal(c.batchSize, 100);
+    assert.equal(c.maxKillShare, 0.25);
+    assert.equal(c.cluster, 'h:1');
+  });
+
+  it('an invalid value names the setting and what it accepts', () => {
+    assert.throws(() => resolveConfig({}, { MONGODB_URI: 'mongodb://h', REAPER_MAX_KILL_SHARE: '2' }), (e: Error) => e instanceof ConfigError && /REAPER_MAX_KILL_SHARE must be a fraction from 0 to 1/.test(e.message));
+    assert.throws(() => resolveConfig({ 'batch-size': '0' }, { MONGODB_URI: 'mongodb://h' }), /--batch-size must be a whole number from 1 to 50000/);
+    assert.throws(() => resolveConfig({}, {}), /pass --uri or set MONGODB_URI/);
+    assert.throws(() => resolveConfig({}, { MONGODB_URI: 'postgres://u:pw@h' }), (e: Error) => !/pw/.test(e.message));
+  });
+
+  it('connection strings are redacted wherever they are printed', () => {
+    assert.equal(redactUri('failed: mongodb+srv://app:p%40ss@c0.example.net/db?password=x&w=1'), 'failed: mongodb+srv://***:***@c0.example.net/db?password=***&w=1');
+    assert.equal(redactUri('mongodb://h1,h2/?replicaSet=rs'), 'mongodb://h1,h2/?replicaSet=rs');
+  });
+});

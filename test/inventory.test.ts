@@ -1,0 +1,137 @@
+/**
+ * The facts join, without a server: listings and $currentOp documents (normalised as the adapter does)
+ * become one record per (id, uid), sessionless operations apart, internal threads left out.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Binary, Long } from 'mongodb';
+import { InventoryBuilder } from '../src/inventory.ts';
+import { toActivity, toListedSession, killSessionsCommand } from '../src/adapters/mongodb.ts';
+import type { Activity } from '../src/ports.ts';
+
+const NOW = Date.parse('2026-11-30T12:00:00Z');
+const SELF = { sessionId: '00000000-0000-4000-8000-000000000000', uid: 'f'.repeat(64), user: 'reaper@admin' };
+const UID_A = 'a'.repeat(64);
+const UID_B = 'b'.repeat(64);
+const ID_1 = '11111111-1111-4111-8111-111111111111';
+
+function activity(fields: Partial<Activity>): Activity {
+  return {
+    type: 'op', sessionId: null, uid: null, opid: '', active: true, secsRunning: 0, op: 'command', ns: 'db.$cmd',
+    appName: '', client: '', user: '', txn: null, cursorLastAccessMs: 0, ...fields,
+  };
+}
+
+describe('inventory join', () => {
+  it('the same id under two uids is two sessions', () => {
+    // Prepare
+    const b = new InventoryBuilder(NOW, SELF);
+    // Act
+    b.addListed({ id: ID_1, uid: UID_A, lastUseMs: NOW - 60_000, user: 'alice@admin' }, 'listSessions');
+    b.addListed({ id: ID_1, uid: UID_B, lastUseMs: NOW - 60_000, user: 'bob@admin' }, 'listSessions');
+    const inv = b.build();
+    // Assess
+    assert.equal(inv.sessions.length, 2);
+    assert.deepEqual(inv.sessions.map((s) => s.user), ['alice@admin', 'bob@admin']);
+  });
+
+  it('lastUse is the most recent of $listSessions (flushed) and $listLocalSessions (exact)', () => {
+    const b = new InventoryBuilder(NOW, SELF);
+    b.addListed({ id: ID_1, uid: UID_A, lastUseMs: NOW - 300_000, user: 'alice@admin' }, 'listSessions');
+    b.addListed({ id: ID_1, uid: UID_A, lastUseMs: NOW - 10_000, user: 'alice@admin' }, 'listLocalSessions');
+    const [s] = b.build().sessions;
+    assert.equal(s!.lastUseMs, NOW - 10_000);
+    assert.equal(s!.idleSeconds, 10);
+    assert.equal(s!.userName, 'alice');
+    assert.equal(s!.userDb, 'admin');
+  });
+
+  it('operations, an idle transaction and cursors of one session are joined into its record', () => {
+    const b = new InventoryBuilder(NOW, SELF);
+    b.addListed({ id: ID_1, uid: UID_A, lastUseMs: NOW - 600_000, user: 'alice@admin' }, 'listSessions');
+    b.addActivity(activity({ sessionId: ID_1, uid: UID_A, opid: '7', secsRunning: 40, op: 'query', ns: 'shop.orders', appName: 'orders-api', client: '10.1.2.3:5000' }));
+    b.addActivity(activity({ sessionId: ID_1, uid: UID_A, opid: '8', secsRunning: 5, op: 'update', ns: 'shop.orders' }));
+    b.addActivity(activity({ type: 'idleCursor', sessionId: ID_1, uid: UID_A, active: false, ns: 'shop.events', cursorLastAccessMs: NOW - 90_000 }));
+    b.addActivity(activity({ type: 'idleSession', sessionId: ID_1, uid: UID_A, active: false, txn: { openSeconds: 100, activeSeconds: 1, inactiveSeconds: 99, prepared: false, expiresAtMs: NOW + 20_000 } }));
+    const [s] = b.build().sessions;
+    assert.equal(s!.opCount, 2);
+    assert.equal(s!.longestOpSeconds, 40);
+    assert.deepEqual(s!.opTypes, ['query', 'update']);
+    assert.deepEqual(s!.namespaces, ['shop.orders']);
+    assert.equal(s!.appName, 'orders-api');
+    assert.equal(s!.clientHost, '10.1.2.3');
+    assert.equal(s!.cursorCount, 1);
+    assert.equal(s!.longestCursorIdleSeconds, 90);
+    assert.equal(s!.hasTransaction, true);
+    assert.equal(s!.txnInactiveSeconds, 99);
+    assert.equal(s!.txnExpiresInSeconds, 20);
+    assert.equal(s!.idleSeconds, 0, 'a running operation is a use right now');
+  });
+
+  it('operations without a session are reported apart; internal threads are counted and left out', () => {
+    const b = new InventoryBuilder(NOW, SELF);
+    b.addActivity(activity({ opid: 'shard01:123', secsRunning: 900, op: 'query', ns: 'shop.orders', client: '10.0.0.9:4000', user: 'etl@admin' }));
+    b.addActivity(activity({ opid: '5', secsRunning: 99999, op: 'none', ns: 'local.oplog.rs', client: '' }));
+    const inv = b.build();
+    assert.equal(inv.sessions.length, 0);
+    assert.equal(inv.sessionlessOps.length, 1);
+    assert.equal(inv.sessionlessOps[0]!.target, 'operation');
+    assert.equal(inv.sessionlessOps[0]!.opid, 'shard01:123', 'mongos opids are kept as "shard:opid"');
+    assert.equal(inv.internalOps, 1);
+  });
+
+  it('the reaper\'s own session and user are flagged', () => {
+    const b = new InventoryBuilder(NOW, SELF);
+    b.addListed({ id: SELF.sessionId, uid: SELF.uid, lastUseMs: NOW, user: 'reaper@admin' }, 'listLocalSessions');
+    b.addListed({ id: ID_1, uid: SELF.uid, lastUseMs: NOW, user: 'reaper@admin' }, 'listLocalSessions');
+    const [own, other] = b.build().sessions;
+    assert.equal(own!.isReaperSession, true);
+    assert.equal(other!.isReaperSession, false);
+    assert.equal(other!.isReaperUser, true);
+  });
+
+  it('a session seen only in $currentOp has unknown lastUse and is never counted idle', () => {
+    const b = new InventoryBuilder(NOW, SELF);
+    b.addActivity(activity({ type: 'idleSession', sessionId: ID_1, uid: UID_A, active: false, txn: { openSeconds: 5, activeSeconds: 1, inactiveSeconds: 4, prepared: true, expiresAtMs: 0 } }));
+    const [s] = b.build().sessions;
+    assert.equal(s!.lastUseMs, 0);
+    assert.equal(s!.idleSeconds, 0);
+    assert.equal(s!.txnPrepared, true);
+  });
+});
+
+describe('the MongoDB adapter\'s document mapping', () => {
+  it('maps $listSessions ({name}) and $listLocalSessions (string) user shapes alike', () => {
+    const id = new Binary(Buffer.from('11111111111141118111111111111111', 'hex'), 4);
+    const uid = new Binary(Buffer.alloc(32, 0xab), 0);
+    const a = toListedSession({ _id: { id, uid }, lastUse: new Date(NOW), user: { name: 'alice@admin' } });
+    const b = toListedSession({ _id: { id, uid }, lastUse: new Date(NOW), user: 'alice@admin' });
+    assert.deepEqual(a, b);
+    assert.equal(a.id, ID_1);
+    assert.equal(a.uid, 'ab'.repeat(32));
+  });
+
+  it('maps mongos $currentOp fields: string opids and client_s', () => {
+    const a = toActivity({ type: 'op', opid: 'shard02:77', client_s: '10.0.0.5:123', active: true, secs_running: Long.fromNumber(12), effectiveUsers: [{ user: 'etl', db: 'admin' }] });
+    assert.equal(a.opid, 'shard02:77');
+    assert.equal(a.client, '10.0.0.5:123');
+    assert.equal(a.secsRunning, 12);
+    assert.equal(a.user, 'etl@admin');
+  });
+
+  it('recognises a prepared transaction by timePreparedMicros', () => {
+    const a = toActivity({ type: 'idleSession', transaction: { timeOpenMicros: 5e6, timeActiveMicros: 1e6, timeInactiveMicros: 4e6, timePreparedMicros: 3e6 } });
+    assert.equal(a.txn?.prepared, true);
+    assert.equal(a.txn?.inactiveSeconds, 4);
+    assert.equal(a.txn?.expiresAtMs, 0);
+  });
+
+  it('killSessions elements always carry {id, uid}; an empty batch is refused', () => {
+    const cmd = killSessionsCommand([{ id: ID_1, uid: UID_A }]);
+    assert.equal(cmd.killSessions[0].id.sub_type, 4);
+    assert.equal(cmd.killSessions[0].uid.sub_type, 0);
+    assert.equal(cmd.killSessions[0].uid.length(), 32);
+    assert.throws(() => killSessionsCommand([]), /refusing to send an empty killSessions batch/);
+    assert.throws(() => killSessionsCommand([{ id: ID_1, uid: '' }]), /no valid uid/);
+  });
+});

@@ -1,0 +1,168 @@
+/**
+ * The kill stage and the pass around it, without a server: an in-memory MongoPort records what the
+ * pass sends. Batching, a failed batch that does not stop the others, killOp for sessionless
+ * operations, the deadline, and the audit events each outcome produces.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { InMemoryAuditSink, validateAuditDetail } from '../src/audit/index.ts';
+import { executeKills, MAX_KILL_BATCH_SIZE } from '../src/kill.ts';
+import { runPass, type PassOptions } from '../src/pass.ts';
+import { parsePolicySet } from '../src/policy/load.ts';
+import type { Activity, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../src/ports.ts';
+
+const NOW = Date.parse('2026-11-30T12:00:00Z');
+const uuid = (n: number) => `${n.toString(16).padStart(8, '0')}-0000-4000-8000-000000000000`;
+const UID = 'c'.repeat(64);
+
+class MemoryPort implements MongoPort {
+  killCalls: SessionKey[][] = [];
+  killOps: string[] = [];
+  trips = 0;
+  constructor(
+    private readonly sessions: ListedSession[],
+    private readonly activities: Activity[],
+    private readonly failBatch: (batch: readonly SessionKey[]) => Error | null = () => null,
+  ) {}
+  async identity(): Promise<ReaperIdentity> {
+    return { sessionId: uuid(0), uid: 'f'.repeat(64), user: 'reaper@admin' };
+  }
+  async *listSessions() {
+    this.trips++;
+    yield* this.sessions;
+  }
+  async *listLocalSessions() {
+    this.trips++;
+  }
+  async *currentOp() {
+    this.trips++;
+    yield* this.activities;
+  }
+  async killSessions(batch: readonly SessionKey[]) {
+    this.trips++;
+    this.killCalls.push([...batch]);
+    const err = this.failBatch(batch);
+    if (err) throw err;
+  }
+  async killOp(opid: string) {
+    this.trips++;
+    this.killOps.push(opid);
+  }
+  roundTrips() {
+    return this.trips;
+  }
+}
+
+/** n sessions each with a 100 s operation, plus one sessionless 100 s operation. */
+function runaway(n: number): { sessions: ListedSession[]; activities: Activity[] } {
+  const sessions = Array.from({ length: n }, (_, i) => ({ id: uuid(i + 1), uid: UID, lastUseMs: NOW, user: 'app@admin' }));
+  const op = (i: number): Activity => ({
+    type: 'op', sessionId: uuid(i + 1), uid: UID, opid: String(i + 1), active: true, secsRunning: 100 + i, op: 'query', ns: 'db.c',
+    appName: 'app', client: '10.0.0.1:1', user: 'app@admin', txn: null, cursorLastAccessMs: 0,
+  });
+  const sessionless: Activity = { ...op(n), sessionId: null, uid: null, opid: 'shard01:999' };
+  return { sessions, activities: [...sessions.map((_, i) => op(i)), sessionless] };
+}
+
+const POLICY = parsePolicySet([{
+  path: 'p.json',
+  text: JSON.stringify({
+    version: 1,
+    rules: [{ name: 'runaway', conditions: { all: [{ fact: 'longestOpSeconds', operator: 'greaterThan', value: 50 }] }, event: { type: 'kill', params: { reason: 'runs too long' } } }],
+  }),
+}]);
+
+const opts = (o: Partial<PassOptions> = {}): PassOptions => ({
+  cluster: 'unit', trigger: { type: 'cli' }, dryRun: false, maxKills: 1000, maxKillShare: 1, batchSize: 4, concurrency: 2,
+  source: 'mongodb.session-reaper', now: () => NOW, ...o,
+});
+
+describe('kill stage', () => {
+  it('batches sessions into ceil(n / batch size) killSessions calls, {id, uid} in every element', async () => {
+    // Prepare
+    const { sessions, activities } = runaway(10);
+    const port = new MemoryPort(sessions, activities);
+    // Act
+    const report = await runPass(port, POLICY, new InMemoryAuditSink(), opts());
+    // Assess
+    assert.equal(port.killCalls.length, 3);
+    assert.deepEqual(port.killCalls.map((b) => b.length), [4, 4, 2]);
+    assert.ok(port.killCalls.flat().every((k) => k.id && k.uid === UID));
+    assert.equal(report.counts.killSessionsCalls, 3);
+    assert.equal(report.counts.killed, 11);
+  });
+
+  it('orders victims by what they hold: the longest-running first', async () => {
+    const { sessions, activities } = runaway(6);
+    const port = new MemoryPort(sessions, activities);
+    await runPass(port, POLICY, new InMemoryAuditSink(), opts({ batchSize: 100 }));
+    assert.deepEqual(port.killCalls[0]!.map((k) => k.id), [6, 5, 4, 3, 2, 1].map(uuid));
+  });
+
+  it('a failed batch does not stop the others; its sessions are audited as failed with the error', async () => {
+    // Prepare
+    const { sessions, activities } = runaway(8);
+    const port = new MemoryPort(sessions, activities, (batch) => (batch.some((k) => k.id === uuid(8)) ? Object.assign(new Error('not primary'), { code: 10107, codeName: 'NotWritablePrimary' }) : null));
+    const sink = new InMemoryAuditSink();
+    // Act
+    const report = await runPass(port, POLICY, sink, opts());
+    // Assess
+    assert.equal(port.killCalls.length, 2, 'both batches were sent');
+    assert.equal(report.counts.failed, 4);
+    assert.equal(report.counts.killed, 5, '4 sessions of the other batch and the sessionless op');
+    const failed = sink.events.filter((e) => e.detailType === 'Session Kill Failed');
+    assert.equal(failed.length, 4);
+    for (const e of failed) {
+      assert.equal(e.detail.kind === 'decision' && e.detail.error?.code, 10107);
+      assert.deepEqual(validateAuditDetail(e.detail), []);
+    }
+  });
+
+  it('sessionless operations are killed with killOp, mongos opids as "shard:opid"', async () => {
+    const { sessions, activities } = runaway(1);
+    const port = new MemoryPort(sessions, activities);
+    const report = await runPass(port, POLICY, new InMemoryAuditSink(), opts());
+    assert.deepEqual(port.killOps, ['shard01:999']);
+    assert.equal(report.counts.killOpCalls, 1);
+  });
+
+  it('past the deadline nothing more is sent, and the report says what was not done', async () => {
+    // Prepare
+    const { sessions, activities } = runaway(5);
+    const port = new MemoryPort(sessions, activities);
+    const sink = new InMemoryAuditSink();
+    // Act
+    const report = await runPass(port, POLICY, sink, opts({ deadlineMs: NOW - 1 }));
+    // Assess
+    assert.equal(port.killCalls.length, 0);
+    assert.equal(port.killOps.length, 0);
+    assert.match(report.unfinished ?? '', /6 planned kill\(s\) were not sent before the deadline/);
+    assert.equal(sink.events.filter((e) => e.detailType === 'Session Kill Skipped').length, 6);
+    const summary = sink.events.at(-1)!;
+    assert.equal(summary.detail.kind === 'run' && summary.detail.unfinished, report.unfinished);
+  });
+
+  it('no kills means no killSessions call at all: never an empty batch', async () => {
+    const port = new MemoryPort([{ id: uuid(1), uid: UID, lastUseMs: NOW, user: 'a@admin' }], []);
+    const report = await runPass(port, POLICY, new InMemoryAuditSink(), opts());
+    assert.equal(port.killCalls.length, 0);
+    assert.equal(report.counts.killSessionsCalls, 0);
+  });
+
+  it('refuses a batch size above the bound that keeps a command well under 16 MiB', async () => {
+    await assert.rejects(executeKills(new MemoryPort([], []), [], { batchSize: MAX_KILL_BATCH_SIZE + 1, concurrency: 1 }), /batch size must be an integer from 1 to 50000/);
+  });
+
+  it('a pass that fails half-way still emits its run summary with the error', async () => {
+    const port = new MemoryPort([], []);
+    port.currentOp = async function* () {
+      throw Object.assign(new Error('not authorized on admin to execute command { aggregate: 1 }'), { code: 13 });
+    };
+    const sink = new InMemoryAuditSink();
+    const report = await runPass(port, POLICY, sink, opts());
+    assert.match(report.error ?? '', /not authorized/);
+    assert.equal(sink.events.length, 1);
+    assert.equal(sink.events[0]!.detailType, 'Reaper Run Completed');
+    assert.deepEqual(validateAuditDetail(sink.events[0]!.detail), []);
+  });
+});
