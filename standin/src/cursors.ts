@@ -6,6 +6,7 @@
  * cursors without a session time out after cursorTimeoutMillis = 600000 (reference notes §6).
  */
 import { Long, type Document } from 'bson';
+import type { BatchSource } from './batches.ts';
 import type { SessionRecord, Transaction } from './sessions.ts';
 
 export interface Cursor {
@@ -19,7 +20,7 @@ export interface Cursor {
   readonly originatingCommand: Document;
   readonly createdDate: Date;
   readonly noCursorTimeout: boolean;
-  readonly source: Iterator<Document>;
+  readonly source: BatchSource;
   lastAccessDate: Date;
   nDocsReturned: number;
   nBatchesReturned: number;

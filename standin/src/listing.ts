@@ -8,6 +8,7 @@
 import { Int32, Long, Timestamp, type Document } from 'bson';
 import { userDigest } from './auth.ts';
 import { CommandError } from './errors.ts';
+import { BATCH_BYTES, ByteWriter, type BatchSource } from './batches.ts';
 import { bsonTypeName, expectArray, expectDoc, expectString, isDoc, unknownField } from './idl.ts';
 import type { ConnState, Mongod } from './mongod.ts';
 import type { Operation } from './ops.ts';
@@ -229,4 +230,73 @@ export function* currentOp(m: Mongod, conn: ConnState, opts: CurrentOpOptions, n
       yield doc;
     }
   }
+}
+
+/**
+ * The listings without intermediate documents: each session record is written straight into the batch as a
+ * BSON array element, the same bytes BSON.serialize would produce for listSessions()/listLocalSessions()
+ * documents (checked by a test). Used when no stage follows the listing stage.
+ */
+export function rawSessionSource(m: Mongod, spec: ListSessionsSpec, mode: 'persisted' | 'local'): BatchSource {
+  const records = m.sessions.all();
+  let done = false;
+  return {
+    next(max) {
+      const limit = max ?? Infinity;
+      // About 110 bytes per session: size the buffer once instead of doubling it up to 16 MiB.
+      const w = new ByteWriter(Math.min(BATCH_BYTES + 4096, Math.max(4096, Math.min(limit, m.sessions.size) * 120)));
+      let count = 0;
+      while (count < limit && w.pos < BATCH_BYTES) {
+        const r = records.next();
+        if (r.done) {
+          done = true;
+          break;
+        }
+        const rec = r.value;
+        const lastUse = mode === 'persisted' ? rec.persistedLastUse : rec.cacheLastUse;
+        if (!lastUse || (spec.uids && !spec.uids.has(rec.uidHex))) continue;
+        w.byte(0x03);
+        w.cstring(String(count));
+        const endDoc = w.begin();
+        w.byte(0x03);
+        w.cstring('_id');
+        const endId = w.begin();
+        w.byte(0x05);
+        w.cstring('id');
+        w.int32(16);
+        w.byte(4);
+        w.hex(rec.idHex);
+        w.byte(0x05);
+        w.cstring('uid');
+        w.int32(32);
+        w.byte(0);
+        w.hex(rec.uidHex);
+        w.byte(0);
+        endId();
+        w.byte(0x09);
+        w.cstring('lastUse');
+        w.int64(lastUse);
+        if (rec.user) {
+          if (mode === 'persisted') {
+            w.byte(0x03);
+            w.cstring('user');
+            const endUser = w.begin();
+            w.byte(0x02);
+            w.cstring('name');
+            w.string(rec.user);
+            w.byte(0);
+            endUser();
+          } else {
+            w.byte(0x02);
+            w.cstring('user');
+            w.string(rec.user);
+          }
+        }
+        w.byte(0);
+        endDoc();
+        count++;
+      }
+      return { docs: null, raw: w.take(), count, exhausted: done };
+    },
+  };
 }

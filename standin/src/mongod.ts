@@ -259,7 +259,11 @@ export class Mongod {
   private async runWithSession(conn: ConnState, def: CommandDef, name: string, db: string, cmd: Document): Promise<Document> {
     const now = Date.now();
     let session: SessionRecord | null = null;
-    if (cmd.lsid !== undefined && !def.ignoresSession) {
+    // initialize_operation_session_info.cpp: with auth on and no user logged in, the lsid of a command
+    // that does not require auth (hello, createUser under the localhost exception) is ignored: there is
+    // no sensible uid to give it.
+    const anonymous = this.params.auth && !conn.user;
+    if (cmd.lsid !== undefined && !def.ignoresSession && !anonymous) {
       const lsid = this.resolveLsid(conn, expectDoc(cmd.lsid, 'OperationSessionInfo.lsid'), 'OperationSessionInfo.lsid', null);
       session = this.sessions.vivify(lsid.idHex, lsid.uidHex, this.params.auth ? this.userName(conn) : null, now, this.clientInfo(conn));
     }

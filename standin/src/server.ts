@@ -140,14 +140,16 @@ class Connection implements ConnState {
         const db = parsed.fullCollectionName.slice(0, -'.$cmd'.length);
         reply = await this.mongod.dispatch(this, { ...cmd, $db: db });
       }
-      this.write(encodeOpReply(requestId, BSON.serialize(reply)));
+      this.write(encodeOpReply(requestId, serializeReply(reply)));
       return;
     }
     const reply = await this.mongod.dispatch(this, parsed.command);
     if (reply.$closed) return;
     // moreToCome from the client: fire-and-forget (w:0 writes); no reply is sent.
     if (parsed.flagBits & FLAG_MORE_TO_COME) return;
-    this.write(encodeMsgReply(requestId, serializeReply(reply)));
+    // Big cursor batches come pre-serialised in parts (see batches.ts rawCursorReply).
+    const body: Uint8Array[] = Array.isArray(reply.$rawReply) ? reply.$rawReply : [serializeReply(reply)];
+    this.write(encodeMsgReply(requestId, body));
   }
 }
 

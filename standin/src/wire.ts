@@ -159,13 +159,14 @@ function header(length: number, responseTo: number, opCode: number): Buffer {
   return h;
 }
 
-/** An OP_MSG reply with a single kind-0 section holding an already-serialised body. */
-export function encodeMsgReply(responseTo: number, body: Uint8Array, flagBits = 0): Uint8Array[] {
-  const length = HEADER_SIZE + 4 + 1 + body.length;
+/** An OP_MSG reply with a single kind-0 section holding an already-serialised body (possibly in parts). */
+export function encodeMsgReply(responseTo: number, body: Uint8Array | Uint8Array[], flagBits = 0): Uint8Array[] {
+  const parts = Array.isArray(body) ? body : [body];
+  const length = HEADER_SIZE + 4 + 1 + parts.reduce((n, p) => n + p.length, 0);
   const prefix = Buffer.allocUnsafe(5);
   prefix.writeUInt32LE(flagBits, 0);
   prefix[4] = 0;
-  return [header(length, responseTo, OP_MSG), prefix, body];
+  return [header(length, responseTo, OP_MSG), prefix, ...parts];
 }
 
 /** OP_REPLY for the legacy OP_QUERY handshake: responseFlags, cursorID 0, startingFrom 0, numberReturned 1. */

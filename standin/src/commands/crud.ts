@@ -12,19 +12,15 @@
 import { BSON, Long, ObjectId, type Document } from 'bson';
 import { CommandError } from '../errors.ts';
 import { bsonTypeName, expectArray, expectDoc, isDoc, isNumber, toNumber, wrongType } from '../idl.ts';
-import { currentOp, listLocalSessions, listSessions, parseCurrentOpSpec, parseListSessionsSpec } from '../listing.ts';
+import { currentOp, listLocalSessions, listSessions, parseCurrentOpSpec, parseListSessionsSpec, rawSessionSource } from '../listing.ts';
+import { documentSource, rawCursorReply, DEFAULT_FIRST_BATCH, type Batch, type BatchSource } from '../batches.ts';
 import type { CommandContext, CommandDef } from '../mongod.ts';
 import { formatUuid } from '../sessions.ts';
 import { Collection } from '../storage.ts';
 import type { Cursor } from '../cursors.ts';
 import { compileFilter, applyUpdate } from '../query.ts';
 import { runPipeline } from '../pipeline.ts';
-import { MAX_BSON_OBJECT_SIZE } from '../wire.ts';
 
-/** query_request_helper.h kDefaultBatchSize. */
-const DEFAULT_FIRST_BATCH = 101;
-/** Room left in a 16 MiB reply for the envelope ({cursor: {id, ns, nextBatch}, ok}). */
-const BATCH_BYTES = MAX_BSON_OBJECT_SIZE - 16 * 1024;
 
 function collectionName(ctx: CommandContext, field: string): string {
   const v = ctx.cmd[field];
@@ -77,36 +73,27 @@ export function commitWrites(ctx: CommandContext): void {
   ctx.txn.writes.clear();
 }
 
-function batchSizeOf(v: unknown, path: string, dflt: number): number {
+/**
+ * batchSize: in find/aggregate, absent means 101 and 0 means an empty first batch (the cursor is only
+ * established); in getMore, absent or 0 means as many as fit in the reply (null here).
+ */
+function batchSizeOf(v: unknown, path: string, dflt: number | null): number | null {
   if (v === undefined) return dflt;
   if (!isNumber(v)) throw wrongType(path, v, 'long');
   const n = toNumber(v);
   if (n < 0) throw new CommandError(51024, 'Location51024', `BSON field '${path}' value must be >= 0, actual value '${n}'`);
-  return n === 0 ? 0 : n;
+  return n === 0 && dflt === null ? null : n;
 }
 
-/** Pulls up to `max` documents (0 = as many as fit) from a cursor's source, bounded by reply size. */
-function fillBatch(source: Iterator<Document>, max: number): { docs: Document[]; exhausted: boolean } {
-  const docs: Document[] = [];
-  let bytes = 0;
-  const limit = max > 0 ? max : Infinity;
-  while (docs.length < limit) {
-    const next = source.next();
-    if (next.done) return { docs, exhausted: true };
-    docs.push(next.value);
-    // Only measure when a batch grows large: most batches are far below the limit.
-    if (docs.length % 1024 === 0) {
-      bytes = 0;
-      for (const d of docs) bytes += BSON.calculateObjectSize(d);
-      if (bytes > BATCH_BYTES) break;
-    }
-  }
-  return { docs, exhausted: false };
+/** Serialises a batch: documents go into the reply document, raw elements into a hand-built reply. */
+function batchReply(kind: 'firstBatch' | 'nextBatch', batch: Batch, id: Long, ns: string): Document {
+  if (batch.raw) return { $rawReply: rawCursorReply(kind, batch.raw, id, ns), ok: 1 };
+  return { cursor: { [kind]: batch.docs, id, ns }, ok: 1 };
 }
 
 /** Opens a cursor for the remainder of a result (or returns id 0 when the first batch exhausted it). */
-function cursorReply(ctx: CommandContext, ns: string, source: Iterator<Document>, batchSize: number, singleBatch = false): Document {
-  const first = fillBatch(source, batchSize);
+function cursorReply(ctx: CommandContext, ns: string, source: BatchSource, batchSize: number | null, singleBatch = false): Document {
+  const first = source.next(batchSize);
   let id = Long.fromNumber(0);
   if (!first.exhausted && !singleBatch) {
     const m = ctx.mongod;
@@ -115,11 +102,11 @@ function cursorReply(ctx: CommandContext, ns: string, source: Iterator<Document>
       ns, session: ctx.session, owner: m.params.auth ? m.userName(ctx.conn) : null, txn: ctx.txn,
       originatingCommand: ctx.cmd, createdDate: now, noCursorTimeout: ctx.cmd.noCursorTimeout === true, source,
     });
-    cursor.nDocsReturned = first.docs.length;
+    cursor.nDocsReturned = first.count;
     cursor.nBatchesReturned = 1;
     id = cursor.id;
   }
-  return { cursor: { firstBatch: first.docs, id, ns }, ok: 1 };
+  return batchReply('firstBatch', first, id, ns);
 }
 
 function findSource(ctx: CommandContext, coll: string): Iterable<Document> {
@@ -156,16 +143,20 @@ function runAggregate(ctx: CommandContext): Document {
     if (ctx.db !== 'config' || target !== 'system.sessions') {
       throw new CommandError(73, 'InvalidNamespace', '$listSessions may only be run against config.system.sessions');
     }
-    source = listSessions(m, parseListSessionsSpec(m, ctx.conn, '$listSessions', pipeline[0].$listSessions));
+    const spec = parseListSessionsSpec(m, ctx.conn, '$listSessions', pipeline[0].$listSessions);
     ns = 'config.system.sessions';
     rest = pipeline.slice(1);
+    if (rest.length === 0) return cursorReply(ctx, ns, rawSessionSource(m, spec, 'persisted'), batchSize);
+    source = listSessions(m, spec);
   } else if (firstStage === '$listLocalSessions') {
     if (!collectionless) {
       throw new CommandError(73, 'InvalidNamespace', '$listLocalSessions must be run against the database with {aggregate: 1}, not a collection');
     }
-    source = listLocalSessions(m, parseListSessionsSpec(m, ctx.conn, '$listLocalSessions', pipeline[0].$listLocalSessions));
+    const spec = parseListSessionsSpec(m, ctx.conn, '$listLocalSessions', pipeline[0].$listLocalSessions);
     ns = `${ctx.db}.$cmd.aggregate`;
     rest = pipeline.slice(1);
+    if (rest.length === 0) return cursorReply(ctx, ns, rawSessionSource(m, spec, 'local'), batchSize);
+    source = listLocalSessions(m, spec);
   } else if (firstStage === '$currentOp') {
     if (ctx.db !== 'admin' || !collectionless) {
       throw new CommandError(73, 'InvalidNamespace', "$currentOp must be run against the 'admin' database with {aggregate: 1}");
@@ -186,7 +177,7 @@ function runAggregate(ctx: CommandContext): Document {
     throw new CommandError(263, 'OperationNotSupportedInTransaction', `Operation not permitted in transaction :: caused by :: ${firstStage} is not allowed in transactions`);
   }
   const out = runPipeline(source, rest, { now: new Date(ctx.now) })[Symbol.iterator]();
-  return cursorReply(ctx, ns, out, batchSize);
+  return cursorReply(ctx, ns, documentSource(out), batchSize);
 }
 
 function findCursor(ctx: CommandContext, id: unknown): Cursor {
@@ -237,7 +228,7 @@ export const crudCommands: CommandDef[] = [
       if (c.projection !== undefined && Object.keys(expectDoc(c.projection, 'find.projection')).length) stages.push({ $project: c.projection });
       const out = runPipeline(findSource(ctx, coll), stages, { now: new Date(ctx.now) })[Symbol.iterator]();
       const batchSize = batchSizeOf(c.batchSize, 'find.batchSize', DEFAULT_FIRST_BATCH);
-      return cursorReply(ctx, `${ctx.db}.${coll}`, out, batchSize, c.singleBatch === true);
+      return cursorReply(ctx, `${ctx.db}.${coll}`, documentSource(out), batchSize, c.singleBatch === true);
     },
   },
   {
@@ -264,19 +255,19 @@ export const crudCommands: CommandDef[] = [
       if (!cursor.session && ctx.session) {
         throw new CommandError(50736, 'Location50736', `Cannot run getMore on cursor ${cursor.key}, which was not created in a session, in session ${formatUuid(ctx.session.idHex)} - ${ctx.session.uidHex}`);
       }
-      const batchSize = batchSizeOf(ctx.cmd.batchSize, 'getMore.batchSize', 0);
+      const batchSize = batchSizeOf(ctx.cmd.batchSize, 'getMore.batchSize', null);
       cursor.pinned = true;
       try {
-        const batch = fillBatch(cursor.source, batchSize);
+        const batch = cursor.source.next(batchSize);
         cursor.lastAccessDate = new Date();
-        cursor.nDocsReturned += batch.docs.length;
+        cursor.nDocsReturned += batch.count;
         cursor.nBatchesReturned++;
         let outId = cursor.id;
         if (batch.exhausted) {
           m.cursors.close(cursor);
           outId = Long.fromNumber(0);
         }
-        return { cursor: { nextBatch: batch.docs, id: outId, ns: cursor.ns }, ok: 1 };
+        return batchReply('nextBatch', batch, outId, cursor.ns);
       } finally {
         cursor.pinned = false;
       }

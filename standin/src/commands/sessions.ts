@@ -13,6 +13,7 @@ import { CommandError } from '../errors.ts';
 import { expectArray, expectDoc, expectString, isDoc, isNumber, toNumber, wrongType } from '../idl.ts';
 import type { CommandContext, CommandDef } from '../mongod.ts';
 import { uuidBinary, type ClientInfo } from '../sessions.ts';
+import { documentSource } from '../batches.ts';
 
 function lsidList(ctx: CommandContext, field: string, path: string): Document[] {
   const v = ctx.cmd[field];
@@ -161,7 +162,7 @@ export const sessionCommands: CommandDef[] = [
           const created = new Date(now - Math.round(idle * 1000));
           m.cursors.open({
             ns: 'app.events', session: rec, owner: owner.user, txn: null, originatingCommand: { find: 'events', batchSize: 2, lsid: { id: lsid.id }, $db: 'app' },
-            createdDate: created, noCursorTimeout: false, source: [{ _id: 1 }][Symbol.iterator](),
+            createdDate: created, noCursorTimeout: false, source: documentSource([{ _id: 1 }][Symbol.iterator]()),
           });
         }
       }
