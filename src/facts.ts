@@ -71,7 +71,7 @@ export interface SessionFacts {
 }
 
 export const FACT_CATALOGUE: readonly FactSpec[] = [
-  { name: 'target', type: 'string', unit: '"session" | "operation"', meaning: 'What the record describes: a logical session, or a running operation without a session' },
+  { name: 'target', type: 'string', unit: '"session" or "operation"', meaning: 'What the record describes: a logical session, or a running operation without a session' },
   { name: 'sessionId', type: 'string', unit: 'UUID', meaning: 'Session id; "" for a sessionless operation' },
   { name: 'uid', type: 'string', unit: 'hex (64 digits)', meaning: 'SHA-256 of "user@db" (of "" without auth): the other half of the session key' },
   { name: 'user', type: 'string', unit: '"name@db"', meaning: 'Owning user; "" when unknown or auth is off' },

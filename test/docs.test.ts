@@ -1,0 +1,43 @@
+/**
+ * The README is reference documentation: its fact catalogue, operator list and configuration table must
+ * name exactly what the code has, so a new fact, operator or setting cannot ship undocumented.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { FACT_CATALOGUE } from '../src/facts.ts';
+import { OPERATORS } from '../src/policy/operators.ts';
+import { SETTINGS } from '../src/config.ts';
+
+const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+
+function section(title: string): string {
+  const start = readme.indexOf(title);
+  assert.ok(start >= 0, `README has a "${title}" section`);
+  const next = readme.indexOf('\n#', start + title.length);
+  return readme.slice(start, next < 0 ? undefined : next);
+}
+
+test('the README fact catalogue lists every fact with its type and unit, and nothing else', () => {
+  const rows = [...section('### Fact catalogue').matchAll(/^\| `(\w+)` \| ([^|]+) \| ([^|]+) \|/gm)];
+  assert.deepEqual(rows.map((r) => r[1]), FACT_CATALOGUE.map((f) => f.name));
+  for (const [, name, type, unit] of rows) {
+    const spec = FACT_CATALOGUE.find((f) => f.name === name)!;
+    assert.equal(type!.trim(), spec.type, `type of ${name}`);
+    assert.equal(unit!.trim(), spec.unit || '-', `unit of ${name}`);
+  }
+});
+
+test('the README names every operator', () => {
+  const text = section('### Operators');
+  for (const op of OPERATORS) assert.ok(text.includes(`\`${op.name}\``), `operator ${op.name} is documented`);
+});
+
+test('the README configuration table names every setting\'s flag and environment variable', () => {
+  const text = section('## Configuration');
+  // Settings without a flag are the Lambda functions' deployment settings, documented in docs/deploy.md.
+  for (const s of SETTINGS.filter((x) => x.flag !== null)) {
+    assert.ok(text.includes(`\`--${s.flag}\``), `--${s.flag} is documented`);
+    assert.ok(text.includes(`\`${s.env}\``), `${s.env} is documented`);
+  }
+});
