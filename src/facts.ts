@@ -101,11 +101,17 @@ export const FACT_CATALOGUE: readonly FactSpec[] = [
 
 export const FACT_NAMES: ReadonlySet<string> = new Set(FACT_CATALOGUE.map((f) => f.name));
 
+/**
+ * Shared by every record with nothing running: a million idle sessions need no million empty arrays.
+ * Frozen, so code that wants to add to a list must replace it (copy on write), never push into it.
+ */
+export const NO_STRINGS: string[] = Object.freeze([]) as unknown as string[];
+
 /** A record with every fact at its "absent" value; the inventory fills in what it knows. */
 export function emptyFacts(target: SessionFacts['target'] = 'session'): SessionFacts {
   return {
     target, sessionId: '', uid: '', user: '', userName: '', userDb: '', appName: '', client: '', clientHost: '',
-    lastUseMs: 0, idleSeconds: 0, opCount: 0, longestOpSeconds: 0, opTypes: [], namespaces: [], opid: '',
+    lastUseMs: 0, idleSeconds: 0, opCount: 0, longestOpSeconds: 0, opTypes: NO_STRINGS, namespaces: NO_STRINGS, opid: '',
     hasTransaction: false, txnOpenSeconds: 0, txnActiveSeconds: 0, txnInactiveSeconds: 0, txnPrepared: false,
     txnExpiresInSeconds: 0, cursorCount: 0, longestCursorIdleSeconds: 0, isReaperSession: false, isReaperUser: false,
   };

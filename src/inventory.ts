@@ -12,7 +12,7 @@
  * Internal threads (ops without a client) are counted but never become records: they are not the reaper's
  * to kill.
  */
-import { emptyFacts, type SessionFacts } from './facts.ts';
+import { emptyFacts, NO_STRINGS, type SessionFacts } from './facts.ts';
 import type { Activity, ListedSession, MongoPort, ReaperIdentity } from './ports.ts';
 
 export interface Inventory {
@@ -37,36 +37,60 @@ function hostOf(client: string): string {
   return colon < 0 || client.indexOf(':') !== colon ? client : client.slice(0, colon);
 }
 
+/** Adds `v` to a list that may be the shared empty one (copy on write). */
+function withItem(list: string[], v: string): string[] {
+  if (list.includes(v)) return list;
+  return list === NO_STRINGS ? [v] : (list.push(v), list);
+}
+
 /** The join, separate from I/O so it is testable with plain arrays. */
 export class InventoryBuilder {
-  private readonly byKey = new Map<string, SessionFacts>();
+  /** uid -> id -> record: the pair is the key, and nesting avoids building an id+uid string per session. */
+  private readonly byUid = new Map<string, Map<string, SessionFacts>>();
+  private readonly order: SessionFacts[] = [];
   private readonly sessionlessOps: SessionFacts[] = [];
-  private readonly lastUse = new Map<SessionFacts, number>();
+  /** One string per distinct user and uid, shared by all their records. */
+  private readonly interned = new Map<string, string>();
   private internalOps = 0;
   readonly counts = { listSessions: 0, listLocalSessions: 0, currentOp: 0 };
 
   constructor(private readonly now: number, private readonly self: ReaperIdentity) {}
 
+  private intern(s: string): string {
+    const have = this.interned.get(s);
+    if (have !== undefined) return have;
+    this.interned.set(s, s);
+    return s;
+  }
+
   private record(id: string, uid: string, user: string): SessionFacts {
-    const key = id + uid;
-    let f = this.byKey.get(key);
+    let byId = this.byUid.get(uid);
+    if (!byId) {
+      byId = new Map();
+      this.byUid.set(this.intern(uid), byId);
+    }
+    let f = byId.get(id);
     if (!f) {
       f = emptyFacts('session');
       f.sessionId = id;
-      f.uid = uid;
+      f.uid = this.intern(uid);
       f.isReaperSession = id === this.self.sessionId && uid === this.self.uid;
-      this.byKey.set(key, f);
+      byId.set(id, f);
+      this.order.push(f);
     }
     if (user && !f.user) {
-      f.user = user;
-      [f.userName, f.userDb] = splitUser(user);
+      f.user = this.intern(user);
+      const [name, db] = splitUser(user);
+      f.userName = this.intern(name);
+      f.userDb = this.intern(db);
       f.isReaperUser = this.self.user !== '' && user === this.self.user;
     }
     return f;
   }
 
+  /** lastUseMs accumulates the most recent use seen in any source; build() derives idleSeconds from it. */
   private touch(f: SessionFacts, ms: number): void {
-    if (ms > (this.lastUse.get(f) ?? 0)) this.lastUse.set(f, ms);
+    if (ms > f.lastUseMs) f.lastUseMs = ms;
   }
 
   addListed(s: ListedSession, source: 'listSessions' | 'listLocalSessions'): void {
@@ -103,8 +127,8 @@ export class InventoryBuilder {
     if (a.type === 'op' && a.active) {
       f.opCount++;
       if (a.secsRunning > f.longestOpSeconds) f.longestOpSeconds = a.secsRunning;
-      if (a.op && !f.opTypes.includes(a.op)) f.opTypes.push(a.op);
-      if (a.ns && !f.namespaces.includes(a.ns)) f.namespaces.push(a.ns);
+      if (a.op) f.opTypes = withItem(f.opTypes, a.op);
+      if (a.ns) f.namespaces = withItem(f.namespaces, a.ns);
       // A running op is a use right now.
       this.touch(f, this.now);
     }
@@ -125,7 +149,7 @@ export class InventoryBuilder {
   }
 
   private applyClient(f: SessionFacts, a: Activity): void {
-    if (a.appName && !f.appName) f.appName = a.appName;
+    if (a.appName && !f.appName) f.appName = this.intern(a.appName);
     if (a.client && !f.client) {
       f.client = a.client;
       f.clientHost = hostOf(a.client);
@@ -133,14 +157,11 @@ export class InventoryBuilder {
   }
 
   build(): Inventory {
-    const sessions = [...this.byKey.values()];
-    for (const f of sessions) {
-      const last = this.lastUse.get(f) ?? 0;
-      f.lastUseMs = last;
+    for (const f of this.order) {
       // Unknown lastUse counts as "just used": never idle by default, so nothing is killed on a guess.
-      f.idleSeconds = last ? Math.max(0, (this.now - last) / 1000) : 0;
+      f.idleSeconds = f.lastUseMs ? Math.max(0, (this.now - f.lastUseMs) / 1000) : 0;
     }
-    return { sessions, sessionlessOps: this.sessionlessOps, internalOps: this.internalOps, counts: this.counts };
+    return { sessions: this.order, sessionlessOps: this.sessionlessOps, internalOps: this.internalOps, counts: this.counts };
   }
 }
 

@@ -6,6 +6,7 @@
  */
 import type { SessionKey } from './ports.ts';
 import type { MongoPort } from './ports.ts';
+import { mapLimit } from './concurrency.ts';
 
 /**
  * Default elements per killSessions command: the driver sessions spec batches endSessions at 10,000 ids
@@ -63,20 +64,6 @@ export function toKillError(e: unknown): KillError {
     ...(typeof err.codeName === 'string' ? { codeName: err.codeName } : {}),
     message: typeof err.message === 'string' ? err.message : String(e),
   };
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight, in order of start. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 export function validateBatchSize(n: number): number {

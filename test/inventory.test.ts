@@ -135,3 +135,23 @@ describe('the MongoDB adapter\'s document mapping', () => {
     assert.throws(() => killSessionsCommand([{ id: ID_1, uid: '' }]), /no valid uid/);
   });
 });
+
+describe('reading raw session listing documents', () => {
+  it('reads $listSessions and $listLocalSessions documents as the driver would, skipping unknown fields', async () => {
+    const { BSON } = await import('mongodb');
+    const { readListedSession } = await import('../src/adapters/session-doc-reader.ts');
+    const id = new Binary(Buffer.from('11111111111141118111111111111111', 'hex'), 4);
+    const uid = new Binary(Buffer.alloc(32, 0xab), 0);
+    const docs = [
+      { _id: { id, uid }, lastUse: new Date(NOW), user: { name: 'alice@admin' } },
+      { _id: { id, uid }, lastUse: new Date(NOW), user: 'alice@admin' },
+      { extra: [1, 'x', { y: null }], _id: { id, uid, more: 1.5 }, lastUse: new Date(NOW), user: { name: 'alice@admin', roles: [] } },
+      { _id: { id, uid }, lastUse: new Date(1) },
+    ];
+    for (const doc of docs) {
+      const fromRaw = readListedSession(BSON.serialize(doc));
+      assert.deepEqual(fromRaw, toListedSession(BSON.deserialize(BSON.serialize(doc))));
+    }
+    assert.throws(() => readListedSession(BSON.serialize({ lastUse: new Date() })), /no _id\.id/);
+  });
+});

@@ -10,6 +10,7 @@ import { Binary, MongoClient, type ClientSession, type Document, type MongoClien
 import { MongoStageError } from '../errors.ts';
 import type { Activity, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../ports.ts';
 import { redactUri } from '../redact.ts';
+import { readListedSession } from './session-doc-reader.ts';
 
 /** The appName the reaper announces, so operators can see it in $currentOp and logs. */
 export const REAPER_APP_NAME = 'mongodb-session-reaper';
@@ -129,14 +130,18 @@ export class MongoAdapter implements MongoPort {
     };
   }
 
+  /**
+   * The listings come as raw BSON (`raw: true`) and are read by readListedSession: building a driver
+   * document per session cost more than the rest of the inventory (see session-doc-reader.ts).
+   */
   async *listSessions(): AsyncIterable<ListedSession> {
-    const cursor = this.client.db('config').collection('system.sessions').aggregate([{ $listSessions: { allUsers: true } }], { session: this.ownSession() });
-    for await (const doc of cursor) yield toListedSession(doc);
+    const cursor = this.client.db('config').collection('system.sessions').aggregate<Uint8Array>([{ $listSessions: { allUsers: true } }], { session: this.ownSession(), raw: true });
+    for await (const doc of cursor) yield readListedSession(doc);
   }
 
   async *listLocalSessions(): AsyncIterable<ListedSession> {
-    const cursor = this.client.db('admin').aggregate([{ $listLocalSessions: { allUsers: true } }], { session: this.ownSession() });
-    for await (const doc of cursor) yield toListedSession(doc);
+    const cursor = this.client.db('admin').aggregate<Uint8Array>([{ $listLocalSessions: { allUsers: true } }], { session: this.ownSession(), raw: true });
+    for await (const doc of cursor) yield readListedSession(doc);
   }
 
   async *currentOp(): AsyncIterable<Activity> {

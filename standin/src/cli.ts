@@ -1,6 +1,6 @@
 /**
  * `session-reaper mongod [--port N] [--host H] [--auth] [--user NAME:PASSWORD:ROLE[,ROLE...]]...
- *                        [--refresh-millis N] [--txn-lifetime-seconds N]`
+ *                        [--refresh-millis N] [--txn-lifetime-seconds N] [--max-sessions N]`
  *
  * Prints the connection string as the first line of stdout once it accepts connections, logs one line per
  * connection, authentication and kill to stderr, and stops cleanly on SIGINT and SIGTERM.
@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { startStandin } from './server.ts';
 
 export const MONGOD_USAGE = `usage: session-reaper mongod [--port N] [--host H] [--auth] [--user NAME:PASSWORD:ROLE[,ROLE...]]...
-                             [--refresh-millis N] [--txn-lifetime-seconds N]`;
+                             [--refresh-millis N] [--txn-lifetime-seconds N] [--max-sessions N]`;
 
 function positiveInt(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -25,7 +25,7 @@ export async function runMongod(argv: string[], out = process.stdout, err = proc
       args: argv,
       options: {
         port: { type: 'string' }, host: { type: 'string' }, auth: { type: 'boolean' }, user: { type: 'string', multiple: true },
-        'refresh-millis': { type: 'string' }, 'txn-lifetime-seconds': { type: 'string' }, help: { type: 'boolean' },
+        'refresh-millis': { type: 'string' }, 'txn-lifetime-seconds': { type: 'string' }, 'max-sessions': { type: 'string' }, help: { type: 'boolean' },
       },
       strict: true,
     }));
@@ -51,6 +51,7 @@ export async function runMongod(argv: string[], out = process.stdout, err = proc
         auth: values.auth === true,
         ...(values['refresh-millis'] ? { logicalSessionRefreshMillis: positiveInt('refresh-millis', values['refresh-millis']) } : {}),
         ...(values['txn-lifetime-seconds'] ? { transactionLifetimeLimitSeconds: positiveInt('txn-lifetime-seconds', values['txn-lifetime-seconds']) } : {}),
+        ...(values['max-sessions'] ? { maxSessions: positiveInt('max-sessions', values['max-sessions']) } : {}),
       },
       log: (line) => err.write(`${new Date().toISOString()} ${line}\n`),
     });

@@ -287,7 +287,7 @@ export class Mongod {
       // An error inside a transaction statement aborts the transaction (TransactionParticipant
       // aborts on a failed statement), except for the errors of the transaction commands themselves.
       if (txn && txn.state === 'inProgress' && e instanceof CommandError && !TXN_COMMANDS.has(name)) {
-        this.abortTransaction(txn, e.code === 290 ? 290 : 251);
+        this.abortTransaction(session!, txn, e.code === 290 ? 290 : 251);
       }
       throw e;
     } finally {
@@ -320,7 +320,7 @@ export class Mongod {
     if (cmd.autocommit === undefined) {
       // A retryable write: records the number, no multi-document transaction.
       if (txnNumber < session.txnNumber) throw tooOld(session, txnNumber);
-      if (txnNumber > session.txnNumber && session.txn?.state === 'inProgress') this.abortTransaction(session.txn, 251);
+      if (txnNumber > session.txnNumber && session.txn?.state === 'inProgress') this.abortTransaction(session, session.txn, 251);
       session.txnNumber = Math.max(session.txnNumber, txnNumber);
       return null;
     }
@@ -336,7 +336,7 @@ export class Mongod {
       if (session.txn?.state === 'prepared') {
         throw new CommandError(267, 'PreparedTransactionInProgress', 'Cannot start a new transaction while a prepared transaction is in progress');
       }
-      if (session.txn?.state === 'inProgress') this.abortTransaction(session.txn, 251);
+      if (session.txn?.state === 'inProgress') this.abortTransaction(session, session.txn, 251);
       session.txnNumber = txnNumber;
       session.txn = {
         txnNumber, state: 'inProgress', abortCode: 0, startWallMs: now, activeMicros: 0, activeSinceMs: now, preparedAtMs: 0,
@@ -362,7 +362,7 @@ export class Mongod {
     return txn;
   }
 
-  abortTransaction(txn: Transaction, code: 251 | 290): void {
+  abortTransaction(session: SessionRecord, txn: Transaction, code: 251 | 290): void {
     if (txn.state !== 'inProgress' && txn.state !== 'prepared') return;
     if (txn.activeSinceMs) {
       txn.activeMicros += (Date.now() - txn.activeSinceMs) * 1000;
@@ -371,7 +371,8 @@ export class Mongod {
     txn.state = 'aborted';
     txn.abortCode = code;
     txn.writes.clear();
-    for (const c of [...this.cursors.all()]) if (c.txn === txn) this.cursors.close(c);
+    // A transaction's cursors belong to its session: look there, not through every cursor on the server.
+    for (const c of this.cursors.ofSession(session)) if (c.txn === txn) this.cursors.close(c);
   }
 
   /**
@@ -386,7 +387,7 @@ export class Mongod {
       for (const op of this.ops.ofSession(rec)) {
         this.ops.kill(op, new CommandError(290, 'TransactionExceededLifetimeLimitSeconds', `operation was interrupted because the transaction exceeded the configured 'transactionLifetimeLimitSeconds'`));
       }
-      this.abortTransaction(txn, 290);
+      this.abortTransaction(rec, txn, 290);
       n++;
     }
     return n;
@@ -440,7 +441,7 @@ export class Mongod {
       if (sample.length < 5) sample.push(`${formatUuid(rec.idHex)}/${rec.user ?? '-'}`);
       if (rec.txn && rec.txn.state === 'inProgress') {
         for (const op of this.ops.ofSession(rec)) this.ops.kill(op, interruptedError());
-        this.abortTransaction(rec.txn, 251);
+        this.abortTransaction(rec, rec.txn, 251);
       }
       for (const op of this.ops.ofSession(rec)) this.ops.kill(op, interruptedError());
       for (const c of this.cursors.ofSession(rec)) this.cursors.close(c);

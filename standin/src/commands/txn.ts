@@ -37,7 +37,7 @@ export const txnCommands: CommandDef[] = [
     names: ['abortTransaction'], adminOnly: true, allowedInTransaction: true,
     run: (ctx) => {
       const txn = requireTxn(ctx);
-      ctx.mongod.abortTransaction(txn, 251);
+      ctx.mongod.abortTransaction(ctx.session!, txn, 251);
       return { ok: 1 };
     },
   },

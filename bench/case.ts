@@ -1,0 +1,129 @@
+/**
+ * One benchmark case in a fresh process, so its peak RSS is its own: a reaping pass ("reaper", the product)
+ * or the straightforward pass ("baseline") against a seeded stand-in, auditing to the local PutEvents
+ * responder. Prints one JSON line with the measurements.
+ *
+ *   node --import tsx bench/case.ts '{"impl":"reaper","mode":"kill","uri":"...","thresholds":{...}}'
+ *
+ * The baseline is what a first implementation would do: json-rules-engine `engine.run` awaited per session,
+ * one killSessions call per session, one PutEvents call per event. Same inventory, same policy, same gates.
+ */
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { MongoAdapter } from '../src/adapters/mongodb.ts';
+import { createEventBridgeClient, decisionEvent, EventBridgeAuditSink, runSummaryEvent, emptyCounts, sessionRefFromFacts, operationRefFromFacts, type AuditContext } from '../src/audit/index.ts';
+import type { AuditEvent } from '../src/audit/events.ts';
+import { takeInventory } from '../src/inventory.ts';
+import { runPass, type StageName } from '../src/pass.ts';
+import { planKills } from '../src/plan.ts';
+import { evaluateWithEngine } from '../src/policy/engine.ts';
+import { loadPolicySet } from '../src/policy/load.ts';
+import type { PolicySet } from '../src/policy/types.ts';
+
+interface CaseInput {
+  impl: 'reaper' | 'baseline';
+  mode: 'dry-run' | 'kill';
+  uri: string;
+  thresholds: Record<string, number>;
+  bus: string;
+  policiesDir: string;
+}
+
+export interface CaseResult {
+  impl: CaseInput['impl'];
+  mode: CaseInput['mode'];
+  sessions: number;
+  kills: number;
+  events: number;
+  stagesMs: Record<StageName, number>;
+  totalMs: number;
+  roundTrips: number;
+  killSessionsCalls: number;
+  putEventsCalls: number;
+  peakRssMb: number;
+  evaluationRate: number;
+}
+
+const silent = { error: (m: string) => process.stderr.write(`${m}\n`), warn: () => {} };
+
+async function reaperCase(input: CaseInput, policy: PolicySet): Promise<CaseResult> {
+  const mongo = await MongoAdapter.connect(input.uri);
+  const sink = new EventBridgeAuditSink({ client: createEventBridgeClient(), eventBusName: input.bus, logger: silent });
+  let putEventsCalls = 0;
+  const counting = { publish: async (e: AuditEvent[]) => { const r = await sink.publish(e); putEventsCalls += r.calls; return r; } };
+  const t0 = performance.now();
+  const report = await runPass(mongo, policy, counting, {
+    cluster: 'bench', trigger: { type: 'cli', name: 'bench' }, dryRun: input.mode === 'dry-run', maxKills: 10_000_000, maxKillShare: 1,
+    batchSize: 10_000, concurrency: 4, source: 'mongodb.session-reaper',
+  });
+  const totalMs = performance.now() - t0;
+  await mongo.close();
+  if (report.error) throw new Error(report.error);
+  return {
+    impl: 'reaper', mode: input.mode, sessions: report.counts.sessions, kills: report.dryRun ? report.counts.planned : report.counts.killed,
+    events: report.audit.events, stagesMs: report.stages, totalMs, roundTrips: report.roundTrips, killSessionsCalls: report.counts.killSessionsCalls,
+    putEventsCalls, peakRssMb: process.resourceUsage().maxRSS / 1024,
+    evaluationRate: (report.counts.sessions + report.counts.sessionlessOps) / (report.stages.evaluate / 1000),
+  };
+}
+
+async function baselineCase(input: CaseInput, policy: PolicySet): Promise<CaseResult> {
+  const mongo = await MongoAdapter.connect(input.uri);
+  const client: EventBridgeClient = createEventBridgeClient();
+  const stages: Record<StageName, number> = { inventory: 0, evaluate: 0, plan: 0, kill: 0, verify: 0, audit: 0 };
+  const time = async <T>(s: StageName, fn: () => Promise<T> | T): Promise<T> => {
+    const t = performance.now();
+    try {
+      return await fn();
+    } finally {
+      stages[s] += performance.now() - t;
+    }
+  };
+  const dryRun = input.mode === 'dry-run';
+  const t0 = performance.now();
+  const self = await mongo.identity();
+  const inventory = await time('inventory', () => takeInventory(mongo, self, Date.now()));
+  const records = [...inventory.sessions, ...inventory.sessionlessOps];
+  const decisions = await time('evaluate', () => evaluateWithEngine(records, policy));
+  const plan = await time('plan', () => planKills(decisions, { dryRun, maxKills: 10_000_000, maxKillShare: 1, totalSessions: records.length, reaperSession: { id: self.sessionId, uid: self.uid } }));
+  let killSessionsCalls = 0;
+  if (!dryRun) {
+    await time('kill', async () => {
+      for (const k of plan.kills) {
+        const f = k.decision.facts;
+        if (k.kind === 'session') {
+          killSessionsCalls++;
+          await mongo.killSessions([{ id: f.sessionId, uid: f.uid }]);
+        } else {
+          await mongo.killOp(f.opid);
+        }
+      }
+    });
+  }
+  const ctx: AuditContext = { source: 'mongodb.session-reaper', runId: 'baseline', cluster: 'bench', trigger: { type: 'cli', name: 'bench' }, dryRun, now: () => new Date() };
+  const events: AuditEvent[] = plan.kills.map((k) => decisionEvent(ctx, {
+    target: k.decision.facts.target, session: k.kind === 'session' ? sessionRefFromFacts(k.decision.facts) : null,
+    operation: k.kind === 'operation' ? operationRefFromFacts(k.decision.facts) : null,
+    rule: k.decision.rule, action: k.decision.action, reason: k.decision.reason, facts: k.decision.evidence, outcome: dryRun ? 'planned' : 'killed',
+  }));
+  events.push(runSummaryEvent(ctx, { startedAt: new Date(), reportOnly: false, reportOnlyReason: null, counts: emptyCounts(), stillRunning: [] }));
+  let putEventsCalls = 0;
+  await time('audit', async () => {
+    for (const e of events) {
+      putEventsCalls++;
+      await client.send(new PutEventsCommand({ Entries: [{ Source: e.source, DetailType: e.detailType, Detail: JSON.stringify(e.detail), Time: e.time, EventBusName: input.bus }] }));
+    }
+  });
+  const totalMs = performance.now() - t0;
+  const roundTrips = mongo.roundTrips();
+  await mongo.close();
+  return {
+    impl: 'baseline', mode: input.mode, sessions: inventory.sessions.length, kills: plan.kills.length, events: events.length, stagesMs: stages, totalMs,
+    roundTrips, killSessionsCalls, putEventsCalls, peakRssMb: process.resourceUsage().maxRSS / 1024,
+    evaluationRate: records.length / (stages.evaluate / 1000),
+  };
+}
+
+const input = JSON.parse(process.argv[2]!) as CaseInput;
+const policy = await loadPolicySet(input.policiesDir, { overrides: input.thresholds, env: {} });
+const result = input.impl === 'reaper' ? await reaperCase(input, policy) : await baselineCase(input, policy);
+process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -1,0 +1,132 @@
+/**
+ * `npm run bench`: one reaping pass at 10,000, 100,000 and 1,000,000 sessions on the stand-in, in dry-run
+ * and kill mode, for the reaper and for the straightforward baseline, auditing to a local PutEvents
+ * responder. Prints an aligned table and writes bench/results.json.
+ *
+ *   npm run bench                 all sizes
+ *   npm run bench -- --quick      10,000 only (the CI smoke check; no time assertions)
+ *   npm run bench -- --sizes 100000 --no-baseline
+ *
+ * Inventory per size (standinBulkCreateSessions): 4 users, 10 applications (one of them mongodump,
+ * protected by the default policies), 5% of sessions running an operation for 10-600 s, 2% with an idle
+ * transaction (120-600 s), 10% holding a cursor idle for 300-1800 s, the rest idle. With the default
+ * thresholds (60 s / 300 s / 900 s) about a tenth of the sessions are killed.
+ *
+ * The stand-in runs in its own process (as a server would) and each case in a fresh process, so the
+ * peak RSS reported is the pass's alone.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { build } from 'esbuild';
+import { MongoClient } from 'mongodb';
+import { formatTable } from '../src/table.ts';
+import { DEFAULT_POLICIES_DIR } from '../src/config.ts';
+import { startPutEventsResponder } from './putevents-responder.ts';
+import type { CaseResult } from './case.ts';
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean' }, sizes: { type: 'string' }, 'no-baseline': { type: 'boolean' }, out: { type: 'string' } } });
+const SIZES = values.quick ? [10_000] : values.sizes ? values.sizes.split(',').map(Number) : [10_000, 100_000, 1_000_000];
+const BIN = fileURLToPath(new URL('../bin/session-reaper.mjs', import.meta.url));
+const CASE_SOURCE = fileURLToPath(new URL('./case.ts', import.meta.url));
+// Cases run as plain JavaScript (esbuild, dependencies left as imports), not through tsx, so their
+// time and memory are the code's own and not the TypeScript loader's.
+const CASE = fileURLToPath(new URL('./.build/case.mjs', import.meta.url));
+await build({ entryPoints: [CASE_SOURCE], bundle: true, packages: 'external', platform: 'node', format: 'esm', target: 'node20', outfile: CASE, logLevel: 'warning' });
+const OUT = values.out ?? fileURLToPath(new URL('./results.json', import.meta.url));
+const THRESHOLDS = { idleTransactionSeconds: 60, runawayOperationSeconds: 300, staleCursorIdleSeconds: 900 };
+const APPS = ['orders-api', 'billing', 'analytics', 'search', 'checkout', 'inventory', 'reporting', 'notifications', 'mongodump', 'admin-console'];
+const USERS = ['app', 'etl', 'web', 'report'].map((user) => ({ user, db: 'admin' }));
+const CHUNK = 100_000;
+
+async function startStandinProcess(size: number): Promise<{ uri: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [BIN, 'mongod', '--port', '0', '--txn-lifetime-seconds', '86400', '--max-sessions', String(size + 10_000)], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const [uri] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  return { uri, child };
+}
+
+async function seed(uri: string, size: number): Promise<void> {
+  const c = new MongoClient(uri);
+  await c.connect();
+  for (let done = 0, chunk = 0; done < size; done += CHUNK, chunk++) {
+    const n = Math.min(CHUNK, size - done);
+    await c.db('admin').command({
+      standinBulkCreateSessions: n, users: USERS, appNames: APPS, seed: chunk + 1,
+      lastUseAgeSeconds: { min: 0, max: 1800 },
+      runningOps: Math.round(n * 0.05), opSecondsRunning: { min: 10, max: 600 },
+      idleTransactions: Math.round(n * 0.02), txnInactiveSeconds: { min: 120, max: 600 },
+      cursors: Math.round(n * 0.1), cursorIdleSeconds: { min: 300, max: 1800 },
+    });
+  }
+  await c.close();
+}
+
+function runCase(args: object, env: Record<string, string>): Promise<CaseResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CASE, JSON.stringify(args)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`case failed (${code}): ${err.slice(-2000)}`))));
+  });
+}
+
+const responder = await startPutEventsResponder();
+const env = {
+  AWS_ENDPOINT_URL_EVENTBRIDGE: responder.endpoint, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench',
+  NODE_NO_WARNINGS: '1',
+};
+const results: (CaseResult & { size: number })[] = [];
+const impls: ('reaper' | 'baseline')[] = values['no-baseline'] ? ['reaper'] : ['reaper', 'baseline'];
+
+for (const size of SIZES) {
+  for (const mode of ['dry-run', 'kill'] as const) {
+    for (const impl of impls) {
+      // Kills change the server's state: every kill-mode case gets a freshly seeded stand-in; the dry-run
+      // cases share one.
+      const standin = await startStandinProcess(size);
+      try {
+        process.stderr.write(`seeding ${size.toLocaleString('en-US')} sessions for ${impl} ${mode}...\n`);
+        await seed(standin.uri, size);
+        const r = await runCase({ impl, mode, uri: standin.uri, thresholds: THRESHOLDS, bus: 'bench', policiesDir: DEFAULT_POLICIES_DIR }, env);
+        results.push({ size, ...r });
+        process.stderr.write(`  ${impl} ${mode}: ${r.totalMs.toFixed(0)} ms, ${r.kills} kills, ${r.putEventsCalls} PutEvents, peak RSS ${r.peakRssMb.toFixed(0)} MB\n`);
+      } finally {
+        standin.child.kill('SIGTERM');
+        await once(standin.child, 'exit');
+      }
+    }
+  }
+}
+await responder.stop();
+
+const ratio = (r: CaseResult & { size: number }) => {
+  const base = results.find((b) => b.impl === 'baseline' && b.size === r.size && b.mode === r.mode);
+  return base && r.impl === 'reaper' ? `${(base.totalMs / r.totalMs).toFixed(1)}x` : '';
+};
+const ms = (n: number) => Math.round(n);
+console.log(formatTable(results, [
+  { header: 'SESSIONS', value: (r) => r.size },
+  { header: 'MODE', value: (r) => r.mode },
+  { header: 'IMPL', value: (r) => r.impl },
+  { header: 'KILLS', value: (r) => r.kills },
+  { header: 'INVENTORY', value: (r) => ms(r.stagesMs.inventory) },
+  { header: 'EVALUATE', value: (r) => ms(r.stagesMs.evaluate) },
+  { header: 'PLAN', value: (r) => ms(r.stagesMs.plan) },
+  { header: 'KILL', value: (r) => ms(r.stagesMs.kill) },
+  { header: 'VERIFY', value: (r) => ms(r.stagesMs.verify) },
+  { header: 'AUDIT', value: (r) => ms(r.stagesMs.audit) },
+  { header: 'TOTAL ms', value: (r) => ms(r.totalMs) },
+  { header: 'TRIPS', value: (r) => r.roundTrips },
+  { header: 'KILLSESS', value: (r) => r.killSessionsCalls },
+  { header: 'PUTEVENTS', value: (r) => r.putEventsCalls },
+  { header: 'RSS MB', value: (r) => ms(r.peakRssMb) },
+  { header: 'EVAL/s', value: (r) => ms(r.evaluationRate) },
+  { header: 'VS BASE', value: ratio },
+]));
+writeFileSync(OUT, `${JSON.stringify({ machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, thresholds: THRESHOLDS, results }, null, 2)}\n`);
+console.log(`\nwritten ${OUT}`);
