@@ -168,8 +168,8 @@ export class InventoryBuilder {
 /** Reads the three sources through the port, streaming, and joins them. */
 export async function takeInventory(mongo: MongoPort, self: ReaperIdentity, now: number): Promise<Inventory> {
   const builder = new InventoryBuilder(now, self);
-  for await (const s of mongo.listSessions()) builder.addListed(s, 'listSessions');
-  for await (const s of mongo.listLocalSessions()) builder.addListed(s, 'listLocalSessions');
-  for await (const a of mongo.currentOp()) builder.addActivity(a);
+  for await (const batch of mongo.listSessions()) for (const s of batch) builder.addListed(s, 'listSessions');
+  for await (const batch of mongo.listLocalSessions()) for (const s of batch) builder.addListed(s, 'listLocalSessions');
+  for await (const batch of mongo.currentOp()) for (const a of batch) builder.addActivity(a);
   return builder.build();
 }

@@ -119,12 +119,26 @@ function stageTimer(): Timer {
 async function inventoryOf(mongo: MongoPort, self: ReaperIdentity, now: number, progress?: (l: string) => void): Promise<Inventory> {
   const builder = new InventoryBuilder(now, self);
   let n = 0;
-  const tick = (): void => {
-    if (++n % 100_000 === 0) progress?.(`inventory: ${n.toLocaleString('en-US')} documents read`);
+  let reported = 0;
+  const tick = (count: number): void => {
+    n += count;
+    if (n - reported >= 100_000) {
+      reported = n;
+      progress?.(`inventory: ${n.toLocaleString('en-US')} documents read`);
+    }
   };
-  for await (const s of mongo.listSessions()) (builder.addListed(s, 'listSessions'), tick());
-  for await (const s of mongo.listLocalSessions()) (builder.addListed(s, 'listLocalSessions'), tick());
-  for await (const a of mongo.currentOp()) (builder.addActivity(a), tick());
+  for await (const batch of mongo.listSessions()) {
+    for (const s of batch) builder.addListed(s, 'listSessions');
+    tick(batch.length);
+  }
+  for await (const batch of mongo.listLocalSessions()) {
+    for (const s of batch) builder.addListed(s, 'listLocalSessions');
+    tick(batch.length);
+  }
+  for await (const batch of mongo.currentOp()) {
+    for (const a of batch) builder.addActivity(a);
+    tick(batch.length);
+  }
   return builder.build();
 }
 
@@ -133,11 +147,13 @@ async function verifyKills(mongo: MongoPort, killed: KillTarget[]): Promise<Stil
   const sessions = new Set(killed.filter((k) => k.key).map((k) => k.key!.id + k.key!.uid));
   const opids = new Set(killed.filter((k) => k.kind === 'operation').map((k) => k.opid));
   const still: StillRunningOp[] = [];
-  for await (const a of mongo.currentOp()) {
-    if (a.type !== 'op' || !a.active) continue;
-    const inKilledSession = a.sessionId && a.uid && sessions.has(a.sessionId + a.uid);
-    if (inKilledSession || opids.has(a.opid)) {
-      still.push({ sessionId: a.sessionId ?? '', uid: a.uid ?? '', opid: a.opid, secsRunning: a.secsRunning });
+  for await (const batch of mongo.currentOp()) {
+    for (const a of batch) {
+      if (a.type !== 'op' || !a.active) continue;
+      const inKilledSession = a.sessionId && a.uid && sessions.has(a.sessionId + a.uid);
+      if (inKilledSession || opids.has(a.opid)) {
+        still.push({ sessionId: a.sessionId ?? '', uid: a.uid ?? '', opid: a.opid, secsRunning: a.secsRunning });
+      }
     }
   }
   return still;

@@ -64,12 +64,16 @@ export interface ReaperIdentity {
 export interface MongoPort {
   /** Who the reaper is on this connection. */
   identity(): Promise<ReaperIdentity>;
-  /** $listSessions {allUsers: true} on config.system.sessions, streamed. */
-  listSessions(): AsyncIterable<ListedSession>;
-  /** $listLocalSessions {allUsers: true}, streamed: the sessions used since the node's last cache refresh. */
-  listLocalSessions(): AsyncIterable<ListedSession>;
-  /** $currentOp {allUsers, idleSessions, idleCursors}, streamed. */
-  currentOp(): AsyncIterable<Activity>;
+  /**
+   * The listings, streamed a server batch at a time (an array per getMore): per-batch rather than
+   * per-document iteration keeps a million sessions from costing a million promises.
+   */
+  /** $listSessions {allUsers: true} on config.system.sessions. */
+  listSessions(): AsyncIterable<ListedSession[]>;
+  /** $listLocalSessions {allUsers: true}: the sessions used since the node's last cache refresh. */
+  listLocalSessions(): AsyncIterable<ListedSession[]>;
+  /** $currentOp {allUsers, idleSessions, idleCursors}. */
+  currentOp(): AsyncIterable<Activity[]>;
   /** One killSessions command with these (id, uid) pairs; never called with an empty batch. */
   killSessions(batch: readonly SessionKey[]): Promise<void>;
   /** killOp for an operation outside any session. */

@@ -29,14 +29,14 @@ class MemoryPort implements MongoPort {
   }
   async *listSessions() {
     this.trips++;
-    yield* this.sessions;
+    yield this.sessions;
   }
   async *listLocalSessions() {
     this.trips++;
   }
   async *currentOp() {
     this.trips++;
-    yield* this.activities;
+    yield this.activities;
   }
   async killSessions(batch: readonly SessionKey[]) {
     this.trips++;

@@ -15,19 +15,17 @@ function int32(buf: Uint8Array, at: number): number {
   return buf[at]! | (buf[at + 1]! << 8) | (buf[at + 2]! << 16) | (buf[at + 3]! << 24);
 }
 
-function hex(buf: Uint8Array, start: number, length: number): string {
-  return Buffer.from(buf.buffer, buf.byteOffset + start, length).toString('hex');
+function hex(buf: Buffer, start: number, length: number): string {
+  return buf.toString('hex', start, start + length);
 }
 
-function uuid(buf: Uint8Array, start: number): string {
+function uuid(buf: Buffer, start: number): string {
   const h = hex(buf, start, 16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-const utf8 = new TextDecoder();
-
-function readString(buf: Uint8Array, at: number): string {
-  return utf8.decode(buf.subarray(at + 4, at + 4 + int32(buf, at) - 1));
+function readString(buf: Buffer, at: number): string {
+  return buf.toString('utf8', at + 4, at + 4 + int32(buf, at) - 1);
 }
 
 /** Offset just past a C string starting at `at`. */
@@ -61,7 +59,7 @@ function valueSize(buf: Uint8Array, type: number, at: number): number {
 }
 
 /** Reads { id, uid } from the _id sub-document at `at` into `out`. */
-function readId(buf: Uint8Array, at: number, out: ListedSession): void {
+function readId(buf: Buffer, at: number, out: ListedSession): void {
   const end = at + int32(buf, at) - 1;
   let p = at + 4;
   while (p < end) {
@@ -78,7 +76,7 @@ function readId(buf: Uint8Array, at: number, out: ListedSession): void {
 }
 
 /** The string `name` of the user sub-document ({name: "user@db"}) at `at`, or "". */
-function readUserName(buf: Uint8Array, at: number): string {
+function readUserName(buf: Buffer, at: number): string {
   const end = at + int32(buf, at) - 1;
   let p = at + 4;
   while (p < end) {
@@ -91,10 +89,14 @@ function readUserName(buf: Uint8Array, at: number): string {
   return '';
 }
 
-export function readListedSession(buf: Uint8Array): ListedSession {
+/**
+ * Reads the document starting at `start` of `buf` (a whole reply batch, so no per-document view is made).
+ */
+export function readListedSession(bytes: Uint8Array, start = 0): ListedSession {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   const out: ListedSession = { id: '', uid: '', lastUseMs: 0, user: '' };
-  const end = int32(buf, 0) - 1;
-  let p = 4;
+  const end = start + int32(buf, start) - 1;
+  let p = start + 4;
   while (p < end) {
     const type = buf[p]!;
     const name = p + 1;
