@@ -31,6 +31,11 @@ function splitUser(user: string): [string, string] {
   return at < 0 ? [user, ''] : [user.slice(0, at), user.slice(at + 1)];
 }
 
+/** Unknown lastUse (0) counts as "just used": never idle by default, so nothing is killed on a guess. */
+function idleSince(now: number, lastUseMs: number): number {
+  return lastUseMs ? Math.max(0, (now - lastUseMs) / 1000) : 0;
+}
+
 function hostOf(client: string): string {
   if (client.startsWith('[')) return client.slice(1, client.indexOf(']'));
   const colon = client.lastIndexOf(':');
@@ -63,6 +68,24 @@ export class InventoryBuilder {
     return s;
   }
 
+  /** A new record for (id, uid), not yet registered. */
+  private newRecord(id: string, uid: string): SessionFacts {
+    const f = emptyFacts('session');
+    f.sessionId = id;
+    f.uid = this.intern(uid);
+    f.isReaperSession = id === this.self.sessionId && uid === this.self.uid;
+    return f;
+  }
+
+  private setUser(f: SessionFacts, user: string): void {
+    if (!user || f.user) return;
+    f.user = this.intern(user);
+    const [name, db] = splitUser(user);
+    f.userName = this.intern(name);
+    f.userDb = this.intern(db);
+    f.isReaperUser = this.self.user !== '' && user === this.self.user;
+  }
+
   private record(id: string, uid: string, user: string): SessionFacts {
     let byId = this.byUid.get(uid);
     if (!byId) {
@@ -71,20 +94,33 @@ export class InventoryBuilder {
     }
     let f = byId.get(id);
     if (!f) {
-      f = emptyFacts('session');
-      f.sessionId = id;
-      f.uid = this.intern(uid);
-      f.isReaperSession = id === this.self.sessionId && uid === this.self.uid;
+      f = this.newRecord(id, uid);
       byId.set(id, f);
       this.order.push(f);
     }
-    if (user && !f.user) {
-      f.user = this.intern(user);
-      const [name, db] = splitUser(user);
-      f.userName = this.intern(name);
-      f.userDb = this.intern(db);
-      f.isReaperUser = this.self.user !== '' && user === this.self.user;
+    this.setUser(f, user);
+    return f;
+  }
+
+  /**
+   * Streaming ("paging through the inventory"): a listed session the builder already knows (it has activity,
+   * or was used since the last refresh) is merged into its record and kept for build(); any other is
+   * returned as a finished record of its own, for the caller to evaluate and drop. Read $currentOp and
+   * $listLocalSessions first, then stream $listSessions through this: memory then grows with the sessions
+   * that hold something, not with every session on the server.
+   */
+  addListedDetached(s: ListedSession): SessionFacts | null {
+    this.counts.listSessions++;
+    const known = this.byUid.get(s.uid)?.get(s.id);
+    if (known) {
+      this.touch(known, s.lastUseMs);
+      this.setUser(known, s.user);
+      return null;
     }
+    const f = this.newRecord(s.id, s.uid);
+    this.setUser(f, s.user);
+    f.lastUseMs = s.lastUseMs;
+    f.idleSeconds = idleSince(this.now, s.lastUseMs);
     return f;
   }
 
@@ -157,10 +193,7 @@ export class InventoryBuilder {
   }
 
   build(): Inventory {
-    for (const f of this.order) {
-      // Unknown lastUse counts as "just used": never idle by default, so nothing is killed on a guess.
-      f.idleSeconds = f.lastUseMs ? Math.max(0, (this.now - f.lastUseMs) / 1000) : 0;
-    }
+    for (const f of this.order) f.idleSeconds = idleSince(this.now, f.lastUseMs);
     return { sessions: this.order, sessionlessOps: this.sessionlessOps, internalOps: this.internalOps, counts: this.counts };
   }
 }

@@ -13,7 +13,7 @@ import { decisionEvent, emptyCounts, runSummaryEvent, sessionRefFromFacts, opera
 import type { AuditEvent, RunCounts, StillRunningOp, TriggerInfo } from './audit/events.ts';
 import type { AuditSink, PublishResult } from './audit/sink.ts';
 import type { SessionFacts } from './facts.ts';
-import { InventoryBuilder, type Inventory } from './inventory.ts';
+import { InventoryBuilder } from './inventory.ts';
 import { executeKills, type KillOutcome, type KillTarget } from './kill.ts';
 import { planKills, type PlannedKill } from './plan.ts';
 import { evaluate, type Decision } from './policy/evaluate.ts';
@@ -116,8 +116,26 @@ function stageTimer(): Timer {
   };
 }
 
-async function inventoryOf(mongo: MongoPort, self: ReaperIdentity, now: number, progress?: (l: string) => void): Promise<Inventory> {
+interface Scan {
+  decisions: Decision[];
+  sessions: number;
+  sessionlessOps: number;
+  internalOps: number;
+  /** Time spent in policy evaluation, inside the scan. */
+  evaluateMs: number;
+}
+
+/**
+ * Inventory and evaluation in one streaming scan: $currentOp and $listLocalSessions first (the sessions that
+ * hold something or were just used, joined in the InventoryBuilder), then $listSessions a server batch at a
+ * time, where every session not already known is evaluated on the spot and dropped unless a rule matched.
+ * A million idle sessions then cost one batch of records at a time, not a million records at once.
+ */
+async function scan(mongo: MongoPort, self: ReaperIdentity, now: number, policy: PolicySet, progress?: (l: string) => void): Promise<Scan> {
   const builder = new InventoryBuilder(now, self);
+  const decisions: Decision[] = [];
+  let evaluateMs = 0;
+  let streamed = 0;
   let n = 0;
   let reported = 0;
   const tick = (count: number): void => {
@@ -127,19 +145,36 @@ async function inventoryOf(mongo: MongoPort, self: ReaperIdentity, now: number, 
       progress?.(`inventory: ${n.toLocaleString('en-US')} documents read`);
     }
   };
-  for await (const batch of mongo.listSessions()) {
-    for (const s of batch) builder.addListed(s, 'listSessions');
+  const decide = (records: readonly SessionFacts[]): void => {
+    const t = performance.now();
+    for (const d of evaluate(records, policy)) decisions.push(d);
+    evaluateMs += performance.now() - t;
+  };
+  for await (const batch of mongo.currentOp()) {
+    for (const a of batch) builder.addActivity(a);
     tick(batch.length);
   }
   for await (const batch of mongo.listLocalSessions()) {
     for (const s of batch) builder.addListed(s, 'listLocalSessions');
     tick(batch.length);
   }
-  for await (const batch of mongo.currentOp()) {
-    for (const a of batch) builder.addActivity(a);
+  for await (const batch of mongo.listSessions()) {
+    const detached: SessionFacts[] = [];
+    for (const s of batch) {
+      const f = builder.addListedDetached(s);
+      if (f) detached.push(f);
+    }
+    streamed += detached.length;
+    decide(detached);
     tick(batch.length);
   }
-  return builder.build();
+  const inventory = builder.build();
+  decide(inventory.sessions);
+  decide(inventory.sessionlessOps);
+  return {
+    decisions, sessions: inventory.sessions.length + streamed, sessionlessOps: inventory.sessionlessOps.length,
+    internalOps: inventory.internalOps, evaluateMs,
+  };
 }
 
 /** Re-reads $currentOp: what of the killed sessions and operations is still running. */
@@ -194,20 +229,19 @@ export async function runPass(mongo: MongoPort, policy: PolicySet, sink: AuditSi
 
   try {
     const self = await mongo.identity();
-    const inventory = await timer.time('inventory', () => inventoryOf(mongo, self, now(), opts.progress));
-    internalOps = inventory.internalOps;
-    counts.sessions = inventory.sessions.length;
-    counts.sessionlessOps = inventory.sessionlessOps.length;
-
-    const decisions = await timer.time('evaluate', () => {
-      const out = evaluate(inventory.sessions, policy);
-      return out.concat(evaluate(inventory.sessionlessOps, policy));
-    });
+    const scanned = await timer.time('inventory', () => scan(mongo, self, now(), policy, opts.progress));
+    // The scan interleaves reading and evaluating; its evaluation time is reported as its own stage.
+    timer.stages.inventory -= scanned.evaluateMs;
+    timer.stages.evaluate += scanned.evaluateMs;
+    const decisions = scanned.decisions;
+    internalOps = scanned.internalOps;
+    counts.sessions = scanned.sessions;
+    counts.sessionlessOps = scanned.sessionlessOps;
     counts.decisions = decisions.length;
 
     const plan = await timer.time('plan', () => planKills(decisions, {
       dryRun: opts.dryRun, maxKills: opts.maxKills, maxKillShare: opts.maxKillShare,
-      totalSessions: inventory.sessions.length + inventory.sessionlessOps.length,
+      totalSessions: scanned.sessions + scanned.sessionlessOps,
       reaperSession: { id: self.sessionId, uid: self.uid },
     }));
     reportOnly = plan.reportOnly;

@@ -100,6 +100,25 @@ describe('inventory join', () => {
   });
 });
 
+describe('streaming the session listing', () => {
+  it('a listed session with no activity comes back detached, evaluated and dropped by the caller; a known one is merged', () => {
+    // Prepare: one session with a running op (known), then the listing of it and of an idle one.
+    const b = new InventoryBuilder(NOW, SELF);
+    b.addActivity(activity({ sessionId: ID_1, uid: UID_A, opid: '3', secsRunning: 9, op: 'query', user: 'alice@admin' }));
+    // Act
+    const merged = b.addListedDetached({ id: ID_1, uid: UID_A, lastUseMs: NOW - 100_000, user: 'alice@admin' });
+    const detached = b.addListedDetached({ id: '22222222-2222-4222-8222-222222222222', uid: UID_B, lastUseMs: NOW - 120_000, user: 'bob@admin' });
+    const inv = b.build();
+    // Assess
+    assert.equal(merged, null);
+    assert.equal(inv.sessions.length, 1, 'only the known session is kept by the builder');
+    assert.equal(inv.sessions[0]!.opCount, 1);
+    assert.equal(detached?.idleSeconds, 120);
+    assert.equal(detached?.userName, 'bob');
+    assert.equal(b.counts.listSessions, 2);
+  });
+});
+
 describe('the MongoDB adapter\'s document mapping', () => {
   it('maps $listSessions ({name}) and $listLocalSessions (string) user shapes alike', () => {
     const id = new Binary(Buffer.from('11111111111141118111111111111111', 'hex'), 4);
