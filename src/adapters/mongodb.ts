@@ -15,9 +15,12 @@ import { readListedSession } from './session-doc-reader.ts';
 /** The appName the reaper announces, so operators can see it in $currentOp and logs. */
 export const REAPER_APP_NAME = 'mongodb-session-reaper';
 
+/** Only what toActivity reads: $currentOp documents otherwise carry whole commands and client metadata. */
 const CURRENT_OP_PROJECTION = {
   type: 1, lsid: 1, opid: 1, active: 1, secs_running: 1, op: 1, ns: 1, appName: 1, client: 1, client_s: 1,
-  effectiveUsers: 1, transaction: 1, 'cursor.lastAccessDate': 1,
+  'effectiveUsers.user': 1, 'effectiveUsers.db': 1,
+  'transaction.timeOpenMicros': 1, 'transaction.timeActiveMicros': 1, 'transaction.timeInactiveMicros': 1,
+  'transaction.timePreparedMicros': 1, 'transaction.expiryTime': 1, 'cursor.lastAccessDate': 1,
 } as const;
 
 function uuidString(b: unknown): string {
