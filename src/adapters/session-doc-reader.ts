@@ -58,57 +58,56 @@ function valueSize(buf: Uint8Array, type: number, at: number): number {
   }
 }
 
-/** Reads { id, uid } from the _id sub-document at `at` into `out`. */
-function readId(buf: Buffer, at: number, out: ListedSession): void {
+/**
+ * Calls `visit` for each element of the document at `at`, until it returns true. Visitors are module-level
+ * functions writing into `out`, so reading a document allocates no closures.
+ */
+type Visitor = (buf: Buffer, type: number, name: number, value: number, out: ListedSession) => boolean | void;
+
+function walk(buf: Buffer, at: number, visit: Visitor, out: ListedSession): void {
   const end = at + int32(buf, at) - 1;
   let p = at + 4;
   while (p < end) {
     const type = buf[p]!;
     const name = p + 1;
     const value = skipCString(buf, name);
-    if (type === 0x05) {
-      const len = int32(buf, value);
-      if (len === 16 && nameIs(buf, name, 'id')) out.id = uuid(buf, value + 5);
-      else if (nameIs(buf, name, 'uid')) out.uid = hex(buf, value + 5, len);
-    }
+    if (visit(buf, type, name, value, out) === true) return;
     p = value + valueSize(buf, type, value);
   }
 }
 
-/** The string `name` of the user sub-document ({name: "user@db"}) at `at`, or "". */
-function readUserName(buf: Buffer, at: number): string {
-  const end = at + int32(buf, at) - 1;
-  let p = at + 4;
-  while (p < end) {
-    const type = buf[p]!;
-    const name = p + 1;
-    const value = skipCString(buf, name);
-    if (type === 0x02 && nameIs(buf, name, 'name')) return readString(buf, value);
-    p = value + valueSize(buf, type, value);
+/** _id: { id: BinData(4, 16 bytes), uid: BinData(0) } */
+const visitId: Visitor = (buf, type, name, value, out) => {
+  if (type !== 0x05) return;
+  const len = int32(buf, value);
+  if (len === 16 && nameIs(buf, name, 'id')) out.id = uuid(buf, value + 5);
+  else if (nameIs(buf, name, 'uid')) out.uid = hex(buf, value + 5, len);
+};
+
+/** user: { name: "user@db" } ($listSessions) */
+const visitUser: Visitor = (buf, type, name, value, out) => {
+  if (type !== 0x02 || !nameIs(buf, name, 'name')) return;
+  out.user = readString(buf, value);
+  return true;
+};
+
+const visitTop: Visitor = (buf, type, name, value, out) => {
+  if (type === 0x03 && nameIs(buf, name, '_id')) walk(buf, value, visitId, out);
+  else if (type === 0x09 && nameIs(buf, name, 'lastUse')) out.lastUseMs = int32(buf, value + 4) * 0x100000000 + (int32(buf, value) >>> 0);
+  else if (nameIs(buf, name, 'user')) {
+    // A string in $listLocalSessions, a {name} document in $listSessions (reference notes §4.4).
+    if (type === 0x02) out.user = readString(buf, value);
+    else if (type === 0x03) walk(buf, value, visitUser, out);
   }
-  return '';
-}
+};
 
 /**
- * Reads the document starting at `start` of `buf` (a whole reply batch, so no per-document view is made).
+ * Reads the document starting at `start` of `bytes` (a whole reply batch, so no per-document view is made).
  */
 export function readListedSession(bytes: Uint8Array, start = 0): ListedSession {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   const out: ListedSession = { id: '', uid: '', lastUseMs: 0, user: '' };
-  const end = start + int32(buf, start) - 1;
-  let p = start + 4;
-  while (p < end) {
-    const type = buf[p]!;
-    const name = p + 1;
-    const value = skipCString(buf, name);
-    if (type === 0x03 && nameIs(buf, name, '_id')) readId(buf, value, out);
-    else if (type === 0x09 && nameIs(buf, name, 'lastUse')) out.lastUseMs = int32(buf, value + 4) * 0x100000000 + (int32(buf, value) >>> 0);
-    else if (nameIs(buf, name, 'user')) {
-      if (type === 0x02) out.user = readString(buf, value);
-      else if (type === 0x03) out.user = readUserName(buf, value);
-    }
-    p = value + valueSize(buf, type, value);
-  }
+  walk(buf, start, visitTop, out);
   if (!out.id || !out.uid) throw new Error('a session listing document has no _id.id (UUID) or _id.uid (BinData)');
   return out;
 }
