@@ -2,8 +2,10 @@
  * The `session-reaper` command line: one entry, subcommands dispatched from one table.
  */
 import { runMongod } from '../standin/src/cli.ts';
+import { auditCommand } from './cli/audit.ts';
 import { policiesCommand } from './cli/policies.ts';
 import { runCommand, type CliIo } from './cli/run.ts';
+import { setupRoleCommand } from './cli/setup-role.ts';
 
 type Subcommand = (argv: string[]) => Promise<number>;
 
@@ -12,6 +14,8 @@ const io = (): CliIo => ({ stdout: process.stdout, stderr: process.stderr, env: 
 const SUBCOMMANDS: Record<string, { run: Subcommand; summary: string }> = {
   run: { run: (a) => runCommand(a, io()), summary: 'run one reaping pass: inventory, policy, plan, kill, audit' },
   policies: { run: (a) => policiesCommand(a, io()), summary: 'policies check [DIR]: validate a policy set' },
+  audit: { run: (a) => auditCommand(a, io()), summary: 'review the audit trail: list and filter events, explain SESSION_ID, report --html FILE' },
+  'setup-role': { run: (a) => setupRoleCommand(a, io()), summary: 'setup-role --uri URI --user NAME: create the least-privilege role and the reaper\'s user' },
   mongod: { run: (a) => runMongod(a), summary: 'start the MongoDB stand-in (wire-protocol server for tests and demos)' },
 };
 

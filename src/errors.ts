@@ -30,3 +30,22 @@ export class MongoStageError extends ReaperError {}
 
 /** Audit events could not be delivered after all retries. */
 export class AuditDeliveryError extends ReaperError {}
+
+/**
+ * A trigger payload (scheduled input, alarm event, webhook body, manual request) that does not
+ * validate: nothing is read from or killed on any cluster. Names the field and what it accepts.
+ */
+export class InvalidTriggerError extends ReaperError {}
+
+/** Another pass for the same cluster holds the lease: this one did not start. */
+export class PassInProgressError extends ReaperError {
+  constructor(readonly cluster: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** A secret (connection string, webhook key) could not be fetched or read. Never carries the value. */
+export class SecretError extends ReaperError {}
+
+/** A pass could not be handed to the reaper function (Lambda Invoke failed). */
+export class DispatchError extends ReaperError {}

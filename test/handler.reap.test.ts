@@ -1,5 +1,5 @@
 /**
- * functions/reap.ts, invoked with the real scheduled-event fixture against the stand-in: configuration
+ * functions/reap.ts, invoked with the real scheduled-event fixtures against the stand-in: configuration
  * from the environment validated at start-up, one pass per invocation, the client reused, bad triggers
  * refused before anything is read or killed.
  */
@@ -9,9 +9,10 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
-import { ConfigError } from '../src/errors.ts';
+import { ConfigError, InvalidTriggerError } from '../src/errors.ts';
+import type { PassResult } from '../src/lambda/runtime.ts';
 
-const fixture = JSON.parse(readFileSync(new URL('./events/scheduled-event.json', import.meta.url), 'utf8'));
+const fixture = (name: string) => JSON.parse(readFileSync(new URL(`./events/${name}`, import.meta.url), 'utf8'));
 const context = (ms = 60_000) => ({ getRemainingTimeInMillis: () => ms, awsRequestId: 'test-request' });
 
 let standin: RunningStandin;
@@ -20,10 +21,12 @@ let handler: (typeof import('../functions/reap.ts'))['handler'];
 let close: () => Promise<void>;
 const savedEnv = { ...process.env };
 
+const auditLines = () => readFileSync(auditFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+
 before(async () => {
   standin = await startStandin();
   auditFile = join(mkdtempSync(join(tmpdir(), 'reap-handler-')), 'audit.jsonl');
-  Object.assign(process.env, { MONGODB_URI: standin.uri, REAPER_AUDIT: `file:${auditFile}`, DRY_RUN: 'true', REAPER_CLUSTER: 'handler-test' });
+  Object.assign(process.env, { MONGODB_URI: standin.uri, REAPER_AUDIT: `file:${auditFile}`, DRY_RUN: 'true', REAPER_CLUSTER: 'orders' });
   ({ handler, close } = await import('../functions/reap.ts'));
 });
 after(async () => {
@@ -34,28 +37,43 @@ after(async () => {
 
 test('a scheduled event runs one pass and audits its summary', async () => {
   // Act
-  const result = await handler(fixture, context());
+  const result = await handler(fixture('scheduled-event.json'), context()) as PassResult;
   // Assess
   assert.equal(result.error, null);
   assert.equal(result.dryRun, true);
   assert.ok(result.counts.sessions >= 1, 'the reaper saw at least its own session');
-  const lines = readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  const summary = lines.find((l) => l['detail-type'] === 'Reaper Run Completed' && l.detail.runId === result.runId);
+  const summary = auditLines().find((l) => l['detail-type'] === 'Reaper Run Completed' && l.detail.runId === result.runId);
   assert.ok(summary, 'the run summary is in the audit file');
   assert.equal(summary.detail.trigger.type, 'schedule');
-  assert.equal(summary.detail.trigger.name, fixture.resources[0]);
-  assert.equal(summary.detail.cluster, 'handler-test');
+  assert.equal(summary.detail.trigger.name, fixture('scheduled-event.json').resources[0]);
+  assert.equal(summary.detail.cluster, 'orders');
 });
 
-test('EventBridge Scheduler input {} and {dryRun} are accepted', async () => {
-  assert.equal((await handler({}, context())).error, null);
-  assert.equal((await handler({ dryRun: true }, context())).dryRun, true);
+test('the EventBridge Scheduler input names the cluster and the policy set', async () => {
+  // Act
+  const named = await handler(fixture('scheduler-input.json'), context()) as PassResult;
+  const strict = await handler({ kind: 'schedule', policySet: 'strict', dryRun: true }, context()) as PassResult;
+  const empty = await handler({}, context()) as PassResult;
+  // Assess
+  assert.deepEqual([named.cluster, named.policySet, named.error], ['orders', 'default', null]);
+  assert.deepEqual([strict.cluster, strict.policySet, strict.dryRun], ['orders', 'strict', true]);
+  assert.equal(empty.policySet, 'default', 'one cluster: {} is enough');
 });
 
-test('an event that is not a schedule is refused with a message saying what to send', async () => {
-  await assert.rejects(handler({ ...fixture, source: 'my.app' }, context()), /must come from aws.events or aws.scheduler/);
-  await assert.rejects(handler({ cluster: 'x', dryRun: 'yes' } as never, context()), /"dryRun" in the scheduler input must be true or false/);
+test('DRY_RUN=true is a deployment-wide switch no scheduler input turns off', async () => {
+  const result = await handler({ kind: 'schedule', dryRun: false }, context()) as PassResult;
+  assert.equal(result.dryRun, true);
+});
+
+test('an event that is not a schedule is refused with a message saying what to send, and no pass runs', async () => {
+  // Prepare
+  const before = auditLines().length;
+  // Act + Assess
+  await assert.rejects(handler({ ...fixture('scheduled-event.json'), source: 'my.app' }, context()), /must come from aws.events or aws.scheduler/);
+  await assert.rejects(handler({ cluster: 'orders', dryRun: 'yes' } as never, context()), /"dryRun" in the scheduler input must be true or false/);
+  await assert.rejects(handler({ cluster: 'billing' }, context()), (e: Error) => e instanceof InvalidTriggerError && /cluster "billing", which is not configured/.test(e.message));
   await assert.rejects(handler([] as never, context()), /not a scheduled event/);
+  assert.equal(auditLines().length, before, 'no audit event: no pass ran');
 });
 
 test('an invalid configuration fails at start-up, naming the setting', async () => {

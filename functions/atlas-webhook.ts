@@ -1,0 +1,98 @@
+/**
+ * Atlas alert webhook, behind a Lambda function URL (payload format 2.0).
+ *
+ * Order of work, cheapest refusal first: method and size; then the X-MMS-Signature check over the
+ * raw body bytes (Base64 HMAC-SHA-1 with the shared secret, compared in constant time): a missing or
+ * wrong signature gets 401 and nothing else happens; then the alert is parsed and mapped
+ * (REAPER_ATLAS_ALERTS) to a cluster and a policy set.
+ *
+ * Answering quickly: a function URL is synchronous and Lambda freezes the environment as soon as
+ * the handler returns, so "answer first, reap afterwards" cannot happen in this function. Instead it
+ * hands the pass to the reaper function with an asynchronous Invoke (src/dispatch.ts): Lambda
+ * queues it and answers 202 in milliseconds, and this function answers Atlas 202 right after. The
+ * pass then runs in the reaper function, one at a time with every other pass. This function never
+ * connects to MongoDB, needs no VPC, and holds no connection string.
+ *
+ *   202 {"accepted": true, ...}   the pass was queued
+ *   200 {"ignored": "..."}        a verified alert that starts nothing (not OPEN, not mapped)
+ *   400 bad body   401 bad or missing signature   405 not POST   413 too large
+ *   503 the pass could not be queued, or the secret could not be read (Atlas tries again)
+ */
+import type { APIGatewayProxyStructuredResultV2 as LambdaFunctionURLResult, LambdaFunctionURLEvent } from 'aws-lambda';
+import { resolveConfig } from '../src/config.ts';
+import { resolveDeployment } from '../src/deployment.ts';
+import { lambdaDispatcher, createLambdaClient } from '../src/dispatch.ts';
+import { ConfigError, DispatchError, InvalidTriggerError, SecretError } from '../src/errors.ts';
+import { logger } from '../src/lambda/log.ts';
+import { CachedSecrets, createSecretsManagerClient } from '../src/secrets.ts';
+import { SIGNATURE_HEADER, verifySignature } from '../src/signature.ts';
+import { ATLAS_MAX_BODY_BYTES, atlasDecision, parseAtlasAlert, type AtlasHandoff } from '../src/triggers.ts';
+
+// Module scope, once per container: configuration checked, clients created.
+const config = resolveConfig({}, process.env, 'lambda');
+const deployment = resolveDeployment(config, process.env, { readUris: false });
+if (!config.reaperFunction) throw new ConfigError('REAPER_FUNCTION_NAME is not set: name the reaper function the webhook hands its passes to');
+if (!config.webhookSecret === !config.webhookSecretArn) {
+  throw new ConfigError('set exactly one of ATLAS_WEBHOOK_SECRET_ARN (Secrets Manager, for deployments) or ATLAS_WEBHOOK_SECRET (local runs): the key Atlas signs its webhooks with');
+}
+const secrets = config.webhookSecretArn ? new CachedSecrets(createSecretsManagerClient()) : null;
+const dispatch = lambdaDispatcher(createLambdaClient(), config.reaperFunction);
+
+function webhookSecret(): Promise<string> {
+  return secrets ? secrets.get(config.webhookSecretArn).then((s) => s.trim()) : Promise.resolve(config.webhookSecret);
+}
+
+function reply(statusCode: number, body: object): LambdaFunctionURLResult {
+  return { statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+}
+
+function header(event: LambdaFunctionURLEvent, name: string): string | undefined {
+  // Function URLs deliver header names in lower case; be lenient anyway.
+  const key = Object.keys(event.headers ?? {}).find((k) => k.toLowerCase() === name);
+  return key === undefined ? undefined : event.headers[key];
+}
+
+export async function handler(event: LambdaFunctionURLEvent): Promise<LambdaFunctionURLResult> {
+  const source = event.requestContext?.http?.sourceIp ?? '?';
+  if (event.requestContext?.http?.method !== 'POST') return reply(405, { error: 'only POST: Atlas posts its alerts' });
+  const raw = Buffer.from(event.body ?? '', event.isBase64Encoded ? 'base64' : 'utf8');
+  if (raw.length > ATLAS_MAX_BODY_BYTES) return reply(413, { error: `body over ${ATLAS_MAX_BODY_BYTES} bytes is not an Atlas alert` });
+
+  let secret: string;
+  try {
+    secret = await webhookSecret();
+  } catch (e) {
+    logger.error(`webhook secret unavailable: ${(e as Error).message}`);
+    return reply(503, { error: 'the webhook cannot verify requests right now; try again' });
+  }
+  const check = verifySignature(raw, header(event, SIGNATURE_HEADER), secret);
+  if (!check.ok) {
+    // Not the body: an unverified body is anybody's text.
+    logger.warn('Atlas webhook refused', { why: `${check.why} ${SIGNATURE_HEADER}`, sourceIp: source, requestId: event.requestContext?.requestId });
+    return reply(401, { error: check.why === 'missing' ? `missing ${SIGNATURE_HEADER} header` : `invalid ${SIGNATURE_HEADER}` });
+  }
+
+  let handoff: AtlasHandoff;
+  try {
+    const alert = parseAtlasAlert(raw.toString('utf8'));
+    const decision = atlasDecision(alert, deployment);
+    if ('ignore' in decision) {
+      logger.info(decision.ignore, { alertId: alert.id });
+      return reply(200, { ignored: decision.ignore });
+    }
+    handoff = { kind: 'atlas-alert', cluster: decision.run.cluster, policySet: decision.run.policySet, trigger: decision.run.trigger };
+  } catch (e) {
+    if (e instanceof InvalidTriggerError) return reply(400, { error: e.message });
+    throw e;
+  }
+
+  try {
+    await dispatch(handoff);
+  } catch (e) {
+    if (!(e instanceof DispatchError || e instanceof SecretError)) throw e;
+    logger.error(e.message, { handoff });
+    return reply(503, { error: 'the pass could not be queued; try again' });
+  }
+  logger.info('Atlas alert accepted: pass queued', { handoff });
+  return reply(202, { accepted: true, cluster: handoff.cluster, policySet: handoff.policySet, alertId: handoff.trigger.id });
+}

@@ -1,0 +1,70 @@
+/**
+ * The service behind the handlers (src/app.ts) on the stand-in with access control: connection
+ * strings from Secrets Manager fetched once per container, fetched again after a failed connection
+ * (a rotated password), never printed; one client per cluster reused.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startStandin, type RunningStandin } from '../standin/src/server.ts';
+import { createReaper } from '../src/app.ts';
+import { InMemoryAuditSink } from '../src/audit/index.ts';
+import { MongoStageError } from '../src/errors.ts';
+import type { SecretStore } from '../src/secrets.ts';
+
+const ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:session-reaper/orders-AbCdEf';
+
+/** A secret store the test can rotate, counting fetches. */
+class RotatingSecrets implements SecretStore {
+  fetches = 0;
+  cached: string | null = null;
+  constructor(public value: string) {}
+  async get(): Promise<string> {
+    if (this.cached === null) {
+      this.fetches++;
+      this.cached = this.value;
+    }
+    return this.cached;
+  }
+  forget(): void {
+    this.cached = null;
+  }
+}
+
+let standin: RunningStandin;
+before(async () => {
+  standin = await startStandin({ params: { auth: true }, users: ['admin:admin-secret:root', 'reaper:new-pw-81f2:root'] });
+});
+after(async () => standin?.stop());
+
+test('a rotated password: the failed pass drops the cached secret, the next one reads the new value; then it is cached', async () => {
+  // Prepare: the secret still holds the old password.
+  const secrets = new RotatingSecrets(standin.uriFor('reaper', 'old-pw-3c9d'));
+  const lines: string[] = [];
+  const logger = { error: (m: string) => lines.push(m), warn: (m: string) => lines.push(m) };
+  const sink = new InMemoryAuditSink();
+  const reaper = await createReaper({ REAPER_CLUSTERS: JSON.stringify({ orders: { secretArn: ARN } }), REAPER_AUDIT: 'stdout' }, logger, { secrets, sink });
+  try {
+    // Act + Assess: the old password fails, and nothing prints it.
+    await assert.rejects(reaper.run({ trigger: { type: 'schedule' } }), (e: Error) => e instanceof MongoStageError && /Authentication failed/.test(e.message) && !e.message.includes('old-pw-3c9d') && e.message.includes('***:***@'));
+    assert.equal(secrets.fetches, 1);
+    // The secret is rotated in Secrets Manager.
+    secrets.value = standin.uriFor('reaper', 'new-pw-81f2');
+    const first = await reaper.run({ trigger: { type: 'schedule' } });
+    const second = await reaper.run({ trigger: { type: 'schedule' } });
+    assert.deepEqual([first.error, second.error], [null, null]);
+    assert.equal(secrets.fetches, 2, 'fetched again once after the failure, then served from the cache');
+    assert.equal(first.cluster, 'orders');
+    assert.ok(!lines.join('\n').includes('pw-'), 'no password in any log line');
+  } finally {
+    await reaper.close();
+  }
+});
+
+test('DRY_RUN=true wins over a trigger asking for a real pass', async () => {
+  const reaper = await createReaper({ MONGODB_URI: standin.uriFor('admin', 'admin-secret'), REAPER_AUDIT: 'stdout', DRY_RUN: 'true' }, console, { sink: new InMemoryAuditSink() });
+  try {
+    assert.equal((await reaper.run({ trigger: { type: 'manual' }, dryRun: false })).dryRun, true);
+  } finally {
+    await reaper.close();
+  }
+});

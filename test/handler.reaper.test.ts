@@ -1,0 +1,166 @@
+/**
+ * The deployed entry point, functions/reaper.ts, with every trigger's fixture, against two clusters:
+ * "orders" (the stand-in with access control and the demo workload, reached as the least-privilege
+ * reaper user) and "billing" (a second stand-in). The cluster named in the trigger selects the
+ * connection string and the policy set; manual kills go through the whole pipeline and its audit;
+ * bad payloads, OK alarms and replays kill nothing and start no pass.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startStandin, type RunningStandin } from '../standin/src/server.ts';
+import { DEFAULT_POLICIES_DIR } from '../src/config.ts';
+import { DEMO_THRESHOLDS } from '../src/demo/thresholds.ts';
+import { startWorkload, type Workload } from '../src/demo/workload.ts';
+import { InvalidTriggerError, PassInProgressError } from '../src/errors.ts';
+import type { PassResult } from '../src/lambda/runtime.ts';
+import { MANUAL_KILL_RULE } from '../src/manual.ts';
+import type { ManualResult } from '../functions/manual.ts';
+
+const fixture = (name: string) => JSON.parse(readFileSync(new URL(`./events/${name}`, import.meta.url), 'utf8'));
+const context = { getRemainingTimeInMillis: () => 60_000, awsRequestId: 'req-1' };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let orders: RunningStandin;
+let billing: RunningStandin;
+let workload: Workload;
+let auditFile: string;
+let handler: (typeof import('../functions/reaper.ts'))['handler'];
+let close: () => Promise<void>;
+const savedEnv = { ...process.env };
+
+const audit = () => readFileSync(auditFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+
+before(async () => {
+  // Prepare: the workload idle or running for ~3 s, and a "demo" policy set with thresholds in seconds.
+  orders = await startStandin({ params: { auth: true }, users: ['admin:admin-secret:root'] });
+  billing = await startStandin();
+  workload = await startWorkload({ adminUri: orders.uriFor('admin', 'admin-secret'), uriFor: (u, p) => orders.uriFor(u, p) });
+  auditFile = join(mkdtempSync(join(tmpdir(), 'reaper-handler-')), 'audit.jsonl');
+  Object.assign(process.env, {
+    REAPER_CLUSTERS: JSON.stringify({ orders: { uriEnv: 'ORDERS_URI' }, billing: { uriEnv: 'BILLING_URI' } }),
+    ORDERS_URI: workload.reaperUri,
+    BILLING_URI: billing.uri,
+    REAPER_POLICY_SETS: JSON.stringify({ demo: { dir: DEFAULT_POLICIES_DIR, parameters: DEMO_THRESHOLDS } }),
+    REAPER_ALARMS: JSON.stringify({ 'orders-tickets-exhausted': { cluster: 'orders', policySet: 'demo' } }),
+    REAPER_AUDIT: `file:${auditFile}`,
+  });
+  delete process.env.MONGODB_URI;
+  delete process.env.DRY_RUN;
+  ({ handler, close } = await import('../functions/reaper.ts'));
+  await sleep(3000);
+});
+after(async () => {
+  await close?.();
+  await workload?.close();
+  process.env = savedEnv;
+  await orders?.stop();
+  await billing?.stop();
+});
+
+describe('the reaper function, trigger by trigger (in order: the kills build on each other)', () => {
+  let aliceSession = '';
+
+  test('schedules: the cluster in the input selects its connection string and policy set', async () => {
+    // Act
+    const onBilling = await handler({ kind: 'schedule', cluster: 'billing' }, context) as PassResult;
+    const onOrders = await handler(fixture('scheduler-input.json'), context) as PassResult;
+    // Assess
+    assert.deepEqual([onBilling.cluster, onBilling.error, onBilling.counts.sessions], ['billing', null, 1], 'billing has only the reaper\'s own session');
+    assert.equal(onOrders.cluster, 'orders');
+    assert.ok(onOrders.counts.sessions >= 6, `orders has the workload's sessions (${onOrders.counts.sessions})`);
+    assert.equal(onOrders.counts.killed, 0, 'the default thresholds are minutes: nothing is stale yet');
+    const summaries = audit().filter((e) => e['detail-type'] === 'Reaper Run Completed');
+    assert.deepEqual(summaries.map((e) => e.detail.cluster), ['billing', 'orders']);
+  });
+
+  test('alarms in OK and INSUFFICIENT_DATA, a replayed event and the reaper\'s own event start nothing', async () => {
+    // Prepare
+    const before = audit().length;
+    const own = { ...fixture('audit-event-replayed.json') };
+    delete own['replay-name'];
+    // Act
+    const results = [
+      await handler(fixture('alarm-state-change-ok.json'), context),
+      await handler(fixture('alarm-state-change-insufficient-data.json'), context),
+      await handler(fixture('audit-event-replayed.json'), context),
+      await handler(own, context),
+    ];
+    // Assess
+    for (const r of results) assert.ok('ignored' in r, JSON.stringify(r));
+    assert.equal(audit().length, before, 'no pass ran');
+  });
+
+  test('invalid manual payloads are refused with a clear error, and nothing is read or killed', async () => {
+    const before = audit().length;
+    await assert.rejects(handler(fixture('manual-invalid-session-id.json'), context), (e: Error) => e instanceof InvalidTriggerError && /"sessionIds"\[0\] must be session id UUID/.test(e.message));
+    await assert.rejects(handler(fixture('manual-invalid-no-reason.json'), context), (e: Error) => e instanceof InvalidTriggerError && /"reason" is required/.test(e.message));
+    await assert.rejects(handler({ ...fixture('manual-run-policy-set.json'), policySet: 'lenient' }, context), /no policy set "lenient"/);
+    await assert.rejects(handler({ ...fixture('manual-kill-sessions.json'), cluster: 'nope' }, context), /cluster "nope", which is not configured/);
+    assert.equal(audit().length, before);
+  });
+
+  test('manual run-policy-set is a dry run by default: it plans the three kills and audits them as planned', async () => {
+    // Act
+    const result = await handler({ ...fixture('manual-run-policy-set.json'), policySet: 'demo' }, context) as ManualResult;
+    // Assess
+    assert.equal(result.dryRun, true);
+    assert.deepEqual([result.counts.planned, result.counts.killed], [3, 0]);
+    const planned = result.decisions.filter((d) => d.outcome === 'planned');
+    assert.deepEqual(planned.map((d) => d.rule).sort(), ['idle-transaction', 'runaway-operation', 'stale-cursor-session']);
+    aliceSession = planned.find((d) => d.user === 'alice@admin')!.sessionId;
+    assert.equal(audit().filter((e) => e['detail-type'] === 'Session Kill Planned' && e.detail.runId === result.runId).length, 3);
+  });
+
+  test('manual kill-sessions kills exactly the named session, audited with the request\'s reason', async () => {
+    // Act
+    const result = await handler({ ...fixture('manual-kill-sessions.json'), sessionIds: [aliceSession] }, context) as ManualResult;
+    // Assess
+    assert.deepEqual([result.dryRun, result.counts.killed, result.notFound], [false, 1, []]);
+    assert.deepEqual(result.decisions.map((d) => [d.sessionId, d.rule, d.outcome]), [[aliceSession, MANUAL_KILL_RULE, 'killed']]);
+    const killed = audit().filter((e) => e['detail-type'] === 'Session Killed' && e.detail.runId === result.runId);
+    assert.equal(killed.length, 1);
+    assert.equal(killed[0].detail.session.id, aliceSession);
+    assert.equal(killed[0].detail.reason, `manual request: ${fixture('manual-kill-sessions.json').reason}`);
+    assert.deepEqual(killed[0].detail.trigger, { type: 'manual', name: 'oncall@example.com', id: 'req-1' });
+  });
+
+  test('manual kill-user-sessions kills every session of that user and no one else\'s', async () => {
+    const result = await handler(fixture('manual-kill-user-sessions.json'), context) as ManualResult;
+    assert.ok(result.counts.killed >= 1);
+    assert.deepEqual(new Set(result.decisions.filter((d) => d.outcome === 'killed').map((d) => d.user)), new Set(['bob@admin']));
+    assert.deepEqual(result.notFound, []);
+  });
+
+  test('a second pass for the same cluster does not start while one runs', async () => {
+    // Act: two schedules at once; the first takes the cluster's lease before it awaits anything.
+    const [first, second] = await Promise.all([
+      handler({ kind: 'schedule', cluster: 'orders' }, context),
+      handler({ kind: 'schedule', cluster: 'orders' }, context),
+    ]);
+    // Assess
+    assert.ok('runId' in first);
+    assert.ok('skipped' in second && /a pass for cluster "orders" is already running/.test(second.skipped));
+    // A manual request is not silently skipped: the operator gets the error.
+    const [, manual] = await Promise.allSettled([handler({ kind: 'schedule', cluster: 'orders' }, context), handler(fixture('manual-run-policy-set.json'), context)]);
+    assert.ok(manual.status === 'rejected' && manual.reason instanceof PassInProgressError);
+  });
+
+  test('an ALARM runs the policy set mapped to the alarm: the stale cursor, the last victim, is killed', async () => {
+    const result = await handler(fixture('alarm-state-change-alarm.json'), context) as PassResult;
+    assert.deepEqual([result.cluster, result.policySet, result.trigger.type, result.trigger.name], ['orders', 'demo', 'alarm', 'orders-tickets-exhausted']);
+    const killed = audit().filter((e) => e['detail-type'] === 'Session Killed' && e.detail.runId === result.runId);
+    assert.deepEqual(killed.map((e) => e.detail.rule), ['stale-cursor-session']);
+  });
+
+  test('the clients saw exactly the kills, and the protected ones survived', async () => {
+    const seen = await workload.outcomes();
+    assert.equal(seen['orders-api (alice) commitTransaction'], '251 NoSuchTransaction');
+    assert.equal(seen['reporting-job (bob) running query'], '11601 Interrupted');
+    assert.equal(seen['analytics (carol) getMore'], '43 CursorNotFound');
+    assert.equal(seen['mongodump (backup) running dump'], 'ok');
+    assert.equal(seen['payments (dave) prepared transaction'], 'ok (still prepared)');
+  });
+});
