@@ -10,7 +10,9 @@
  * No secret value ever reaches an error message or a log line: errors name the ARN and what went
  * wrong, and JSON parse errors are not passed on (V8's message quotes the start of the input).
  */
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+// Type-only: the SDK module is loaded on first use, so a deployment without secrets does not pay for
+// loading it at cold start (measured by `npm run bench:cold`).
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SecretError } from './errors.ts';
 
 export interface SecretStore {
@@ -25,17 +27,18 @@ export interface SecretStore {
  * AWS_ENDPOINT_URL_SECRETS_MANAGER / AWS_ENDPOINT_URL, like every AWS SDK v3 client (see
  * createEventBridgeClient in src/audit/eventbridge.ts for the sources).
  */
-export function createSecretsManagerClient(): SecretsManagerClient {
-  return new SecretsManagerClient({});
+export async function createSecretsManagerClient(): Promise<SecretsManagerClient> {
+  const sdk = await import('@aws-sdk/client-secrets-manager');
+  return new sdk.SecretsManagerClient({});
 }
 
 export class CachedSecrets implements SecretStore {
-  readonly #client: SecretsManagerClient;
+  readonly #client: SecretsManagerClient | Promise<SecretsManagerClient>;
   readonly #cache = new Map<string, Promise<string>>();
   /** GetSecretValue calls made, for tests and the run log. */
   fetches = 0;
 
-  constructor(client: SecretsManagerClient) {
+  constructor(client: SecretsManagerClient | Promise<SecretsManagerClient>) {
     this.#client = client;
   }
 
@@ -58,7 +61,8 @@ export class CachedSecrets implements SecretStore {
     this.fetches++;
     let out;
     try {
-      out = await this.#client.send(new GetSecretValueCommand({ SecretId: arn }));
+      const [client, { GetSecretValueCommand }] = await Promise.all([this.#client, import('@aws-sdk/client-secrets-manager')]);
+      out = await client.send(new GetSecretValueCommand({ SecretId: arn }));
     } catch (e) {
       const err = e as { name?: string; message?: string };
       throw new SecretError(`cannot read secret ${arn}: ${err.name ?? 'Error'}: ${err.message ?? String(e)}; check the ARN and that the function's role may call secretsmanager:GetSecretValue on it`, { cause: e });

@@ -18,24 +18,43 @@ const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2
 // strict: unknown keywords or formats in the schema are a bug in the schema, so fail at load time.
 // strictRequired is off because the conditional `then: { required: [...] }` branches name
 // properties declared by the enclosing schema, which that check does not look through.
-const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false });
-ajv.addFormat('date-time', { type: 'string', validate: (s: string) => DATE_TIME.test(s) && !Number.isNaN(Date.parse(s)) });
+interface Compiled {
+  validate: ValidateFunction;
+  /**
+   * The `oneOf` branches compiled on their own: when a detail fails, the errors of the branch its
+   * `kind` selects are what a reader needs; the oneOf's errors list every branch's complaints.
+   */
+  branches: Record<string, ValidateFunction | undefined>;
+}
 
-// Compiled once at module scope: compilation generates code and is far slower than validation.
-const validate = ajv.compile(auditEventSchema);
+let compiled: Compiled | null = null;
+
+/**
+ * Compiled once, on first use: compilation generates code and is far slower than validation, and the
+ * Lambda functions, which import this module through the audit stage, never validate, so their cold
+ * start does not pay for it (the review tools and the tests do).
+ */
+function compiledSchema(): Compiled {
+  if (compiled) return compiled;
+  const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false });
+  ajv.addFormat('date-time', { type: 'string', validate: (s: string) => DATE_TIME.test(s) && !Number.isNaN(Date.parse(s)) });
+  const validate = ajv.compile(auditEventSchema);
+  compiled = {
+    validate,
+    branches: {
+      decision: ajv.getSchema(`${auditEventSchema.$id}#/$defs/decision`),
+      run: ajv.getSchema(`${auditEventSchema.$id}#/$defs/run`),
+    },
+  };
+  return compiled;
+}
 
 /** The schema's `$id`, for consumers that register it (e.g. an EventBridge schema registry). */
 export const AUDIT_SCHEMA_ID: string = auditEventSchema.$id;
 
-// The `oneOf` branches compiled on their own: when a detail fails, the errors of the branch its
-// `kind` selects are what a reader needs; the oneOf's errors list every branch's complaints.
-const branches: Record<string, ValidateFunction | undefined> = {
-  decision: ajv.getSchema(`${auditEventSchema.$id}#/$defs/decision`),
-  run: ajv.getSchema(`${auditEventSchema.$id}#/$defs/run`),
-};
-
 /** Problems with the detail as "path: message" strings; empty when the detail is valid. */
 export function validateAuditDetail(detail: unknown): string[] {
+  const { validate, branches } = compiledSchema();
   if (validate(detail)) return [];
   const kind = typeof detail === 'object' && detail !== null ? (detail as { kind?: unknown }).kind : undefined;
   const branch = typeof kind === 'string' ? branches[kind] : undefined;
@@ -45,7 +64,7 @@ export function validateAuditDetail(detail: unknown): string[] {
 
 /** Narrowing form for callers that want the type back. */
 export function isValidAuditDetail(detail: unknown): detail is AuditDetail {
-  return validate(detail);
+  return compiledSchema().validate(detail);
 }
 
 function formatError(error: ErrorObject): string {

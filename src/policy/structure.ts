@@ -3,18 +3,12 @@
  * ajv's raw errors are turned into problems that name the rule and the field and say how to fix
  * them; the fact, operator and value checks that a schema cannot express come after, in rules.ts.
  */
-import Ajv2020Module from 'ajv/dist/2020.js';
 import type { ErrorObject } from 'ajv';
-import schema from '../../policies/schema.json' with { type: 'json' };
+// policies/schema.json compiled ahead of time by scripts/generate-validators.ts (`npm run generate`):
+// compiling it with ajv at start-up was most of a Lambda cold start.
+import { validate as validateFile } from '../generated/validate-policy-file.js';
 import type { PolicyProblem } from './problems.ts';
 import { fieldPath, ruleLabel } from './paths.ts';
-
-// ajv is CommonJS with `exports.default`; under NodeNext the default import is the module object.
-const Ajv2020 = ((Ajv2020Module as unknown as { default?: unknown }).default ?? Ajv2020Module) as typeof Ajv2020Module.default;
-
-// strictRequired is off because if/then discriminators test "required" without declaring properties.
-const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false, verbose: true });
-const validateFile = ajv.compile(schema);
 
 /** Why a property is not allowed, for the ones people reach for from json-rules-engine's docs. */
 const REFUSED_PROPERTIES: Record<string, string> = {
