@@ -8,16 +8,8 @@ import { ConfigError } from '../errors.ts';
 import type { ParameterInfo } from './types.ts';
 import type { PolicyProblem } from './problems.ts';
 
-export interface ParameterDeclaration {
-  name: string;
-  default: number;
-  env?: string;
-  flag?: string;
-  description: string;
-  minimum?: number;
-  maximum?: number;
-  declaredIn: string[];
-}
+/** A parameter as declared in the policy files: its resolved ParameterInfo without the value. */
+export type ParameterDeclaration = Omit<ParameterInfo, 'value' | 'source'>;
 
 export interface ParameterSources {
   env?: Record<string, string | undefined>;

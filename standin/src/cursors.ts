@@ -8,6 +8,7 @@
 import { Long, type Document } from 'bson';
 import type { BatchSource } from './batches.ts';
 import type { SessionRecord, Transaction } from './sessions.ts';
+import { SessionIndex } from './session-index.ts';
 
 export interface Cursor {
   readonly id: Long;
@@ -33,7 +34,7 @@ export const CURSOR_TIMEOUT_MILLIS = 600_000;
 
 export class CursorManager {
   private readonly cursors = new Map<string, Cursor>();
-  private readonly bySession = new Map<SessionRecord, Set<Cursor>>();
+  private readonly bySession = new SessionIndex<Cursor>();
   private next = BigInt(Math.floor(Math.random() * 2 ** 40)) + 1n;
 
   get size(): number {
@@ -44,11 +45,7 @@ export class CursorManager {
     const id = Long.fromBigInt(this.next++);
     const cursor: Cursor = { ...fields, id, key: id.toString(), lastAccessDate: fields.createdDate, nDocsReturned: 0, nBatchesReturned: 0, pinned: false };
     this.cursors.set(cursor.key, cursor);
-    if (cursor.session) {
-      let set = this.bySession.get(cursor.session);
-      if (!set) this.bySession.set(cursor.session, (set = new Set()));
-      set.add(cursor);
-    }
+    this.bySession.add(cursor.session, cursor);
     return cursor;
   }
 
@@ -58,17 +55,12 @@ export class CursorManager {
 
   close(cursor: Cursor): boolean {
     if (!this.cursors.delete(cursor.key)) return false;
-    if (cursor.session) {
-      const set = this.bySession.get(cursor.session);
-      set?.delete(cursor);
-      if (set?.size === 0) this.bySession.delete(cursor.session);
-    }
+    this.bySession.delete(cursor.session, cursor);
     return true;
   }
 
   ofSession(rec: SessionRecord): Cursor[] {
-    const set = this.bySession.get(rec);
-    return set ? [...set] : [];
+    return this.bySession.of(rec);
   }
 
   hasCursors(rec: SessionRecord): boolean {

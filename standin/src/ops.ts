@@ -8,6 +8,7 @@
 import type { Document } from 'bson';
 import { CommandError } from './errors.ts';
 import type { ClientInfo, SessionRecord, Transaction } from './sessions.ts';
+import { SessionIndex } from './session-index.ts';
 
 export interface Operation {
   /** int32, as mongod reports it (curop.cpp: static_cast<int>). */
@@ -35,7 +36,7 @@ export const interruptedError = (): CommandError => new CommandError(11601, 'Int
 export class OpRegistry {
   private readonly ops = new Map<number, Operation>();
   /** Index by session so that killing N sessions does not scan every op N times. */
-  private readonly bySession = new Map<SessionRecord, Set<Operation>>();
+  private readonly bySession = new SessionIndex<Operation>();
   private nextOpid = 1;
 
   get size(): number {
@@ -61,21 +62,13 @@ export class OpRegistry {
       },
     };
     this.ops.set(opid, op);
-    if (op.session) {
-      let set = this.bySession.get(op.session);
-      if (!set) this.bySession.set(op.session, (set = new Set()));
-      set.add(op);
-    }
+    this.bySession.add(op.session, op);
     return op;
   }
 
   finish(op: Operation): void {
     this.ops.delete(op.opid);
-    if (op.session) {
-      const set = this.bySession.get(op.session);
-      set?.delete(op);
-      if (set?.size === 0) this.bySession.delete(op.session);
-    }
+    this.bySession.delete(op.session, op);
   }
 
   get(opid: number): Operation | undefined {
@@ -93,8 +86,7 @@ export class OpRegistry {
   }
 
   ofSession(rec: SessionRecord): Operation[] {
-    const set = this.bySession.get(rec);
-    return set ? [...set] : [];
+    return this.bySession.of(rec);
   }
 
   hasOps(rec: SessionRecord): boolean {
@@ -103,6 +95,6 @@ export class OpRegistry {
 
   /** Sessions that have a running op (refreshed by the cache refresh even if not otherwise used). */
   sessionsWithOps(): IterableIterator<SessionRecord> {
-    return this.bySession.keys();
+    return this.bySession.sessions();
   }
 }
