@@ -42,6 +42,15 @@ function hostOf(client: string): string {
   return colon < 0 || client.indexOf(':') !== colon ? client : client.slice(0, colon);
 }
 
+/** Puts every fact of a reused record back to its absent value (plain stores: Object.assign was 10x slower). */
+function resetSession(f: SessionFacts): void {
+  f.target = 'session'; f.sessionId = ''; f.uid = ''; f.user = ''; f.userName = ''; f.userDb = ''; f.appName = '';
+  f.client = ''; f.clientHost = ''; f.lastUseMs = 0; f.idleSeconds = 0; f.opCount = 0; f.longestOpSeconds = 0;
+  f.opTypes = NO_STRINGS; f.namespaces = NO_STRINGS; f.opid = ''; f.hasTransaction = false; f.txnOpenSeconds = 0;
+  f.txnActiveSeconds = 0; f.txnInactiveSeconds = 0; f.txnPrepared = false; f.txnExpiresInSeconds = 0; f.cursorCount = 0;
+  f.longestCursorIdleSeconds = 0; f.isReaperSession = false; f.isReaperUser = false;
+}
+
 /** Adds `v` to a list that may be the shared empty one (copy on write). */
 function withItem(list: string[], v: string): string[] {
   if (list.includes(v)) return list;
@@ -56,6 +65,8 @@ export class InventoryBuilder {
   private readonly sessionlessOps: SessionFacts[] = [];
   /** One string per distinct user and uid, shared by all their records. */
   private readonly interned = new Map<string, string>();
+  /** "user@db" split once per distinct user. */
+  private readonly users = new Map<string, { user: string; name: string; db: string }>();
   private internalOps = 0;
   readonly counts = { listSessions: 0, listLocalSessions: 0, currentOp: 0 };
 
@@ -79,10 +90,15 @@ export class InventoryBuilder {
 
   private setUser(f: SessionFacts, user: string): void {
     if (!user || f.user) return;
-    f.user = this.intern(user);
-    const [name, db] = splitUser(user);
-    f.userName = this.intern(name);
-    f.userDb = this.intern(db);
+    let u = this.users.get(user);
+    if (!u) {
+      const [name, db] = splitUser(user);
+      u = { user, name, db };
+      this.users.set(user, u);
+    }
+    f.user = u.user;
+    f.userName = u.name;
+    f.userDb = u.db;
     f.isReaperUser = this.self.user !== '' && user === this.self.user;
   }
 
@@ -104,24 +120,28 @@ export class InventoryBuilder {
 
   /**
    * Streaming ("paging through the inventory"): a listed session the builder already knows (it has activity,
-   * or was used since the last refresh) is merged into its record and kept for build(); any other is
-   * returned as a finished record of its own, for the caller to evaluate and drop. Read $currentOp and
-   * $listLocalSessions first, then stream $listSessions through this: memory then grows with the sessions
-   * that hold something, not with every session on the server.
+   * or was used since the last refresh) is merged into its record, kept for build(), and false is returned;
+   * any other is written into `into` (overwritten whole, so one scratch record serves a whole listing) and
+   * true is returned, for the caller to evaluate and drop. Read $currentOp and $listLocalSessions first, then
+   * stream $listSessions through this: memory then grows with the sessions that hold something, not with
+   * every session on the server.
    */
-  addListedDetached(s: ListedSession): SessionFacts | null {
+  detachListed(s: ListedSession, into: SessionFacts): boolean {
     this.counts.listSessions++;
     const known = this.byUid.get(s.uid)?.get(s.id);
     if (known) {
       this.touch(known, s.lastUseMs);
       this.setUser(known, s.user);
-      return null;
+      return false;
     }
-    const f = this.newRecord(s.id, s.uid);
-    this.setUser(f, s.user);
-    f.lastUseMs = s.lastUseMs;
-    f.idleSeconds = idleSince(this.now, s.lastUseMs);
-    return f;
+    resetSession(into);
+    into.sessionId = s.id;
+    into.uid = this.intern(s.uid);
+    into.isReaperSession = s.id === this.self.sessionId && s.uid === this.self.uid;
+    this.setUser(into, s.user);
+    into.lastUseMs = s.lastUseMs;
+    into.idleSeconds = idleSince(this.now, s.lastUseMs);
+    return true;
   }
 
   /** lastUseMs accumulates the most recent use seen in any source; build() derives idleSeconds from it. */

@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Binary, Long } from 'mongodb';
 import { InventoryBuilder } from '../src/inventory.ts';
+import { emptyFacts } from '../src/facts.ts';
 import { toActivity, toListedSession, killSessionsCommand } from '../src/adapters/mongodb.ts';
 import type { Activity } from '../src/ports.ts';
 
@@ -106,11 +107,12 @@ describe('streaming the session listing', () => {
     const b = new InventoryBuilder(NOW, SELF);
     b.addActivity(activity({ sessionId: ID_1, uid: UID_A, opid: '3', secsRunning: 9, op: 'query', user: 'alice@admin' }));
     // Act
-    const merged = b.addListedDetached({ id: ID_1, uid: UID_A, lastUseMs: NOW - 100_000, user: 'alice@admin' });
-    const detached = b.addListedDetached({ id: '22222222-2222-4222-8222-222222222222', uid: UID_B, lastUseMs: NOW - 120_000, user: 'bob@admin' });
+    const scratch = emptyFacts();
+    const merged = b.detachListed({ id: ID_1, uid: UID_A, lastUseMs: NOW - 100_000, user: 'alice@admin' }, scratch);
+    const detached = b.detachListed({ id: '22222222-2222-4222-8222-222222222222', uid: UID_B, lastUseMs: NOW - 120_000, user: 'bob@admin' }, scratch) ? { ...scratch } : null;
     const inv = b.build();
     // Assess
-    assert.equal(merged, null);
+    assert.equal(merged, false);
     assert.equal(inv.sessions.length, 1, 'only the known session is kept by the builder');
     assert.equal(inv.sessions[0]!.opCount, 1);
     assert.equal(detached?.idleSeconds, 120);

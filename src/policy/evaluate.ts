@@ -15,10 +15,20 @@ export type { Action } from './types.ts';
 /** Up to this many rules, the set of matched rules fits in a bit mask and its outcome is cached. */
 const MASKABLE_RULES = 30;
 
-export function evaluate(records: Iterable<SessionFacts>, policy: PolicySet, onDecision?: DecisionListener): Decision[] {
+export interface Evaluator {
+  /** Decisions for the records that matched at least one rule. */
+  evaluate(records: Iterable<SessionFacts>, onDecision?: DecisionListener): Decision[];
+  /**
+   * The decision for one record, or null when no rule matched. The decision keeps a reference to
+   * `facts`: a caller that reuses a scratch record must give the decision a copy (see pass.ts scan).
+   */
+  decide(facts: SessionFacts): Decision | null;
+}
+
+/** Compiles the policy once; the evaluator is then used for every record of a pass. */
+export function createEvaluator(policy: PolicySet): Evaluator {
   const rules = compilePolicy(policy);
   const count = rules.length;
-  const decisions: Decision[] = [];
   // Which rules matched decides the winner and the matched list; only the evidence depends on the
   // record. Caching the outcome per set of matched rules keeps a decision to two allocations,
   // which matters when a pass decides hundreds of thousands of records.
@@ -31,23 +41,32 @@ export function evaluate(records: Iterable<SessionFacts>, policy: PolicySet, onD
     }
     return outcome;
   };
-  // Arrays (the usual input) are walked by index: cheaper than the iterator protocol per record.
-  const list: ArrayLike<SessionFacts> = Array.isArray(records) ? records : [...records];
-  for (let r = 0; r < list.length; r++) {
-    const facts = list[r]!;
-    let decision: Decision;
+  const decideOne = (facts: SessionFacts): Decision | null => {
     if (count <= MASKABLE_RULES) {
       let mask = 0;
       for (let i = 0; i < count; i++) if (rules[i]!.test(facts)) mask |= 1 << i;
-      if (mask === 0) continue;
-      decision = decisionOf(facts, outcomeOf(mask));
-    } else {
-      const matched = rules.filter((rule) => rule.test(facts));
-      if (matched.length === 0) continue;
-      decision = decide(facts, matched);
+      return mask === 0 ? null : decisionOf(facts, outcomeOf(mask));
     }
-    decisions.push(decision);
-    onDecision?.(decision);
-  }
-  return decisions;
+    const matched = rules.filter((rule) => rule.test(facts));
+    return matched.length === 0 ? null : decide(facts, matched);
+  };
+  return {
+    decide: decideOne,
+    evaluate(records, onDecision) {
+      const decisions: Decision[] = [];
+      // Arrays (the usual input) are walked by index: cheaper than the iterator protocol per record.
+      const list: ArrayLike<SessionFacts> = Array.isArray(records) ? records : [...records];
+      for (let r = 0; r < list.length; r++) {
+        const decision = decideOne(list[r]!);
+        if (!decision) continue;
+        decisions.push(decision);
+        onDecision?.(decision);
+      }
+      return decisions;
+    },
+  };
+}
+
+export function evaluate(records: Iterable<SessionFacts>, policy: PolicySet, onDecision?: DecisionListener): Decision[] {
+  return createEvaluator(policy).evaluate(records, onDecision);
 }
