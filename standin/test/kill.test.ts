@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Binary, type ClientSession, type MongoClient } from 'mongodb';
-import { needsAuth, startTarget, targetKinds, targetNotice, type Target } from './target.ts';
+import { needsAuth, standinOnly, startTarget, targetKinds, targetNotice, type Target } from './target.ts';
 
 const sha256 = (s: string): Binary => new Binary(createHash('sha256').update(s).digest(), 0);
 
@@ -147,6 +147,24 @@ for (const kind of targetKinds()) {
       const attempt = admin.db('admin').command({ killAllSessionsByPattern: [{ users: [{ user: aliceUser, db: 'admin' }] }] });
       // Assess
       await assert.rejects(attempt, { code: 13, message: 'Not authorized to impersonate in killAllSessionsByPattern' });
+    });
+
+    test('killAllSessionsByPattern: users are impersonation data, not a filter: {users} kills everyone\'s sessions', async (t) => {
+      if (needsAuth(t, target)) return;
+      if (standinOnly(t, target, 'needs a user holding the internal __system role (impersonate)')) return;
+      // Prepare: an internal user (impersonate + killAnySession), and cursors of alice and bob.
+      const internal = await target.client((await target.createUser('internal', [{ role: '__system', db: 'admin' }])).uri);
+      const aliceSession = alice.startSession();
+      const bobSession = bob.startSession();
+      const aliceCursor = await openCursor(alice, aliceSession, coll);
+      const bobCursor = await openCursor(bob, bobSession, coll);
+      // Act: a pattern naming only a user that does not exist.
+      await internal.db('admin').command({ killAllSessionsByPattern: [{ users: [{ user: 'nobody', db: 'admin' }], roles: [] }] });
+      // Assess: both cursors are gone (FerretDB PatternNotMatchedUser, checked against MongoDB).
+      await assert.rejects(aliceCursor.next(), { code: 43 });
+      await assert.rejects(bobCursor.next(), { code: 43 });
+      await aliceSession.endSession();
+      await bobSession.endSession();
     });
 
     test('killAllSessionsByPattern {uid} kills every session of that uid', async (t) => {
