@@ -198,7 +198,8 @@ export class InventoryBuilder {
     }
     if (a.type === 'idleCursor') {
       f.cursorCount++;
-      const idle = Math.max(0, (this.now - a.cursorLastAccessMs) / 1000);
+      // An unknown last access (0) counts as "just used", like an unknown lastUse: no kill on a guess.
+      const idle = a.cursorLastAccessMs ? Math.max(0, (this.now - a.cursorLastAccessMs) / 1000) : 0;
       if (idle > f.longestCursorIdleSeconds) f.longestCursorIdleSeconds = idle;
       this.touch(f, a.cursorLastAccessMs);
     }

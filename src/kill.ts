@@ -97,7 +97,14 @@ export async function executeKills<T extends KillTarget>(mongo: MongoPort, targe
     }
     // Never an empty batch, never an element without its uid: both are checked here and in the adapter.
     const keys = batch.map((t) => t.key!).filter((k) => k && k.id && k.uid);
-    if (keys.length !== batch.length) throw new Error('internal: a session kill without {id, uid} reached the kill stage');
+    if (keys.length !== batch.length) {
+      // The plan refuses such kills first; should one get here, its batch fails (and is audited as failed)
+      // rather than throwing and losing the outcomes of the batches already sent.
+      const error = { message: 'internal: a session kill without {id, uid} reached the kill stage; the batch was not sent' };
+      failedBatches++;
+      for (const item of batch) outcomes.push({ item, status: 'failed', error, batch: where });
+      return;
+    }
     killSessionsCalls++;
     try {
       await mongo.killSessions(keys);

@@ -81,6 +81,14 @@ describe('inventory join', () => {
     assert.equal(inv.internalOps, 1);
   });
 
+  it('a cursor whose last access is unknown counts as just used, not as idle since 1970', () => {
+    const b = new InventoryBuilder(NOW, SELF);
+    b.addActivity(activity({ type: 'idleCursor', sessionId: ID_1, uid: UID_A, active: false, cursorLastAccessMs: 0 }));
+    const [s] = b.build().sessions;
+    assert.equal(s!.cursorCount, 1);
+    assert.equal(s!.longestCursorIdleSeconds, 0);
+  });
+
   it('the reaper\'s own session and user are flagged', () => {
     const b = new InventoryBuilder(NOW, SELF);
     b.addListed({ id: SELF.sessionId, uid: SELF.uid, lastUseMs: NOW, user: 'reaper@admin' }, 'listLocalSessions');

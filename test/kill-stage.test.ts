@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { InMemoryAuditSink, validateAuditDetail } from '../src/audit/index.ts';
 import { executeKills, MAX_KILL_BATCH_SIZE } from '../src/kill.ts';
-import { runPass, type PassOptions } from '../src/pass.ts';
+import { runPass, VERIFY_MIN_MS, type PassOptions } from '../src/pass.ts';
 import { parsePolicySet } from '../src/policy/load.ts';
 import type { Activity, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../src/ports.ts';
 
@@ -151,6 +151,49 @@ describe('kill stage', () => {
 
   it('refuses a batch size above the bound that keeps a command well under 16 MiB', async () => {
     await assert.rejects(executeKills(new MemoryPort([], []), [], { batchSize: MAX_KILL_BATCH_SIZE + 1, concurrency: 1 }), /batch size must be an integer from 1 to 50000/);
+  });
+
+  it('kill outcomes are published before the verification: a pass cut short there has audited every kill', async () => {
+    // Prepare: the second $currentOp (the verification) fails.
+    const { sessions, activities } = runaway(3);
+    const port = new MemoryPort(sessions, activities);
+    let reads = 0;
+    const first = port.currentOp.bind(port);
+    port.currentOp = async function* () {
+      if (++reads > 1) throw new Error('connection reset during verification');
+      yield* first();
+    };
+    const sink = new InMemoryAuditSink();
+    // Act
+    const report = await runPass(port, POLICY, sink, opts());
+    // Assess
+    assert.match(report.error ?? '', /connection reset during verification/);
+    assert.equal(sink.events.filter((e) => e.detailType === 'Session Killed').length, 4);
+    assert.equal(sink.calls, 2, 'kills published in their own round, the summary in the last');
+  });
+
+  it('no verification starts with less than VERIFY_MIN_MS before the deadline', async () => {
+    const { sessions, activities } = runaway(2);
+    const port = new MemoryPort(sessions, activities);
+    let reads = 0;
+    const first = port.currentOp.bind(port);
+    port.currentOp = async function* () {
+      reads++;
+      yield* first();
+    };
+    const report = await runPass(port, POLICY, new InMemoryAuditSink(), opts({ deadlineMs: NOW + VERIFY_MIN_MS - 1 }));
+    assert.equal(report.counts.killed, 3);
+    assert.equal(reads, 1, 'only the inventory read $currentOp');
+    assert.match(report.unfinished ?? '', /verification skipped/);
+  });
+
+  it('a session kill without {id, uid} fails its batch, audited, without stopping the other batches', async () => {
+    const port = new MemoryPort([], []);
+    const good = { kind: 'session' as const, key: { id: uuid(1), uid: UID }, opid: '' };
+    const bad = { kind: 'session' as const, key: { id: uuid(2), uid: '' }, opid: '' };
+    const result = await executeKills(port, [good, bad], { batchSize: 1, concurrency: 1 });
+    assert.deepEqual(result.outcomes.map((o) => o.status).sort(), ['failed', 'killed']);
+    assert.equal(port.killCalls.length, 1, 'the bad batch was never sent');
   });
 
   it('a pass that fails half-way still emits its run summary with the error', async () => {
