@@ -48,10 +48,8 @@ const silent = { error: (m: string) => process.stderr.write(`${m}\n`), warn: () 
 async function reaperCase(input: CaseInput, policy: PolicySet): Promise<CaseResult> {
   const mongo = await MongoAdapter.connect(input.uri);
   const sink = new EventBridgeAuditSink({ client: createEventBridgeClient(), eventBusName: input.bus, logger: silent });
-  let putEventsCalls = 0;
-  const counting = { publish: async (e: AuditEvent[]) => { const r = await sink.publish(e); putEventsCalls += r.calls; return r; } };
   const t0 = performance.now();
-  const report = await runPass(mongo, policy, counting, {
+  const report = await runPass(mongo, policy, sink, {
     cluster: 'bench', trigger: { type: 'cli', name: 'bench' }, dryRun: input.mode === 'dry-run', maxKills: 10_000_000, maxKillShare: 1,
     batchSize: 10_000, concurrency: 4, source: 'mongodb.session-reaper',
   });
@@ -61,7 +59,7 @@ async function reaperCase(input: CaseInput, policy: PolicySet): Promise<CaseResu
   return {
     impl: 'reaper', mode: input.mode, sessions: report.counts.sessions, kills: report.dryRun ? report.counts.planned : report.counts.killed,
     events: report.audit.events, stagesMs: report.stages, totalMs, roundTrips: report.roundTrips, killSessionsCalls: report.counts.killSessionsCalls,
-    putEventsCalls, peakRssMb: process.resourceUsage().maxRSS / 1024,
+    putEventsCalls: report.audit.putEventsCalls, peakRssMb: process.resourceUsage().maxRSS / 1024,
     evaluationRate: (report.counts.sessions + report.counts.sessionlessOps) / (report.stages.evaluate / 1000),
   };
 }

@@ -107,12 +107,21 @@ export const FACT_NAMES: ReadonlySet<string> = new Set(FACT_CATALOGUE.map((f) =>
  */
 export const NO_STRINGS: string[] = Object.freeze([]) as unknown as string[];
 
+/**
+ * Puts every fact of a record back to its "absent" value. The one list of absent values: emptyFacts builds
+ * new records with it, and the inventory resets its scratch record with it (plain stores: Object.assign
+ * from a template was ten times slower on the million-session path).
+ */
+export function resetFacts(f: SessionFacts, target: SessionFacts['target'] = 'session'): SessionFacts {
+  f.target = target; f.sessionId = ''; f.uid = ''; f.user = ''; f.userName = ''; f.userDb = ''; f.appName = '';
+  f.client = ''; f.clientHost = ''; f.lastUseMs = 0; f.idleSeconds = 0; f.opCount = 0; f.longestOpSeconds = 0;
+  f.opTypes = NO_STRINGS; f.namespaces = NO_STRINGS; f.opid = ''; f.hasTransaction = false; f.txnOpenSeconds = 0;
+  f.txnActiveSeconds = 0; f.txnInactiveSeconds = 0; f.txnPrepared = false; f.txnExpiresInSeconds = 0; f.cursorCount = 0;
+  f.longestCursorIdleSeconds = 0; f.isReaperSession = false; f.isReaperUser = false;
+  return f;
+}
+
 /** A record with every fact at its "absent" value; the inventory fills in what it knows. */
 export function emptyFacts(target: SessionFacts['target'] = 'session'): SessionFacts {
-  return {
-    target, sessionId: '', uid: '', user: '', userName: '', userDb: '', appName: '', client: '', clientHost: '',
-    lastUseMs: 0, idleSeconds: 0, opCount: 0, longestOpSeconds: 0, opTypes: NO_STRINGS, namespaces: NO_STRINGS, opid: '',
-    hasTransaction: false, txnOpenSeconds: 0, txnActiveSeconds: 0, txnInactiveSeconds: 0, txnPrepared: false,
-    txnExpiresInSeconds: 0, cursorCount: 0, longestCursorIdleSeconds: 0, isReaperSession: false, isReaperUser: false,
-  };
+  return resetFacts({} as SessionFacts, target);
 }

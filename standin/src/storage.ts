@@ -1,10 +1,8 @@
 /**
  * In-memory databases and collections, enough for demo workloads: documents keyed by _id, insertion order kept.
- * Duplicate _id: E11000 (DuplicateKey 11000), text as mongod prints it
- * ("E11000 duplicate key error collection: db.coll index: _id_ dup key: { _id: ... }").
+ * Writes go through the commands (crud.ts writeDoc), which also stage them in transactions.
  */
-import { BSON, EJSON, ObjectId, type Document } from 'bson';
-import { CommandError } from './errors.ts';
+import { EJSON, type Document } from 'bson';
 
 export class Collection {
   readonly docs = new Map<string, Document>();
@@ -18,31 +16,11 @@ export class Collection {
   static idKey(id: unknown): string {
     return EJSON.stringify({ v: id } as Document, { relaxed: false });
   }
+}
 
-  insert(doc: Document): Document {
-    const stored = doc._id === undefined ? { _id: new ObjectId(), ...doc } : doc;
-    const key = Collection.idKey(stored._id);
-    if (this.docs.has(key)) {
-      throw new CommandError(11000, 'DuplicateKey', `E11000 duplicate key error collection: ${this.ns} index: _id_ dup key: { _id: ${EJSON.stringify(stored._id as Document, { relaxed: true })} }`);
-    }
-    this.docs.set(key, stored);
-    return stored;
-  }
-
-  replace(oldDoc: Document, newDoc: Document): void {
-    this.docs.set(Collection.idKey(oldDoc._id), newDoc);
-  }
-
-  remove(doc: Document): void {
-    this.docs.delete(Collection.idKey(doc._id));
-  }
-
-  clone(): Collection {
-    const c = new Collection(this.db, this.name);
-    // A BSON round trip keeps the BSON classes (ObjectId, Binary, Long) that structuredClone would strip.
-    for (const [k, v] of this.docs) c.docs.set(k, BSON.deserialize(BSON.serialize(v), { promoteLongs: false }));
-    return c;
-  }
+/** mongod's duplicate _id write error text. */
+export function duplicateKeyMessage(ns: string, id: unknown): string {
+  return `E11000 duplicate key error collection: ${ns} index: _id_ dup key: { _id: ${EJSON.stringify({ v: id } as Document, { relaxed: true }).slice(5, -1)} }`;
 }
 
 export class Storage {

@@ -175,8 +175,13 @@ for (const kind of targetKinds()) {
     test('endSessions does not interrupt running operations', async () => {
       // Prepare
       const session = c.startSession();
-      const sleeping = c.db('admin').command({ sleep: 1, millis: 400, lock: 'none' }, { session });
-      await new Promise((r) => setTimeout(r, 100));
+      const sleeping = c.db('admin').command({ sleep: 1, millis: 1500, lock: 'none' }, { session });
+      // Wait until the operation runs (seen in $currentOp), rather than guessing how long that takes.
+      for (let i = 0; i < 100; i++) {
+        const ops = await c.db('admin').aggregate([{ $currentOp: { allUsers: true } }, { $match: { 'command.sleep': 1, 'lsid.id': session.id!.id } }]).toArray();
+        if (ops.length) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
       // Act
       await c.db('admin').command({ endSessions: [{ id: session.id!.id }] });
       await refresh(c);

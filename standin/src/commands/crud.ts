@@ -16,7 +16,7 @@ import { currentOp, listLocalSessions, listSessions, parseCurrentOpSpec, parseLi
 import { documentSource, rawCursorReply, DEFAULT_FIRST_BATCH, type Batch, type BatchSource } from '../batches.ts';
 import type { CommandContext, CommandDef } from '../mongod.ts';
 import { formatUuid } from '../sessions.ts';
-import { Collection } from '../storage.ts';
+import { Collection, duplicateKeyMessage } from '../storage.ts';
 import type { Cursor } from '../cursors.ts';
 import { compileFilter, applyUpdate } from '../query.ts';
 import { runPipeline } from '../pipeline.ts';
@@ -44,6 +44,13 @@ function* visibleDocs(ctx: CommandContext, coll: string): Generator<Document> {
     }
   }
   if (overlay) for (const doc of overlay.values()) if (doc) yield doc;
+}
+
+/** Whether a document with this _id key is visible to the statement (an O(1) look-up, not a scan). */
+function visibleHas(ctx: CommandContext, coll: string, key: string): boolean {
+  const overlay = ctx.txn?.writes.get(`${ctx.db}.${coll}`);
+  if (overlay?.has(key)) return overlay.get(key) !== null;
+  return ctx.mongod.storage.get(ctx.db, coll)?.docs.has(key) ?? false;
 }
 
 /** Writes go to the transaction's write set inside a transaction, to the collection otherwise. */
@@ -196,18 +203,15 @@ export const crudCommands: CommandDef[] = [
       const writeErrors: Document[] = [];
       let n = 0;
       const ordered = ctx.cmd.ordered !== false;
-      const existing = new Set<string>();
-      for (const d of visibleDocs(ctx, coll)) existing.add(Collection.idKey(d._id));
       for (let i = 0; i < docs.length; i++) {
         const doc = expectDoc(docs[i], `insert.documents.${i}`);
         const stored = doc._id === undefined ? { _id: new ObjectId(), ...doc } : doc;
         const key = Collection.idKey(stored._id);
-        if (existing.has(key)) {
-          writeErrors.push({ index: i, code: 11000, errmsg: `E11000 duplicate key error collection: ${ctx.db}.${coll} index: _id_ dup key: { _id: ${JSON.stringify(stored._id)} }` });
+        if (visibleHas(ctx, coll, key)) {
+          writeErrors.push({ index: i, code: 11000, errmsg: duplicateKeyMessage(`${ctx.db}.${coll}`, stored._id) });
           if (ordered) break;
           continue;
         }
-        existing.add(key);
         writeDoc(ctx, coll, key, stored);
         n++;
       }
