@@ -9,15 +9,16 @@
  * one killSessions call per session, one PutEvents call per event. Same inventory, same policy, same gates.
  */
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { MongoAdapter } from '../src/adapters/mongodb.ts';
-import { createEventBridgeClient, decisionEvent, EventBridgeAuditSink, runSummaryEvent, emptyCounts, sessionRefFromFacts, operationRefFromFacts, type AuditContext } from '../src/audit/index.ts';
-import type { AuditEvent } from '../src/audit/events.ts';
-import { takeInventory } from '../src/inventory.ts';
-import { runPass, type StageName } from '../src/pass.ts';
-import { planKills } from '../src/plan.ts';
-import { evaluateWithEngine } from '../src/policy/engine.ts';
-import { loadPolicySet } from '../src/policy/load.ts';
-import type { PolicySet } from '../src/policy/types.ts';
+import { MongoAdapter } from '../src/adapters/mongodb/adapter.ts';
+import { createEventBridgeClient, EventBridgeAuditSink } from '../src/adapters/eventbridge.ts';
+import { decisionEvent, runSummaryEvent, emptyCounts, sessionRefFromFacts, operationRefFromFacts, type AuditContext } from '../src/pass/audit/builder.ts';
+import type { AuditEvent } from '../src/pass/audit/events.ts';
+import { takeInventory } from '../src/pass/inventory.ts';
+import { runPass, type StageName } from '../src/pass/pass.ts';
+import { planKills } from '../src/pass/plan.ts';
+import { evaluateWithEngine } from '../src/pass/policy/engine.ts';
+import { loadPolicySet } from '../src/pass/policy/load.ts';
+import type { PolicySet } from '../src/pass/policy/types.ts';
 
 interface CaseInput {
   impl: 'reaper' | 'baseline';

@@ -11,7 +11,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { formatTable } from '../src/table.ts';
+import { formatTable } from '../src/util/table.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 const out = join(root, '.serverless');

@@ -10,10 +10,10 @@
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { emptyFacts, type SessionFacts } from '../src/facts.ts';
-import { evaluate } from '../src/policy/evaluate.ts';
-import { evaluateWithEngine } from '../src/policy/engine.ts';
-import { loadPolicySet } from '../src/policy/load.ts';
+import { emptyFacts, type SessionFacts } from '../src/pass/facts.ts';
+import { evaluate } from '../src/pass/policy/evaluate.ts';
+import { evaluateWithEngine } from '../src/pass/policy/engine.ts';
+import { loadPolicySet } from '../src/pass/policy/load.ts';
 import { Random, buildFactPools, randomFacts } from '../test/support/random-policy.ts';
 
 const COMPILED_RECORDS = 1_000_000;

@@ -23,8 +23,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import { MongoClient } from 'mongodb';
-import { formatTable } from '../src/table.ts';
-import { DEFAULT_POLICIES_DIR } from '../src/config.ts';
+import { formatTable } from '../src/util/table.ts';
+import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { startPutEventsResponder } from './putevents-responder.ts';
 import type { CaseResult } from './case.ts';
 

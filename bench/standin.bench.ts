@@ -6,9 +6,9 @@
  */
 import { MongoClient } from 'mongodb';
 import { startStandin } from '../standin/src/server.ts';
-import { formatTable } from '../src/table.ts';
-import { rawBatches } from '../src/adapters/mongodb.ts';
-import { readListedSession } from '../src/adapters/session-doc-reader.ts';
+import { formatTable } from '../src/util/table.ts';
+import { rawBatches } from '../src/adapters/mongodb/adapter.ts';
+import { readListedSession } from '../src/adapters/mongodb/session-doc-reader.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const heap = (): number => {
@@ -37,7 +37,7 @@ const rows: [string, string][] = [];
   times.sort((a, b) => a - b);
   rows.push(['$listSessions of 100,000 through the driver, documents iterated (median of 5)', `${times[2]!.toFixed(0)} ms`]);
   rows.push(['  best / worst', `${times[0]!.toFixed(0)} / ${times[4]!.toFixed(0)} ms`]);
-  // The reaper's path: raw batches read straight from the reply (src/adapters/mongodb.ts rawBatches).
+  // The reaper's path: raw batches read straight from the reply (src/adapters/mongodb/adapter.ts rawBatches).
   const raw: number[] = [];
   for (let i = 0; i < 5; i++) {
     const t0 = performance.now();

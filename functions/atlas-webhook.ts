@@ -8,7 +8,7 @@
  *
  * Answering quickly: a function URL is synchronous and Lambda freezes the environment as soon as
  * the handler returns, so "answer first, reap afterwards" cannot happen in this function. Instead it
- * hands the pass to the reaper function with an asynchronous Invoke (src/dispatch.ts): Lambda
+ * hands the pass to the reaper function with an asynchronous Invoke (src/adapters/lambda-invoke.ts): Lambda
  * queues it and answers 202 in milliseconds, and this function answers Atlas 202 right after. The
  * pass then runs in the reaper function, one at a time with every other pass. This function never
  * connects to MongoDB, needs no VPC, and holds no connection string.
@@ -19,14 +19,14 @@
  *   503 the pass could not be queued, or the secret could not be read (Atlas tries again)
  */
 import type { APIGatewayProxyStructuredResultV2 as LambdaFunctionURLResult, LambdaFunctionURLEvent } from 'aws-lambda';
-import { resolveConfig } from '../src/config.ts';
-import { resolveDeployment } from '../src/deployment.ts';
-import { lambdaDispatcher, createLambdaClient } from '../src/dispatch.ts';
-import { ConfigError, DispatchError, InvalidTriggerError, SecretError } from '../src/errors.ts';
-import { logger } from '../src/lambda/log.ts';
-import { CachedSecrets, createSecretsManagerClient } from '../src/secrets.ts';
-import { SIGNATURE_HEADER, verifySignature } from '../src/signature.ts';
-import { ATLAS_MAX_BODY_BYTES, atlasDecision, parseAtlasAlert, type AtlasHandoff } from '../src/triggers.ts';
+import { resolveConfig } from '../src/service/config.ts';
+import { resolveDeployment } from '../src/service/deployment.ts';
+import { lambdaDispatcher, createLambdaClient } from '../src/adapters/lambda-invoke.ts';
+import { ConfigError, DispatchError, InvalidTriggerError, SecretError } from '../src/util/errors.ts';
+import { logger } from '../src/service/lambda/log.ts';
+import { CachedSecrets, createSecretsManagerClient } from '../src/adapters/secrets-manager.ts';
+import { SIGNATURE_HEADER, verifySignature } from '../src/service/signature.ts';
+import { ATLAS_MAX_BODY_BYTES, atlasDecision, parseAtlasAlert, type AtlasHandoff } from '../src/service/triggers.ts';
 
 // Module scope, once per container: configuration checked, clients created.
 const config = resolveConfig({}, process.env, 'lambda');

@@ -3,17 +3,19 @@
  * the CloudWatch alarm rule, operators' manual invocations and the Atlas webhook's hand-offs all
  * invoke it, and its reserved concurrency of 1 (serverless.yml) means Lambda never runs two of its
  * invocations at once: two passes for one cluster never overlap, whatever triggered them. Within
- * the process, each pass also holds its cluster's lease (src/lease.ts).
+ * the process, each pass also holds its cluster's lease (src/service/lease.ts).
  *
- * Thin: tell the trigger apart (src/triggers.ts classify) and hand the event to its handler.
+ * Thin: the Reaper (configuration, policy sets, MongoClients) is created once per container at module
+ * scope, so a bad configuration fails the init phase before any event is taken; each event is told
+ * apart (src/service/triggers.ts classify) and handed to its handler under src/service/handlers/.
  * EventBridge envelopes are recognised by source and detail-type; direct payloads must carry "kind"
  * ("schedule", "manual", "atlas-alert"). Audit events and archive replays are ignored before that.
  */
-import { closeSharedReaper, logger, runPlanned, sharedReaper, type HandlerResult, type InvocationContext } from '../src/lambda/runtime.ts';
-import { classify, handoffDecision } from '../src/triggers.ts';
-import { handleAlarm } from './alarm.ts';
-import { handleManual, type ManualResult } from './manual.ts';
-import { handleScheduled } from './reap.ts';
+import { closeSharedReaper, logger, runPlanned, sharedReaper, type HandlerResult, type InvocationContext } from '../src/service/lambda/runtime.ts';
+import { classify, handoffDecision } from '../src/service/triggers.ts';
+import { handleAlarm } from '../src/service/handlers/alarm.ts';
+import { handleManual, type ManualResult } from '../src/service/handlers/manual.ts';
+import { handleScheduled } from '../src/service/handlers/schedule.ts';
 
 const reaper = await sharedReaper();
 
@@ -24,11 +26,11 @@ export async function handler(event: unknown, context: InvocationContext): Promi
       logger.warn(trigger.reason);
       return { ignored: trigger.reason };
     case 'schedule':
-      return handleScheduled(trigger.event as never, context);
+      return handleScheduled(reaper, trigger.event, context);
     case 'alarm':
-      return handleAlarm(trigger.event, context);
+      return handleAlarm(reaper, trigger.event, context);
     case 'manual':
-      return handleManual(trigger.payload, context);
+      return handleManual(reaper, trigger.payload, context);
     case 'atlas-alert': {
       const decision = handoffDecision(trigger.payload, reaper.deployment);
       if ('ignore' in decision) return { ignored: decision.ignore };
@@ -37,4 +39,5 @@ export async function handler(event: unknown, context: InvocationContext): Promi
   }
 }
 
+/** Closes the container's MongoClients (tests; Lambda itself just freezes the container). */
 export const close = closeSharedReaper;

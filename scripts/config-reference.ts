@@ -1,10 +1,10 @@
 /**
- * Rewrites the generated configuration reference in docs/deploy.md from src/config.ts SETTINGS.
+ * Rewrites the generated configuration reference in docs/deploy.md from src/service/config.ts SETTINGS.
  *   node --import tsx scripts/config-reference.ts          rewrite the file
  *   node --import tsx scripts/config-reference.ts --check  exit 1 when it is out of date
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { BEGIN, END, configReference } from '../src/docs/config-reference.ts';
+import { BEGIN, END, configReference } from '../src/service/config-reference.ts';
 
 const path = new URL('../docs/deploy.md', import.meta.url);
 const text = readFileSync(path, 'utf8');

@@ -6,8 +6,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MongoClient } from 'mongodb';
-import { bufferedReply, MongoAdapter, rawBatches, toListedSession } from '../src/adapters/mongodb.ts';
-import { readListedSession } from '../src/adapters/session-doc-reader.ts';
+import { bufferedReply, MongoAdapter, rawBatches, toListedSession } from '../src/adapters/mongodb/adapter.ts';
+import { readListedSession } from '../src/adapters/mongodb/session-doc-reader.ts';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
 
 let standin: RunningStandin;

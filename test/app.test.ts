@@ -1,15 +1,15 @@
 /**
- * The service behind the handlers (src/app.ts) on the stand-in with access control: connection
+ * The service behind the handlers (src/service/app.ts) on the stand-in with access control: connection
  * strings from Secrets Manager fetched once per container, fetched again after a failed connection
  * (a rotated password), never printed; one client per cluster reused.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
-import { createReaper } from '../src/app.ts';
-import { InMemoryAuditSink } from '../src/audit/index.ts';
-import { MongoStageError } from '../src/errors.ts';
-import type { SecretStore } from '../src/secrets.ts';
+import { createReaper } from '../src/service/app.ts';
+import { InMemoryAuditSink } from '../src/adapters/audit-sinks.ts';
+import { MongoStageError } from '../src/util/errors.ts';
+import type { SecretStore } from '../src/adapters/secrets-manager.ts';
 
 const ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:session-reaper/orders-AbCdEf';
 

@@ -11,7 +11,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { FileAuditSink, InMemoryAuditSink, TeeSink, validateAuditDetail, type AuditEvent, type DecisionDetail } from '../src/audit/index.ts';
+import { FileAuditSink } from '../src/adapters/audit-file-sink.ts';
+import { InMemoryAuditSink, TeeSink } from '../src/adapters/audit-sinks.ts';
+import { validateAuditDetail } from '../src/pass/audit/schema.ts';
+import { type AuditEvent, type DecisionDetail } from '../src/pass/audit/events.ts';
 import { auditCommand } from '../src/cli/audit.ts';
 import { historyEvents, historyJsonLines, passEvents, S } from './support/audit-history.ts';
 import { capture } from './support/capture.ts';

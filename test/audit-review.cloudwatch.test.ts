@@ -20,19 +20,14 @@ import {
   type FilterLogEventsCommandInput,
 } from '@aws-sdk/client-cloudwatch-logs';
 import { CreateEventBusCommand, PutRuleCommand, PutTargetsCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import {
-  createEventBridgeClient,
-  EventBridgeAuditSink,
-  FileAuditSink,
-  InMemoryAuditSink,
-  TeeSink,
-  validateAuditDetail,
-  type AuditEvent,
-  type DecisionDetail,
-} from '../src/audit/index.ts';
+import { createEventBridgeClient, EventBridgeAuditSink } from '../src/adapters/eventbridge.ts';
+import { FileAuditSink } from '../src/adapters/audit-file-sink.ts';
+import { InMemoryAuditSink, TeeSink } from '../src/adapters/audit-sinks.ts';
+import { validateAuditDetail } from '../src/pass/audit/schema.ts';
+import { type AuditEvent, type DecisionDetail } from '../src/pass/audit/events.ts';
 import { auditCommand } from '../src/cli/audit.ts';
 import type { SessionStory } from '../src/review/explain.ts';
-import { PUSHDOWN_SLACK_MS } from '../src/review/sources/cloudwatch.ts';
+import { PUSHDOWN_SLACK_MS } from '../src/adapters/cloudwatch-logs.ts';
 import { capture } from './support/capture.ts';
 import { motoAvailable, requireMoto, startMoto, type Moto } from './support/moto.ts';
 import { REAL_CLUSTER, recordRealPasses, type RealHistory } from './support/reaper-history.ts';

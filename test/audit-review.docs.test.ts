@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { DETAIL_TYPES } from '../src/audit/events.ts';
+import { DETAIL_TYPES } from '../src/pass/audit/events.ts';
 import { parseAuditText } from '../src/review/parse.ts';
 
 const page = readFileSync(new URL('../docs/audit-events.md', import.meta.url), 'utf8');

@@ -16,7 +16,7 @@ import { StreamingTable, WIDTH_SAMPLE } from '../src/review/output/table.ts';
 import { ChunkedWriter } from '../src/review/output/write.ts';
 import { parseAuditText } from '../src/review/parse.ts';
 import { toRow } from '../src/review/row.ts';
-import { validateAuditDetail } from '../src/audit/schema.ts';
+import { validateAuditDetail } from '../src/pass/audit/schema.ts';
 import { historyEvents, historyJsonLines, passEvents, S } from './support/audit-history.ts';
 import { capture } from './support/capture.ts';
 

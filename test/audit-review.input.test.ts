@@ -13,9 +13,9 @@ import { PassThrough } from 'node:stream';
 import { auditCommand } from '../src/cli/audit.ts';
 import { parseAuditText } from '../src/review/parse.ts';
 import { PROGRESS_EVERY, scan, type ScanSummary } from '../src/review/scan.ts';
-import { readAuditLines } from '../src/review/sources/file.ts';
+import { readAuditLines } from '../src/adapters/audit-lines-file.ts';
 import { parseTimeBound } from '../src/review/time.ts';
-import { ConfigError } from '../src/errors.ts';
+import { ConfigError } from '../src/util/errors.ts';
 import { historyJsonLines, syntheticHistory, writeJsonLines } from './support/audit-history.ts';
 import { capture } from './support/capture.ts';
 

@@ -8,8 +8,8 @@ import { after, before, beforeEach, afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createEventBridgeClient, EventBridgeAuditSink } from '../src/audit/eventbridge.ts';
-import { decisionEvent } from '../src/audit/builder.ts';
+import { createEventBridgeClient, EventBridgeAuditSink } from '../src/adapters/eventbridge.ts';
+import { decisionEvent } from '../src/pass/audit/builder.ts';
 
 interface Received {
   url: string;

@@ -13,17 +13,17 @@ import {
   type PutEventsRequestEntry,
   type PutEventsResultEntry,
 } from '@aws-sdk/client-eventbridge';
-import { decisionEvent, type AuditContext } from '../src/audit/builder.ts';
-import type { AuditEvent, DecisionDetail } from '../src/audit/events.ts';
-import { validateAuditDetail } from '../src/audit/schema.ts';
-import type { AuditLogger } from '../src/audit/sink.ts';
+import { decisionEvent, type AuditContext } from '../src/pass/audit/builder.ts';
+import type { AuditEvent, DecisionDetail } from '../src/pass/audit/events.ts';
+import { validateAuditDetail } from '../src/pass/audit/schema.ts';
+import type { AuditLogger } from '../src/pass/audit/sink.ts';
 import {
   EventBridgeAuditSink,
   packBatches,
   putEventsEntrySize,
   PUT_EVENTS_MAX_BYTES,
   type EventBridgeAuditSinkOptions,
-} from '../src/audit/eventbridge.ts';
+} from '../src/adapters/eventbridge.ts';
 
 const ebMock = mockClient(EventBridgeClient);
 const client = new EventBridgeClient({ region: 'us-east-1' });

@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import auditEventSchema from '../schemas/audit-event.v1.json' with { type: 'json' };
-import { emptyFacts } from '../src/facts.ts';
+import { emptyFacts } from '../src/pass/facts.ts';
 import {
   AUDIT_SCHEMA_VERSION,
   DEFAULT_AUDIT_SOURCE,
@@ -16,7 +16,7 @@ import {
   type DecisionDetail,
   type Outcome,
   type RunSummaryDetail,
-} from '../src/audit/events.ts';
+} from '../src/pass/audit/events.ts';
 import {
   decisionEvent,
   emptyCounts,
@@ -25,8 +25,8 @@ import {
   sessionRefFromFacts,
   type AuditContext,
   type DecisionFields,
-} from '../src/audit/builder.ts';
-import { validateAuditDetail } from '../src/audit/schema.ts';
+} from '../src/pass/audit/builder.ts';
+import { validateAuditDetail } from '../src/pass/audit/schema.ts';
 
 const UID = 'a'.repeat(64);
 const SESSION_ID = '3b241101-e2bb-4255-8caf-4136c566a962';

@@ -11,24 +11,15 @@ import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { mockClient } from 'aws-sdk-client-mock';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { AuditDeliveryError, ConfigError } from '../src/errors.ts';
-import {
-  assertDelivered,
-  createAuditSink,
-  decisionEvent,
-  emptyCounts,
-  EventBridgeAuditSink,
-  FileAuditSink,
-  InMemoryAuditSink,
-  runSummaryEvent,
-  StdoutAuditSink,
-  TeeSink,
-  validateAuditDetail,
-  type AuditContext,
-  type AuditEvent,
-  type AuditLogger,
-  type EventEnvelope,
-} from '../src/audit/index.ts';
+import { AuditDeliveryError, ConfigError } from '../src/util/errors.ts';
+import { assertDelivered, type AuditLogger } from '../src/pass/audit/sink.ts';
+import { createAuditSink, InMemoryAuditSink, TeeSink } from '../src/adapters/audit-sinks.ts';
+import { decisionEvent, emptyCounts, runSummaryEvent, type AuditContext } from '../src/pass/audit/builder.ts';
+import { EventBridgeAuditSink } from '../src/adapters/eventbridge.ts';
+import { FileAuditSink } from '../src/adapters/audit-file-sink.ts';
+import { StdoutAuditSink } from '../src/adapters/audit-stdout-sink.ts';
+import { validateAuditDetail } from '../src/pass/audit/schema.ts';
+import { type AuditEvent, type EventEnvelope } from '../src/pass/audit/events.ts';
 
 let dir = '';
 before(async () => {

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
-import { resolveConfig } from '../src/config.ts';
-import { ConfigError } from '../src/errors.ts';
-import { redactUri } from '../src/redact.ts';
+import { resolveConfig } from '../src/service/config.ts';
+import { ConfigError } from '../src/util/errors.ts';
+import { redactUri } from '../src/util/redact.ts';
 
 const BIN = fileURLToPath(new URL('../bin/session-reaper.mjs', import.meta.url));
 const POLICIES = fileURLToPath(new URL('../policies', import.meta.url));

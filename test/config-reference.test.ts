@@ -4,8 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { SETTINGS } from '../src/config.ts';
-import { BEGIN, END, configReference } from '../src/docs/config-reference.ts';
+import { SETTINGS } from '../src/service/config.ts';
+import { BEGIN, END, configReference } from '../src/service/config-reference.ts';
 
 test('docs/deploy.md has the generated configuration reference, up to date (npm run docs:config rewrites it)', async () => {
   // Prepare

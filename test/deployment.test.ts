@@ -5,10 +5,10 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createReaper } from '../src/app.ts';
-import { resolveConfig } from '../src/config.ts';
-import { resolveDeployment } from '../src/deployment.ts';
-import { ConfigError } from '../src/errors.ts';
+import { createReaper } from '../src/service/app.ts';
+import { resolveConfig } from '../src/service/config.ts';
+import { resolveDeployment } from '../src/service/deployment.ts';
+import { ConfigError } from '../src/util/errors.ts';
 
 const ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:session-reaper/orders-AbCdEf';
 const quiet = { error: () => {}, warn: () => {} };

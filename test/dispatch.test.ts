@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { lambdaDispatcher } from '../src/dispatch.ts';
-import { DispatchError } from '../src/errors.ts';
+import { lambdaDispatcher } from '../src/adapters/lambda-invoke.ts';
+import { DispatchError } from '../src/util/errors.ts';
 
 test('the pass is queued with InvocationType Event and the hand-off as the payload', async () => {
   // Prepare

@@ -5,9 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { FACT_CATALOGUE } from '../src/facts.ts';
-import { OPERATORS } from '../src/policy/operators.ts';
-import { SETTINGS } from '../src/config.ts';
+import { FACT_CATALOGUE } from '../src/pass/facts.ts';
+import { OPERATORS } from '../src/pass/policy/operators.ts';
+import { SETTINGS } from '../src/service/config.ts';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 

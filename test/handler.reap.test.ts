@@ -1,5 +1,5 @@
 /**
- * functions/reap.ts, invoked with the real scheduled-event fixtures against the stand-in: configuration
+ * The schedule handler (src/service/handlers/schedule.ts), invoked with the real scheduled-event fixtures against the stand-in: configuration
  * from the environment validated at start-up, one pass per invocation, the client reused, bad triggers
  * refused before anything is read or killed.
  */
@@ -9,15 +9,15 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
-import { ConfigError, InvalidTriggerError } from '../src/errors.ts';
-import type { PassResult } from '../src/lambda/runtime.ts';
+import { ConfigError, InvalidTriggerError } from '../src/util/errors.ts';
+import type { HandlerResult, InvocationContext, PassResult } from '../src/service/lambda/runtime.ts';
 
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(`./events/${name}`, import.meta.url), 'utf8'));
 const context = (ms = 60_000) => ({ getRemainingTimeInMillis: () => ms, awsRequestId: 'test-request' });
 
 let standin: RunningStandin;
 let auditFile: string;
-let handler: (typeof import('../functions/reap.ts'))['handler'];
+let handler: (event: unknown, context: InvocationContext) => Promise<HandlerResult>;
 let close: () => Promise<void>;
 const savedEnv = { ...process.env };
 
@@ -27,7 +27,11 @@ before(async () => {
   standin = await startStandin();
   auditFile = join(mkdtempSync(join(tmpdir(), 'reap-handler-')), 'audit.jsonl');
   Object.assign(process.env, { MONGODB_URI: standin.uri, REAPER_AUDIT: `file:${auditFile}`, DRY_RUN: 'true', REAPER_CLUSTER: 'orders' });
-  ({ handler, close } = await import('../functions/reap.ts'));
+  const runtime = await import('../src/service/lambda/runtime.ts');
+  const { handleScheduled } = await import('../src/service/handlers/schedule.ts');
+  const reaper = await runtime.sharedReaper();
+  handler = (event, ctx) => handleScheduled(reaper, event, ctx);
+  close = runtime.closeSharedReaper;
 });
 after(async () => {
   await close?.();
@@ -78,7 +82,7 @@ test('an event that is not a schedule is refused with a message saying what to s
 
 test('an invalid configuration fails at start-up, naming the setting', async () => {
   // Prepare
-  const { createReaper } = await import('../src/app.ts');
+  const { createReaper } = await import('../src/service/app.ts');
   // Act + Assess
   await assert.rejects(createReaper({ MONGODB_URI: standin.uri, REAPER_MAX_KILLS: 'lots' }, console), (e: Error) => e instanceof ConfigError && /REAPER_MAX_KILLS/.test(e.message));
   await assert.rejects(createReaper({}, console), (e: Error) => e instanceof ConfigError && /MONGODB_URI/.test(e.message));

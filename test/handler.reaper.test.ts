@@ -11,13 +11,13 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
-import { DEFAULT_POLICIES_DIR } from '../src/config.ts';
+import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { DEMO_THRESHOLDS } from '../src/demo/thresholds.ts';
 import { startWorkload, type Workload } from '../src/demo/workload.ts';
-import { InvalidTriggerError, PassInProgressError } from '../src/errors.ts';
-import type { PassResult } from '../src/lambda/runtime.ts';
-import { MANUAL_KILL_RULE } from '../src/manual.ts';
-import type { ManualResult } from '../functions/manual.ts';
+import { InvalidTriggerError, PassInProgressError } from '../src/util/errors.ts';
+import type { PassResult } from '../src/service/lambda/runtime.ts';
+import { MANUAL_KILL_RULE } from '../src/service/manual-request.ts';
+import type { ManualResult } from '../src/service/handlers/manual.ts';
 
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(`./events/${name}`, import.meta.url), 'utf8'));
 const context = { getRemainingTimeInMillis: () => 60_000, awsRequestId: 'req-1' };

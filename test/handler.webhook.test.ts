@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LambdaFunctionURLEvent } from 'aws-lambda';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
-import { signBody } from '../src/signature.ts';
+import { signBody } from '../src/service/signature.ts';
 import { startLambdaInvokeStandin, type LambdaInvokeStandin } from './support/lambda-invoke.ts';
 
 const SECRET = 'test-webhook-secret';

@@ -5,10 +5,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Binary, Long } from 'mongodb';
-import { InventoryBuilder } from '../src/inventory.ts';
-import { emptyFacts } from '../src/facts.ts';
-import { toActivity, toListedSession, killSessionsCommand } from '../src/adapters/mongodb.ts';
-import type { Activity } from '../src/ports.ts';
+import { InventoryBuilder } from '../src/pass/inventory.ts';
+import { emptyFacts } from '../src/pass/facts.ts';
+import { toActivity, toListedSession, killSessionsCommand } from '../src/adapters/mongodb/adapter.ts';
+import type { Activity } from '../src/pass/ports.ts';
 
 const NOW = Date.parse('2026-11-30T12:00:00Z');
 const SELF = { sessionId: '00000000-0000-4000-8000-000000000000', uid: 'f'.repeat(64), user: 'reaper@admin' };
@@ -168,7 +168,7 @@ describe('the MongoDB adapter\'s document mapping', () => {
 describe('reading raw session listing documents', () => {
   it('reads $listSessions and $listLocalSessions documents as the driver would, skipping unknown fields', async () => {
     const { BSON } = await import('mongodb');
-    const { readListedSession } = await import('../src/adapters/session-doc-reader.ts');
+    const { readListedSession } = await import('../src/adapters/mongodb/session-doc-reader.ts');
     const id = new Binary(Buffer.from('11111111111141118111111111111111', 'hex'), 4);
     const uid = new Binary(Buffer.alloc(32, 0xab), 0);
     const docs = [

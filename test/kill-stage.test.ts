@@ -5,11 +5,12 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { InMemoryAuditSink, validateAuditDetail } from '../src/audit/index.ts';
-import { executeKills, MAX_KILL_BATCH_SIZE } from '../src/kill.ts';
-import { runPass, VERIFY_MIN_MS, type PassOptions } from '../src/pass.ts';
-import { parsePolicySet } from '../src/policy/load.ts';
-import type { Activity, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../src/ports.ts';
+import { InMemoryAuditSink } from '../src/adapters/audit-sinks.ts';
+import { validateAuditDetail } from '../src/pass/audit/schema.ts';
+import { executeKills, MAX_KILL_BATCH_SIZE } from '../src/pass/kill.ts';
+import { runPass, VERIFY_MIN_MS, type PassOptions } from '../src/pass/pass.ts';
+import { parsePolicySet } from '../src/pass/policy/load.ts';
+import type { Activity, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../src/pass/ports.ts';
 
 const NOW = Date.parse('2026-11-30T12:00:00Z');
 const uuid = (n: number) => `${n.toString(16).padStart(8, '0')}-0000-4000-8000-000000000000`;

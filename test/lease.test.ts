@@ -3,8 +3,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PassInProgressError } from '../src/errors.ts';
-import { ClusterLeases } from '../src/lease.ts';
+import { PassInProgressError } from '../src/util/errors.ts';
+import { ClusterLeases } from '../src/service/lease.ts';
 
 test('a second pass for the same cluster does not start while the first holds the lease', async () => {
   // Prepare: the first pass waits on a promise the test controls.

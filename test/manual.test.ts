@@ -5,12 +5,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { DEFAULT_POLICIES_DIR } from '../src/config.ts';
-import { InvalidTriggerError } from '../src/errors.ts';
-import { emptyFacts, type SessionFacts } from '../src/facts.ts';
-import { MANUAL_KILL_RULE, MANUAL_MAX_TARGETS, manualPolicySet, notFound, parseManualRequest } from '../src/manual.ts';
-import { evaluate } from '../src/policy/evaluate.ts';
-import { loadPolicySet } from '../src/policy/load.ts';
+import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
+import { InvalidTriggerError } from '../src/util/errors.ts';
+import { emptyFacts, type SessionFacts } from '../src/pass/facts.ts';
+import { MANUAL_KILL_RULE, MANUAL_MAX_TARGETS, manualPolicySet, notFound, parseManualRequest } from '../src/service/manual-request.ts';
+import { evaluate } from '../src/pass/policy/evaluate.ts';
+import { loadPolicySet } from '../src/pass/policy/load.ts';
 
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(`./events/${name}`, import.meta.url), 'utf8'));
 const invalid = (pattern: RegExp) => (e: unknown) => e instanceof InvalidTriggerError && pattern.test((e as Error).message) && /nothing was killed/.test((e as Error).message);

@@ -5,10 +5,10 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { emptyFacts, type SessionFacts } from '../src/facts.ts';
-import { ConfigError } from '../src/errors.ts';
-import type { Action, Decision } from '../src/policy/evaluate.ts';
-import { planKills, SHARE_CAP_FLOOR, type PlanOptions } from '../src/plan.ts';
+import { emptyFacts, type SessionFacts } from '../src/pass/facts.ts';
+import { ConfigError } from '../src/util/errors.ts';
+import type { Action, Decision } from '../src/pass/policy/evaluate.ts';
+import { planKills, SHARE_CAP_FLOOR, type PlanOptions } from '../src/pass/plan.ts';
 
 let nextId = 0;
 /** A session with a valid id and uid, unique per call. */

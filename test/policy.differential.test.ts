@@ -7,11 +7,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { emptyFacts, type SessionFacts } from '../src/facts.ts';
-import { evaluate, type Decision } from '../src/policy/evaluate.ts';
-import { evaluateWithEngine } from '../src/policy/engine.ts';
-import { loadPolicySet, parsePolicySet, type PolicySet } from '../src/policy/load.ts';
-import { OPERATORS } from '../src/policy/operators.ts';
+import { emptyFacts, type SessionFacts } from '../src/pass/facts.ts';
+import { evaluate, type Decision } from '../src/pass/policy/evaluate.ts';
+import { evaluateWithEngine } from '../src/pass/policy/engine.ts';
+import { loadPolicySet, parsePolicySet, type PolicySet } from '../src/pass/policy/load.ts';
+import { OPERATORS } from '../src/pass/policy/operators.ts';
 import { Random, buildFactPools, randomFacts, randomPolicyFile, type RandomPolicyStats } from './support/random-policy.ts';
 
 const POLICIES_DIR = join(fileURLToPath(new URL('.', import.meta.url)), '..', 'policies');

@@ -6,10 +6,10 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { emptyFacts, type SessionFacts } from '../src/facts.ts';
-import { evaluate, type Decision } from '../src/policy/evaluate.ts';
-import { explainWithEngine } from '../src/policy/engine.ts';
-import { loadPolicySet, parsePolicySet, type PolicySet } from '../src/policy/load.ts';
+import { emptyFacts, type SessionFacts } from '../src/pass/facts.ts';
+import { evaluate, type Decision } from '../src/pass/policy/evaluate.ts';
+import { explainWithEngine } from '../src/pass/policy/engine.ts';
+import { loadPolicySet, parsePolicySet, type PolicySet } from '../src/pass/policy/load.ts';
 
 const POLICIES_DIR = join(fileURLToPath(new URL('.', import.meta.url)), '..', 'policies');
 

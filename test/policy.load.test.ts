@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, PolicyError } from '../src/errors.ts';
-import { loadPolicySet, parsePolicySet, PolicySetError, type ConditionNode, type LoadedRule, type PolicyProblem } from '../src/policy/load.ts';
+import { ConfigError, PolicyError } from '../src/util/errors.ts';
+import { loadPolicySet, parsePolicySet, PolicySetError, type ConditionNode, type LoadedRule, type PolicyProblem } from '../src/pass/policy/load.ts';
 
 const POLICIES_DIR = join(fileURLToPath(new URL('.', import.meta.url)), '..', 'policies');
 
@@ -196,7 +196,7 @@ describe('policy validation', () => {
     // Assess
     assert.deepEqual(problems, [{
       file: 'p.json', rule: 'idle', field: 'conditions.all[0].fact',
-      message: 'unknown fact "idelSeconds"; did you mean "idleSeconds"? (facts are listed in FACT_CATALOGUE, src/facts.ts)',
+      message: 'unknown fact "idelSeconds"; did you mean "idleSeconds"? (facts are listed in FACT_CATALOGUE, src/pass/facts.ts)',
     }]);
   });
 

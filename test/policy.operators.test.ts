@@ -5,9 +5,9 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { operatorNamed, OPERATORS, type FactPredicate } from '../src/policy/operators.ts';
-import { hostOf } from '../src/policy/cidr.ts';
-import type { FactType } from '../src/facts.ts';
+import { operatorNamed, OPERATORS, type FactPredicate } from '../src/pass/policy/operators.ts';
+import { hostOf } from '../src/pass/policy/cidr.ts';
+import type { FactType } from '../src/pass/facts.ts';
 
 function compiled(operator: string, value: unknown, factType: FactType = 'string'): FactPredicate {
   const spec = operatorNamed(operator);

@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
-import { SecretError } from '../src/errors.ts';
-import { CachedSecrets, connectionStringFromSecret } from '../src/secrets.ts';
+import { SecretError } from '../src/util/errors.ts';
+import { CachedSecrets, connectionStringFromSecret } from '../src/adapters/secrets-manager.ts';
 
 const ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:orders-AbCdEf';
 

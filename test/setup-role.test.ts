@@ -12,7 +12,7 @@ import { Writable } from 'node:stream';
 import { MongoClient } from 'mongodb';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
 import { setupRoleCommand } from '../src/cli/setup-role.ts';
-import { main } from '../src/cli.ts';
+import { main } from '../src/cli/main.ts';
 
 const PASSWORD = 'reaper-pw-7f3a';
 

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { signBody, verifySignature } from '../src/signature.ts';
+import { signBody, verifySignature } from '../src/service/signature.ts';
 
 const SECRET = 'test-webhook-secret';
 const event = JSON.parse(readFileSync(new URL('./events/function-url-atlas-alert.json', import.meta.url), 'utf8'));

@@ -5,10 +5,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { resolveDeployment, SHIPPED_POLICIES_DIR, type Deployment } from '../src/deployment.ts';
-import { InvalidTriggerError } from '../src/errors.ts';
-import { parseAlarms, parseAtlasAlerts, parseClusters } from '../src/deployment.ts';
-import { alarmDecision, atlasDecision, classify, guardEvent, handoffDecision, parseAtlasAlert, scheduleDecision, type TriggerDecision } from '../src/triggers.ts';
+import { resolveDeployment, SHIPPED_POLICIES_DIR, type Deployment } from '../src/service/deployment.ts';
+import { InvalidTriggerError } from '../src/util/errors.ts';
+import { parseAlarms, parseAtlasAlerts, parseClusters } from '../src/service/deployment.ts';
+import { alarmDecision, atlasDecision, classify, guardEvent, handoffDecision, parseAtlasAlert, scheduleDecision, type TriggerDecision } from '../src/service/triggers.ts';
 
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(`./events/${name}`, import.meta.url), 'utf8'));
 const SOURCE = 'mongodb.session-reaper';

@@ -13,7 +13,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
-import { ConfigError, ReaperError } from '../errors.ts';
+import { ConfigError, ReaperError } from '../util/errors.ts';
 import { AUDIT_USAGE, parseAuditArgs, positiveInteger, type ParsedAudit } from '../review/args.ts';
 import { StoryCollector, renderStory } from '../review/explain.ts';
 import { describeFilter, type ReviewFilter } from '../review/filter.ts';
@@ -25,7 +25,7 @@ import { DEFAULT_TABLE_ROWS, ReportCollector } from '../review/report/aggregate.
 import { renderReportHtml } from '../review/report/html.ts';
 import { toRow } from '../review/row.ts';
 import { formatSummary, scan, type ScanSummary } from '../review/scan.ts';
-import { openSource } from '../review/source.ts';
+import { openSource } from './audit-source.ts';
 import type { CliIo } from './run.ts';
 
 /** What the command needs from outside; tests inject a clock and an AWS client. */

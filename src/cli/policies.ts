@@ -2,10 +2,10 @@
  * `session-reaper policies check [DIR]`: validates a policy set and shows its rules and thresholds.
  * Exit 0 when valid; 1 with every problem listed (file, rule, field) when not.
  */
-import { DEFAULT_POLICIES_DIR } from '../config.ts';
-import { PolicyError } from '../errors.ts';
-import { loadPolicySet } from '../policy/load.ts';
-import { formatTable } from '../table.ts';
+import { DEFAULT_POLICIES_DIR } from '../service/config.ts';
+import { PolicyError } from '../util/errors.ts';
+import { loadPolicySet } from '../pass/policy/load.ts';
+import { formatTable } from '../util/table.ts';
 import type { CliIo } from './run.ts';
 
 export async function policiesCommand(argv: string[], io: CliIo): Promise<number> {

@@ -10,17 +10,17 @@
  * 3 audit events could not all be delivered (each one is logged on stderr with its content).
  */
 import { parseArgs } from 'node:util';
-import { createAuditSink } from '../audit/index.ts';
-import type { AuditLogger, AuditSink } from '../audit/sink.ts';
-import { MongoAdapter } from '../adapters/mongodb.ts';
-import { resolveConfig, SETTINGS, type RunConfig } from '../config.ts';
-import { ConfigError, ReaperError } from '../errors.ts';
-import { runPass, type RunReport } from '../pass.ts';
-import { loadPolicySet } from '../policy/load.ts';
-import type { PolicySet } from '../policy/types.ts';
-import { redactUri } from '../redact.ts';
-import { formatTable } from '../table.ts';
-import type { TriggerInfo } from '../audit/events.ts';
+import { createAuditSink } from '../adapters/audit-sinks.ts';
+import type { AuditLogger, AuditSink } from '../pass/audit/sink.ts';
+import { MongoAdapter } from '../adapters/mongodb/adapter.ts';
+import { resolveConfig, SETTINGS, type RunConfig } from '../service/config.ts';
+import { ConfigError, ReaperError } from '../util/errors.ts';
+import { runPass, type RunReport } from '../pass/pass.ts';
+import { loadPolicySet } from '../pass/policy/load.ts';
+import type { PolicySet } from '../pass/policy/types.ts';
+import { redactUri } from '../util/redact.ts';
+import { formatTable } from '../util/table.ts';
+import type { TriggerInfo } from '../pass/audit/events.ts';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream;

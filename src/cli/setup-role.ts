@@ -21,9 +21,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MongoClient, type Document } from 'mongodb';
-import { MongoAdapter } from '../adapters/mongodb.ts';
-import { ConfigError } from '../errors.ts';
-import { redactUri } from '../redact.ts';
+import { MongoAdapter } from '../adapters/mongodb/adapter.ts';
+import { ConfigError } from '../util/errors.ts';
+import { redactUri } from '../util/redact.ts';
 import type { CliIo } from './run.ts';
 
 export const DEFAULT_ROLE_FILE = fileURLToPath(new URL('../../infra/mongodb-role.json', import.meta.url));

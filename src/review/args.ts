@@ -3,9 +3,9 @@
  * can be wrong with them is found here, before anything is read (ConfigError: exit 2).
  */
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../util/errors.ts';
 import { flagValues, validateOutcomes, type ReviewFilter } from './filter.ts';
-import { sourceSpec, type SourceSpec } from './source.ts';
+import { sourceSpec, type SourceSpec } from '../cli/audit-source.ts';
 import { parseTimeBound } from './time.ts';
 
 export const AUDIT_USAGE = `usage: session-reaper audit (--file PATH | --log-group NAME) [filters] [--json | --csv]

@@ -6,7 +6,7 @@
  * Only decisions that act leave events: a pass that found nothing to do about the session, or that
  * protected it with no kill rule matching, has nothing to tell, and the story says so.
  */
-import type { DecisionDetail, TriggerInfo } from '../audit/events.ts';
+import type { DecisionDetail, TriggerInfo } from '../pass/audit/events.ts';
 import { isDecision, isRun, type AuditRecord, type DecisionRecord } from './record.ts';
 import { errorText, runTally, triggerText } from './row.ts';
 import { printable } from './output/write.ts';

@@ -6,7 +6,7 @@
  * Run summaries carry no user, application, rule, session or outcome, so any of those filters
  * leaves them out; --since/--until, --cluster, --trigger and --run apply to both kinds.
  */
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../util/errors.ts';
 import type { AuditRecord } from './record.ts';
 
 export const OUTCOMES = ['planned', 'killed', 'skipped', 'failed'] as const;

@@ -3,8 +3,8 @@
  * detail is validated against the published schema: the review tools show what the contract says an
  * event is, and anything else is reported, not guessed at.
  */
-import { detailTypeFor, type AuditDetail, type EventEnvelope } from '../audit/events.ts';
-import { validateAuditDetail } from '../audit/schema.ts';
+import { detailTypeFor, type AuditDetail, type EventEnvelope } from '../pass/audit/events.ts';
+import { validateAuditDetail } from '../pass/audit/schema.ts';
 import type { SourceItem } from './record.ts';
 
 /** How much of an offending text a message quotes: enough to recognise it, not a whole line of junk. */

@@ -3,7 +3,7 @@
  * log event, and the problems reading can find. The envelope is kept as read, so `--json` can write
  * it back out unchanged (and its output can be read again with `--file`).
  */
-import type { AuditDetail, DecisionDetail, EventEnvelope, RunSummaryDetail } from '../audit/events.ts';
+import type { AuditDetail, DecisionDetail, EventEnvelope, RunSummaryDetail } from '../pass/audit/events.ts';
 
 export interface AuditRecord {
   /** Where it came from, for messages: "line 17" or "log event 3759...". */

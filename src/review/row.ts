@@ -2,7 +2,7 @@
  * The flat row every listing shows (table, CSV, the report's table): one per event, the same columns
  * for decisions and run summaries, so one listing can interleave both in time order.
  */
-import type { RunCounts } from '../audit/events.ts';
+import type { RunCounts } from '../pass/audit/events.ts';
 import type { AuditRecord } from './record.ts';
 
 export interface ReviewRow {

@@ -2,7 +2,7 @@
  * --since / --until values: a duration back from now ("30m", "24h", "7d") or an ISO 8601 instant
  * ("2024-05-01", "2024-05-01T12:00:00Z", "2024-05-01T14:00:00+02:00").
  */
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../util/errors.ts';
 
 const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 

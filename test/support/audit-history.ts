@@ -1,5 +1,5 @@
 /**
- * Audit histories made with the reaper's own event builder (src/audit/builder.ts), so every event is
+ * Audit histories made with the reaper's own event builder (src/pass/audit/builder.ts), so every event is
  * exactly what the pipeline would emit:
  *  - HISTORY: a small hand-written history whose every filter result can be checked by eye;
  *  - syntheticHistory(): as many events as asked for, in passes of a few decisions each, for the
@@ -7,8 +7,8 @@
  */
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { decisionEvent, emptyCounts, runSummaryEvent, type AuditContext, type DecisionFields } from '../../src/audit/builder.ts';
-import { DEFAULT_AUDIT_SOURCE, toEventEnvelope, type AuditEvent, type Outcome, type RunCounts, type SessionRef, type TriggerInfo } from '../../src/audit/events.ts';
+import { decisionEvent, emptyCounts, runSummaryEvent, type AuditContext, type DecisionFields } from '../../src/pass/audit/builder.ts';
+import { DEFAULT_AUDIT_SOURCE, toEventEnvelope, type AuditEvent, type Outcome, type RunCounts, type SessionRef, type TriggerInfo } from '../../src/pass/audit/events.ts';
 
 export const uid = (c: string): string => c.repeat(64);
 

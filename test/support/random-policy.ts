@@ -3,8 +3,8 @@
  * Everything is derived from FACT_CATALOGUE and the OPERATORS table (their examples and sample fact
  * values), so a new fact or a new operator is exercised without editing this file.
  */
-import { FACT_CATALOGUE, emptyFacts, type FactType, type SessionFacts } from '../../src/facts.ts';
-import { OPERATORS, type OperatorSpec } from '../../src/policy/operators.ts';
+import { FACT_CATALOGUE, emptyFacts, type FactType, type SessionFacts } from '../../src/pass/facts.ts';
+import { OPERATORS, type OperatorSpec } from '../../src/pass/policy/operators.ts';
 
 /** mulberry32: tiny, fast and good enough to spread test cases; the seed makes failures replayable. */
 export class Random {

@@ -10,13 +10,13 @@
  * they expect from the events the sinks received, not from this list.
  */
 import { MongoClient } from 'mongodb';
-import { MongoAdapter } from '../../src/adapters/mongodb.ts';
-import type { AuditSink } from '../../src/audit/sink.ts';
-import { DEFAULT_POLICIES_DIR } from '../../src/config.ts';
+import { MongoAdapter } from '../../src/adapters/mongodb/adapter.ts';
+import type { AuditSink } from '../../src/pass/audit/sink.ts';
+import { DEFAULT_POLICIES_DIR } from '../../src/service/config.ts';
 import { startWorkload } from '../../src/demo/workload.ts';
 import { DEMO_THRESHOLDS } from '../../src/demo/thresholds.ts';
-import { runPass, type PassOptions, type RunReport } from '../../src/pass.ts';
-import { loadPolicySet } from '../../src/policy/load.ts';
+import { runPass, type PassOptions, type RunReport } from '../../src/pass/pass.ts';
+import { loadPolicySet } from '../../src/pass/policy/load.ts';
 import { startStandin } from '../../standin/src/server.ts';
 
 export const REAL_CLUSTER = 'e2e-audit';

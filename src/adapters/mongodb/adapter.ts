@@ -1,0 +1,214 @@
+/**
+ * The MongoDB adapter: the MongoPort over the official driver.
+ *
+ * Everything the reaper sends runs in ONE explicit session, so the reaper knows its own lsid and the
+ * policy can protect it. Listings are streamed through cursors and projected down to the fields the
+ * inventory reads ($currentOp documents carry the whole command otherwise).
+ */
+import { createHash } from 'node:crypto';
+import { Binary, MongoClient, type AbstractCursor, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
+import { MongoStageError } from '../../util/errors.ts';
+import type { Activity, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
+import { redactUri } from '../../util/redact.ts';
+import { readListedSession } from './session-doc-reader.ts';
+
+/** The appName the reaper announces, so operators can see it in $currentOp and logs. */
+export const REAPER_APP_NAME = 'mongodb-session-reaper';
+
+/** Only what toActivity reads: $currentOp documents otherwise carry whole commands and client metadata. */
+const CURRENT_OP_PROJECTION = {
+  type: 1, lsid: 1, opid: 1, active: 1, secs_running: 1, op: 1, ns: 1, appName: 1, client: 1, client_s: 1,
+  'effectiveUsers.user': 1, 'effectiveUsers.db': 1,
+  'transaction.timeOpenMicros': 1, 'transaction.timeActiveMicros': 1, 'transaction.timeInactiveMicros': 1,
+  'transaction.timePreparedMicros': 1, 'transaction.expiryTime': 1, 'cursor.lastAccessDate': 1,
+} as const;
+
+function uuidString(b: unknown): string {
+  if (b instanceof Binary) return b.toUUID().toString();
+  throw new MongoStageError(`expected a UUID (BinData subtype 4) in a session id, got ${typeof b}`);
+}
+
+function hexOf(b: unknown): string {
+  if (b instanceof Binary) return Buffer.from(b.buffer).subarray(0, b.length()).toString('hex');
+  throw new MongoStageError(`expected a uid (BinData subtype 0) in a session id, got ${typeof b}`);
+}
+
+function num(v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (v && typeof v === 'object' && 'toNumber' in v && typeof (v as { toNumber: unknown }).toNumber === 'function') return (v as { toNumber(): number }).toNumber();
+  return 0;
+}
+
+export function toListedSession(doc: Document): ListedSession {
+  const user = typeof doc.user === 'string' ? doc.user : typeof doc.user?.name === 'string' ? doc.user.name : '';
+  return { id: uuidString(doc._id?.id), uid: hexOf(doc._id?.uid), lastUseMs: doc.lastUse instanceof Date ? doc.lastUse.getTime() : 0, user };
+}
+
+export function toActivity(doc: Document): Activity {
+  const u = Array.isArray(doc.effectiveUsers) && doc.effectiveUsers[0] ? doc.effectiveUsers[0] : null;
+  const t = doc.transaction;
+  return {
+    type: doc.type === 'idleSession' || doc.type === 'idleCursor' ? doc.type : 'op',
+    sessionId: doc.lsid?.id ? uuidString(doc.lsid.id) : null,
+    uid: doc.lsid?.uid ? hexOf(doc.lsid.uid) : null,
+    opid: doc.opid === undefined || doc.opid === null ? '' : String(doc.opid),
+    active: doc.active === true,
+    secsRunning: num(doc.secs_running),
+    op: typeof doc.op === 'string' ? doc.op : '',
+    ns: typeof doc.ns === 'string' ? doc.ns : '',
+    appName: typeof doc.appName === 'string' ? doc.appName : '',
+    // Through mongos the shard's client address is renamed client_s (notes §5.5).
+    client: typeof doc.client === 'string' ? doc.client : typeof doc.client_s === 'string' ? doc.client_s : '',
+    user: u ? `${u.user}@${u.db}` : '',
+    txn: t ? {
+      openSeconds: num(t.timeOpenMicros) / 1e6,
+      activeSeconds: num(t.timeActiveMicros) / 1e6,
+      inactiveSeconds: num(t.timeInactiveMicros) / 1e6,
+      // A prepared transaction is recognised by timePreparedMicros (notes §5.3).
+      prepared: t.timePreparedMicros !== undefined,
+      expiresAtMs: typeof t.expiryTime === 'string' ? Date.parse(t.expiryTime) || 0 : t.expiryTime instanceof Date ? t.expiryTime.getTime() : 0,
+    } : null,
+    cursorLastAccessMs: doc.cursor?.lastAccessDate instanceof Date ? doc.cursor.lastAccessDate.getTime() : 0,
+  };
+}
+
+function uuidBytes(id: string): Buffer {
+  const hex = id.replace(/-/g, '');
+  if (!/^[0-9a-f]{32}$/i.test(hex)) throw new MongoStageError(`session id "${id}" is not a UUID`);
+  return Buffer.from(hex, 'hex');
+}
+
+/** killSessions elements: always {id, uid} (a bare id would default to the reaper's own uid). */
+export function killSessionsCommand(batch: readonly SessionKey[]): Document {
+  if (batch.length === 0) {
+    // `killSessions: []` means "every session I may kill": never send it.
+    throw new MongoStageError('refusing to send an empty killSessions batch: it would kill every session the reaper may kill');
+  }
+  return {
+    killSessions: batch.map((k) => {
+      if (!/^[0-9a-f]{64}$/.test(k.uid)) throw new MongoStageError(`session ${k.id} has no valid uid ("${k.uid}"); a bare id only matches the reaper's own sessions`);
+      return { id: new Binary(uuidBytes(k.id), Binary.SUBTYPE_UUID), uid: new Binary(Buffer.from(k.uid, 'hex'), Binary.SUBTYPE_DEFAULT) };
+    }),
+  };
+}
+
+/**
+ * The part of the pinned driver's (7.x) cursor state that rawBatches reads: the buffered server reply
+ * (`documents`, a CursorResponse) whose `batch` is the reply's batch array, with the offsets of its
+ * elements already parsed. Not public API: checked at run time, with the public API as the fallback.
+ */
+interface BufferedReply {
+  iterated: number;
+  clear(): void;
+  batch: { bson: Uint8Array; elements: [number, number, number, number, number][] };
+}
+
+export function bufferedReply(cursor: AbstractCursor<unknown>): BufferedReply | null {
+  const r = (cursor as unknown as { documents?: Partial<BufferedReply> | null }).documents;
+  const batch = r?.batch;
+  return r && typeof r.clear === 'function' && typeof r.iterated === 'number' && batch && batch.bson instanceof Uint8Array && Array.isArray(batch.elements)
+    ? (r as BufferedReply)
+    : null;
+}
+
+/**
+ * Reads a raw cursor a server batch at a time, each document with `read(bytes)`. The driver's own per-document
+ * path (readBufferedDocuments) costs ~10 µs per document (an on-demand lookup and a copy), which for a million
+ * sessions is most of a pass; reading the batch's element offsets directly costs a fraction of that. Whenever
+ * the driver's internals do not look as expected, the public API is used instead.
+ */
+export async function* rawBatches<T>(cursor: AbstractCursor<Uint8Array>, read: (bytes: Uint8Array, start?: number) => T): AsyncIterable<T[]> {
+  while (await cursor.hasNext()) {
+    const reply = bufferedReply(cursor);
+    if (reply) {
+      const { elements } = reply.batch;
+      const bson = Buffer.isBuffer(reply.batch.bson) ? reply.batch.bson : Buffer.from(reply.batch.bson.buffer, reply.batch.bson.byteOffset, reply.batch.bson.length);
+      const out = new Array<T>(elements.length - reply.iterated);
+      for (let i = reply.iterated; i < elements.length; i++) out[i - reply.iterated] = read(bson, elements[i]![3]);
+      reply.clear();
+      yield out;
+    } else {
+      yield cursor.readBufferedDocuments().map((doc) => read(doc));
+    }
+  }
+}
+
+export class MongoAdapter implements MongoPort {
+  private trips = 0;
+  private session: ClientSession | null = null;
+
+  private constructor(readonly client: MongoClient, private readonly ownsClient: boolean) {
+    client.on('commandStarted', () => this.trips++);
+  }
+
+  /** Connects with command monitoring on (to count round trips) and the reaper's appName. */
+  static async connect(uri: string, options: MongoClientOptions = {}): Promise<MongoAdapter> {
+    const client = new MongoClient(uri, { appName: REAPER_APP_NAME, monitorCommands: true, serverSelectionTimeoutMS: 10_000, ...options });
+    try {
+      await client.connect();
+    } catch (e) {
+      throw new MongoStageError(`cannot connect to ${redactUri(uri)}: ${(e as Error).message}; check the connection string, the network path and the credentials`, { cause: e });
+    }
+    return new MongoAdapter(client, true);
+  }
+
+  /** Wraps a client created elsewhere (a Lambda's module-scope client); it must have monitorCommands on to count round trips. */
+  static wrap(client: MongoClient): MongoAdapter {
+    return new MongoAdapter(client, false);
+  }
+
+  private ownSession(): ClientSession {
+    if (!this.session || this.session.hasEnded) this.session = this.client.startSession({ causalConsistency: false });
+    return this.session;
+  }
+
+  async identity(): Promise<ReaperIdentity> {
+    const session = this.ownSession();
+    const status = await this.client.db('admin').command({ connectionStatus: 1 }, { session });
+    const u = status.authInfo?.authenticatedUsers?.[0];
+    const user = u ? `${u.user}@${u.db}` : '';
+    return {
+      sessionId: uuidString(session.id?.id),
+      uid: createHash('sha256').update(user).digest('hex'),
+      user,
+    };
+  }
+
+  async *listSessions(): AsyncIterable<ListedSession[]> {
+    const cursor = this.client.db('config').collection('system.sessions').aggregate<Uint8Array>([{ $listSessions: { allUsers: true } }], { session: this.ownSession(), raw: true });
+    yield* rawBatches(cursor, readListedSession);
+  }
+
+  async *listLocalSessions(): AsyncIterable<ListedSession[]> {
+    const cursor = this.client.db('admin').aggregate<Uint8Array>([{ $listLocalSessions: { allUsers: true } }], { session: this.ownSession(), raw: true });
+    yield* rawBatches(cursor, readListedSession);
+  }
+
+  async *currentOp(): AsyncIterable<Activity[]> {
+    const cursor = this.client.db('admin').aggregate(
+      [{ $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } }, { $project: CURRENT_OP_PROJECTION }],
+      { session: this.ownSession() },
+    );
+    while (await cursor.hasNext()) yield cursor.readBufferedDocuments().map(toActivity);
+  }
+
+  async killSessions(batch: readonly SessionKey[]): Promise<void> {
+    await this.client.db('admin').command(killSessionsCommand(batch), { session: this.ownSession() });
+  }
+
+  async killOp(opid: string): Promise<void> {
+    // Through mongos the opid is "shard:opid" and is passed as that string (notes §5.6).
+    const op = /^-?\d+$/.test(opid) ? Number(opid) : opid;
+    await this.client.db('admin').command({ killOp: 1, op }, { session: this.ownSession() });
+  }
+
+  roundTrips(): number {
+    return this.trips;
+  }
+
+  async close(): Promise<void> {
+    await this.session?.endSession().catch(() => {});
+    this.session = null;
+    if (this.ownsClient) await this.client.close();
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Reads a $listSessions / $listLocalSessions document straight from its BSON bytes:
+ *   { _id: { id: BinData(4), uid: BinData(0) }, lastUse: Date, user?: { name: string } | string }
+ *
+ * The listing is the biggest thing a pass reads (one document per session, a million on a big server).
+ * Letting the driver build a JS object per document and then converting its Binary fields to strings costs
+ * more than the rest of the inventory together (profiled: most of the time was BSON object building and
+ * garbage collection), so the adapter asks the driver for raw documents (`raw: true`) and reads the four
+ * fields here. Unknown fields are skipped by their BSON type, so a server that adds fields still parses.
+ * Layout reference: bsonspec.org "Specification Version 1.1".
+ */
+import type { ListedSession } from '../../pass/ports.ts';
+
+function int32(buf: Uint8Array, at: number): number {
+  return buf[at]! | (buf[at + 1]! << 8) | (buf[at + 2]! << 16) | (buf[at + 3]! << 24);
+}
+
+function hex(buf: Buffer, start: number, length: number): string {
+  return buf.toString('hex', start, start + length);
+}
+
+function uuid(buf: Buffer, start: number): string {
+  const h = hex(buf, start, 16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+function readString(buf: Buffer, at: number): string {
+  return buf.toString('utf8', at + 4, at + 4 + int32(buf, at) - 1);
+}
+
+/** Offset just past a C string starting at `at`. */
+function skipCString(buf: Uint8Array, at: number): number {
+  while (buf[at] !== 0) at++;
+  return at + 1;
+}
+
+/** Does the element name at `at` (a C string) equal `name` (ASCII)? Compared as bytes: no string is built. */
+function nameIs(buf: Uint8Array, at: number, name: string): boolean {
+  for (let i = 0; i < name.length; i++) if (buf[at + i] !== name.charCodeAt(i)) return false;
+  return buf[at + name.length] === 0;
+}
+
+/** Size in bytes of a value of BSON type `type` starting at `at` (bsonspec.org element grammar). */
+function valueSize(buf: Uint8Array, type: number, at: number): number {
+  switch (type) {
+    case 0x01: case 0x09: case 0x11: case 0x12: return 8; // double, date, timestamp, int64
+    case 0x02: case 0x0d: case 0x0e: return 4 + int32(buf, at); // string, JS code, symbol
+    case 0x03: case 0x04: case 0x0f: return int32(buf, at); // document, array, code with scope
+    case 0x05: return 5 + int32(buf, at); // binary: int32 length, subtype, bytes
+    case 0x06: case 0x0a: case 0x7f: case 0xff: return 0; // undefined, null, maxKey, minKey
+    case 0x07: return 12; // ObjectId
+    case 0x08: return 1; // bool
+    case 0x0b: return skipCString(buf, skipCString(buf, at)) - at; // regex: pattern, options
+    case 0x0c: return 4 + int32(buf, at) + 12; // DBPointer
+    case 0x10: return 4; // int32
+    case 0x13: return 16; // decimal128
+    default: throw new Error(`unknown BSON type 0x${type.toString(16)} in a session listing document`);
+  }
+}
+
+/**
+ * Calls `visit` for each element of the document at `at`, until it returns true. Visitors are module-level
+ * functions writing into `out`, so reading a document allocates no closures.
+ */
+type Visitor = (buf: Buffer, type: number, name: number, value: number, out: ListedSession) => boolean | void;
+
+function walk(buf: Buffer, at: number, visit: Visitor, out: ListedSession): void {
+  const end = at + int32(buf, at) - 1;
+  let p = at + 4;
+  while (p < end) {
+    const type = buf[p]!;
+    const name = p + 1;
+    const value = skipCString(buf, name);
+    if (visit(buf, type, name, value, out) === true) return;
+    p = value + valueSize(buf, type, value);
+  }
+}
+
+/** _id: { id: BinData(4, 16 bytes), uid: BinData(0) } */
+const visitId: Visitor = (buf, type, name, value, out) => {
+  if (type !== 0x05) return;
+  const len = int32(buf, value);
+  if (len === 16 && nameIs(buf, name, 'id')) out.id = uuid(buf, value + 5);
+  else if (nameIs(buf, name, 'uid')) out.uid = hex(buf, value + 5, len);
+};
+
+/** user: { name: "user@db" } ($listSessions) */
+const visitUser: Visitor = (buf, type, name, value, out) => {
+  if (type !== 0x02 || !nameIs(buf, name, 'name')) return;
+  out.user = readString(buf, value);
+  return true;
+};
+
+const visitTop: Visitor = (buf, type, name, value, out) => {
+  if (type === 0x03 && nameIs(buf, name, '_id')) walk(buf, value, visitId, out);
+  else if (type === 0x09 && nameIs(buf, name, 'lastUse')) out.lastUseMs = int32(buf, value + 4) * 0x100000000 + (int32(buf, value) >>> 0);
+  else if (nameIs(buf, name, 'user')) {
+    // A string in $listLocalSessions, a {name} document in $listSessions (reference notes §4.4).
+    if (type === 0x02) out.user = readString(buf, value);
+    else if (type === 0x03) walk(buf, value, visitUser, out);
+  }
+};
+
+/**
+ * Reads the document starting at `start` of `bytes` (a whole reply batch, so no per-document view is made).
+ */
+export function readListedSession(bytes: Uint8Array, start = 0): ListedSession {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  const out: ListedSession = { id: '', uid: '', lastUseMs: 0, user: '' };
+  walk(buf, start, visitTop, out);
+  if (!out.id || !out.uid) throw new Error('a session listing document has no _id.id (UUID) or _id.uid (BinData)');
+  return out;
+}

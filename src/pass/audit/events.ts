@@ -1,0 +1,181 @@
+/**
+ * The audit event model. Every decision that acts, and every run summary, leaves the reaper as one
+ * event: an EventBridge `Source` + `DetailType` and a schema-versioned JSON `Detail`. The types
+ * here mirror schemas/audit-event.v1.json, which is the contract for consumers (rules, archives,
+ * SIEM pipelines); src/pass/audit/schema.ts validates against that file so the two cannot drift apart
+ * unnoticed in tests.
+ */
+import { randomUUID } from 'node:crypto';
+
+/** Bumped on any change to the Detail shape; consumers match on it (`detail.schemaVersion`). */
+export const AUDIT_SCHEMA_VERSION = '1.0';
+
+/** Default EventBridge `Source`; configurable because some organisations reserve a prefix per team. */
+export const DEFAULT_AUDIT_SOURCE = 'mongodb.session-reaper';
+
+export const DETAIL_TYPES = {
+  planned: 'Session Kill Planned',
+  killed: 'Session Killed',
+  skipped: 'Session Kill Skipped',
+  failed: 'Session Kill Failed',
+  run: 'Reaper Run Completed',
+} as const;
+
+export type DetailType = (typeof DETAIL_TYPES)[keyof typeof DETAIL_TYPES];
+
+export type Outcome = 'planned' | 'killed' | 'skipped' | 'failed';
+
+export interface TriggerInfo {
+  type: 'schedule' | 'alarm' | 'atlas-alert' | 'manual' | 'cli' | 'demo';
+  name?: string;
+  id?: string;
+}
+
+export interface SessionRef {
+  /** Session id, canonical UUID string. */
+  id: string;
+  /** Session uid, 64 lowercase hex digits (SHA-256 of "user@db"). */
+  uid: string;
+  user: string;
+  appName: string;
+  client: string;
+}
+
+export interface DecisionDetail {
+  schemaVersion: typeof AUDIT_SCHEMA_VERSION;
+  kind: 'decision';
+  runId: string;
+  cluster: string;
+  trigger: TriggerInfo;
+  /** ISO 8601 instant of the decision. */
+  time: string;
+  dryRun: boolean;
+  target: 'session' | 'operation';
+  /** null for a sessionless operation. */
+  session: SessionRef | null;
+  operation: { opid: string } | null;
+  rule: string;
+  action: 'kill' | 'protect' | 'report';
+  reason: string;
+  /** The facts that matched: the evidence for the decision. */
+  facts: Record<string, unknown>;
+  outcome: Outcome;
+  /** Why nothing was done; required when outcome is "skipped". */
+  why?: string;
+  /** What the server said; required when outcome is "failed". */
+  error?: { code?: number; codeName?: string; message: string };
+  /** Which killSessions / killOp batch carried this kill, when batched. */
+  killBatch?: { index: number; size: number };
+}
+
+export interface RunCounts {
+  sessions: number;
+  sessionlessOps: number;
+  decisions: number;
+  planned: number;
+  killed: number;
+  skipped: number;
+  failed: number;
+  protected: number;
+  reported: number;
+  killSessionsCalls: number;
+  killOpCalls: number;
+  stillRunning: number;
+}
+
+export interface StillRunningOp {
+  /** "" when the operation had no session. */
+  sessionId: string;
+  /** "" when the operation had no session. */
+  uid: string;
+  opid: string;
+  secsRunning: number;
+}
+
+export interface RunSummaryDetail {
+  schemaVersion: typeof AUDIT_SCHEMA_VERSION;
+  kind: 'run';
+  runId: string;
+  cluster: string;
+  trigger: TriggerInfo;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  dryRun: boolean;
+  reportOnly: boolean;
+  reportOnlyReason: string | null;
+  counts: RunCounts;
+  stillRunning: StillRunningOp[];
+  /** What was not done, e.g. stopped before the Lambda deadline. */
+  unfinished?: string;
+  error?: { message: string };
+}
+
+export type AuditDetail = DecisionDetail | RunSummaryDetail;
+
+export interface AuditEvent {
+  source: string;
+  detailType: DetailType;
+  time: Date;
+  detail: AuditDetail;
+}
+
+export function detailTypeFor(detail: AuditDetail): DetailType {
+  return detail.kind === 'run' ? DETAIL_TYPES.run : DETAIL_TYPES[detail.outcome];
+}
+
+/**
+ * An event as EventBridge delivers it to targets ("Amazon EventBridge events" / event structure
+ * reference: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-events-structure.html).
+ * The file and stdout sinks write this shape so that anything built to consume the bus (a rule's
+ * Lambda target, an archive replay, jq filters on `.detail`) reads their output unchanged.
+ */
+export interface EventEnvelope {
+  version: '0';
+  id: string;
+  'detail-type': DetailType;
+  source: string;
+  account: string;
+  time: string;
+  region: string;
+  resources: string[];
+  detail: AuditDetail;
+}
+
+export interface EnvelopeOptions {
+  /** AWS account id; "" when unknown (outside AWS nobody knows it without an STS call). */
+  account?: string;
+  /** AWS region; defaults to "" (callers pass process.env.AWS_REGION). */
+  region?: string;
+  /** Event id generator; EventBridge assigns a UUID, so do we. Injectable for deterministic tests. */
+  newId?: () => string;
+}
+
+/** EventBridge delivers `time` with second precision ("2024-05-01T12:00:00Z"); match it. */
+export function envelopeTime(time: Date): string {
+  return time.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export function toEventEnvelope(event: AuditEvent, options: EnvelopeOptions = {}): EventEnvelope {
+  return {
+    version: '0',
+    id: (options.newId ?? randomUUID)(),
+    'detail-type': event.detailType,
+    source: event.source,
+    account: options.account ?? '',
+    time: envelopeTime(event.time),
+    region: options.region ?? '',
+    resources: [],
+    detail: event.detail,
+  };
+}
+
+/** One event, fully, as a JSON object for logs: used wherever an event could not be delivered. */
+export function eventForLog(event: AuditEvent): { source: string; detailType: DetailType; time: string; detail: AuditDetail } {
+  return { source: event.source, detailType: event.detailType, time: event.time.toISOString(), detail: event.detail };
+}
+
+/** The JSON-lines form shared by the file and stdout sinks: one envelope per line. */
+export function toJsonLines(events: readonly AuditEvent[], options: EnvelopeOptions = {}): string {
+  return events.map((event) => JSON.stringify(toEventEnvelope(event, options)) + '\n').join('');
+}

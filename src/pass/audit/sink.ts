@@ -1,0 +1,61 @@
+/**
+ * The audit sink port: where events go. Adapters: EventBridge (production), a JSON-lines file and
+ * stdout (CLI, local runs, piping into jq), in memory (tests, demo).
+ *
+ * Contract, for every adapter:
+ * - publish() resolves for delivery failures and reports them in `failed`, one entry per event not
+ *   delivered, with the reason; it does not reject. The caller decides whether an undelivered
+ *   audit trail is fatal (see assertDelivered), and a sink never drops an event silently: whatever
+ *   it reports failed it has also logged at error level with the full event.
+ * - `sent + failed.length === events.length`.
+ * - close() flushes and releases resources; publishing after close reports every event failed.
+ */
+import { AuditDeliveryError } from '../../util/errors.ts';
+import { eventForLog, type AuditEvent } from './events.ts';
+
+export interface PublishResult {
+  /** Events delivered. */
+  sent: number;
+  /** Events not delivered, each with the reason. */
+  failed: { event: AuditEvent; error: string }[];
+  /** Requests made to the destination (PutEvents calls, file writes, stream writes). */
+  calls: number;
+}
+
+export interface AuditSink {
+  publish(events: AuditEvent[]): Promise<PublishResult>;
+  close?(): Promise<void>;
+}
+
+/**
+ * The logging surface sinks need. Structurally compatible with the Powertools Logger and with
+ * `console`, so either can be injected without an adapter.
+ */
+export interface AuditLogger {
+  error(message: string, ...extra: unknown[]): void;
+  warn(message: string, ...extra: unknown[]): void;
+  debug?(message: string, ...extra: unknown[]): void;
+}
+
+/**
+ * Logs one undelivered event as a single JSON line that carries the whole event, so the audit
+ * record survives in the logs (CloudWatch Logs in Lambda) even though it never reached its sink.
+ */
+export function logUndelivered(logger: AuditLogger, sink: string, event: AuditEvent, reason: string): void {
+  logger.error(JSON.stringify({ message: 'Audit event not delivered', sink, reason, event: eventForLog(event) }));
+}
+
+/** A result in which every event failed for the same reason (e.g. the file could not be opened). */
+export function allFailed(events: AuditEvent[], error: string, calls = 0): PublishResult {
+  return { sent: 0, failed: events.map((event) => ({ event, error })), calls };
+}
+
+/** Throws AuditDeliveryError when any event was not delivered, naming how many and the first reasons. */
+export function assertDelivered(result: PublishResult, sink = 'audit sink'): void {
+  if (result.failed.length === 0) return;
+  const reasons = [...new Set(result.failed.map((f) => f.error))].slice(0, 3).join('; ');
+  throw new AuditDeliveryError(
+    `${result.failed.length} audit event(s) not delivered to ${sink} after retries (${reasons}); ` +
+      'the events were logged in full at error level: check permissions and the sink configuration',
+  );
+}

@@ -1,0 +1,138 @@
+/**
+ * Kill stage: planned session kills go out as batched killSessions commands with {id, uid} in every element
+ * (a bare id would only match the reaper's own sessions; other users' sessions need killAnySession), with
+ * bounded concurrency; sessionless operations go out one killOp each. A failed batch does not stop the
+ * others: every batch's result is recorded so that each victim gets its own outcome.
+ */
+import type { SessionKey } from './ports.ts';
+import type { MongoPort } from './ports.ts';
+import { mapLimit } from '../util/concurrency.ts';
+
+/**
+ * Default elements per killSessions command: the driver sessions spec batches endSessions at 10,000 ids
+ * (specifications source/sessions/driver-sessions.md), and the server has no cap below the 16 MiB BSON limit.
+ */
+export const DEFAULT_KILL_BATCH_SIZE = 10_000;
+/**
+ * Upper bound for --batch-size: one element {id: UUID, uid: SHA-256} is about 80 bytes of BSON, so 50,000
+ * elements make a ~4 MB command, well under maxBsonObjectSize (16 MiB, src/mongo/bson/util/builder.h).
+ */
+export const MAX_KILL_BATCH_SIZE = 50_000;
+/** Concurrent kill commands: enough to overlap round trips, few enough not to crowd a busy primary. */
+export const DEFAULT_KILL_CONCURRENCY = 4;
+
+export interface KillTarget {
+  kind: 'session' | 'operation';
+  key: SessionKey | null;
+  opid: string;
+}
+
+export interface KillError {
+  code?: number;
+  codeName?: string;
+  message: string;
+}
+
+export interface KillOutcome<T> {
+  item: T;
+  status: 'killed' | 'failed' | 'not-attempted';
+  error?: KillError;
+  /** Which killSessions batch carried it (sessions only). */
+  batch?: { index: number; size: number };
+}
+
+export interface KillStageResult<T> {
+  outcomes: KillOutcome<T>[];
+  killSessionsCalls: number;
+  killOpCalls: number;
+  failedBatches: number;
+}
+
+export interface KillOptions {
+  batchSize: number;
+  concurrency: number;
+  /** Epoch ms after which no new command is started (the Lambda deadline minus a margin). */
+  deadlineMs?: number;
+  now?: () => number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export function toKillError(e: unknown): KillError {
+  const err = e as { code?: unknown; codeName?: unknown; message?: unknown };
+  return {
+    ...(typeof err.code === 'number' ? { code: err.code } : {}),
+    ...(typeof err.codeName === 'string' ? { codeName: err.codeName } : {}),
+    message: typeof err.message === 'string' ? err.message : String(e),
+  };
+}
+
+export function validateBatchSize(n: number): number {
+  if (!Number.isInteger(n) || n < 1 || n > MAX_KILL_BATCH_SIZE) {
+    throw new RangeError(`batch size must be an integer from 1 to ${MAX_KILL_BATCH_SIZE} (killSessions commands stay well under 16 MiB); got ${n}`);
+  }
+  return n;
+}
+
+export async function executeKills<T extends KillTarget>(mongo: MongoPort, targets: readonly T[], opts: KillOptions): Promise<KillStageResult<T>> {
+  const now = opts.now ?? Date.now;
+  const batchSize = validateBatchSize(opts.batchSize);
+  const sessions = targets.filter((t) => t.kind === 'session');
+  const operations = targets.filter((t) => t.kind === 'operation');
+  const batches: T[][] = [];
+  for (let i = 0; i < sessions.length; i += batchSize) batches.push(sessions.slice(i, i + batchSize));
+
+  const outcomes: KillOutcome<T>[] = [];
+  let killSessionsCalls = 0;
+  let killOpCalls = 0;
+  let failedBatches = 0;
+  let done = 0;
+  const total = targets.length;
+  const pastDeadline = (): boolean => opts.deadlineMs !== undefined && now() >= opts.deadlineMs;
+
+  await mapLimit(batches, opts.concurrency, async (batch, index) => {
+    const where = { index, size: batch.length };
+    if (pastDeadline()) {
+      for (const item of batch) outcomes.push({ item, status: 'not-attempted', batch: where });
+      return;
+    }
+    // Never an empty batch, never an element without its uid: both are checked here and in the adapter.
+    const keys = batch.map((t) => t.key!).filter((k) => k && k.id && k.uid);
+    if (keys.length !== batch.length) {
+      // The plan refuses such kills first; should one get here, its batch fails (and is audited as failed)
+      // rather than throwing and losing the outcomes of the batches already sent.
+      const error = { message: 'internal: a session kill without {id, uid} reached the kill stage; the batch was not sent' };
+      failedBatches++;
+      for (const item of batch) outcomes.push({ item, status: 'failed', error, batch: where });
+      return;
+    }
+    killSessionsCalls++;
+    try {
+      await mongo.killSessions(keys);
+      for (const item of batch) outcomes.push({ item, status: 'killed', batch: where });
+    } catch (e) {
+      failedBatches++;
+      const error = toKillError(e);
+      for (const item of batch) outcomes.push({ item, status: 'failed', error, batch: where });
+    }
+    done += batch.length;
+    opts.onProgress?.(done, total);
+  });
+
+  await mapLimit(operations, opts.concurrency, async (item) => {
+    if (pastDeadline()) {
+      outcomes.push({ item, status: 'not-attempted' });
+      return;
+    }
+    killOpCalls++;
+    try {
+      await mongo.killOp(item.opid);
+      outcomes.push({ item, status: 'killed' });
+    } catch (e) {
+      outcomes.push({ item, status: 'failed', error: toKillError(e) });
+    }
+    done++;
+    opts.onProgress?.(done, total);
+  });
+
+  return { outcomes, killSessionsCalls, killOpCalls, failedBatches };
+}

@@ -1,0 +1,83 @@
+/**
+ * The port the core talks to for everything MongoDB: listings in, kills out. The MongoDB adapter
+ * (src/adapters/mongodb/adapter.ts) implements it with the official driver; unit tests implement it in memory.
+ * Records are plain values (UUID strings, hex digests, epoch ms): no BSON type crosses the port.
+ */
+
+/** One session from $listSessions (config.system.sessions) or $listLocalSessions (the node's cache). */
+export interface ListedSession {
+  /** UUID string. */
+  id: string;
+  /** 64 lowercase hex digits. */
+  uid: string;
+  lastUseMs: number;
+  /** "user@db", or "" when the session was created without authentication. */
+  user: string;
+}
+
+export interface TransactionActivity {
+  openSeconds: number;
+  activeSeconds: number;
+  inactiveSeconds: number;
+  prepared: boolean;
+  /** Epoch ms of expiryTime; 0 when the server reports none (prepared transactions never expire). */
+  expiresAtMs: number;
+}
+
+/** One $currentOp document, normalised. */
+export interface Activity {
+  type: 'op' | 'idleSession' | 'idleCursor';
+  /** The lsid, or null for an operation outside any session. */
+  sessionId: string | null;
+  uid: string | null;
+  /** Opid as a string: "123" on a replica set, "shard01:123" through mongos; "" when there is none. */
+  opid: string;
+  active: boolean;
+  secsRunning: number;
+  /** "query", "command", "getmore", ... */
+  op: string;
+  ns: string;
+  appName: string;
+  /** host:port of the client ("client", or "client_s" through mongos); "" for internal threads. */
+  client: string;
+  /** "user@db" of the first effective user; "" when none. */
+  user: string;
+  txn: TransactionActivity | null;
+  /** Epoch ms of the cursor's lastAccessDate (idleCursor documents). */
+  cursorLastAccessMs: number;
+}
+
+/** A session to kill: always the pair, since a bare id only ever matches the caller's own sessions. */
+export interface SessionKey {
+  id: string;
+  uid: string;
+}
+
+export interface ReaperIdentity {
+  /** The reaper's own session (its listings and kills run in it): never killed. */
+  sessionId: string;
+  uid: string;
+  /** "user@db" the reaper is authenticated as, "" without auth. */
+  user: string;
+}
+
+export interface MongoPort {
+  /** Who the reaper is on this connection. */
+  identity(): Promise<ReaperIdentity>;
+  /**
+   * The listings, streamed a server batch at a time (an array per getMore): per-batch rather than
+   * per-document iteration keeps a million sessions from costing a million promises.
+   */
+  /** $listSessions {allUsers: true} on config.system.sessions. */
+  listSessions(): AsyncIterable<ListedSession[]>;
+  /** $listLocalSessions {allUsers: true}: the sessions used since the node's last cache refresh. */
+  listLocalSessions(): AsyncIterable<ListedSession[]>;
+  /** $currentOp {allUsers, idleSessions, idleCursors}. */
+  currentOp(): AsyncIterable<Activity[]>;
+  /** One killSessions command with these (id, uid) pairs; never called with an empty batch. */
+  killSessions(batch: readonly SessionKey[]): Promise<void>;
+  /** killOp for an operation outside any session. */
+  killOp(opid: string): Promise<void>;
+  /** Server round trips so far (commands and getMores), for the run report and benchmarks. */
+  roundTrips(): number;
+}

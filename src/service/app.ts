@@ -1,0 +1,167 @@
+/**
+ * The reaper as a long-lived service, for the Lambda functions: configuration validated once, every
+ * named policy set loaded once, one MongoClient per cluster reused across passes (a Lambda container
+ * keeps them between invocations), connection strings fetched from Secrets Manager once per container.
+ * It knows nothing of Lambda event types; the handlers in functions/ turn events into PassRequests.
+ *
+ * One cluster, one pass at a time: every pass holds the cluster's in-process lease (src/service/lease.ts);
+ * across containers the reaper function's reserved concurrency of 1 does the same (docs/deploy.md).
+ */
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { createAuditSink } from '../adapters/audit-sinks.ts';
+import { createEventBridgeClient } from '../adapters/eventbridge.ts';
+import type { TriggerInfo } from '../pass/audit/events.ts';
+import type { AuditLogger, AuditSink } from '../pass/audit/sink.ts';
+import { MongoAdapter } from '../adapters/mongodb/adapter.ts';
+import { resolveConfig, type RunConfig } from './config.ts';
+import { pickCluster, resolveDeployment, type ClusterTarget, type Deployment } from './deployment.ts';
+import { ConfigError, PolicyError } from '../util/errors.ts';
+import { ClusterLeases } from './lease.ts';
+import { runPass, type RunReport } from '../pass/pass.ts';
+import { loadPolicySet } from '../pass/policy/load.ts';
+import type { PolicySet } from '../pass/policy/types.ts';
+import { redactUri } from '../util/redact.ts';
+import { CachedSecrets, connectionStringFromSecret, createSecretsManagerClient, type SecretStore } from '../adapters/secrets-manager.ts';
+
+/** Time kept back from the Lambda deadline to publish the audit events and return. */
+export const DEADLINE_MARGIN_MS = 5_000;
+
+export interface PassRequest {
+  /** Cluster name; the only cluster when absent. */
+  cluster?: string;
+  /** Named policy set; the cluster's own when absent. */
+  policySet?: string;
+  /** A one-off policy set (manual kills), used instead of any named one. */
+  policy?: PolicySet;
+  trigger: TriggerInfo;
+  /**
+   * Dry run asked by the trigger; absent means the deployment's DRY_RUN. DRY_RUN=true is a
+   * deployment-wide switch: no trigger can turn it off.
+   */
+  dryRun?: boolean;
+  /** Epoch ms by which the pass stops starting new kills. */
+  deadlineMs?: number;
+}
+
+export interface Reaper {
+  readonly config: RunConfig;
+  readonly deployment: Deployment;
+  /** The loaded policy set of that name; throws ConfigError for an unknown name. */
+  policySet(name: string): PolicySet;
+  /** The cluster a trigger means (the named one, or the only one); throws InvalidTriggerError. */
+  cluster(name: string | undefined, where: string): ClusterTarget;
+  /** Runs one pass holding the cluster's lease; throws PassInProgressError when another holds it. */
+  run(request: PassRequest): Promise<RunReport>;
+  /** One pass on the only (or named) cluster with its own policy set. */
+  runOnce(trigger: TriggerInfo, opts?: { deadlineMs?: number; dryRun?: boolean; cluster?: string }): Promise<RunReport>;
+  close(): Promise<void>;
+}
+
+export interface ReaperDeps {
+  secrets?: SecretStore;
+  eventBridge?: EventBridgeClient;
+  leases?: ClusterLeases;
+  /** Audit sink instead of the one REAPER_AUDIT describes (tests). */
+  sink?: AuditSink;
+}
+
+/**
+ * Validates the configuration now (throws ConfigError naming the setting) and loads every named
+ * policy set now (throws PolicyError naming file, rule and field, or ConfigError for a bad threshold):
+ * a bad deployment fails at start-up, not mid-pass. Secrets are read on a cluster's first pass.
+ */
+export async function createReaper(env: Record<string, string | undefined>, logger: AuditLogger, deps: ReaperDeps = {}): Promise<Reaper> {
+  // In Lambda the audit goes to EventBridge unless configured otherwise.
+  const config = resolveConfig({ audit: env.REAPER_AUDIT ?? 'eventbridge' }, env, 'lambda');
+  const deployment = resolveDeployment(config, env);
+  const policies = new Map<string, PolicySet>();
+  for (const spec of deployment.policySets.values()) {
+    try {
+      policies.set(spec.name, await loadPolicySet(spec.dir, { env, overrides: spec.parameters }));
+    } catch (e) {
+      if (e instanceof PolicyError) throw e;
+      const setting = spec.name === 'default' ? 'REAPER_POLICIES_DIR' : spec.name === 'strict' ? 'the shipped "strict" set' : `REAPER_POLICY_SETS.${spec.name}`;
+      throw new ConfigError(`policy set "${spec.name}" (${setting}) cannot be loaded: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  const sink: AuditSink = deps.sink ?? createAuditSink(config.audit, {
+    settingName: 'REAPER_AUDIT', env, logger,
+    ...(config.eventBusName ? { eventBusName: config.eventBusName } : {}),
+    ...(config.audit.startsWith('eventbridge') ? { client: deps.eventBridge ?? createEventBridgeClient() } : {}),
+  });
+  const needsSecrets = [...deployment.clusters.values()].some((c) => c.secretArn);
+  const secrets: SecretStore | null = deps.secrets ?? (needsSecrets ? new CachedSecrets(createSecretsManagerClient()) : null);
+  const leases = deps.leases ?? new ClusterLeases();
+  const adapters = new Map<string, Promise<MongoAdapter>>();
+
+  async function uriOf(cluster: ClusterTarget): Promise<string> {
+    if (cluster.uri) return cluster.uri;
+    return connectionStringFromSecret(await secrets!.get(cluster.secretArn!), cluster.secretArn!);
+  }
+
+  /** Drops the cluster's client and cached secret: the next pass reconnects with a fresh secret (rotation). */
+  async function forget(cluster: ClusterTarget): Promise<void> {
+    const adapter = adapters.get(cluster.name);
+    adapters.delete(cluster.name);
+    if (cluster.secretArn) secrets?.forget(cluster.secretArn);
+    await adapter?.then((a) => a.close(), () => {});
+  }
+
+  function adapterFor(cluster: ClusterTarget): Promise<MongoAdapter> {
+    let adapter = adapters.get(cluster.name);
+    if (!adapter) {
+      adapter = uriOf(cluster).then((uri) => MongoAdapter.connect(uri));
+      adapters.set(cluster.name, adapter);
+      adapter.catch(() => void forget(cluster));
+    }
+    return adapter;
+  }
+
+  function policySet(name: string): PolicySet {
+    const p = policies.get(name);
+    if (!p) throw new ConfigError(`no policy set "${name}"; known sets: ${[...policies.keys()].join(', ')} (add sets with REAPER_POLICY_SETS)`);
+    return p;
+  }
+
+  async function run(request: PassRequest): Promise<RunReport> {
+    const cluster = pickCluster(deployment, request.cluster, `the ${request.trigger.type} trigger`);
+    const policy = request.policy ?? policySet(request.policySet ?? cluster.policySet);
+    const dryRun = config.dryRun || (request.dryRun ?? false);
+    const owner = `${request.trigger.type}${request.trigger.id ? ` ${request.trigger.id}` : ''}`;
+    return leases.with(cluster.name, owner, async () => {
+      const mongo = await adapterFor(cluster);
+      const report = await runPass(mongo, policy, sink, {
+        cluster: cluster.name, trigger: request.trigger, dryRun, maxKills: config.maxKills, maxKillShare: config.maxKillShare,
+        batchSize: config.batchSize, concurrency: config.concurrency, source: config.source,
+        ...(request.deadlineMs !== undefined ? { deadlineMs: request.deadlineMs } : {}),
+      });
+      if (report.error) {
+        logger.warn(`pass ${report.runId} on ${cluster.name} failed (${redactUri(report.error)}); its client and cached secret are dropped so the next pass starts afresh`);
+        await forget(cluster);
+      }
+      return report;
+    });
+  }
+
+  return {
+    config,
+    deployment,
+    policySet,
+    cluster: (name, where) => pickCluster(deployment, name, where),
+    run,
+    runOnce(trigger, opts = {}) {
+      return run({
+        trigger,
+        ...(opts.cluster !== undefined ? { cluster: opts.cluster } : {}),
+        ...(opts.dryRun !== undefined ? { dryRun: opts.dryRun } : {}),
+        ...(opts.deadlineMs !== undefined ? { deadlineMs: opts.deadlineMs } : {}),
+      });
+    },
+    async close() {
+      const open = [...adapters.values()];
+      adapters.clear();
+      await Promise.all(open.map((a) => a.then((m) => m.close(), () => {})));
+      await sink.close?.();
+    },
+  };
+}

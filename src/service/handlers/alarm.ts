@@ -1,0 +1,18 @@
+/**
+ * CloudWatch alarms: an EventBridge rule on the default bus matches "CloudWatch Alarm State Change"
+ * events for the alarms in REAPER_ALARMS and targets the reaper. State ALARM runs one pass on the
+ * alarm's cluster with the policy set mapped to the alarm (usually "strict"); OK and
+ * INSUFFICIENT_DATA do nothing. An alarm not in REAPER_ALARMS is refused (the rule is too broad).
+ */
+import { logger, runPlanned, type HandlerResult, type InvocationContext } from '../lambda/runtime.ts';
+import type { Reaper } from '../app.ts';
+import { alarmDecision } from '../triggers.ts';
+
+export async function handleAlarm(reaper: Reaper, event: unknown, context: InvocationContext): Promise<HandlerResult> {
+  const decision = alarmDecision(event, reaper.deployment, reaper.config.source);
+  if ('ignore' in decision) {
+    logger.info(decision.ignore);
+    return { ignored: decision.ignore };
+  }
+  return runPlanned(reaper, decision.run, context);
+}

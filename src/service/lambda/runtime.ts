@@ -1,0 +1,108 @@
+/**
+ * What every Lambda handler shares within one container: the logger (which redacts connection
+ * strings in everything it prints), the one Reaper (configuration, policy sets, MongoClients,
+ * secrets cache, cluster leases), and the mapping of a pass's outcome to the invocation's result.
+ *
+ * The Reaper is created once per container, at module initialisation (top-level await in
+ * functions/reaper.ts), so a bad configuration fails the init phase, loudly, before any event is taken.
+ */
+import type { Context } from 'aws-lambda';
+import { createReaper, DEADLINE_MARGIN_MS, type Reaper } from '../app.ts';
+import { AuditDeliveryError, PassInProgressError, ReaperError } from '../../util/errors.ts';
+import type { RunReport } from '../../pass/pass.ts';
+import { redactUri } from '../../util/redact.ts';
+import type { PassPlan } from '../triggers.ts';
+import { logger } from './log.ts';
+
+export type InvocationContext = Pick<Context, 'getRemainingTimeInMillis' | 'awsRequestId'>;
+
+export { logger };
+
+let shared: Promise<Reaper> | null = null;
+
+export function sharedReaper(): Promise<Reaper> {
+  shared ??= createReaper(process.env, logger);
+  return shared;
+}
+
+/** Closes the container's MongoClients (tests; Lambda itself just freezes the container). */
+export async function closeSharedReaper(): Promise<void> {
+  const r = shared;
+  shared = null;
+  await (await r?.catch(() => null))?.close();
+}
+
+export function deadlineOf(context: InvocationContext): number {
+  return Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS;
+}
+
+export interface PassResult {
+  runId: string;
+  cluster: string;
+  policySet: string;
+  trigger: RunReport['trigger'];
+  dryRun: boolean;
+  reportOnly: boolean;
+  counts: RunReport['counts'];
+  unfinished: string | null;
+  /** Audit events the pass produced (all delivered unless auditFailed > 0). */
+  auditEvents: number;
+  auditFailed: number;
+  error: string | null;
+  /** The sessions and operations killed (or whose kill failed), the first RESULT_MAX_KILLS of them. */
+  kills: Pick<RunReport['decisions'][number], 'target' | 'sessionId' | 'uid' | 'opid' | 'user' | 'rule' | 'reason' | 'outcome'>[];
+}
+
+/**
+ * Kills listed in an invocation's result (our choice): enough for an operator to see what happened;
+ * the audit trail has every one. Keeps the result far below Lambda's 6 MB response payload limit
+ * ("Lambda quotas", AWS Lambda Developer Guide) whatever REAPER_MAX_KILLS allows.
+ */
+export const RESULT_MAX_KILLS = 100;
+
+export type HandlerResult = PassResult | { ignored: string } | { skipped: string; cluster: string };
+
+export function summarize(report: RunReport, policySet: string): PassResult {
+  return {
+    runId: report.runId, cluster: report.cluster, policySet, trigger: report.trigger, dryRun: report.dryRun,
+    reportOnly: report.reportOnly, counts: report.counts, unfinished: report.unfinished,
+    auditEvents: report.audit.events, auditFailed: report.audit.failed, error: report.error === null ? null : redactUri(report.error),
+    kills: report.decisions.filter((d) => d.outcome === 'killed' || d.outcome === 'failed').slice(0, RESULT_MAX_KILLS)
+      .map((d) => ({ target: d.target, sessionId: d.sessionId, uid: d.uid, opid: d.opid, user: d.user, rule: d.rule, reason: d.reason, outcome: d.outcome })),
+  };
+}
+
+/**
+ * A failed pass, or one whose audit did not all arrive, fails the invocation: the failed-pass alarm
+ * counts Lambda errors, and an asynchronous invocation that fails goes to the on-failure queue.
+ */
+export function checkReport(report: RunReport): void {
+  if (report.error) throw new ReaperError(`reaping pass ${report.runId} on ${report.cluster} failed: ${redactUri(report.error)}`);
+  if (report.audit.failed > 0) {
+    throw new AuditDeliveryError(`reaping pass ${report.runId} on ${report.cluster}: ${report.audit.failed} of ${report.audit.events} audit events were not delivered; each is logged in full above`);
+  }
+}
+
+/**
+ * Runs a planned pass for an automatic trigger (schedule, alarm, Atlas alert). Another pass holding
+ * the cluster's lease is not a failure: the pass is skipped, and the next trigger comes.
+ */
+export async function runPlanned(reaper: Reaper, plan: PassPlan, context: InvocationContext): Promise<HandlerResult> {
+  let report: RunReport;
+  try {
+    report = await reaper.run({
+      cluster: plan.cluster, policySet: plan.policySet, trigger: plan.trigger, deadlineMs: deadlineOf(context),
+      ...(plan.dryRun !== undefined ? { dryRun: plan.dryRun } : {}),
+    });
+  } catch (e) {
+    if (e instanceof PassInProgressError) {
+      logger.warn(e.message, { trigger: plan.trigger });
+      return { skipped: e.message, cluster: e.cluster };
+    }
+    throw e;
+  }
+  const result = summarize(report, plan.policySet);
+  logger.info('Reaper pass completed', result);
+  checkReport(report);
+  return result;
+}
