@@ -81,9 +81,14 @@ for (const kind of targetKinds()) {
       if (needsAuth(t, target)) return;
       assert.equal(seen['mongodump (backup) running dump'], 'ok');
       assert.equal(seen['payments (dave) prepared transaction'], 'ok (still prepared)');
-      const protectedRules = report.decisions.filter((d) => d.outcome === 'protected').map((d) => d.rule).sort();
-      assert.ok(protectedRules.includes('atlas-agents-and-backup'));
-      assert.ok(protectedRules.includes('prepared-transaction'));
+      // A protection that overrode a kill rule is a skipped kill, in the row as in the audit, with both rules in why.
+      const protections = report.decisions.filter((d) => d.action === 'protect');
+      for (const rule of ['atlas-agents-and-backup', 'prepared-transaction']) {
+        const row = protections.find((d) => d.rule === rule);
+        assert.ok(row, `a decision by protect rule ${rule}`);
+        assert.equal(row.outcome, 'skipped');
+        assert.match(row.why ?? '', new RegExp(`^protected by rule "${rule}" .*; kill rule "[a-z-]+" also matched$`));
+      }
     });
 
     test('the reaper\'s own session survives and is reported as protected', (t) => {

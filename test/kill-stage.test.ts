@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { InMemoryAuditSink } from '../src/adapters/audit-sinks.ts';
 import { validateAuditDetail } from '../src/pass/audit/schema.ts';
 import { executeKills, MAX_KILL_BATCH_SIZE } from '../src/pass/kill.ts';
-import { runPass, VERIFY_MIN_MS, type PassOptions } from '../src/pass/pass.ts';
+import { PASS_FAILURE, runPass, VERIFY_MIN_MS, type PassOptions } from '../src/pass/pass.ts';
+import { checkReport } from '../src/service/lambda/runtime.ts';
 import { parsePolicySet } from '../src/pass/policy/load.ts';
 import type { Activity, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../src/pass/ports.ts';
 
@@ -208,5 +209,33 @@ describe('kill stage', () => {
     assert.equal(sink.events.length, 1);
     assert.equal(sink.events[0]!.detailType, 'Reaper Run Completed');
     assert.deepEqual(validateAuditDetail(sink.events[0]!.detail), []);
+  });
+
+  it('the failure keeps its cause chain through the pass boundary, out of the JSON report', async () => {
+    // Prepare
+    const port = new MemoryPort([], []);
+    const root = Object.assign(new Error('connection 3 to 10.0.0.5:27017 closed'), { code: 6 });
+    port.currentOp = async function* () {
+      throw new Error('$currentOp failed', { cause: root });
+    };
+    // Act
+    const report = await runPass(port, POLICY, new InMemoryAuditSink(), opts());
+    // Assess
+    assert.equal(report[PASS_FAILURE]?.cause, root);
+    assert.equal(JSON.parse(JSON.stringify(report)).error, '$currentOp failed');
+    assert.throws(() => checkReport(report), (e: Error) => e.name === 'ReaperError' && (e.cause as Error).cause === root);
+  });
+
+  it('round trips are counted per pass, also on an adapter that served earlier passes', async () => {
+    // Prepare: a warm adapter (a Lambda container's second pass)
+    const { sessions, activities } = runaway(3);
+    const port = new MemoryPort(sessions, activities);
+    const first = await runPass(port, POLICY, new InMemoryAuditSink(), opts({ batchSize: 100 }));
+    // Act
+    const second = await runPass(port, POLICY, new InMemoryAuditSink(), opts({ batchSize: 100 }));
+    // Assess: $currentOp, $listLocalSessions, $listSessions, one killSessions, one killOp, the verification
+    assert.equal(first.roundTrips, 6);
+    assert.equal(second.roundTrips, 6);
+    assert.equal(port.roundTrips(), 12);
   });
 });

@@ -1,5 +1,7 @@
 /**
- * One reaping pass: inventory -> policy -> plan -> kill -> verify -> audit.
+ * One reaping pass, as a sequence of stages over one pass context:
+ *
+ *   inventory + evaluate (scan.ts) -> plan (plan.ts) -> kill (kill.ts) -> audit -> verify (verify.ts) -> audit
  *
  * The decision logic is pure (evaluate, planKills); I/O happens at the edges, through the MongoPort and
  * the AuditSink. Guarantees:
@@ -9,16 +11,20 @@
  *  - what the pass did not finish before its deadline is reported, never silently dropped.
  */
 import { randomUUID } from 'node:crypto';
-import { decisionEvent, emptyCounts, runSummaryEvent, sessionRefFromFacts, operationRefFromFacts, type AuditContext } from './audit/builder.ts';
-import type { AuditEvent, RunCounts, StillRunningOp, TriggerInfo } from './audit/events.ts';
-import type { AuditSink, PublishResult } from './audit/sink.ts';
-import { emptyFacts, type SessionFacts } from './facts.ts';
-import { InventoryBuilder } from './inventory.ts';
-import { executeKills, type KillOutcome, type KillTarget } from './kill.ts';
-import { planKills, type PlannedKill } from './plan.ts';
-import { createEvaluator, type Decision } from './policy/evaluate.ts';
+import type { AuditContext } from './audit/builder.ts';
+import type { RunCounts, StillRunningOp, TriggerInfo } from './audit/events.ts';
+import type { AuditSink } from './audit/sink.ts';
+import { PassJournal, type AuditTotals, type DecisionRow } from './journal.ts';
+import { executeKills, type KillTarget } from './kill.ts';
+import { planKills, type Plan } from './plan.ts';
+import type { Decision } from './policy/evaluate.ts';
 import type { PolicySet } from './policy/types.ts';
 import type { MongoPort, ReaperIdentity } from './ports.ts';
+import { scan, type Scan } from './scan.ts';
+import { VERIFY_MIN_MS, verifyKills } from './verify.ts';
+
+export type { DecisionRow, Outcome } from './journal.ts';
+export { VERIFY_MIN_MS } from './verify.ts';
 
 export interface PassOptions {
   cluster: string;
@@ -37,33 +43,10 @@ export interface PassOptions {
   progress?: (line: string) => void;
 }
 
-export type Outcome = 'planned' | 'killed' | 'skipped' | 'failed' | 'protected' | 'reported';
-
-export interface DecisionRow {
-  target: 'session' | 'operation';
-  sessionId: string;
-  uid: string;
-  opid: string;
-  user: string;
-  appName: string;
-  rule: string;
-  reason: string;
-  action: 'kill' | 'protect' | 'report';
-  outcome: Outcome;
-  why?: string;
-  error?: { code?: number; codeName?: string; message: string };
-  /** What the session held, for the table. */
-  holds: string;
-}
-
-/**
- * The verification re-reads all of $currentOp; it is not started with less time than this left before the
- * deadline, so that it cannot run the pass past it (our estimate: a few hundred ms at 100,000 sessions,
- * ~2.5 s at 1,000,000, measured by `npm run bench`).
- */
-export const VERIFY_MIN_MS = 3_000;
-
 export type StageName = 'inventory' | 'evaluate' | 'plan' | 'kill' | 'verify' | 'audit';
+
+/** The error a failed pass ended with, cause chain included; a symbol key keeps it out of JSON reports. */
+export const PASS_FAILURE: unique symbol = Symbol('pass failure');
 
 export interface RunReport {
   runId: string;
@@ -77,300 +60,167 @@ export interface RunReport {
   durationMs: number;
   counts: RunCounts;
   stages: Record<StageName, number>;
+  /** Server round trips of this pass (commands and getMores). */
   roundTrips: number;
-  audit: { events: number; sent: number; failed: number; putEventsCalls: number };
+  audit: AuditTotals;
   decisions: DecisionRow[];
   stillRunning: StillRunningOp[];
   unfinished: string | null;
   internalOps: number;
+  /** The failure's message (credentials redacted by the callers that print it); null when the pass completed. */
   error: string | null;
+  [PASS_FAILURE]?: Error;
 }
 
-function holds(f: SessionFacts): string {
-  const parts: string[] = [];
-  if (f.opCount) parts.push(`${f.opCount} op${f.opCount > 1 ? 's' : ''} ${Math.round(f.longestOpSeconds)}s`);
-  if (f.hasTransaction) parts.push(`txn${f.txnPrepared ? ' (prepared)' : ''} idle ${Math.round(f.txnInactiveSeconds)}s`);
-  if (f.cursorCount) parts.push(`${f.cursorCount} cursor${f.cursorCount > 1 ? 's' : ''} idle ${Math.round(f.longestCursorIdleSeconds)}s`);
-  if (!parts.length) parts.push(`idle ${Math.round(f.idleSeconds)}s`);
-  return parts.join(', ');
+/** What every stage of one pass shares. */
+interface PassContext {
+  readonly mongo: MongoPort;
+  readonly policy: PolicySet;
+  readonly sink: AuditSink;
+  readonly opts: PassOptions;
+  readonly now: () => number;
+  readonly journal: PassJournal;
+  readonly stages: Record<StageName, number>;
+  /** What the pass left undone, in the order it happened. */
+  readonly unfinished: string[];
 }
 
-function row(d: Decision, outcome: Outcome, extra: Partial<DecisionRow> = {}): DecisionRow {
-  const f = d.facts;
-  return {
-    target: f.target, sessionId: f.sessionId, uid: f.uid, opid: f.opid, user: f.user, appName: f.appName,
-    rule: d.rule, reason: d.reason, action: d.action, outcome, holds: holds(f), ...extra,
-  };
-}
-
-interface Timer {
-  stages: Record<StageName, number>;
-  time<T>(stage: StageName, fn: () => Promise<T> | T): Promise<T>;
-}
-
-function stageTimer(): Timer {
-  const stages: Record<StageName, number> = { inventory: 0, evaluate: 0, plan: 0, kill: 0, verify: 0, audit: 0 };
-  return {
-    stages,
-    async time(stage, fn) {
-      const t0 = performance.now();
-      try {
-        return await fn();
-      } finally {
-        stages[stage] += performance.now() - t0;
-      }
-    },
-  };
-}
-
-interface Scan {
-  decisions: Decision[];
-  sessions: number;
-  sessionlessOps: number;
-  internalOps: number;
-  /** Time spent in policy evaluation, inside the scan. */
-  evaluateMs: number;
-}
-
-/**
- * Inventory and evaluation in one streaming scan: $currentOp and $listLocalSessions first (the sessions that
- * hold something or were just used, joined in the InventoryBuilder), then $listSessions a server batch at a
- * time, where every session not already known is evaluated on the spot and dropped unless a rule matched.
- * A million idle sessions then cost one batch of records at a time, not a million records at once.
- */
-async function scan(mongo: MongoPort, self: ReaperIdentity, now: number, policy: PolicySet, progress?: (l: string) => void): Promise<Scan> {
-  const builder = new InventoryBuilder(now, self);
-  const evaluator = createEvaluator(policy);
-  const decisions: Decision[] = [];
-  let evaluateMs = 0;
-  let streamed = 0;
-  let n = 0;
-  let reported = 0;
-  const tick = (count: number): void => {
-    n += count;
-    if (n - reported >= 100_000) {
-      reported = n;
-      progress?.(`inventory: ${n.toLocaleString('en-US')} documents read`);
-    }
-  };
-  const decide = (records: readonly SessionFacts[]): void => {
-    const t = performance.now();
-    for (const d of evaluator.evaluate(records)) decisions.push(d);
-    evaluateMs += performance.now() - t;
-  };
-  // Sessions known only from the listing go through one scratch record: most match no rule and leave
-  // nothing behind; those that do get a copy of their own.
-  const scratch = emptyFacts('session');
-  for await (const batch of mongo.currentOp()) {
-    for (const a of batch) builder.addActivity(a);
-    tick(batch.length);
+async function timed<T>(pass: PassContext, stage: StageName, fn: () => Promise<T> | T): Promise<T> {
+  const t0 = performance.now();
+  try {
+    return await fn();
+  } finally {
+    pass.stages[stage] += performance.now() - t0;
   }
-  for await (const batch of mongo.listLocalSessions()) {
-    for (const s of batch) builder.addListed(s, 'listLocalSessions');
-    tick(batch.length);
-  }
-  for await (const batch of mongo.listSessions()) {
-    for (const s of batch) {
-      if (!builder.detachListed(s, scratch)) continue;
-      streamed++;
-      // Timed per record (a clock read costs ~25 ns) so the stage report keeps joining and deciding apart.
-      const t = performance.now();
-      const d = evaluator.decide(scratch);
-      if (d) {
-        d.facts = { ...scratch };
-        decisions.push(d);
-      }
-      evaluateMs += performance.now() - t;
-    }
-    tick(batch.length);
-  }
-  const inventory = builder.build();
-  decide(inventory.sessions);
-  decide(inventory.sessionlessOps);
-  return {
-    decisions, sessions: inventory.sessions.length + streamed, sessionlessOps: inventory.sessionlessOps.length,
-    internalOps: inventory.internalOps, evaluateMs,
-  };
 }
 
-/** Re-reads $currentOp: what of the killed sessions and operations is still running. */
-async function verifyKills(mongo: MongoPort, killed: KillTarget[]): Promise<StillRunningOp[]> {
-  const sessions = new Set(killed.filter((k) => k.key).map((k) => k.key!.id + k.key!.uid));
-  const opids = new Set(killed.filter((k) => k.kind === 'operation').map((k) => k.opid));
-  const still: StillRunningOp[] = [];
-  for await (const batch of mongo.currentOp()) {
-    for (const a of batch) {
-      if (a.type !== 'op' || !a.active) continue;
-      const inKilledSession = a.sessionId && a.uid && sessions.has(a.sessionId + a.uid);
-      if (inKilledSession || opids.has(a.opid)) {
-        still.push({ sessionId: a.sessionId ?? '', uid: a.uid ?? '', opid: a.opid, secsRunning: a.secsRunning });
-      }
+/** Inventory and evaluate: who the reaper is, then the streaming scan. */
+async function inventoryStage(pass: PassContext): Promise<{ self: ReaperIdentity; scanned: Scan }> {
+  const self = await pass.mongo.identity();
+  const scanned = await timed(pass, 'inventory', () => scan(pass.mongo, self, pass.now(), pass.policy, pass.opts.progress));
+  // The scan interleaves reading and evaluating; its evaluation time is reported as its own stage.
+  pass.stages.inventory -= scanned.evaluateMs;
+  pass.stages.evaluate += scanned.evaluateMs;
+  const { counts } = pass.journal;
+  counts.sessions = scanned.sessions;
+  counts.sessionlessOps = scanned.sessionlessOps;
+  counts.decisions = scanned.decisions.length;
+  return { self, scanned };
+}
+
+/** Plan: the safety gates, then the protections, reports and skipped kills recorded. */
+async function planStage(pass: PassContext, self: ReaperIdentity, scanned: Scan): Promise<Plan> {
+  const { opts } = pass;
+  const plan = await timed(pass, 'plan', () => planKills(scanned.decisions, {
+    dryRun: opts.dryRun, maxKills: opts.maxKills, maxKillShare: opts.maxKillShare,
+    totalSessions: scanned.sessions + scanned.sessionlessOps,
+    reaperSession: { id: self.sessionId, uid: self.uid },
+  }));
+  if (plan.reportOnly) opts.progress?.(`REPORT-ONLY: ${plan.reportOnlyReason}`);
+  for (const d of plan.protectedOrReported) pass.journal.recordNonKill(d);
+  for (const s of plan.skipped) pass.journal.record(s.decision, 'skipped', { why: s.why });
+  return plan;
+}
+
+type Target = KillTarget & { decision: Decision };
+
+/** Kill: the planned kills sent (or, in a dry run, recorded as planned); returns what was killed. */
+async function killStage(pass: PassContext, plan: Plan): Promise<Target[]> {
+  const { journal, opts } = pass;
+  const targets: Target[] = plan.kills.map((k) => ({
+    kind: k.kind,
+    key: k.kind === 'session' ? { id: k.decision.facts.sessionId, uid: k.decision.facts.uid } : null,
+    opid: k.decision.facts.opid,
+    decision: k.decision,
+  }));
+  if (opts.dryRun) {
+    for (const t of targets) journal.record(t.decision, 'planned');
+    return [];
+  }
+  if (targets.length === 0) return [];
+  const result = await timed(pass, 'kill', () => executeKills(pass.mongo, targets, {
+    batchSize: opts.batchSize, concurrency: opts.concurrency, deadlineMs: opts.deadlineMs, now: pass.now,
+    onProgress: targets.length >= 10_000 ? (done, total) => opts.progress?.(`kill: ${done}/${total}`) : undefined,
+  }));
+  journal.counts.killSessionsCalls = result.killSessionsCalls;
+  journal.counts.killOpCalls = result.killOpCalls;
+  let notAttempted = 0;
+  for (const o of result.outcomes) {
+    const d = o.item.decision;
+    if (o.status === 'killed') journal.record(d, 'killed', { ...(o.batch ? { killBatch: o.batch } : {}) });
+    else if (o.status === 'failed') journal.record(d, 'failed', { ...(o.error ? { error: o.error } : {}), ...(o.batch ? { killBatch: o.batch } : {}) });
+    else {
+      notAttempted++;
+      journal.record(d, 'skipped', { why: 'not attempted: the pass reached its deadline before this kill was sent' });
     }
   }
+  if (notAttempted) pass.unfinished.push(`${notAttempted} planned kill(s) were not sent before the deadline`);
+  return result.outcomes.filter((o) => o.status === 'killed').map((o) => o.item);
+}
+
+/** Verify: what of the killed sessions and operations still runs, when there is time to look. */
+async function verifyStage(pass: PassContext, killed: readonly Target[]): Promise<StillRunningOp[]> {
+  if (killed.length === 0) return [];
+  if (pass.opts.deadlineMs !== undefined && pass.opts.deadlineMs - pass.now() < VERIFY_MIN_MS) {
+    pass.unfinished.push('verification skipped: deadline reached');
+    return [];
+  }
+  const still = await timed(pass, 'verify', () => verifyKills(pass.mongo, killed));
+  pass.journal.counts.stillRunning = still.length;
   return still;
 }
 
 /**
- * Runs one pass. Throws only for errors before anything could be done (the caller reports them);
- * once the inventory is read, failures are recorded in the report and the run summary.
+ * Runs one pass. It does not throw: a failure at any stage (the reaper's identity, a listing, a kill
+ * command) ends the pass there, is recorded in the report (`error`, and the Error itself under
+ * PASS_FAILURE) and in the run summary, which is always published.
  */
 export async function runPass(mongo: MongoPort, policy: PolicySet, sink: AuditSink, opts: PassOptions): Promise<RunReport> {
   const now = opts.now ?? Date.now;
   const startedAt = new Date(now());
   const runId = randomUUID();
-  const timer = stageTimer();
-  const counts = emptyCounts();
-  const ctx: AuditContext = { source: opts.source, runId, cluster: opts.cluster, trigger: opts.trigger, dryRun: opts.dryRun, now: () => new Date(now()) };
-  const events: AuditEvent[] = [];
-  const rows: DecisionRow[] = [];
+  const roundTripsBefore = mongo.roundTrips();
+  const audit: AuditContext = { source: opts.source, runId, cluster: opts.cluster, trigger: opts.trigger, dryRun: opts.dryRun, now: () => new Date(now()) };
+  const pass: PassContext = {
+    mongo, policy, sink, opts, now, journal: new PassJournal(audit), unfinished: [],
+    stages: { inventory: 0, evaluate: 0, plan: 0, kill: 0, verify: 0, audit: 0 },
+  };
+
+  let plan: Plan | null = null;
   let stillRunning: StillRunningOp[] = [];
-  let reportOnly = false;
-  let reportOnlyReason: string | null = null;
-  let unfinished: string | null = null;
-  let failure: string | null = null;
   let internalOps = 0;
-
-  // Events are published in two rounds at most: the decisions and kill outcomes right after the kill stage,
-  // then what is left (everything, for a dry run) with the run summary at the end.
-  const published = { sent: 0, failed: 0, calls: 0 };
-  let publishedUpTo = 0;
-  const publish = async (): Promise<void> => {
-    if (events.length === publishedUpTo) return;
-    const batch = events.slice(publishedUpTo);
-    publishedUpTo = events.length;
-    const r: PublishResult = await sink.publish(batch);
-    published.sent += r.sent;
-    published.failed += r.failed.length;
-    published.calls += r.calls;
-  };
-
-  const addEvent = (d: Decision, outcome: 'planned' | 'killed' | 'skipped' | 'failed', extra: { why?: string; error?: DecisionRow['error']; killBatch?: { index: number; size: number } } = {}): void => {
-    const f = d.facts;
-    events.push(decisionEvent(ctx, {
-      target: f.target,
-      session: f.target === 'session' ? sessionRefFromFacts(f) : null,
-      operation: f.target === 'operation' ? operationRefFromFacts(f) : null,
-      rule: d.rule, action: d.action, reason: d.reason, facts: d.evidence, outcome,
-      ...(extra.why ? { why: extra.why } : {}),
-      ...(extra.error ? { error: extra.error } : {}),
-      ...(extra.killBatch ? { killBatch: extra.killBatch } : {}),
-    }));
-  };
-
+  let failure: Error | null = null;
   try {
-    const self = await mongo.identity();
-    const scanned = await timer.time('inventory', () => scan(mongo, self, now(), policy, opts.progress));
-    // The scan interleaves reading and evaluating; its evaluation time is reported as its own stage.
-    timer.stages.inventory -= scanned.evaluateMs;
-    timer.stages.evaluate += scanned.evaluateMs;
-    const decisions = scanned.decisions;
+    const { self, scanned } = await inventoryStage(pass);
     internalOps = scanned.internalOps;
-    counts.sessions = scanned.sessions;
-    counts.sessionlessOps = scanned.sessionlessOps;
-    counts.decisions = decisions.length;
-
-    const plan = await timer.time('plan', () => planKills(decisions, {
-      dryRun: opts.dryRun, maxKills: opts.maxKills, maxKillShare: opts.maxKillShare,
-      totalSessions: scanned.sessions + scanned.sessionlessOps,
-      reaperSession: { id: self.sessionId, uid: self.uid },
-    }));
-    reportOnly = plan.reportOnly;
-    reportOnlyReason = plan.reportOnlyReason;
-    if (reportOnly) opts.progress?.(`REPORT-ONLY: ${reportOnlyReason}`);
-
-    // Protections and reports: a protection that overrode a kill rule is audited as a skipped kill.
-    for (const d of plan.protectedOrReported) {
-      const overriddenKill = d.matched.find((m) => m.action === 'kill');
-      if (d.action === 'protect') {
-        counts.protected++;
-        if (overriddenKill) {
-          const why = `protected by rule "${d.rule}" (${d.reason}); kill rule "${overriddenKill.rule}" also matched`;
-          rows.push(row(d, 'protected', { why }));
-          addEvent(d, 'skipped', { why });
-          counts.skipped++;
-        } else {
-          rows.push(row(d, 'protected'));
-        }
-      } else {
-        counts.reported++;
-        rows.push(row(d, 'reported'));
-      }
-    }
-    for (const s of plan.skipped) {
-      rows.push(row(s.decision, 'skipped', { why: s.why }));
-      addEvent(s.decision, 'skipped', { why: s.why });
-      counts.skipped++;
-    }
-
-    const targets = plan.kills.map((k: PlannedKill) => ({
-      kind: k.kind,
-      key: k.kind === 'session' ? { id: k.decision.facts.sessionId, uid: k.decision.facts.uid } : null,
-      opid: k.decision.facts.opid,
-      decision: k.decision,
-    }));
-
-    if (opts.dryRun) {
-      for (const t of targets) {
-        rows.push(row(t.decision, 'planned'));
-        addEvent(t.decision, 'planned');
-        counts.planned++;
-      }
-    } else if (targets.length > 0) {
-      const result = await timer.time('kill', () => executeKills(mongo, targets, {
-        batchSize: opts.batchSize, concurrency: opts.concurrency, deadlineMs: opts.deadlineMs, now,
-        onProgress: targets.length >= 10_000 ? (done, total) => opts.progress?.(`kill: ${done}/${total}`) : undefined,
-      }));
-      counts.killSessionsCalls = result.killSessionsCalls;
-      counts.killOpCalls = result.killOpCalls;
-      const notAttempted: KillOutcome<(typeof targets)[number]>[] = [];
-      for (const o of result.outcomes) {
-        const d = o.item.decision;
-        if (o.status === 'killed') {
-          rows.push(row(d, 'killed'));
-          addEvent(d, 'killed', { killBatch: o.batch });
-          counts.killed++;
-        } else if (o.status === 'failed') {
-          rows.push(row(d, 'failed', { error: o.error }));
-          addEvent(d, 'failed', { error: o.error!, killBatch: o.batch });
-          counts.failed++;
-        } else {
-          notAttempted.push(o);
-          const why = 'not attempted: the pass reached its deadline before this kill was sent';
-          rows.push(row(d, 'skipped', { why }));
-          addEvent(d, 'skipped', { why });
-          counts.skipped++;
-        }
-      }
-      if (notAttempted.length) unfinished = `${notAttempted.length} planned kill(s) were not sent before the deadline`;
-      // The kills are done: their events go out now, before the verification, so that a pass cut short
-      // after this point (a Lambda timeout) has still audited every kill it made.
-      await timer.time('audit', () => publish());
-      const killed = result.outcomes.filter((o) => o.status === 'killed').map((o) => o.item);
-      if (killed.length && !(opts.deadlineMs !== undefined && opts.deadlineMs - now() < VERIFY_MIN_MS)) {
-        stillRunning = await timer.time('verify', () => verifyKills(mongo, killed));
-        counts.stillRunning = stillRunning.length;
-      } else if (killed.length) {
-        unfinished = [unfinished, 'verification skipped: deadline reached'].filter(Boolean).join('; ');
-      }
-    }
+    plan = await planStage(pass, self, scanned);
+    const killed = await killStage(pass, plan);
+    // The kills are done: their events go out now, before the verification, so that a pass cut short
+    // after this point (a Lambda timeout) has still audited every kill it made.
+    if (plan.kills.length > 0 && !opts.dryRun) await timed(pass, 'audit', () => pass.journal.publishPending(sink));
+    stillRunning = await verifyStage(pass, killed);
   } catch (e) {
-    failure = (e as Error).message;
+    failure = e instanceof Error ? e : new Error(String(e));
   }
 
   // The run summary goes out even when the pass failed: an operator must see that it did.
   const finishedAt = new Date(now());
-  events.push(runSummaryEvent(ctx, {
-    startedAt, finishedAt, reportOnly, reportOnlyReason, counts, stillRunning,
+  const unfinished = pass.unfinished.length ? pass.unfinished.join('; ') : null;
+  const reportOnly = plan?.reportOnly ?? false;
+  const reportOnlyReason = plan?.reportOnlyReason ?? null;
+  pass.journal.recordSummary({
+    startedAt, finishedAt, reportOnly, reportOnlyReason, stillRunning,
     ...(unfinished ? { unfinished } : {}),
-    ...(failure ? { error: { message: failure } } : {}),
-  }));
-  await timer.time('audit', () => publish());
+    ...(failure ? { error: { message: failure.message } } : {}),
+  });
+  await timed(pass, 'audit', () => pass.journal.publishPending(sink));
 
   return {
     runId, cluster: opts.cluster, trigger: opts.trigger, dryRun: opts.dryRun, reportOnly, reportOnlyReason,
     startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - startedAt.getTime(),
-    counts, stages: timer.stages, roundTrips: mongo.roundTrips(),
-    audit: { events: events.length, sent: published.sent, failed: published.failed, putEventsCalls: published.calls },
-    decisions: rows, stillRunning, unfinished, internalOps, error: failure,
+    counts: pass.journal.counts, stages: pass.stages, roundTrips: mongo.roundTrips() - roundTripsBefore,
+    audit: pass.journal.auditTotals(), decisions: pass.journal.rows, stillRunning, unfinished, internalOps,
+    error: failure?.message ?? null,
+    ...(failure ? { [PASS_FAILURE]: failure } : {}),
   };
 }

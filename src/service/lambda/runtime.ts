@@ -9,7 +9,7 @@
 import type { Context } from 'aws-lambda';
 import { createReaper, DEADLINE_MARGIN_MS, type Reaper } from '../app.ts';
 import { AuditDeliveryError, PassInProgressError, ReaperError } from '../../util/errors.ts';
-import type { RunReport } from '../../pass/pass.ts';
+import { PASS_FAILURE, type RunReport } from '../../pass/pass.ts';
 import { redactUri } from '../../util/redact.ts';
 import type { PassPlan } from '../triggers.ts';
 import { logger } from './log.ts';
@@ -77,7 +77,9 @@ export function summarize(report: RunReport, policySet: string): PassResult {
  * counts Lambda errors, and an asynchronous invocation that fails goes to the on-failure queue.
  */
 export function checkReport(report: RunReport): void {
-  if (report.error) throw new ReaperError(`reaping pass ${report.runId} on ${report.cluster} failed: ${redactUri(report.error)}`);
+  if (report.error) {
+    throw new ReaperError(`reaping pass ${report.runId} on ${report.cluster} failed: ${redactUri(report.error)}`, { cause: report[PASS_FAILURE] });
+  }
   if (report.audit.failed > 0) {
     throw new AuditDeliveryError(`reaping pass ${report.runId} on ${report.cluster}: ${report.audit.failed} of ${report.audit.events} audit events were not delivered; each is logged in full above`);
   }

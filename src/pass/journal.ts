@@ -1,0 +1,128 @@
+/**
+ * What one pass records about its decisions, kept in one place: each decision's outcome becomes a table
+ * row, an audit event when the outcome is audited, and a count, always together, so the report, the audit
+ * trail and the run summary cannot disagree.
+ *
+ * One outcome vocabulary, used by rows, audit events, review and docs:
+ *   planned    a dry run would have killed it                         (audited)
+ *   killed     the kill command succeeded                             (audited)
+ *   skipped    a kill rule matched but no kill was sent, `why` says why (a protect rule, a safety gate,
+ *              the deadline)                                           (audited)
+ *   failed     the kill command failed, `error` says how              (audited)
+ *   protected  a protect rule matched and no kill rule did            (row and count only)
+ *   reported   a report rule matched                                  (row and count only)
+ */
+import { decisionEvent, emptyCounts, operationRefFromFacts, runSummaryEvent, sessionRefFromFacts, type AuditContext, type RunSummaryFields } from './audit/builder.ts';
+import type { AuditEvent, Outcome as AuditedOutcome, RunCounts } from './audit/events.ts';
+import type { AuditSink } from './audit/sink.ts';
+import type { SessionFacts } from './facts.ts';
+import type { Decision } from './policy/evaluate.ts';
+
+export type Outcome = AuditedOutcome | 'protected' | 'reported';
+
+export interface DecisionRow {
+  target: 'session' | 'operation';
+  sessionId: string;
+  uid: string;
+  opid: string;
+  user: string;
+  appName: string;
+  rule: string;
+  reason: string;
+  action: 'kill' | 'protect' | 'report';
+  outcome: Outcome;
+  why?: string;
+  error?: { code?: number; codeName?: string; message: string };
+  /** What the session held, for the table. */
+  holds: string;
+}
+
+export interface RecordDetails {
+  why?: string;
+  error?: DecisionRow['error'];
+  killBatch?: { index: number; size: number };
+}
+
+export interface AuditTotals {
+  events: number;
+  sent: number;
+  failed: number;
+  putEventsCalls: number;
+}
+
+function holds(f: SessionFacts): string {
+  const parts: string[] = [];
+  if (f.opCount) parts.push(`${f.opCount} op${f.opCount > 1 ? 's' : ''} ${Math.round(f.longestOpSeconds)}s`);
+  if (f.hasTransaction) parts.push(`txn${f.txnPrepared ? ' (prepared)' : ''} idle ${Math.round(f.txnInactiveSeconds)}s`);
+  if (f.cursorCount) parts.push(`${f.cursorCount} cursor${f.cursorCount > 1 ? 's' : ''} idle ${Math.round(f.longestCursorIdleSeconds)}s`);
+  if (!parts.length) parts.push(`idle ${Math.round(f.idleSeconds)}s`);
+  return parts.join(', ');
+}
+
+const AUDITED: ReadonlySet<Outcome> = new Set<Outcome>(['planned', 'killed', 'skipped', 'failed']);
+
+export class PassJournal {
+  readonly rows: DecisionRow[] = [];
+  readonly events: AuditEvent[] = [];
+  readonly counts: RunCounts = emptyCounts();
+  readonly #ctx: AuditContext;
+  readonly #audit = { sent: 0, failed: 0, calls: 0 };
+  #publishedUpTo = 0;
+
+  constructor(ctx: AuditContext) {
+    this.#ctx = ctx;
+  }
+
+  /** One decision's outcome: its row, its audit event when the outcome is audited, its count. */
+  record(d: Decision, outcome: Outcome, details: RecordDetails = {}): void {
+    const f = d.facts;
+    this.rows.push({
+      target: f.target, sessionId: f.sessionId, uid: f.uid, opid: f.opid, user: f.user, appName: f.appName,
+      rule: d.rule, reason: d.reason, action: d.action, outcome, holds: holds(f),
+      ...(details.why ? { why: details.why } : {}), ...(details.error ? { error: details.error } : {}),
+    });
+    this.counts[outcome]++;
+    if (!AUDITED.has(outcome)) return;
+    this.events.push(decisionEvent(this.#ctx, {
+      target: f.target,
+      session: sessionRefFromFacts(f),
+      operation: operationRefFromFacts(f),
+      rule: d.rule, action: d.action, reason: d.reason, facts: d.evidence, outcome: outcome as AuditedOutcome,
+      ...(details.why ? { why: details.why } : {}),
+      ...(details.error ? { error: details.error } : {}),
+      ...(details.killBatch ? { killBatch: details.killBatch } : {}),
+    }));
+  }
+
+  /**
+   * A protect or report decision. A protection that overrode a kill rule is a skipped kill (audited, with
+   * both rules in `why`), and still counts as a protection.
+   */
+  recordNonKill(d: Decision): void {
+    if (d.action === 'report') return this.record(d, 'reported');
+    const overriddenKill = d.matched.find((m) => m.action === 'kill');
+    if (!overriddenKill) return this.record(d, 'protected');
+    this.counts.protected++;
+    this.record(d, 'skipped', { why: `protected by rule "${d.rule}" (${d.reason}); kill rule "${overriddenKill.rule}" also matched` });
+  }
+
+  /** The run summary, last event of every pass. */
+  recordSummary(fields: Omit<RunSummaryFields, 'counts'>): void {
+    this.events.push(runSummaryEvent(this.#ctx, { ...fields, counts: this.counts }));
+  }
+
+  /** Publishes the events recorded since the last call (at most twice a pass: after the kills, at the end). */
+  async publishPending(sink: AuditSink): Promise<void> {
+    if (this.events.length === this.#publishedUpTo) return;
+    const batch = this.events.slice(this.#publishedUpTo);
+    this.#publishedUpTo = this.events.length;
+    const r = await sink.publish(batch);
+    this.#audit.sent += r.sent;
+    this.#audit.failed += r.failed.length;
+    this.#audit.calls += r.calls;
+  }
+
+  auditTotals(): AuditTotals {
+    return { events: this.events.length, sent: this.#audit.sent, failed: this.#audit.failed, putEventsCalls: this.#audit.calls };
+  }
+}
