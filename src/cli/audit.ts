@@ -14,7 +14,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { ConfigError, ReaperError } from '../util/errors.ts';
-import { AUDIT_USAGE, parseAuditArgs, positiveInteger, type ParsedAudit } from '../review/args.ts';
+import { AUDIT_USAGE, parseAuditArgs, positiveInteger, type ParsedAudit } from './audit-args.ts';
 import { StoryCollector, renderStory } from '../review/explain.ts';
 import { describeFilter, type ReviewFilter } from '../review/filter.ts';
 import { csvHeader, csvRecord } from '../review/output/csv.ts';

@@ -4,9 +4,9 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../util/errors.ts';
-import { flagValues, validateOutcomes, type ReviewFilter } from './filter.ts';
-import { sourceSpec, type SourceSpec } from '../cli/audit-source.ts';
-import { parseTimeBound } from './time.ts';
+import { flagValues, validateOutcomes, type ReviewFilter } from '../review/filter.ts';
+import { sourceSpec, type SourceSpec } from './audit-source.ts';
+import { parseTimeBound } from '../review/time.ts';
 
 export const AUDIT_USAGE = `usage: session-reaper audit (--file PATH | --log-group NAME) [filters] [--json | --csv]
        session-reaper audit explain SESSION_ID (--file PATH | --log-group NAME) [--since T] [--until T] [--cluster C] [--run R] [--trigger T] [--json]
