@@ -7,7 +7,7 @@
 import { MongoClient } from 'mongodb';
 import { startStandin } from '../standin/src/server.ts';
 import { formatTable } from '../src/util/table.ts';
-import { rawBatches } from '../src/adapters/mongodb/adapter.ts';
+import { commandBatches } from '../src/adapters/mongodb/raw-cursor.ts';
 import { readListedSession } from '../src/adapters/mongodb/session-doc-reader.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -37,13 +37,15 @@ const rows: [string, string][] = [];
   times.sort((a, b) => a - b);
   rows.push(['$listSessions of 100,000 through the driver, documents iterated (median of 5)', `${times[2]!.toFixed(0)} ms`]);
   rows.push(['  best / worst', `${times[0]!.toFixed(0)} / ${times[4]!.toFixed(0)} ms`]);
-  // The reaper's path: raw batches read straight from the reply (src/adapters/mongodb/adapter.ts rawBatches).
+  // The reaper's path: raw batch arrays read straight from the reply (src/adapters/mongodb/raw-cursor.ts).
   const raw: number[] = [];
   for (let i = 0; i < 5; i++) {
     const t0 = performance.now();
     let n = 0;
-    const cursor = c.db('config').collection('system.sessions').aggregate<Uint8Array>([{ $listSessions: { allUsers: true } }], { raw: true });
-    for await (const batch of rawBatches(cursor, readListedSession)) n += batch.length;
+    const session = c.startSession();
+    const command = { aggregate: 'system.sessions', pipeline: [{ $listSessions: { allUsers: true } }], cursor: {} };
+    for await (const batch of commandBatches(c.db('config'), command, session, readListedSession)) n += batch.length;
+    await session.endSession();
     raw.push(performance.now() - t0);
     if (n !== 100_000) throw new Error(`listed ${n} sessions, expected 100000`);
   }

@@ -1,12 +1,13 @@
 /**
- * The MongoDB adapter against the stand-in: the raw listing path reads exactly what the driver's public
- * API reads, and with the pinned driver it really takes the fast path (if a driver upgrade changes the
- * cursor internals it relies on, this test says so, while the adapter falls back to the public API).
+ * The MongoDB adapter against the stand-in: the raw listing path (commands with raw batch arrays, through
+ * the driver's public API) reads exactly what the driver's documents say, across getMores, and frees the
+ * server's cursor when its reader stops early.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MongoClient } from 'mongodb';
-import { bufferedReply, MongoAdapter, rawBatches, toListedSession } from '../src/adapters/mongodb/adapter.ts';
+import { MongoAdapter, toListedSession } from '../src/adapters/mongodb/adapter.ts';
+import { commandBatches } from '../src/adapters/mongodb/raw-cursor.ts';
 import { readListedSession } from '../src/adapters/mongodb/session-doc-reader.ts';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
 
@@ -14,7 +15,7 @@ let standin: RunningStandin;
 let client: MongoClient;
 before(async () => {
   standin = await startStandin({ params: { auth: true }, users: ['admin:pw:root'] });
-  client = new MongoClient(standin.uriFor('admin', 'pw'));
+  client = new MongoClient(standin.uriFor('admin', 'pw'), { monitorCommands: true });
   await client.connect();
   await client.db('admin').command({ standinBulkCreateSessions: 5000, users: [{ user: 'app', db: 'admin' }, { user: 'etl', db: 'admin' }], seed: 3, lastUseAgeSeconds: { min: 1, max: 100 } });
 });
@@ -23,23 +24,55 @@ after(async () => {
   await standin?.stop();
 });
 
-const list = () => client.db('config').collection('system.sessions').aggregate<Uint8Array>([{ $listSessions: { allUsers: true } }], { raw: true, batchSize: 1000 });
+const LIST = { aggregate: 'system.sessions', pipeline: [{ $listSessions: { allUsers: true } }], cursor: { batchSize: 1000 } };
 
 test('the raw batch reader returns what the driver\'s documents say, batch by batch', async () => {
+  // Prepare
+  const session = client.startSession();
+  const commands: string[] = [];
+  const seen = (e: { commandName: string }) => commands.push(e.commandName);
+  client.on('commandStarted', seen);
   // Act
   const fast: unknown[] = [];
-  for await (const batch of rawBatches(list(), readListedSession)) fast.push(...batch);
+  const sizes: number[] = [];
+  try {
+    for await (const batch of commandBatches(client.db('config'), LIST, session, readListedSession)) {
+      fast.push(...batch);
+      sizes.push(batch.length);
+    }
+  } finally {
+    client.off('commandStarted', seen);
+    await session.endSession();
+  }
   const slow = (await client.db('config').collection('system.sessions').aggregate([{ $listSessions: { allUsers: true } }]).toArray()).map(toListedSession);
   // Assess
   assert.equal(fast.length, 5000);
   assert.deepEqual(fast, slow);
+  // cursor.batchSize sizes the first batch only; a getMore without batchSize takes the rest (up to 16 MiB).
+  assert.deepEqual(sizes, [1000, 4000]);
+  assert.deepEqual(commands, ['aggregate', 'getMore']);
 });
 
-test('with the pinned driver the cursor internals the fast path reads are there', async () => {
-  const cursor = list();
-  assert.equal(await cursor.hasNext(), true);
-  assert.notEqual(bufferedReply(cursor), null, 'mongodb driver internals changed: rawBatches now uses the slower public API');
-  await cursor.close();
+test('a reader that stops early frees the server\'s cursor with killCursors', async () => {
+  // Prepare
+  const session = client.startSession();
+  const commands: string[] = [];
+  const seen = (e: { commandName: string }) => commands.push(e.commandName);
+  client.on('commandStarted', seen);
+  // Act
+  try {
+    for await (const batch of commandBatches(client.db('config'), LIST, session, readListedSession)) {
+      assert.equal(batch.length, 1000);
+      break;
+    }
+  } finally {
+    client.off('commandStarted', seen);
+  }
+  const status = await client.db('admin').command({ serverStatus: 1 });
+  await session.endSession();
+  // Assess
+  assert.deepEqual(commands, ['aggregate', 'killCursors']);
+  assert.equal(status.metrics.cursor.open.total, 0, "no cursor left open on the server");
 });
 
 test('the adapter knows the reaper\'s identity: its session and its uid', async () => {

@@ -2,14 +2,15 @@
  * The MongoDB adapter: the MongoPort over the official driver.
  *
  * Everything the reaper sends runs in ONE explicit session, so the reaper knows its own lsid and the
- * policy can protect it. Listings are streamed through cursors and projected down to the fields the
- * inventory reads ($currentOp documents carry the whole command otherwise).
+ * policy can protect it. Session listings are read a server batch at a time as raw BSON (raw-cursor.ts);
+ * $currentOp is projected down to the fields the inventory reads (its documents carry whole commands).
  */
 import { createHash } from 'node:crypto';
-import { Binary, MongoClient, type AbstractCursor, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
+import { Binary, MongoClient, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
 import type { Activity, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
 import { redactUri } from '../../util/redact.ts';
+import { commandBatches } from './raw-cursor.ts';
 import { readListedSession } from './session-doc-reader.ts';
 
 /** The appName the reaper announces, so operators can see it in $currentOp and logs. */
@@ -92,47 +93,6 @@ export function killSessionsCommand(batch: readonly SessionKey[]): Document {
   };
 }
 
-/**
- * The part of the pinned driver's (7.x) cursor state that rawBatches reads: the buffered server reply
- * (`documents`, a CursorResponse) whose `batch` is the reply's batch array, with the offsets of its
- * elements already parsed. Not public API: checked at run time, with the public API as the fallback.
- */
-interface BufferedReply {
-  iterated: number;
-  clear(): void;
-  batch: { bson: Uint8Array; elements: [number, number, number, number, number][] };
-}
-
-export function bufferedReply(cursor: AbstractCursor<unknown>): BufferedReply | null {
-  const r = (cursor as unknown as { documents?: Partial<BufferedReply> | null }).documents;
-  const batch = r?.batch;
-  return r && typeof r.clear === 'function' && typeof r.iterated === 'number' && batch && batch.bson instanceof Uint8Array && Array.isArray(batch.elements)
-    ? (r as BufferedReply)
-    : null;
-}
-
-/**
- * Reads a raw cursor a server batch at a time, each document with `read(bytes)`. The driver's own per-document
- * path (readBufferedDocuments) costs ~10 µs per document (an on-demand lookup and a copy), which for a million
- * sessions is most of a pass; reading the batch's element offsets directly costs a fraction of that. Whenever
- * the driver's internals do not look as expected, the public API is used instead.
- */
-export async function* rawBatches<T>(cursor: AbstractCursor<Uint8Array>, read: (bytes: Uint8Array, start?: number) => T): AsyncIterable<T[]> {
-  while (await cursor.hasNext()) {
-    const reply = bufferedReply(cursor);
-    if (reply) {
-      const { elements } = reply.batch;
-      const bson = Buffer.isBuffer(reply.batch.bson) ? reply.batch.bson : Buffer.from(reply.batch.bson.buffer, reply.batch.bson.byteOffset, reply.batch.bson.length);
-      const out = new Array<T>(elements.length - reply.iterated);
-      for (let i = reply.iterated; i < elements.length; i++) out[i - reply.iterated] = read(bson, elements[i]![3]);
-      reply.clear();
-      yield out;
-    } else {
-      yield cursor.readBufferedDocuments().map((doc) => read(doc));
-    }
-  }
-}
-
 export class MongoAdapter implements MongoPort {
   private trips = 0;
   private session: ClientSession | null = null;
@@ -175,13 +135,13 @@ export class MongoAdapter implements MongoPort {
   }
 
   async *listSessions(): AsyncIterable<ListedSession[]> {
-    const cursor = this.client.db('config').collection('system.sessions').aggregate<Uint8Array>([{ $listSessions: { allUsers: true } }], { session: this.ownSession(), raw: true });
-    yield* rawBatches(cursor, readListedSession);
+    const command = { aggregate: 'system.sessions', pipeline: [{ $listSessions: { allUsers: true } }], cursor: {} };
+    yield* commandBatches(this.client.db('config'), command, this.ownSession(), readListedSession);
   }
 
   async *listLocalSessions(): AsyncIterable<ListedSession[]> {
-    const cursor = this.client.db('admin').aggregate<Uint8Array>([{ $listLocalSessions: { allUsers: true } }], { session: this.ownSession(), raw: true });
-    yield* rawBatches(cursor, readListedSession);
+    const command = { aggregate: 1, pipeline: [{ $listLocalSessions: { allUsers: true } }], cursor: {} };
+    yield* commandBatches(this.client.db('admin'), command, this.ownSession(), readListedSession);
   }
 
   async *currentOp(): AsyncIterable<Activity[]> {
