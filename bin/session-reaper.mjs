@@ -1,8 +1,12 @@
 #!/usr/bin/env node
-// The `session-reaper` command. The sources are TypeScript; tsx (a pinned runtime dependency) loads them,
-// so the command works right after `npm ci` with no build step.
-import { register } from 'tsx/esm/api';
+// The `session-reaper` command: runs the JavaScript that scripts/build.mjs compiles from src/ into dist/
+// (`npm ci` builds it; so do `npm test` and `npm start`).
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('../src/cli/main.ts');
+const entry = new URL('../dist/cli/main.mjs', import.meta.url);
+if (!existsSync(entry)) {
+  process.stderr.write(`session-reaper: ${new URL('../dist/', import.meta.url).pathname} is missing: build the command with \`npm run build\` (npm ci does it too)\n`);
+  process.exit(2);
+}
+const { main } = await import(entry.href);
 process.exitCode = await main(process.argv.slice(2));

@@ -18,15 +18,15 @@
  * Exit codes: 0 done and verified; 1 the server refused or the verification failed; 2 bad usage.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MongoClient, type Document } from 'mongodb';
 import { MongoAdapter } from '../adapters/mongodb/adapter.ts';
 import { ConfigError } from '../util/errors.ts';
 import { redactUri } from '../util/redact.ts';
 import type { CliIo } from './run.ts';
+import { shippedPath } from '../util/shipped-path.ts';
 
-export const DEFAULT_ROLE_FILE = fileURLToPath(new URL('../../infra/mongodb-role.json', import.meta.url));
+export const DEFAULT_ROLE_FILE = shippedPath('infra/mongodb-role.json');
 export const DEFAULT_PASSWORD_ENV = 'REAPER_DB_PASSWORD';
 
 export const SETUP_ROLE_USAGE = `usage: session-reaper setup-role --uri URI --user NAME [--password-env VAR | --password-file PATH] [--role-file PATH]

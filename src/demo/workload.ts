@@ -5,8 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { MongoClient, type ClientSession, type FindCursor, type Document } from 'mongodb';
+import { shippedPath } from '../util/shipped-path.ts';
 
-export const REAPER_ROLE_DOCUMENT: Document = JSON.parse(readFileSync(new URL('../../infra/mongodb-role.json', import.meta.url), 'utf8'));
+export const REAPER_ROLE_DOCUMENT: Document = JSON.parse(readFileSync(shippedPath('infra/mongodb-role.json'), 'utf8'));
 
 export interface DemoUsers {
   adminUri: string;

@@ -1,7 +1,7 @@
 /**
- * Where a shipped folder (`policies/`, `infra/`) is, for code that runs both from the sources and from a
+ * Where a shipped folder or file (`policies/`, `infra/mongodb-role.json`) is, for code that runs both from the sources and from a
  * Lambda bundle: the first ancestor of this module's directory that holds it. From the sources that is the
- * repository root (src/util/ → src/ → root); in a bundle, where every module is inlined into
+ * repository root (src/util/ → src/ → root, or dist/cli/ → dist/ → root for the built CLI); in a bundle, where every module is inlined into
  * functions/<name>.mjs, it is the package root that serverless.yml's `patterns` copy the folder into.
  * Walking up keeps the answer right when a module moves or is bundled.
  */
