@@ -238,4 +238,32 @@ describe('kill stage', () => {
     assert.equal(second.roundTrips, 6);
     assert.equal(port.roundTrips(), 12);
   });
+
+  it('json-rules-engine as the evaluator makes the same decisions as the compiled one', async () => {
+    // Prepare: kill, protect and no-match records in one inventory
+    const { sessions, activities } = runaway(6);
+    activities[2] = { ...activities[2]!, appName: 'mongodump' };
+    activities[4] = { ...activities[4]!, secsRunning: 10 };
+    const policy = parsePolicySet([{
+      path: 'p.json',
+      text: JSON.stringify({
+        version: 1,
+        rules: [
+          { name: 'runaway', conditions: { all: [{ fact: 'longestOpSeconds', operator: 'greaterThan', value: 50 }] }, event: { type: 'kill', params: { reason: 'runs too long' } } },
+          { name: 'backup', priority: 90, conditions: { all: [{ fact: 'appName', operator: 'equal', value: 'mongodump' }] }, event: { type: 'protect', params: { reason: 'backups' } } },
+        ],
+      }),
+    }]);
+    const rows = async (evaluator: 'compiled' | 'json-rules-engine') => {
+      const report = await runPass(new MemoryPort(sessions, activities), policy, new InMemoryAuditSink(), opts({ dryRun: true, evaluator }));
+      return report.decisions.map((d) => `${d.sessionId || d.opid} ${d.rule} ${d.outcome}`).sort();
+    };
+    // Act
+    const compiled = await rows('compiled');
+    const engine = await rows('json-rules-engine');
+    // Assess
+    assert.deepEqual(engine, compiled);
+    assert.equal(compiled.length, 6, 'five runaways and the protected backup; the 10 s operation matched nothing');
+    assert.ok(compiled.some((r) => r.endsWith('backup skipped')));
+  });
 });

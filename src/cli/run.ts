@@ -32,7 +32,8 @@ const BOOLEAN_FLAGS = new Set(['dry-run', 'json', 'help']);
 
 export const RUN_USAGE = `usage: session-reaper run --uri URI [--policies DIR] [--dry-run] [--max-kills N] [--max-kill-share F]
                           [--batch-size N] [--concurrency N] [--audit eventbridge|eventbridge:BUS|stdout|file:PATH]
-                          [--cluster NAME] [--source SOURCE] [--event-bus NAME] [--json] [--<threshold> N]...
+                          [--cluster NAME] [--source SOURCE] [--event-bus NAME] [--evaluator compiled|json-rules-engine]
+                          [--json] [--<threshold> N]...
 threshold flags of the policy set: see 'session-reaper policies check'`;
 
 /** Splits argv into settings flags and the rest (threshold flags), each as name -> raw string. */
@@ -166,7 +167,7 @@ export async function runCommand(argv: string[], io: CliIo = { stdout: process.s
     mongo = await MongoAdapter.connect(config.uri);
     const report = await runPass(mongo, policy, sink, {
       cluster: config.cluster, trigger, dryRun: config.dryRun, maxKills: config.maxKills, maxKillShare: config.maxKillShare,
-      batchSize: config.batchSize, concurrency: config.concurrency, source: config.source,
+      batchSize: config.batchSize, concurrency: config.concurrency, source: config.source, evaluator: config.evaluator,
       progress: (line) => io.stderr.write(`${line}\n`),
     });
     io.stdout.write(json ? `${JSON.stringify(report)}\n` : `${renderReport(report)}\n`);

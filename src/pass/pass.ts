@@ -17,7 +17,7 @@ import type { AuditSink } from './audit/sink.ts';
 import { PassJournal, type AuditTotals, type DecisionRow } from './journal.ts';
 import { executeKills, type KillTarget } from './kill.ts';
 import { planKills, type Plan } from './plan.ts';
-import type { Decision } from './policy/evaluate.ts';
+import type { Decision, EvaluatorKind } from './policy/evaluate.ts';
 import type { PolicySet } from './policy/types.ts';
 import type { MongoPort, ReaperIdentity } from './ports.ts';
 import { scan, type Scan } from './scan.ts';
@@ -41,6 +41,8 @@ export interface PassOptions {
   now?: () => number;
   /** Progress lines for long work (stderr in the CLI). */
   progress?: (line: string) => void;
+  /** The policy evaluator (default "compiled"; "json-rules-engine" is the slower reference). */
+  evaluator?: EvaluatorKind;
 }
 
 export type StageName = 'inventory' | 'evaluate' | 'plan' | 'kill' | 'verify' | 'audit';
@@ -97,7 +99,7 @@ async function timed<T>(pass: PassContext, stage: StageName, fn: () => Promise<T
 /** Inventory and evaluate: who the reaper is, then the streaming scan. */
 async function inventoryStage(pass: PassContext): Promise<{ self: ReaperIdentity; scanned: Scan }> {
   const self = await pass.mongo.identity();
-  const scanned = await timed(pass, 'inventory', () => scan(pass.mongo, self, pass.now(), pass.policy, pass.opts.progress));
+  const scanned = await timed(pass, 'inventory', () => scan(pass.mongo, self, pass.now(), pass.policy, { ...(pass.opts.progress ? { progress: pass.opts.progress } : {}), ...(pass.opts.evaluator ? { evaluator: pass.opts.evaluator } : {}) }));
   // The scan interleaves reading and evaluating; its evaluation time is reported as its own stage.
   pass.stages.inventory -= scanned.evaluateMs;
   pass.stages.evaluate += scanned.evaluateMs;

@@ -6,7 +6,8 @@
  */
 import { emptyFacts, type SessionFacts } from './facts.ts';
 import { InventoryBuilder } from './inventory.ts';
-import { createEvaluator, type Decision } from './policy/evaluate.ts';
+import { createEngineEvaluator } from './policy/engine.ts';
+import { createEvaluator, type AsyncEvaluator, type Decision, type EvaluatorKind } from './policy/evaluate.ts';
 import type { PolicySet } from './policy/types.ts';
 import type { MongoPort, ReaperIdentity } from './ports.ts';
 
@@ -22,9 +23,27 @@ export interface Scan {
 /** Documents between two progress lines. */
 const PROGRESS_EVERY = 100_000;
 
-export async function scan(mongo: MongoPort, self: ReaperIdentity, now: number, policy: PolicySet, progress?: (l: string) => void): Promise<Scan> {
+export interface ScanOptions {
+  evaluator?: EvaluatorKind;
+  progress?: (line: string) => void;
+}
+
+/** One decision function for the scan: synchronous for the compiled evaluator, awaited for json-rules-engine. */
+type DecideFn = (facts: SessionFacts) => Decision | null | Promise<Decision | null>;
+
+function decideFn(policy: PolicySet, kind: EvaluatorKind): DecideFn {
+  if (kind === 'json-rules-engine') {
+    const engine: AsyncEvaluator = createEngineEvaluator(policy);
+    return (facts) => engine.decide(facts);
+  }
+  const compiled = createEvaluator(policy);
+  return (facts) => compiled.decide(facts);
+}
+
+export async function scan(mongo: MongoPort, self: ReaperIdentity, now: number, policy: PolicySet, options: ScanOptions = {}): Promise<Scan> {
+  const { progress } = options;
   const builder = new InventoryBuilder(now, self);
-  const evaluator = createEvaluator(policy);
+  const decideOne = decideFn(policy, options.evaluator ?? 'compiled');
   const decisions: Decision[] = [];
   let evaluateMs = 0;
   let streamed = 0;
@@ -37,9 +56,13 @@ export async function scan(mongo: MongoPort, self: ReaperIdentity, now: number, 
       progress?.(`inventory: ${read.toLocaleString('en-US')} documents read`);
     }
   };
-  const decide = (records: readonly SessionFacts[]): void => {
+  const decide = async (records: readonly SessionFacts[]): Promise<void> => {
     const t = performance.now();
-    for (const d of evaluator.evaluate(records)) decisions.push(d);
+    for (let i = 0; i < records.length; i++) {
+      const r = decideOne(records[i]!);
+      const d = r instanceof Promise ? await r : r;
+      if (d) decisions.push(d);
+    }
     evaluateMs += performance.now() - t;
   };
   // Sessions known only from the listing go through one scratch record: most match no rule and leave
@@ -59,7 +82,9 @@ export async function scan(mongo: MongoPort, self: ReaperIdentity, now: number, 
       streamed++;
       // Timed per record (a clock read costs ~25 ns) so the stage report keeps joining and deciding apart.
       const t = performance.now();
-      const d = evaluator.decide(scratch);
+      const r = decideOne(scratch);
+      // Only json-rules-engine answers with a promise; the compiled evaluator's path stays synchronous.
+      const d = r instanceof Promise ? await r : r;
       if (d) {
         d.facts = { ...scratch };
         decisions.push(d);
@@ -69,8 +94,8 @@ export async function scan(mongo: MongoPort, self: ReaperIdentity, now: number, 
     tick(batch.length);
   }
   const inventory = builder.build();
-  decide(inventory.sessions);
-  decide(inventory.sessionlessOps);
+  await decide(inventory.sessions);
+  await decide(inventory.sessionlessOps);
   return {
     decisions, sessions: inventory.sessions.length + streamed, sessionlessOps: inventory.sessionlessOps.length,
     internalOps: inventory.internalOps, evaluateMs,

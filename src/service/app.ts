@@ -132,7 +132,7 @@ export async function createReaper(env: Record<string, string | undefined>, logg
       const mongo = await adapterFor(cluster);
       const report = await runPass(mongo, policy, sink, {
         cluster: cluster.name, trigger: request.trigger, dryRun, maxKills: config.maxKills, maxKillShare: config.maxKillShare,
-        batchSize: config.batchSize, concurrency: config.concurrency, source: config.source,
+        batchSize: config.batchSize, concurrency: config.concurrency, source: config.source, evaluator: config.evaluator,
         ...(request.deadlineMs !== undefined ? { deadlineMs: request.deadlineMs } : {}),
       });
       if (report.error) {

@@ -7,6 +7,7 @@ import { ConfigError } from '../util/errors.ts';
 import { DEFAULT_KILL_BATCH_SIZE, DEFAULT_KILL_CONCURRENCY, MAX_KILL_BATCH_SIZE } from '../pass/kill.ts';
 import { DEFAULT_AUDIT_SOURCE } from '../pass/audit/events.ts';
 import { redactUri } from '../util/redact.ts';
+import { EVALUATORS, type EvaluatorKind } from '../pass/policy/evaluate.ts';
 import { shippedPath } from '../util/shipped-path.ts';
 import {
   checkSecretArn, parseAlarms, parseAtlasAlerts, parseClusters, parsePolicySets,
@@ -27,6 +28,7 @@ export interface RunConfig {
   cluster: string;
   source: string;
   eventBusName: string;
+  evaluator: EvaluatorKind;
   // Lambda deployment settings (scope "lambda": no CLI flag, read only by the Lambda functions).
   /** Secrets Manager ARN of the single cluster's connection string; '' when absent. */
   secretArn: string;
@@ -87,6 +89,14 @@ const fraction: Parser<number> = (raw, where) => {
   return n;
 };
 
+function oneOf<T extends string>(values: readonly T[]): Parser<T> {
+  return (raw, where) => {
+    const v = raw.trim();
+    if (!(values as readonly string[]).includes(v)) throw new ConfigError(`${where} must be one of ${values.join(', ')}, got "${v}"`);
+    return v as T;
+  };
+}
+
 const uri: Parser<string> = (raw, where) => {
   const v = raw.trim();
   if (!/^mongodb(\+srv)?:\/\//.test(v)) throw new ConfigError(`${where} must be a mongodb:// or mongodb+srv:// connection string, got "${redactUri(v)}"`);
@@ -116,6 +126,7 @@ export const SETTINGS: readonly Setting<keyof RunConfig>[] = [
   { key: 'cluster', env: 'REAPER_CLUSTER', flag: 'cluster', description: 'Cluster name in audit events (default: the hosts of the connection string, or the name of MONGODB_SECRET_ARN)', default: clusterFromUri, parse: text },
   { key: 'source', env: 'REAPER_AUDIT_SOURCE', flag: 'source', description: 'EventBridge Source of audit events', default: DEFAULT_AUDIT_SOURCE, parse: text },
   { key: 'eventBusName', env: 'AUDIT_EVENT_BUS_NAME', flag: 'event-bus', description: 'EventBridge bus for --audit eventbridge', default: '', parse: (r) => r.trim() },
+  { key: 'evaluator', env: 'REAPER_EVALUATOR', flag: 'evaluator', description: 'Policy evaluator: compiled (fast, the default) or json-rules-engine (the reference the compiled one is tested against; slower)', default: 'compiled', parse: oneOf(EVALUATORS) },
   { key: 'secretArn', env: 'MONGODB_SECRET_ARN', flag: null, scope: 'lambda', description: 'Secrets Manager ARN holding the single cluster\'s connection string (the SecretString itself, or JSON with a "uri" field); fetched once per container', default: '', parse: (r, w) => checkSecretArn(r.trim(), w) },
   { key: 'clusters', env: 'REAPER_CLUSTERS', flag: null, scope: 'lambda', description: 'Several clusters from one deployment, JSON: {"NAME": {"secretArn": ARN | "uriEnv": VAR, "policySet"?: SET, "atlasClusterName"?: NAME, "atlasGroupId"?: ID}}', default: null, parse: parseClusters },
   { key: 'policySets', env: 'REAPER_POLICY_SETS', flag: null, scope: 'lambda', description: 'Named policy sets besides "default" (REAPER_POLICIES_DIR) and "strict" (shipped rules, tighter thresholds), JSON: {"NAME": DIR | {"dir": DIR, "parameters": {"NAME": NUMBER}}}', default: null, parse: parsePolicySets },

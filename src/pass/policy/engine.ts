@@ -1,7 +1,9 @@
 /**
- * json-rules-engine as the reference evaluator. The compiled evaluator (evaluate.ts) is what runs
- * in a pass; this one exists so that the differential test, and an operator asking "why", can check
- * the compiled answers against the library whose rule format the policies use.
+ * json-rules-engine as the reference evaluator. The compiled evaluator (evaluate.ts) is what runs in a
+ * pass by default; this one is selectable (`--evaluator json-rules-engine`, REAPER_EVALUATOR), gives the
+ * same decisions (the differential test holds the two together) and is slower, since every record is an
+ * awaited engine run. It is the library whose rule format the policies use: the reference when an
+ * operator wants the compiled answers checked.
  */
 import { Engine, type RuleResult } from 'json-rules-engine';
 import type { SessionFacts } from '../facts.ts';
@@ -9,6 +11,7 @@ import { byPriorityThenLoadOrder, factsUsedBy } from './compile.ts';
 import { decide, decisionRule, type Decision, type DecisionRule } from './decide.ts';
 import { OPERATORS, predicateCache } from './operators.ts';
 import type { PolicySet } from './types.ts';
+import type { AsyncEvaluator } from './evaluate.ts';
 
 /**
  * The one place an Engine is built: custom operators registered from the OPERATORS table (the
@@ -94,4 +97,19 @@ export async function explainWithEngine(facts: SessionFacts, policy: PolicySet):
     .map((r) => ({ rule: r.name, matched: r.result === true, conditions: r.toJSON(false).conditions }))
     .sort((a, b) => index.byName.get(a.rule)!.loadIndex - index.byName.get(b.rule)!.loadIndex);
   return { decision: decisionFrom(facts, results, index), rules };
+}
+
+/**
+ * A pass evaluator over json-rules-engine. `decide` must be awaited before the next call: the scan does,
+ * and one Engine must never run records concurrently (see evaluateWithEngine).
+ */
+export function createEngineEvaluator(policy: PolicySet): AsyncEvaluator {
+  const engine = createEngine(policy);
+  const index = indexRules(policy);
+  return {
+    async decide(facts) {
+      const { results } = await engine.run(facts as unknown as Record<string, unknown>);
+      return decisionFrom(facts, results, index);
+    },
+  };
 }

@@ -25,6 +25,15 @@ export interface Evaluator {
   decide(facts: SessionFacts): Decision | null;
 }
 
+/** json-rules-engine's evaluator answers through promises (engine.ts createEngineEvaluator). */
+export interface AsyncEvaluator {
+  decide(facts: SessionFacts): Promise<Decision | null>;
+}
+
+/** Which evaluator a pass uses: the compiled one (default) or json-rules-engine, the reference. */
+export const EVALUATORS = ['compiled', 'json-rules-engine'] as const;
+export type EvaluatorKind = (typeof EVALUATORS)[number];
+
 /** Compiles the policy once; the evaluator is then used for every record of a pass. */
 export function createEvaluator(policy: PolicySet): Evaluator {
   const rules = compilePolicy(policy);
