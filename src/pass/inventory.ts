@@ -2,7 +2,8 @@
  * Inventory: joins the session listings and $currentOp into one fact record per session, keyed by the
  * pair (id, uid), plus one record per running operation outside any session.
  *
- * What each source contributes (reference notes §4.4, §5):
+ * What each source contributes (docs/server-semantics.md#session-listings and
+ * docs/server-semantics.md#current-operations):
  *  - $listSessions: every session flushed to config.system.sessions; its lastUse is the time of the last
  *    refresh write, so it lags the real last use by up to logicalSessionRefreshMillis (5 minutes);
  *  - $listLocalSessions: the sessions used since the node's last refresh, with the exact lastUse; it makes

@@ -2,7 +2,7 @@
  * Users, roles and privileges, on the model of mongod's authorization subsystem.
  *
  * Built-in roles and the actions they grant: mongodb/mongo `src/mongo/db/auth/builtin_roles.yml`
- * (the subset of actions that the stand-in's commands check). Notably (reference notes §8):
+ * (the subset of actions that the stand-in's commands check). Notably (docs/server-semantics.md#privileges):
  *  - listSessions: clusterMonitor, clusterManager, clusterAdmin, root
  *  - inprog: clusterMonitor, clusterAdmin, root
  *  - killAnySession, killop: hostManager, clusterAdmin, root

@@ -2,8 +2,9 @@
  * Cursors: created by find/aggregate with more results than the first batch, continued by getMore,
  * ended by exhaustion, killCursors, killSessions of their session, or the removal of their session's record.
  *
- * Session cursors do not time out (cursor_server_params.idl enableTimeoutOfInactiveSessionCursors=false);
- * cursors without a session time out after cursorTimeoutMillis = 600000 (reference notes §6).
+ * Session cursors do not time out (cursor_manager.cpp cursorShouldTimeout_inlock, with the query knob
+ * enableTimeoutOfInactiveSessionCursors=false); cursors without a session time out after
+ * cursorTimeoutMillis = 600000 (cursor_server_params.idl; docs/server-semantics.md#server-side-timeouts).
  */
 import { Long, type Document } from 'bson';
 import type { BatchSource } from './batches.ts';

@@ -6,7 +6,7 @@
  *  - wrong bin type:  TypeMismatch(14) "BSON field '<path>' is the wrong binData type '<t>', expected type '<t>'"
  *  - missing:         40414 "BSON field '<path>' is missing but a required field"
  *  - unknown (strict): 40415 "BSON field '<path>' is an unknown field."
- * Paths carry array indexes only for elements that are not documents (reference notes §2.3).
+ * Paths carry array indexes only for elements that are not documents (docs/server-semantics.md#argument-errors).
  */
 import { Binary, Long, Int32, Double, Decimal128, ObjectId, Timestamp, BSONRegExp, MinKey, MaxKey, type Document } from 'bson';
 import { CommandError } from './errors.ts';
@@ -101,7 +101,8 @@ export function rejectUnknown(doc: Document, allowed: readonly string[], path: s
 /**
  * A UUID field: binData subtype 4 of 16 bytes.
  * Subtype check: idl_parser.cpp checkAndAssertBinDataType; length check: UUID::parse, InvalidUUID(207)
- * "uuid must be a 16-byte binary field with UUID (4) subtype" (FerretDB tests against MongoDB, notes §2.1).
+ * "uuid must be a 16-byte binary field with UUID (4) subtype" (FerretDB tests against MongoDB;
+ * docs/server-semantics.md#argument-errors).
  */
 export function expectUuid(value: unknown, path: string): Binary {
   if (value === undefined || value === null) throw missingField(path);

@@ -2,8 +2,9 @@
  * The listing stages: $listSessions, $listLocalSessions and $currentOp, as sources for an aggregate.
  *
  * $listSessions / $listLocalSessions: document_source_list_sessions.*, document_source_list_local_sessions.*
- * (reference notes §4). $currentOp: document_source_current_op.*, curop.cpp, transaction_participant.cpp
- * reportStashedState / reportUnstashedState, single_transaction_stats.cpp (notes §5).
+ * (docs/server-semantics.md#session-listings). $currentOp: document_source_current_op.*, curop.cpp,
+ * transaction_participant.cpp reportStashedState / reportUnstashedState, single_transaction_stats.cpp
+ * (docs/server-semantics.md#current-operations).
  */
 import { Int32, Long, Timestamp, type Document } from 'bson';
 import { userDigest } from './auth.ts';
@@ -135,7 +136,8 @@ export function transactionReport(txn: Transaction, now: number, limitSeconds: n
     timeInactiveMicros: Long.fromNumber(Math.round(openMicros - activeMicros)),
   };
   if (txn.preparedAtMs) report.timePreparedMicros = micros(now - txn.preparedAtMs);
-  // expiryTime == startWallClockTime + transactionLifetimeLimitSeconds (asserted in a jstest, notes §5.3);
+  // expiryTime == startWallClockTime + transactionLifetimeLimitSeconds (asserted in
+  // jstests/noPassthrough/currentop_active_transaction.js; docs/server-semantics.md#idle-session-documents);
   // prepared transactions never expire, and the server reports no expiry for them.
   if (txn.state === 'inProgress') report.expiryTime = isoLocal(txn.startWallMs + limitSeconds * 1000);
   return report;

@@ -69,7 +69,7 @@ export interface MongodParams {
   /** maxSessions: 1,000,000 (logical_session_cache.idl). */
   maxSessions: number;
   cursorTimeoutMillis: number;
-  /** ttlMonitorSleepSecs: 60 (believed default, reference notes §4.5). */
+  /** ttlMonitorSleepSecs: 60 (src/mongo/db/ttl.idl). */
   ttlMonitorSleepSecs: number;
 }
 
@@ -377,7 +377,8 @@ export class Mongod {
 
   /**
    * killAllExpiredTransactions: only in-progress (unprepared) transactions past their expiry date are aborted,
-   * with reason TransactionExceededLifetimeLimitSeconds(290) for an op running inside (reference notes §6).
+   * with reason TransactionExceededLifetimeLimitSeconds(290) for an op running inside
+   * (docs/server-semantics.md#server-side-timeouts).
    */
   abortExpiredTransactions(now: number): number {
     let n = 0;

@@ -2,7 +2,7 @@
  * Logical sessions: the session catalog, the logical session cache and config.system.sessions.
  *
  * One SessionRecord per lsid = (id, uid). It carries three independent pieces of server state that
- * mongod keeps in three places (reference notes §4.5, §6):
+ * mongod keeps in three places (docs/server-semantics.md#cache-refresh-and-the-session-ttl):
  *  - the in-memory LogicalSessionCache entry (`cacheLastUse`), vivified by every command carrying the lsid
  *    and cleared at every refresh (logical_session_cache_impl.cpp `_refresh` swaps out `_activeSessions`);
  *  - the config.system.sessions document (`persistedLastUse`), written at refresh with lastUse = $$NOW,

@@ -1,7 +1,8 @@
 /**
  * $currentOp through the driver: op / idleSession / idleCursor documents and their fields, options,
  * the transaction sub-document, transaction expiry, and the stages people put after it.
- * Fidelity checklist: reference notes §5, §6, §11 ("$currentOp").
+ * What it holds the stand-in to: docs/server-semantics.md#current-operations and
+ * docs/server-semantics.md#server-side-timeouts.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

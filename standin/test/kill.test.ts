@@ -1,7 +1,8 @@
 /**
  * Killing sessions under access control, through the official driver: the auth matrix of killSessions,
  * the empty-array meanings, pattern semantics, the effects in the server's order, and the error table.
- * Fidelity checklist: reference notes §11 ("killSessions", "killAllSessions", "Kill order").
+ * What it holds the stand-in to: docs/server-semantics.md#kill-and-end-commands and
+ * docs/server-semantics.md#what-a-kill-does.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,7 +1,8 @@
 /**
  * Logical sessions through the driver: uid = SHA-256("user@db"), the cache and config.system.sessions,
  * lastUse, endSessions deferred to the next refresh, expiry, startSession/refreshSessions, and the listing
- * stages' rules. Fidelity checklist: reference notes §1, §2.4, §4, §11 ("Listing").
+ * stages' rules. What it holds the stand-in to: docs/server-semantics.md#session-identity,
+ * docs/server-semantics.md#endsessions and docs/server-semantics.md#session-listings.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

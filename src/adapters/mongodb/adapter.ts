@@ -58,14 +58,14 @@ export function toActivity(doc: Document): Activity {
     op: typeof doc.op === 'string' ? doc.op : '',
     ns: typeof doc.ns === 'string' ? doc.ns : '',
     appName: typeof doc.appName === 'string' ? doc.appName : '',
-    // Through mongos the shard's client address is renamed client_s (notes §5.5).
+    // Through mongos the shard's client address is renamed client_s (docs/server-semantics.md#through-mongos).
     client: typeof doc.client === 'string' ? doc.client : typeof doc.client_s === 'string' ? doc.client_s : '',
     user: u ? `${u.user}@${u.db}` : '',
     txn: t ? {
       openSeconds: num(t.timeOpenMicros) / 1e6,
       activeSeconds: num(t.timeActiveMicros) / 1e6,
       inactiveSeconds: num(t.timeInactiveMicros) / 1e6,
-      // A prepared transaction is recognised by timePreparedMicros (notes §5.3).
+      // A prepared transaction is recognised by timePreparedMicros (docs/server-semantics.md#idle-session-documents).
       prepared: t.timePreparedMicros !== undefined,
       expiresAtMs: typeof t.expiryTime === 'string' ? Date.parse(t.expiryTime) || 0 : t.expiryTime instanceof Date ? t.expiryTime.getTime() : 0,
     } : null,
@@ -157,7 +157,7 @@ export class MongoAdapter implements MongoPort {
   }
 
   async killOp(opid: string): Promise<void> {
-    // Through mongos the opid is "shard:opid" and is passed as that string (notes §5.6).
+    // Through mongos the opid is "shard:opid" and is passed as that string (docs/server-semantics.md#through-mongos).
     const op = /^-?\d+$/.test(opid) ? Number(opid) : opid;
     await this.client.db('admin').command({ killOp: 1, op }, { session: this.ownSession() });
   }

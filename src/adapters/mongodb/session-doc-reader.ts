@@ -95,7 +95,7 @@ const visitTop: Visitor = (buf, type, name, value, out) => {
   if (type === 0x03 && nameIs(buf, name, '_id')) walk(buf, value, visitId, out);
   else if (type === 0x09 && nameIs(buf, name, 'lastUse')) out.lastUseMs = int32(buf, value + 4) * 0x100000000 + (int32(buf, value) >>> 0);
   else if (nameIs(buf, name, 'user')) {
-    // A string in $listLocalSessions, a {name} document in $listSessions (reference notes §4.4).
+    // A string in $listLocalSessions, a {name} document in $listSessions (docs/server-semantics.md#session-listings).
     if (type === 0x02) out.user = readString(buf, value);
     else if (type === 0x03) walk(buf, value, visitUser, out);
   }

@@ -4,7 +4,7 @@
  *
  * The stand-in poses as the primary of a one-member replica set so that the driver sends txnNumber
  * and allows transactions (node-mongodb-native src/utils.ts supportsRetryableWrites: not Standalone).
- * It omits topologyVersion so the driver's monitor stays in polling mode (reference notes §9.1).
+ * It omits topologyVersion so the driver's monitor stays in polling mode (docs/server-semantics.md#wire-handshake).
  */
 import { ObjectId, Timestamp, type Document } from 'bson';
 import { CommandError } from '../errors.ts';
@@ -35,7 +35,7 @@ export function helloReply(mongod: Mongod, ctx: { conn: CommandContext['conn'] }
     maxMessageSizeBytes: MAX_MESSAGE_SIZE_BYTES,
     maxWriteBatchSize: MAX_WRITE_BATCH_SIZE,
     localTime: new Date(),
-    // The sessions switch: without it the driver attaches no lsid (notes §9.2).
+    // The sessions switch: without it the driver attaches no lsid (docs/server-semantics.md#hello-reply-fields).
     logicalSessionTimeoutMinutes: mongod.params.localLogicalSessionTimeoutMinutes,
     connectionId: ctx.conn.id,
     minWireVersion: 0,

@@ -1,6 +1,6 @@
 /**
  * killSessions, killAllSessions, killAllSessionsByPattern and killOp, with the server's privileges,
- * empty-array meanings and errors (reference notes §2.1-2.3, §5.6):
+ * empty-array meanings and errors (docs/server-semantics.md#kill-and-end-commands, docs/server-semantics.md#killop):
  *
  *  - killSessions [{id}]:     the uid defaults to the CALLER's digest, so a bare id only ever hits the caller's
  *                             own sessions, even for root (kill_sessions_command.cpp, makeLogicalSessionId);

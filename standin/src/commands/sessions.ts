@@ -4,7 +4,7 @@
  *
  * endSessions is deferred: LogicalSessionCacheImpl::endSessions only records the ids; the next refresh
  * deletes the records and kills their cursors; running ops are not interrupted and transactions are not
- * aborted (end_sessions_command.cpp, logical_session_cache_impl.cpp; reference notes §2.4).
+ * aborted (end_sessions_command.cpp, logical_session_cache_impl.cpp; docs/server-semantics.md#endsessions).
  */
 import { randomBytes } from 'node:crypto';
 import { Binary, Int32, type Document } from 'bson';
