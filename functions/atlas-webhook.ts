@@ -18,7 +18,7 @@
  *   400 bad body   401 bad or missing signature   405 not POST   413 too large
  *   503 the pass could not be queued, or the secret could not be read (Atlas tries again)
  */
-import type { APIGatewayProxyStructuredResultV2 as LambdaFunctionURLResult, LambdaFunctionURLEvent } from 'aws-lambda';
+import type { APIGatewayProxyStructuredResultV2 as LambdaFunctionURLResult, Context, LambdaFunctionURLEvent } from 'aws-lambda';
 import { resolveConfig } from '../src/service/config.ts';
 import { resolveDeployment } from '../src/service/deployment.ts';
 import { lambdaDispatcher, createLambdaClient } from '../src/adapters/lambda-invoke.ts';
@@ -52,7 +52,8 @@ function header(event: LambdaFunctionURLEvent, name: string): string | undefined
   return key === undefined ? undefined : event.headers[key];
 }
 
-export async function handler(event: LambdaFunctionURLEvent): Promise<LambdaFunctionURLResult> {
+export async function handler(event: LambdaFunctionURLEvent, context?: Partial<Context>): Promise<LambdaFunctionURLResult> {
+  if (context) logger.withInvocation(context);
   const source = event.requestContext?.http?.sourceIp ?? '?';
   if (event.requestContext?.http?.method !== 'POST') return reply(405, { error: 'only POST: Atlas posts its alerts' });
   const raw = Buffer.from(event.body ?? '', event.isBase64Encoded ? 'base64' : 'utf8');

@@ -20,6 +20,7 @@ import { handleScheduled } from '../src/service/handlers/schedule.ts';
 const reaper = await sharedReaper();
 
 export async function handler(event: unknown, context: InvocationContext): Promise<HandlerResult | ManualResult> {
+  logger.withInvocation(context);
   const trigger = classify(event, reaper.config.source);
   switch (trigger.kind) {
     case 'ignore':

@@ -43,6 +43,8 @@ export interface PassOptions {
   progress?: (line: string) => void;
   /** The policy evaluator (default "compiled"; "json-rules-engine" is the slower reference). */
   evaluator?: EvaluatorKind;
+  /** The run id (default: a new UUID), for callers that log under it before the pass starts. */
+  runId?: string;
 }
 
 export type StageName = 'inventory' | 'evaluate' | 'plan' | 'kill' | 'verify' | 'audit';
@@ -180,7 +182,7 @@ async function verifyStage(pass: PassContext, killed: readonly Target[]): Promis
 export async function runPass(mongo: MongoPort, policy: PolicySet, sink: AuditSink, opts: PassOptions): Promise<RunReport> {
   const now = opts.now ?? Date.now;
   const startedAt = new Date(now());
-  const runId = randomUUID();
+  const runId = opts.runId ?? randomUUID();
   const roundTripsBefore = mongo.roundTrips();
   const audit: AuditContext = { source: opts.source, runId, cluster: opts.cluster, trigger: opts.trigger, dryRun: opts.dryRun, now: () => new Date(now()) };
   const pass: PassContext = {

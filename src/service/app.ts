@@ -41,6 +41,8 @@ export interface PassRequest {
   dryRun?: boolean;
   /** Epoch ms by which the pass stops starting new kills. */
   deadlineMs?: number;
+  /** The pass's run id, when the caller already logs under it (the Lambda runtime). */
+  runId?: string;
 }
 
 export interface Reaper {
@@ -134,6 +136,7 @@ export async function createReaper(env: Record<string, string | undefined>, logg
         cluster: cluster.name, trigger: request.trigger, dryRun, maxKills: config.maxKills, maxKillShare: config.maxKillShare,
         batchSize: config.batchSize, concurrency: config.concurrency, source: config.source, evaluator: config.evaluator,
         ...(request.deadlineMs !== undefined ? { deadlineMs: request.deadlineMs } : {}),
+        ...(request.runId !== undefined ? { runId: request.runId } : {}),
       });
       if (report.error) {
         logger.warn(`pass ${report.runId} on ${cluster.name} failed (${redactUri(report.error)}); its client and cached secret are dropped so the next pass starts afresh`);

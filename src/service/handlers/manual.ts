@@ -13,7 +13,8 @@
  * queued: the operator decides whether to try again).
  */
 import { ConfigError, InvalidTriggerError } from '../../util/errors.ts';
-import { checkReport, deadlineOf, logger, summarize, type InvocationContext, type PassResult } from '../lambda/runtime.ts';
+import { checkReport, deadlineOf, logger, startPass, summarize, type InvocationContext, type PassResult } from '../lambda/runtime.ts';
+import { publishPassMetrics } from '../lambda/metrics.ts';
 import { manualPolicySet, notFound, parseManualRequest } from '../manual-request.ts';
 import type { DecisionRow } from '../../pass/pass.ts';
 import type { Reaper } from '../app.ts';
@@ -37,7 +38,9 @@ export async function handleManual(reaper: Reaper, payload: unknown, context: In
     throw e;
   }
   const policy = request.action === 'run-policy-set' ? base : manualPolicySet(request, base);
+  const runId = startPass(reaper, cluster.name);
   const report = await reaper.run({
+    runId,
     cluster: cluster.name, policy, dryRun: request.dryRun, deadlineMs: deadlineOf(context),
     trigger: { type: 'manual', name: request.requestedBy ?? request.action, id: context.awsRequestId },
   });
@@ -54,6 +57,7 @@ export async function handleManual(reaper: Reaper, payload: unknown, context: In
       ...(d.why ? { why: d.why } : {}), ...(d.error ? { error: d.error } : {}),
     })),
   };
+  publishPassMetrics(report);
   logger.info('Manual request completed', result);
   checkReport(report);
   return result;

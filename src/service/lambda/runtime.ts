@@ -12,7 +12,9 @@ import { AuditDeliveryError, PassInProgressError, ReaperError } from '../../util
 import { PASS_FAILURE, type RunReport } from '../../pass/pass.ts';
 import { redactUri } from '../../util/redact.ts';
 import type { PassPlan } from '../triggers.ts';
+import { randomUUID } from 'node:crypto';
 import { logger } from './log.ts';
+import { publishPassMetrics } from './metrics.ts';
 
 export type InvocationContext = Pick<Context, 'getRemainingTimeInMillis' | 'awsRequestId'>;
 
@@ -91,9 +93,10 @@ export function checkReport(report: RunReport): void {
  */
 export async function runPlanned(reaper: Reaper, plan: PassPlan, context: InvocationContext): Promise<HandlerResult> {
   let report: RunReport;
+  const runId = startPass(reaper, plan.cluster);
   try {
     report = await reaper.run({
-      cluster: plan.cluster, policySet: plan.policySet, trigger: plan.trigger, deadlineMs: deadlineOf(context),
+      runId, cluster: plan.cluster, policySet: plan.policySet, trigger: plan.trigger, deadlineMs: deadlineOf(context),
       ...(plan.dryRun !== undefined ? { dryRun: plan.dryRun } : {}),
     });
   } catch (e) {
@@ -103,7 +106,20 @@ export async function runPlanned(reaper: Reaper, plan: PassPlan, context: Invoca
     }
     throw e;
   }
-  const result = summarize(report, plan.policySet);
+  return finishPass(report, plan.policySet);
+}
+
+/** A run id for the pass about to start, on every log line of the invocation from now on. */
+export function startPass(reaper: Reaper, cluster: string | undefined): string {
+  const runId = randomUUID();
+  logger.withPass({ cluster: reaper.cluster(cluster, 'the trigger').name, runId });
+  return runId;
+}
+
+/** Metrics and the completion line of a pass, then its outcome as the invocation's (checkReport). */
+export function finishPass(report: RunReport, policySet: string): PassResult {
+  const result = summarize(report, policySet);
+  publishPassMetrics(report);
   logger.info('Reaper pass completed', result);
   checkReport(report);
   return result;

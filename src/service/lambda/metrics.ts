@@ -1,0 +1,51 @@
+/**
+ * CloudWatch metrics of every pass, in Embedded Metric Format through Powertools for AWS Lambda's Metrics
+ * (one JSON document per line on stdout; CloudWatch Logs extracts the metrics, no PutMetricData call).
+ *
+ * Namespace MongoDBSessionReaper (the one the audit log's metric filter already uses). Per pass:
+ *   dimensions {service, cluster}:        SessionsSeen, SessionsKilled, KillsFailed, KillsPlanned, KillsSkipped,
+ *                                         PassDuration (ms), AuditEventsUndelivered, PassFailed
+ *   dimensions {service, cluster, rule, outcome}:  Decisions, one per rule and outcome of the pass's kill rules
+ *   dimensions {service} (fleet-wide, for alarms): AuditEventsUndelivered, KillsFailed
+ * A CloudWatch alarm watches one exact set of dimensions, hence the fleet-wide copies (infra/alarms.yml).
+ */
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { RunReport } from '../../pass/pass.ts';
+import { SERVICE_NAME } from './log.ts';
+
+export const METRICS_NAMESPACE = 'MongoDBSessionReaper';
+
+const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
+
+export function publishPassMetrics(report: RunReport): void {
+  const c = report.counts;
+  metrics.addDimension('cluster', report.cluster);
+  metrics.addMetric('SessionsSeen', MetricUnit.Count, c.sessions + c.sessionlessOps);
+  metrics.addMetric('SessionsKilled', MetricUnit.Count, c.killed);
+  metrics.addMetric('KillsFailed', MetricUnit.Count, c.failed);
+  metrics.addMetric('KillsPlanned', MetricUnit.Count, c.planned);
+  metrics.addMetric('KillsSkipped', MetricUnit.Count, c.skipped);
+  metrics.addMetric('PassDuration', MetricUnit.Milliseconds, report.durationMs);
+  metrics.addMetric('AuditEventsUndelivered', MetricUnit.Count, report.audit.failed);
+  metrics.addMetric('PassFailed', MetricUnit.Count, report.error ? 1 : 0);
+  metrics.publishStoredMetrics();
+
+  const byRuleAndOutcome = new Map<string, { rule: string; outcome: string; n: number }>();
+  for (const d of report.decisions) {
+    if (d.action !== 'kill') continue;
+    const key = `${d.rule}\u0000${d.outcome}`;
+    const entry = byRuleAndOutcome.get(key) ?? { rule: d.rule, outcome: d.outcome, n: 0 };
+    entry.n++;
+    byRuleAndOutcome.set(key, entry);
+  }
+  for (const { rule, outcome, n } of byRuleAndOutcome.values()) {
+    const single = metrics.singleMetric();
+    single.addDimensions({ cluster: report.cluster, rule, outcome });
+    single.addMetric('Decisions', MetricUnit.Count, n);
+  }
+
+  const fleet = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
+  fleet.addMetric('AuditEventsUndelivered', MetricUnit.Count, report.audit.failed);
+  fleet.addMetric('KillsFailed', MetricUnit.Count, c.failed);
+  fleet.publishStoredMetrics();
+}

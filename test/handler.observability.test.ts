@@ -1,0 +1,91 @@
+/**
+ * What the reaper function writes besides its result: structured log lines (Powertools Logger) carrying the
+ * request id, cold start, cluster and run id, with credentials redacted; and the pass's metrics in Embedded
+ * Metric Format (Powertools Metrics), parsed back here and checked against the pass's own report.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startStandin, type RunningStandin } from '../standin/src/server.ts';
+import type { PassResult } from '../src/service/lambda/runtime.ts';
+
+const fixture = (name: string) => JSON.parse(readFileSync(new URL(`./events/${name}`, import.meta.url), 'utf8'));
+const context = { getRemainingTimeInMillis: () => 60_000, awsRequestId: 'req-observability-1', functionName: 'session-reaper-test' };
+
+let standin: RunningStandin;
+let handler: (typeof import('../functions/reaper.ts'))['handler'];
+let close: () => Promise<void>;
+const savedEnv = { ...process.env };
+
+before(async () => {
+  standin = await startStandin({ params: { auth: true }, users: ['reaper:s3cret-pw:root'] });
+  Object.assign(process.env, { MONGODB_URI: standin.uriFor('reaper', 's3cret-pw'), REAPER_AUDIT: `file:${join(mkdtempSync(join(tmpdir(), 'observability-')), 'audit.jsonl')}`, DRY_RUN: 'true', REAPER_CLUSTER: 'orders' });
+  ({ handler, close } = await import('../functions/reaper.ts'));
+});
+after(async () => {
+  await close?.();
+  process.env = savedEnv;
+  await standin?.stop();
+});
+
+/** Runs fn with process.stdout captured: the JSON lines written meanwhile. */
+async function captured<T>(fn: () => Promise<T>): Promise<{ value: T; lines: Record<string, any>[] }> {
+  const lines: Record<string, any>[] = [];
+  const write = process.stdout.write;
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    if (typeof chunk === 'string') {
+      for (const l of chunk.split('\n')) {
+        if (!l.startsWith('{')) continue;
+        try {
+          lines.push(JSON.parse(l));
+        } catch {
+          // not one of ours (the test runner's own output)
+        }
+      }
+    }
+    return (write as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
+  }) as typeof process.stdout.write;
+  try {
+    return { value: await fn(), lines };
+  } finally {
+    process.stdout.write = write;
+  }
+}
+
+test('a pass logs structured lines with request id, cold start, cluster and run id, and no password', async () => {
+  // Act
+  const { value, lines } = await captured(() => handler(fixture('scheduler-input.json'), context) as Promise<PassResult>);
+  // Assess
+  const done = lines.find((l) => l.message === 'Reaper pass completed');
+  assert.ok(done, 'the completion line');
+  assert.equal(done.level, 'INFO');
+  assert.equal(done.function_request_id, 'req-observability-1');
+  assert.equal(typeof done.cold_start, 'boolean');
+  assert.equal(done.cluster, 'orders');
+  assert.equal(done.runId, value.runId);
+  assert.equal(done.service, 'mongodb-session-reaper');
+  assert.ok(!lines.some((l) => JSON.stringify(l).includes('s3cret-pw')), 'the password appears in no line');
+});
+
+test('the pass\'s metrics in EMF match its report', async () => {
+  // Act
+  const { value, lines } = await captured(() => handler(fixture('scheduler-input.json'), { ...context, awsRequestId: 'req-observability-2' }) as Promise<PassResult>);
+  // Assess
+  const emf = lines.filter((l) => l._aws?.CloudWatchMetrics);
+  const perCluster = emf.find((l) => l.cluster === 'orders' && l.SessionsSeen !== undefined);
+  assert.ok(perCluster, 'one EMF document per pass with the cluster dimension');
+  const directive = perCluster._aws.CloudWatchMetrics[0];
+  assert.equal(directive.Namespace, 'MongoDBSessionReaper');
+  assert.deepEqual(directive.Dimensions, [['service', 'cluster']]);
+  assert.equal(perCluster.SessionsSeen, value.counts.sessions + value.counts.sessionlessOps);
+  assert.equal(perCluster.SessionsKilled, value.counts.killed);
+  assert.equal(perCluster.KillsPlanned, value.counts.planned);
+  assert.equal(perCluster.AuditEventsUndelivered, value.auditFailed);
+  assert.equal(perCluster.PassFailed, 0);
+  assert.ok(Number.isFinite(perCluster.PassDuration));
+  const fleet = emf.find((l) => l.cluster === undefined && l.AuditEventsUndelivered !== undefined);
+  assert.ok(fleet, 'a fleet-wide copy for the alarms');
+  assert.deepEqual(fleet._aws.CloudWatchMetrics[0].Dimensions, [['service']]);
+});
