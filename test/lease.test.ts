@@ -1,36 +1,93 @@
 /**
- * The in-process lease: one pass per cluster at a time; other clusters are not held up.
+ * One pass per cluster at a time: the same contract held by both lease stores, the in-process map and the
+ * DynamoDB table (through the real SDK on moto_server). Time comes from an injected clock.
  */
-import { test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PassInProgressError } from '../src/util/errors.ts';
-import { ClusterLeases } from '../src/service/lease.ts';
+import { InProcessLeases, withLease, type LeaseStore } from '../src/service/lease.ts';
+import { DynamoDbLeases } from '../src/adapters/dynamodb-leases.ts';
+import { motoAvailable, requireMoto, startMoto, type Moto } from './support/moto.ts';
 
-test('a second pass for the same cluster does not start while the first holds the lease', async () => {
-  // Prepare: the first pass waits on a promise the test controls.
-  const leases = new ClusterLeases();
-  let finish!: () => void;
-  const first = leases.with('orders', 'schedule', () => new Promise<string>((r) => (finish = () => r('first done'))));
-  // Act + Assess
-  await assert.rejects(leases.with('orders', 'alarm', async () => 'second'), (e: Error) => e instanceof PassInProgressError && e.cluster === 'orders' && /already running \(schedule, since/.test(e.message));
-  assert.equal(await leases.with('billing', 'alarm', async () => 'other cluster'), 'other cluster');
-  finish();
-  assert.equal(await first, 'first done');
-  assert.equal(await leases.with('orders', 'alarm', async () => 'after'), 'after');
+const T0 = Date.parse('2026-12-01T10:00:00Z');
+const TTL = 150_000;
+
+/** A clock the test moves. */
+function clock(): { now: () => number; advance(ms: number): void } {
+  let t = T0;
+  return { now: () => t, advance: (ms) => void (t += ms) };
+}
+
+function contract(name: string, makeStore: (now: () => number) => Promise<LeaseStore>, skip: (t: import('node:test').TestContext) => boolean) {
+  describe(name, () => {
+    test('a second pass for the same cluster does not start while the first holds the lease; it names the holder', async (t) => {
+      if (skip(t)) return;
+      // Prepare: the first pass waits on a promise the test controls.
+      const c = clock();
+      const leases = await makeStore(c.now);
+      let finish!: () => void;
+      const first = withLease(leases, { cluster: 'orders', owner: 'schedule req-1', ttlMs: TTL }, () => new Promise<string>((r) => (finish = () => r('first done'))));
+      await new Promise((r) => setImmediate(r));
+      // Act + Assess
+      await assert.rejects(
+        withLease(leases, { cluster: 'orders', owner: 'alarm req-2', ttlMs: TTL }, async () => 'second'),
+        (e: Error) => e instanceof PassInProgressError && e.cluster === 'orders' && e.message.includes('already running (schedule req-1, since 2026-12-01T10:00:00.000Z)'),
+      );
+      assert.equal(await withLease(leases, { cluster: 'billing', owner: 'alarm req-3', ttlMs: TTL }, async () => 'other cluster'), 'other cluster');
+      finish();
+      assert.equal(await first, 'first done');
+      assert.equal(await withLease(leases, { cluster: 'orders', owner: 'alarm req-4', ttlMs: TTL }, async () => 'after'), 'after');
+    });
+
+    test('the lease is released when the pass fails', async (t) => {
+      if (skip(t)) return;
+      const leases = await makeStore(clock().now);
+      await assert.rejects(withLease(leases, { cluster: 'orders', owner: 'x', ttlMs: TTL }, async () => { throw new Error('boom'); }), /boom/);
+      assert.equal(await withLease(leases, { cluster: 'orders', owner: 'y', ttlMs: TTL }, async () => 'taken'), 'taken');
+    });
+
+    test('an expired lease (an invocation that never released it) is taken over, and the old release leaves the new lease alone', async (t) => {
+      if (skip(t)) return;
+      // Prepare: a pass takes the lease and "crashes" (never releases)
+      const c = clock();
+      const leases = await makeStore(c.now);
+      const staleRelease = await leases.acquire({ cluster: 'orders', owner: 'crashed', ttlMs: TTL });
+      await assert.rejects(leases.acquire({ cluster: 'orders', owner: 'too early', ttlMs: TTL }), PassInProgressError);
+      // Act
+      c.advance(TTL + 1);
+      const release = await leases.acquire({ cluster: 'orders', owner: 'successor', ttlMs: TTL });
+      await staleRelease();
+      // Assess: the successor still holds it
+      await assert.rejects(leases.acquire({ cluster: 'orders', owner: 'third', ttlMs: TTL }), (e: Error) => e.message.includes('(successor, since'));
+      await release();
+      await (await leases.acquire({ cluster: 'orders', owner: 'third', ttlMs: TTL }))();
+    });
+  });
+}
+
+contract('in-process leases', async (now) => new InProcessLeases(now), () => false);
+
+let moto: Moto | null = null;
+let table = 0;
+before(async () => {
+  if (motoAvailable()) {
+    moto = await startMoto();
+    moto.apply();
+  }
+});
+after(async () => {
+  await moto?.stop();
 });
 
-test('the lease is released when the pass throws', async () => {
-  const leases = new ClusterLeases();
-  await assert.rejects(leases.with('orders', 'x', async () => { throw new Error('boom'); }), /boom/);
-  assert.equal(leases.holder('orders'), undefined);
-});
-
-test('a stale release does not free a lease taken since', () => {
-  const leases = new ClusterLeases();
-  const release = leases.acquire('orders', 'a');
-  release();
-  const second = leases.acquire('orders', 'b');
-  release();
-  assert.equal(leases.holder('orders')?.owner, 'b');
-  second();
-});
+contract('DynamoDB leases (moto_server)', async (now) => {
+  // One table per test: no state shared between tests.
+  const client = new DynamoDBClient({});
+  const name = `reaper-state-${++table}`;
+  await client.send(new CreateTableCommand({
+    TableName: name, BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }, { AttributeName: 'sk', AttributeType: 'S' }],
+    KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+  }));
+  return new DynamoDbLeases(client, name, now);
+}, requireMoto);

@@ -228,3 +228,17 @@ export async function runPass(mongo: MongoPort, policy: PolicySet, sink: AuditSi
     ...(failure ? { [PASS_FAILURE]: failure } : {}),
   };
 }
+
+/**
+ * The run summary of a pass that did not start (another pass holds the cluster's lease): the audit trail
+ * says it was triggered and why nothing was read or killed. Returns the audit totals of that one event.
+ */
+export async function auditPassNotStarted(sink: AuditSink, opts: PassOptions, why: string): Promise<AuditTotals> {
+  const now = opts.now ?? Date.now;
+  const runId = opts.runId ?? randomUUID();
+  const at = new Date(now());
+  const journal = new PassJournal({ source: opts.source, runId, cluster: opts.cluster, trigger: opts.trigger, dryRun: opts.dryRun, now: () => new Date(now()) });
+  journal.recordSummary({ startedAt: at, finishedAt: at, reportOnly: false, reportOnlyReason: null, stillRunning: [], unfinished: `did not start: ${why}` });
+  await journal.publishPending(sink);
+  return journal.auditTotals();
+}

@@ -2,7 +2,11 @@
  * The port the core talks to for everything MongoDB: listings in, kills out. The MongoDB adapter
  * (src/adapters/mongodb/adapter.ts) implements it with the official driver; unit tests implement it in memory.
  * Records are plain values (UUID strings, hex digests, epoch ms): no BSON type crosses the port.
+ *
+ * Also the port of the state kept across passes: the per-cluster lease (src/service/lease.ts, and the
+ * DynamoDB adapter src/adapters/dynamodb-leases.ts).
  */
+import { PassInProgressError } from '../util/errors.ts';
 
 /** One session from $listSessions (config.system.sessions) or $listLocalSessions (the node's cache). */
 export interface ListedSession {
@@ -81,3 +85,32 @@ export interface MongoPort {
   /** Server round trips so far (commands and getMores), for the run report and benchmarks. */
   roundTrips(): number;
 }
+
+// --- State across passes: one pass per cluster at a time ---
+
+export interface LeaseHolder {
+  /** What holds it (trigger and invocation), for the error of a pass that could not start. */
+  owner: string;
+  since: Date;
+}
+
+export interface LeaseRequest {
+  cluster: string;
+  owner: string;
+  /** How long the lease holds if it is never released (a crashed invocation): the function timeout plus a margin. */
+  ttlMs: number;
+}
+
+/** Releases the lease; safe to call more than once. */
+export type ReleaseLease = () => Promise<void>;
+
+export interface LeaseStore {
+  /** Takes the cluster's lease, or throws PassInProgressError naming the holder and since when. */
+  acquire(request: LeaseRequest): Promise<ReleaseLease>;
+}
+
+/** The message of a pass that did not start, in one place for both stores. */
+export function leaseHeld(cluster: string, holder: LeaseHolder): PassInProgressError {
+  return new PassInProgressError(cluster, `a pass for cluster "${cluster}" is already running (${holder.owner}, since ${holder.since.toISOString()}); this one did not start`);
+}
+

@@ -15,9 +15,10 @@ import type { AuditLogger, AuditSink } from '../pass/audit/sink.ts';
 import { MongoAdapter } from '../adapters/mongodb/adapter.ts';
 import { resolveConfig, type RunConfig } from './config.ts';
 import { pickCluster, resolveDeployment, type ClusterTarget, type Deployment } from './deployment.ts';
-import { ConfigError, PolicyError } from '../util/errors.ts';
-import { ClusterLeases } from './lease.ts';
-import { runPass, type RunReport } from '../pass/pass.ts';
+import { ConfigError, PassInProgressError, PolicyError } from '../util/errors.ts';
+import { InProcessLeases, withLease, type LeaseStore } from './lease.ts';
+import { createDynamoDbLeases } from '../adapters/dynamodb-leases.ts';
+import { auditPassNotStarted, runPass, type PassOptions, type RunReport } from '../pass/pass.ts';
 import { loadPolicySet } from '../pass/policy/load.ts';
 import type { PolicySet } from '../pass/policy/types.ts';
 import { redactUri } from '../util/redact.ts';
@@ -25,6 +26,14 @@ import { CachedSecrets, connectionStringFromSecret, createSecretsManagerClient, 
 
 /** Time kept back from the Lambda deadline to publish the audit events and return. */
 export const DEADLINE_MARGIN_MS = 5_000;
+/**
+ * A lease outlives its pass's deadline by this much, so that a pass cut short by the function's timeout
+ * (the invocation frozen before it released its lease) blocks its cluster for at most this long after the
+ * timeout. Longer than DEADLINE_MARGIN_MS plus the run summary's delivery; short next to a 5-minute schedule.
+ */
+export const LEASE_MARGIN_MS = 30_000;
+/** The budget assumed for a pass without a deadline (the CLI-style callers and tests): the function timeout. */
+export const DEFAULT_PASS_BUDGET_MS = 120_000;
 
 export interface PassRequest {
   /** Cluster name; the only cluster when absent. */
@@ -62,7 +71,7 @@ export interface Reaper {
 export interface ReaperDeps {
   secrets?: SecretStore;
   eventBridge?: EventBridgeClient;
-  leases?: ClusterLeases;
+  leases?: LeaseStore;
   /** Audit sink instead of the one REAPER_AUDIT describes (tests). */
   sink?: AuditSink;
 }
@@ -93,7 +102,7 @@ export async function createReaper(env: Record<string, string | undefined>, logg
   });
   const needsSecrets = [...deployment.clusters.values()].some((c) => c.secretArn);
   const secrets: SecretStore | null = deps.secrets ?? (needsSecrets ? new CachedSecrets(createSecretsManagerClient()) : null);
-  const leases = deps.leases ?? new ClusterLeases();
+  const leases: LeaseStore = deps.leases ?? (config.stateTable ? await createDynamoDbLeases(config.stateTable) : new InProcessLeases());
   const adapters = new Map<string, Promise<MongoAdapter>>();
 
   async function uriOf(cluster: ClusterTarget): Promise<string> {
@@ -129,21 +138,28 @@ export async function createReaper(env: Record<string, string | undefined>, logg
     const cluster = pickCluster(deployment, request.cluster, `the ${request.trigger.type} trigger`);
     const policy = request.policy ?? policySet(request.policySet ?? cluster.policySet);
     const dryRun = config.dryRun || (request.dryRun ?? false);
-    const owner = `${request.trigger.type}${request.trigger.id ? ` ${request.trigger.id}` : ''}`;
-    return leases.with(cluster.name, owner, async () => {
-      const mongo = await adapterFor(cluster);
-      const report = await runPass(mongo, policy, sink, {
-        cluster: cluster.name, trigger: request.trigger, dryRun, maxKills: config.maxKills, maxKillShare: config.maxKillShare,
-        batchSize: config.batchSize, concurrency: config.concurrency, source: config.source, evaluator: config.evaluator,
-        ...(request.deadlineMs !== undefined ? { deadlineMs: request.deadlineMs } : {}),
-        ...(request.runId !== undefined ? { runId: request.runId } : {}),
+    const owner = `${request.trigger.type}${request.trigger.id ? ` ${request.trigger.id}` : ''}${request.runId ? `, run ${request.runId}` : ''}`;
+    const opts: PassOptions = {
+      cluster: cluster.name, trigger: request.trigger, dryRun, maxKills: config.maxKills, maxKillShare: config.maxKillShare,
+      batchSize: config.batchSize, concurrency: config.concurrency, source: config.source, evaluator: config.evaluator,
+      ...(request.deadlineMs !== undefined ? { deadlineMs: request.deadlineMs } : {}),
+      ...(request.runId !== undefined ? { runId: request.runId } : {}),
+    };
+    const ttlMs = (request.deadlineMs ?? Date.now() + DEFAULT_PASS_BUDGET_MS) - Date.now() + LEASE_MARGIN_MS;
+    try {
+      return await withLease(leases, { cluster: cluster.name, owner, ttlMs }, async () => {
+        const mongo = await adapterFor(cluster);
+        const report = await runPass(mongo, policy, sink, opts);
+        if (report.error) {
+          logger.warn(`pass ${report.runId} on ${cluster.name} failed (${redactUri(report.error)}); its client and cached secret are dropped so the next pass starts afresh`);
+          await forget(cluster);
+        }
+        return report;
       });
-      if (report.error) {
-        logger.warn(`pass ${report.runId} on ${cluster.name} failed (${redactUri(report.error)}); its client and cached secret are dropped so the next pass starts afresh`);
-        await forget(cluster);
-      }
-      return report;
-    });
+    } catch (e) {
+      if (e instanceof PassInProgressError) await auditPassNotStarted(sink, opts, e.message);
+      throw e;
+    }
   }
 
   return {

@@ -42,6 +42,8 @@ export interface RunConfig {
   webhookSecret: string;
   /** Name or ARN of the function the Atlas webhook hands its passes to. */
   reaperFunction: string;
+  /** DynamoDB table of the state kept across passes (cluster leases); '' keeps leases in the process. */
+  stateTable: string;
 }
 
 /** "cli": the settings of `session-reaper run`; "lambda": also the deployment settings of the functions. */
@@ -134,6 +136,7 @@ export const SETTINGS: readonly Setting<keyof RunConfig>[] = [
   { key: 'atlasAlerts', env: 'REAPER_ATLAS_ALERTS', flag: null, scope: 'lambda', description: 'Atlas alerts that start a pass, JSON: {"EVENT_TYPE_NAME[/METRIC_NAME]": SET | {"policySet": SET, "cluster": NAME}}', default: null, parse: parseAtlasAlerts },
   { key: 'webhookSecretArn', env: 'ATLAS_WEBHOOK_SECRET_ARN', flag: null, scope: 'lambda', description: 'Secrets Manager ARN of the Atlas webhook secret (the X-MMS-Signature key); fetched once per container', default: '', parse: (r, w) => checkSecretArn(r.trim(), w) },
   { key: 'webhookSecret', env: 'ATLAS_WEBHOOK_SECRET', flag: null, scope: 'lambda', description: 'The Atlas webhook secret itself, for local runs and tests (prefer ATLAS_WEBHOOK_SECRET_ARN)', default: '', parse: text },
+  { key: 'stateTable', env: 'REAPER_STATE_TABLE', flag: null, scope: 'lambda', description: 'DynamoDB table of the state kept across passes: one lease per cluster, so passes of different clusters run in parallel and two of one cluster never do (empty: leases within the process only)', default: '', parse: (r) => r.trim() },
   { key: 'reaperFunction', env: 'REAPER_FUNCTION_NAME', flag: null, scope: 'lambda', description: 'Name or ARN of the reaper function the Atlas webhook hands its passes to (asynchronous Invoke)', default: '', parse: text },
 ];
 

@@ -1,49 +1,45 @@
 /**
- * One pass per cluster at a time, within a process.
+ * One pass per cluster at a time. A pass takes its cluster's lease before it reads anything and releases it
+ * when it ends, however it ends; a pass that finds the lease held does not start, and says which pass holds
+ * it and since when. It does not wait: waiting would pile passes up behind a slow one, and the next trigger
+ * sees the cluster as it is by then anyway.
  *
- * Across processes the deployment guarantees it: every pass runs in the one reaper function, whose
- * reserved concurrency is 1 (serverless.yml), so Lambda never runs two of its invocations at once.
- * This lease covers what that cannot: several invocations sharing one process (tests calling the
- * handlers concurrently, or a runtime that multiplexes invocations in one environment, as Lambda
- * Managed Instances do), and a future raise of the reserved concurrency. It does not wait: a pass
- * that finds the lease taken does not start, and says which pass holds it. Waiting would pile passes
- * up behind a slow one, and the next trigger sees the cluster as it is by then anyway.
+ * Two stores behind one port: DynamoDB across every process of the deployment (src/adapters/dynamodb-leases.ts,
+ * used whenever REAPER_STATE_TABLE is set, as serverless.yml sets it), so the reaper function can run passes
+ * of different clusters in parallel; and this in-process map, for runs without a table (local invocations,
+ * tests of the handlers) where one process is the whole deployment.
  */
-import { PassInProgressError } from '../util/errors.ts';
+import { leaseHeld, type LeaseHolder, type LeaseRequest, type LeaseStore, type ReleaseLease } from '../pass/ports.ts';
 
-export interface LeaseHolder {
-  /** What holds it, for the error of a pass that could not start. */
-  owner: string;
-  since: Date;
+export type { LeaseHolder, LeaseRequest, LeaseStore, ReleaseLease };
+
+/** Runs fn holding the cluster's lease; the lease is released however fn ends. */
+export async function withLease<T>(store: LeaseStore, request: LeaseRequest, fn: () => Promise<T>): Promise<T> {
+  const release = await store.acquire(request);
+  try {
+    return await fn();
+  } finally {
+    await release();
+  }
 }
 
-export class ClusterLeases {
-  readonly #held = new Map<string, LeaseHolder>();
+export class InProcessLeases implements LeaseStore {
+  readonly #held = new Map<string, LeaseHolder & { expiresAt: number }>();
+  readonly #now: () => number;
 
-  /** Takes the cluster's lease, or throws PassInProgressError naming the holder. */
-  acquire(cluster: string, owner: string, now = new Date()): () => void {
-    const holder = this.#held.get(cluster);
-    if (holder) {
-      throw new PassInProgressError(cluster, `a pass for cluster "${cluster}" is already running (${holder.owner}, since ${holder.since.toISOString()}); this one did not start`);
-    }
-    const mine: LeaseHolder = { owner, since: now };
-    this.#held.set(cluster, mine);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      if (this.#held.get(cluster) === mine) this.#held.delete(cluster);
-    };
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
   }
 
-  /** Runs fn holding the cluster's lease; the lease is released however fn ends. */
-  async with<T>(cluster: string, owner: string, fn: () => Promise<T>): Promise<T> {
-    const release = this.acquire(cluster, owner);
-    try {
-      return await fn();
-    } finally {
-      release();
-    }
+  async acquire({ cluster, owner, ttlMs }: LeaseRequest): Promise<ReleaseLease> {
+    const now = this.#now();
+    const holder = this.#held.get(cluster);
+    if (holder && holder.expiresAt > now) throw leaseHeld(cluster, holder);
+    const mine = { owner, since: new Date(now), expiresAt: now + ttlMs };
+    this.#held.set(cluster, mine);
+    return async () => {
+      if (this.#held.get(cluster) === mine) this.#held.delete(cluster);
+    };
   }
 
   holder(cluster: string): LeaseHolder | undefined {
