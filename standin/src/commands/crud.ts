@@ -18,8 +18,7 @@ import type { CommandContext, CommandDef } from '../mongod.ts';
 import { formatUuid } from '../sessions.ts';
 import { Collection, duplicateKeyMessage } from '../storage.ts';
 import type { Cursor } from '../cursors.ts';
-import { compileFilter, applyUpdate } from '../query.ts';
-import { runPipeline } from '../pipeline.ts';
+import { applyUpdate, compileFilter, refuseReservedNames, runPipeline, upsertSeed } from '../mql.ts';
 
 
 function collectionName(ctx: CommandContext, field: string): string {
@@ -233,6 +232,7 @@ export const crudCommands: CommandDef[] = [
       const ordered = ctx.cmd.ordered !== false;
       for (let i = 0; i < docs.length; i++) {
         const doc = expectDoc(docs[i], `insert.documents.${i}`);
+        refuseReservedNames(doc, `insert.documents.${i}`);
         const stored = doc._id === undefined ? { _id: new ObjectId(), ...doc } : doc;
         const key = Collection.idKey(stored._id);
         if (visibleHas(ctx, coll, key)) {
@@ -342,11 +342,13 @@ export const crudCommands: CommandDef[] = [
       updates.forEach((u, index) => {
         const spec = expectDoc(u, `update.updates.${index}`);
         const q = spec.q === undefined ? {} : expectDoc(spec.q, 'update.updates.q');
+        const updateSpec = Array.isArray(spec.u) ? (spec.u as Document[]) : expectDoc(spec.u, 'update.updates.u');
+        const arrayFilters = spec.arrayFilters === undefined ? undefined : (expectArray(spec.arrayFilters, 'update.updates.arrayFilters') as Document[]);
         const match = compileFilter(q);
         const targets = [...visibleDocs(ctx, coll)].filter(match);
         const chosen = spec.multi === true ? targets : targets.slice(0, 1);
         for (const doc of chosen) {
-          const updated = applyUpdate(doc, spec.u as Document, { isUpsert: false, query: q });
+          const updated = applyUpdate(doc, updateSpec, { query: q, arrayFilters, now: new Date(ctx.now) });
           n++;
           if (Buffer.from(BSON.serialize(updated)).equals(BSON.serialize(doc))) continue;
           nModified++;
@@ -354,7 +356,7 @@ export const crudCommands: CommandDef[] = [
         }
         if (chosen.length === 0 && spec.upsert === true) {
           requireAction(ctx, coll, 'insert');
-          let doc = applyUpdate({}, spec.u as Document, { isUpsert: true, query: q });
+          let doc = applyUpdate(upsertSeed(q), updateSpec, { isUpsert: true, arrayFilters, now: new Date(ctx.now) });
           if (doc._id === undefined) doc = { _id: new ObjectId(), ...doc };
           writeDoc(ctx, coll, Collection.idKey(doc._id), doc);
           upserted.push({ index, _id: doc._id });
