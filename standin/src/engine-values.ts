@@ -65,14 +65,9 @@ export function toEngine(v: unknown): unknown {
     for (const k of Object.keys(v)) setField(out, k, toEngine(v[k]));
     return out;
   }
+  const n = numericValue(v);
+  if (n !== null) return n;
   switch (bsonType(v)) {
-    case 'Long':
-      return (v as Long).toNumber();
-    case 'Int32':
-    case 'Double':
-      return (v as { valueOf(): number }).valueOf();
-    case 'Decimal128':
-      return Number(v.toString());
     case 'Binary': {
       const b = v as Binary;
       return new BinDataBytes(b.buffer.subarray(0, b.position), b.sub_type, b);

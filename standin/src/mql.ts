@@ -9,7 +9,7 @@
  * The listing stages ($listSessions, $listLocalSessions, $currentOp) are not here: they are the stand-in's
  * own sources (listing.ts), and what follows them runs here.
  */
-import { BSON, BSONRegExp, type Document } from 'bson';
+import { BSON, BSONRegExp, Timestamp, type Document } from 'bson';
 import { Aggregator } from 'mingo/aggregator';
 import { Context } from 'mingo/core';
 import { Query } from 'mingo/query';
@@ -70,11 +70,29 @@ function bindNow(spec: unknown, now: Date): unknown {
   return out;
 }
 
-/** mingo's errors are the client's bad input: BadValue(2), as the server answers malformed expressions. */
+/** Operators left out of the context on purpose, with the reason given to a client that uses one. */
+const REFUSED: Record<string, string> = {
+  $where: 'it runs JavaScript', $function: 'it runs JavaScript', $accumulator: 'it runs JavaScript',
+  $regexMatch: 'it would run a backtracking JavaScript RegExp; use $match with $regex',
+  $regexFind: 'it would run a backtracking JavaScript RegExp', $regexFindAll: 'it would run a backtracking JavaScript RegExp',
+  $jsonSchema: 'the stand-in validates no JSON Schema',
+};
+
+/**
+ * mingo's errors are the client's bad input, answered with the server's codes where the case is the same:
+ * unknown query operators BadValue(2) "unknown operator" (expression_parser.cpp), unknown expressions
+ * InvalidPipelineOperator(168) "Unrecognized expression" (expression.cpp), a modified _id ImmutableField(66);
+ * anything else BadValue with mingo's message.
+ */
 function asCommandError(e: unknown): unknown {
   if (!(e instanceof MingoError)) return e;
+  const refused = Object.keys(REFUSED).find((op) => e.message.includes(`${op} `) || e.message.includes(`'${op}'`) || e.message.endsWith(op));
+  if (refused) return new CommandError(2, 'BadValue', `${refused} is not supported by the stand-in: ${REFUSED[refused]}`);
   const unknownOp = /^unknown (?:query|top level) operator:? (\$\S+)/.exec(e.message);
   if (unknownOp) return new CommandError(2, 'BadValue', `unknown operator: ${unknownOp[1]}`);
+  const unknownExpr = /'(\$\w+)' is not registered/.exec(e.message);
+  if (unknownExpr) return new CommandError(168, 'InvalidPipelineOperator', `Unrecognized expression '${unknownExpr[1]}'`);
+  if (e.message.includes('immutable field')) return new CommandError(66, 'ImmutableField', e.message.replace(/\.$/, ''));
   return new CommandError(2, 'BadValue', e.message);
 }
 
@@ -380,6 +398,11 @@ export function applyUpdate(doc: Document, update: Document | Document[], option
       }
       if (op === '$setOnInsert') {
         if (options.isUpsert) modifier.$set = { ...(modifier.$set as Document | undefined), ...(arg as Document) };
+      } else if (op === '$currentDate' && isPlainDocument(arg)) {
+        // The statement's time, not mingo's reading of the clock: {$type: 'timestamp'} or a date.
+        const now = options.now ?? new Date();
+        const values = Object.fromEntries(Object.entries(arg).map(([k, v]) => [k, isPlainDocument(v) && v.$type === 'timestamp' ? new Timestamp({ t: Math.floor(now.getTime() / 1000), i: 1 }) : now]));
+        modifier.$set = { ...(modifier.$set as Document | undefined), ...values };
       } else if (op === '$set' && modifier.$set) {
         modifier.$set = { ...(modifier.$set as Document), ...(arg as Document) };
       } else {

@@ -12,16 +12,7 @@ import { MongoClient } from 'mongodb';
 import { startStandin, type RunningStandin } from '../src/server.ts';
 import { MAX_QUEUED_REQUESTS, MessageFramer } from '../src/inbound.ts';
 import { kind0, opMsg } from './raw-wire.ts';
-
-/** Polls `probe` every 20 ms until it returns a value (a guard of 10 s against a hang, not a timing assertion). */
-async function until<T>(probe: () => Promise<T | undefined>, what: string): Promise<T> {
-  for (let i = 0; i < 500; i++) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
+import { until } from './poll.ts';
 
 function rawSocket(port: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
@@ -93,6 +84,14 @@ describe('hostile clients (stand-in)', () => {
     await assert.rejects(coll.find({ s: { $regex: '^(a)\\1$' } }).toArray(), (e: { code?: number; message: string }) => e.code === 51091 && e.message.startsWith('Regular expression is invalid: invalid escape sequence'));
     await assert.rejects(coll.find({ s: { $regex: 'a(?=b)' } }).toArray(), { code: 51091 });
     await assert.rejects(coll.find({ s: { $regex: 'a', $options: 'q' } }).toArray(), { code: 51108, message: 'invalid flag in regex options: q' });
+  });
+
+  test('expressions that would run a JavaScript RegExp or script are refused, so nothing bypasses the linear engine', async () => {
+    const coll = client.db('hostile').collection('redos');
+    const refused = (op: string) => (e: { code?: number; message: string }) => e.code === 2 && e.message.startsWith(`${op} is not supported by the stand-in`);
+    await assert.rejects(coll.aggregate([{ $project: { m: { $regexMatch: { input: '$s', regex: '^(a+)+$' } } } }]).toArray(), refused('$regexMatch'));
+    await assert.rejects(coll.find({ $expr: { $regexFind: { input: '$s', regex: '^(a+)+$' } } }).toArray(), refused('$regexFind'));
+    await assert.rejects(coll.find({ $where: 'true' }).toArray(), refused('$where'));
   });
 
   test('a 40 MB message is taken in and answered, with other connections served while it arrives', async () => {
