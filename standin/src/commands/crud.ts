@@ -18,7 +18,9 @@ import type { CommandContext, CommandDef } from '../mongod.ts';
 import { formatUuid } from '../sessions.ts';
 import { Collection, duplicateKeyMessage } from '../storage.ts';
 import type { Cursor } from '../cursors.ts';
-import { applyUpdate, compileFilter, refuseReservedNames, runPipeline, upsertSeed } from '../mql.ts';
+import { compileFilter, refuseReservedNames } from '../mql.ts';
+import { runPipeline } from '../mql-stages.ts';
+import { applyUpdate, upsertSeed } from '../mql-updates.ts';
 
 
 function collectionName(ctx: CommandContext, field: string): string {
