@@ -20,6 +20,7 @@ import { CursorManager, CURSOR_TIMEOUT_MILLIS } from './cursors.ts';
 import { SessionCatalog, formatUuid, type ClientInfo, type SessionRecord, type Transaction } from './sessions.ts';
 import { Storage } from './storage.ts';
 import type { ScramServerConversation } from './scram.ts';
+import type { InboundState } from './inbound.ts';
 
 export interface ConnState {
   readonly id: number;
@@ -30,6 +31,8 @@ export interface ConnState {
   readonly scram: Map<number, ScramServerConversation>;
   /** Closes the socket (fail points with closeConnection). */
   close(): void;
+  /** Flow control of the connection's requests (inbound.ts), reported by serverStatus. */
+  inboundState?(): InboundState;
 }
 
 export interface CommandContext {
@@ -108,7 +111,7 @@ export class Mongod {
   hostAndPort = 'localhost:27017';
   private readonly timers: NodeJS.Timeout[] = [];
   private txnReaperTimer: NodeJS.Timeout | null = null;
-  stats = { commands: 0, killSessionsCalls: 0, sessionsKilled: 0 };
+  stats = { commands: 0, killSessionsCalls: 0, sessionsKilled: 0, connectionsCreated: 0 };
 
   constructor(params: Partial<MongodParams> = {}, readonly log: Logger = () => {}) {
     this.params = { ...DEFAULT_PARAMS, ...params };

@@ -1,6 +1,7 @@
 /**
- * The TCP side: framing, the legacy OP_QUERY handshake, OP_MSG, and one sequential command queue per
- * connection (mongod runs one thread per client connection, so a connection's commands never overlap).
+ * The TCP side: the legacy OP_QUERY handshake, OP_MSG, and one sequential command queue per connection
+ * (mongod runs one thread per client connection, so a connection's commands never overlap), with framing
+ * and flow control in inbound.ts.
  *
  * Bad input never takes the server down: malformed BSON and unknown opcodes get the server's error reply,
  * a message whose declared length is below 16 bytes or above maxMessageSizeBytes closes that connection
@@ -17,6 +18,7 @@ import { txnCommands } from './commands/txn.ts';
 import { userCommands } from './commands/users.ts';
 import { Mongod, type ConnState, type Logger, type MongodParams } from './mongod.ts';
 import { encodeMsgReply, encodeOpReply, HEADER_SIZE, MAX_MESSAGE_SIZE_BYTES, parseMessage, FLAG_MORE_TO_COME } from './wire.ts';
+import { InboundQueue, type InboundState } from './inbound.ts';
 
 export interface StandinOptions {
   port?: number;
@@ -55,51 +57,39 @@ class Connection implements ConnState {
   appName = '';
   user: { user: string; db: string } | null = null;
   readonly scram = new Map();
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  private queue: Promise<void> = Promise.resolve();
   private closed = false;
+  private readonly inbound: InboundQueue;
 
   constructor(readonly id: number, readonly remote: string, private readonly socket: net.Socket, private readonly mongod: Mongod) {
     socket.setNoDelay(true);
-    socket.on('data', (d) => this.onData(d));
+    this.inbound = new InboundQueue(socket, {
+      handle: (message) => this.handle(message),
+      invalidLength: (length) => {
+        this.mongod.log(`conn${this.id}: recv(): message msgLen ${length} is invalid. Min ${HEADER_SIZE} Max: ${MAX_MESSAGE_SIZE_BYTES}; closing the connection`);
+        this.close();
+      },
+      internalError: (e) => this.mongod.log(`conn${this.id}: internal error: ${(e as Error).stack ?? e}`),
+    });
     socket.on('error', () => this.close());
     socket.on('close', () => this.onClose());
+  }
+
+  inboundState(): InboundState {
+    return this.inbound.state();
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.inbound.closed();
     this.socket.destroy();
   }
 
   private onClose(): void {
     this.closed = true;
+    this.inbound.closed();
     this.mongod.connections.delete(this.id);
     this.mongod.log(`connection ended: conn${this.id} ${this.remote} (${this.mongod.connections.size} open)`);
-  }
-
-  private onData(data: Buffer): void {
-    this.chunks.push(data);
-    this.buffered += data.length;
-    while (this.buffered >= 4) {
-      const head = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
-      this.chunks = [head];
-      const length = head.readInt32LE(0);
-      if (length < HEADER_SIZE || length > MAX_MESSAGE_SIZE_BYTES) {
-        this.mongod.log(`conn${this.id}: recv(): message msgLen ${length} is invalid. Min ${HEADER_SIZE} Max: ${MAX_MESSAGE_SIZE_BYTES}; closing the connection`);
-        this.close();
-        return;
-      }
-      if (this.buffered < length) return;
-      const message = head.subarray(0, length);
-      const rest = head.subarray(length);
-      this.chunks = rest.length ? [rest] : [];
-      this.buffered = rest.length;
-      this.queue = this.queue.then(() => this.handle(message)).catch((e) => {
-        this.mongod.log(`conn${this.id}: internal error: ${(e as Error).stack ?? e}`);
-      });
-    }
   }
 
   private write(parts: Uint8Array[]): void {
@@ -177,6 +167,7 @@ export async function startStandin(opts: StandinOptions = {}): Promise<RunningSt
     const remote = `${socket.remoteAddress?.replace(/^::ffff:/, '')}:${socket.remotePort}`;
     const conn = new Connection(id, remote, socket, mongod);
     mongod.connections.set(id, conn);
+    mongod.stats.connectionsCreated++;
     mongod.log(`connection accepted: conn${id} from ${remote} (${mongod.connections.size} open)`);
   });
   const host = opts.host ?? '127.0.0.1';

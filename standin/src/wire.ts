@@ -28,9 +28,10 @@ export const FLAG_EXHAUST_ALLOWED = 1 << 16;
 
 /**
  * Deserialisation options for requests. Longs stay Long so that values that do not fit 53 bits
- * (killOp's `op: 9223372036854775807`) are seen as sent.
+ * (killOp's `op: 9223372036854775807`) are seen as sent. Regexes stay BSONRegExp (pattern and options as
+ * sent): they are matched with RE2 (regex.ts), never compiled as JavaScript RegExps, which backtrack.
  */
-export const REQUEST_BSON_OPTIONS = { promoteLongs: false, validation: { utf8: false } } as const;
+export const REQUEST_BSON_OPTIONS = { promoteLongs: false, bsonRegExp: true, validation: { utf8: false } } as const;
 
 export interface ParsedQuery {
   kind: 'query';

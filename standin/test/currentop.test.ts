@@ -8,15 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MongoClient } from 'mongodb';
 import { standinOnly, startTarget, targetKinds, type Target } from './target.ts';
-
-async function until<T>(fn: () => Promise<T | undefined>, what: string): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+import { until } from './poll.ts';
 
 for (const kind of targetKinds()) {
   describe(`$currentOp (${kind})`, () => {

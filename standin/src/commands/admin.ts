@@ -79,6 +79,37 @@ function parameterValues(m: Mongod): Document {
   };
 }
 
+/** net.maxIncomingConnections: 1,000,000 by default (src/mongo/db/server_options.h DEFAULT_MAX_CONN). */
+const MAX_INCOMING_CONNECTIONS = 1_000_000;
+
+/**
+ * serverStatus.connections (src/mongo/transport/service_entry_point_impl.cpp appendStats): `active` counts the
+ * connections with an operation in progress, the serverStatus command itself included.
+ */
+function connectionCounts(m: Mongod): Document {
+  const busy = new Set<number>();
+  for (const op of m.ops.all()) if (op.client && !op.synthetic) busy.add(op.client.connectionId);
+  const current = m.connections.size;
+  return { current, available: MAX_INCOMING_CONNECTIONS - current, totalCreated: m.stats.connectionsCreated, rejected: 0, active: busy.size };
+}
+
+/** The stand-in's flow control across connections (inbound.ts): how many have reading stopped, and what waits. */
+function inboundTotals(m: Mongod): Document {
+  let pausedConnections = 0;
+  let maxQueuedRequests = 0;
+  let queuedBytes = 0;
+  let unsentReplyBytes = 0;
+  for (const c of m.connections.values()) {
+    const s = c.inboundState?.();
+    if (!s) continue;
+    if (s.paused) pausedConnections++;
+    maxQueuedRequests = Math.max(maxQueuedRequests, s.queuedRequests);
+    queuedBytes += s.queuedBytes;
+    unsentReplyBytes += s.unsentReplyBytes;
+  }
+  return { pausedConnections, maxQueuedRequests, queuedBytes, unsentReplyBytes };
+}
+
 export const adminCommands: CommandDef[] = [
   { names: ['hello'], requiresAuth: false, run: hello(false) },
   { names: ['isMaster', 'ismaster'], requiresAuth: false, run: hello(true) },
@@ -144,7 +175,7 @@ export const adminCommands: CommandDef[] = [
       return {
         host: m.hostAndPort, version: VERSION, process: 'mongod', pid: process.pid,
         uptime: Math.floor((Date.now() - m.startedAt) / 1000), uptimeMillis: Date.now() - m.startedAt, localTime: new Date(),
-        connections: { current: m.connections.size, available: 1_000_000 - m.connections.size, totalCreated: m.connections.size },
+        connections: connectionCounts(m),
         logicalSessionRecordCache: {
           activeSessionsCount: [...m.sessions.all()].filter((r) => r.cacheLastUse > 0).length,
           sessionsCollectionJobCount: 0, lastSessionsCollectionJobDurationMillis: 0,
@@ -155,7 +186,7 @@ export const adminCommands: CommandDef[] = [
         },
         metrics: { cursor: { open: { total: m.cursors.size } }, commands: { total: m.stats.commands } },
         mem: { bits: 64, resident: Math.round(mem.rss / 1048576), virtual: Math.round(mem.rss / 1048576) },
-        standin: { sessions: m.sessions.size, operations: m.ops.size, cursors: m.cursors.size, heapUsedBytes: mem.heapUsed, rssBytes: mem.rss },
+        standin: { sessions: m.sessions.size, operations: m.ops.size, cursors: m.cursors.size, heapUsedBytes: mem.heapUsed, rssBytes: mem.rss, inbound: inboundTotals(m) },
         ok: 1,
       };
     },

@@ -18,8 +18,9 @@ import type { CommandContext, CommandDef } from '../mongod.ts';
 import { formatUuid } from '../sessions.ts';
 import { Collection, duplicateKeyMessage } from '../storage.ts';
 import type { Cursor } from '../cursors.ts';
-import { compileFilter, applyUpdate } from '../query.ts';
-import { runPipeline } from '../pipeline.ts';
+import { compileFilter, refuseReservedNames } from '../mql.ts';
+import { runPipeline } from '../mql-stages.ts';
+import { applyUpdate, upsertSeed } from '../mql-updates.ts';
 
 
 function collectionName(ctx: CommandContext, field: string): string {
@@ -81,14 +82,30 @@ export function commitWrites(ctx: CommandContext): void {
 }
 
 /**
+ * A safeInt64 option with the IDL's `validator: { gte: 0 }` (find_command.idl skip, limit, batchSize;
+ * aggregate cursor.batchSize; getMore batchSize). Wrong type: TypeMismatch(14) "BSON field '<Struct>.<field>'
+ * is the wrong type '<t>', expected types '[long, int, decimal, double']" (the stray quote is the server's,
+ * idl_parser.cpp); negative: 51024 "BSON field '<field>' value must be >= 0, actual value '<n>'", where the
+ * range message carries no struct prefix. Doubles are truncated (BSONElement::safeNumberLong). Null counts
+ * as absent.
+ */
+function nonNegativeInt64(v: unknown, struct: string, field: string): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!isNumber(v)) {
+    throw new CommandError(14, 'TypeMismatch', `BSON field '${struct}.${field}' is the wrong type '${bsonTypeName(v)}', expected types '[long, int, decimal, double']`);
+  }
+  const n = Math.trunc(toNumber(v));
+  if (n < 0) throw new CommandError(51024, 'Location51024', `BSON field '${field}' value must be >= 0, actual value '${n}'`);
+  return n;
+}
+
+/**
  * batchSize: in find/aggregate, absent means 101 and 0 means an empty first batch (the cursor is only
  * established); in getMore, absent or 0 means as many as fit in the reply (null here).
  */
-function batchSizeOf(v: unknown, path: string, dflt: number | null): number | null {
-  if (v === undefined) return dflt;
-  if (!isNumber(v)) throw wrongType(path, v, 'long');
-  const n = toNumber(v);
-  if (n < 0) throw new CommandError(51024, 'Location51024', `BSON field '${path}' value must be >= 0, actual value '${n}'`);
+function batchSizeOf(v: unknown, struct: string, dflt: number | null): number | null {
+  const n = nonNegativeInt64(v, struct, 'batchSize');
+  if (n === undefined) return dflt;
   return n === 0 && dflt === null ? null : n;
 }
 
@@ -132,7 +149,7 @@ function runAggregate(ctx: CommandContext): Document {
     throw new CommandError(9, 'FailedToParse', "The 'cursor' option is required, except for aggregate with the explain argument");
   }
   const cursorOpts = ctx.cmd.cursor === undefined ? {} : expectDoc(ctx.cmd.cursor, 'aggregate.cursor');
-  const batchSize = batchSizeOf(cursorOpts.batchSize, 'aggregate.cursor.batchSize', DEFAULT_FIRST_BATCH);
+  const batchSize = batchSizeOf(cursorOpts.batchSize, 'aggregate.cursor', DEFAULT_FIRST_BATCH);
   const collectionless = target === 1 || (isNumber(target) && toNumber(target) === 1);
   if (!collectionless && typeof target !== 'string') throw wrongType('aggregate.aggregate', target, 'string');
   const firstStage = pipeline[0] && isDoc(pipeline[0]) ? Object.keys(pipeline[0])[0] : undefined;
@@ -187,6 +204,18 @@ function runAggregate(ctx: CommandContext): Document {
   return cursorReply(ctx, ns, documentSource(out), batchSize);
 }
 
+/**
+ * A delete's `limit`: required, and 0 (all matches) or 1 (the first), read as a double so that 0.5 is refused
+ * (write_ops.cpp readMultiDeleteProperty: FailedToParse(9) "The limit field in delete objects must be 0 or 1.
+ * Got <n>"). A non-number reads as 0, as BSONElement::numberDouble does.
+ */
+function deleteLimit(v: unknown): 0 | 1 {
+  if (v === undefined) throw new CommandError(40414, 'Location40414', "BSON field 'delete.deletes.limit' is missing but a required field");
+  const n = isNumber(v) ? toNumber(v) : 0;
+  if (n !== 0 && n !== 1) throw new CommandError(9, 'FailedToParse', `The limit field in delete objects must be 0 or 1. Got ${n}`);
+  return n;
+}
+
 function findCursor(ctx: CommandContext, id: unknown): Cursor {
   const cursor = isNumber(id) ? ctx.mongod.cursors.get(id instanceof Long ? id : Long.fromNumber(toNumber(id))) : undefined;
   if (!cursor) throw new CommandError(43, 'CursorNotFound', `cursor id ${String(id)} not found`);
@@ -205,6 +234,7 @@ export const crudCommands: CommandDef[] = [
       const ordered = ctx.cmd.ordered !== false;
       for (let i = 0; i < docs.length; i++) {
         const doc = expectDoc(docs[i], `insert.documents.${i}`);
+        refuseReservedNames(doc, `insert.documents.${i}`);
         const stored = doc._id === undefined ? { _id: new ObjectId(), ...doc } : doc;
         const key = Collection.idKey(stored._id);
         if (visibleHas(ctx, coll, key)) {
@@ -227,11 +257,13 @@ export const crudCommands: CommandDef[] = [
       const stages: Document[] = [];
       if (c.filter !== undefined) stages.push({ $match: expectDoc(c.filter, 'find.filter') });
       if (c.sort !== undefined && Object.keys(expectDoc(c.sort, 'find.sort')).length) stages.push({ $sort: c.sort });
-      if (isNumber(c.skip) && toNumber(c.skip) > 0) stages.push({ $skip: toNumber(c.skip) });
-      if (isNumber(c.limit) && toNumber(c.limit) > 0) stages.push({ $limit: toNumber(c.limit) });
+      const skip = nonNegativeInt64(c.skip, 'FindCommandRequest', 'skip');
+      const limit = nonNegativeInt64(c.limit, 'FindCommandRequest', 'limit');
+      const batchSize = batchSizeOf(c.batchSize, 'FindCommandRequest', DEFAULT_FIRST_BATCH);
+      if (skip) stages.push({ $skip: skip });
+      if (limit) stages.push({ $limit: limit });
       if (c.projection !== undefined && Object.keys(expectDoc(c.projection, 'find.projection')).length) stages.push({ $project: c.projection });
       const out = runPipeline(findSource(ctx, coll), stages, { now: new Date(ctx.now) })[Symbol.iterator]();
-      const batchSize = batchSizeOf(c.batchSize, 'find.batchSize', DEFAULT_FIRST_BATCH);
       return cursorReply(ctx, `${ctx.db}.${coll}`, documentSource(out), batchSize, c.singleBatch === true);
     },
   },
@@ -259,7 +291,7 @@ export const crudCommands: CommandDef[] = [
       if (!cursor.session && ctx.session) {
         throw new CommandError(50736, 'Location50736', `Cannot run getMore on cursor ${cursor.key}, which was not created in a session, in session ${formatUuid(ctx.session.idHex)} - ${ctx.session.uidHex}`);
       }
-      const batchSize = batchSizeOf(ctx.cmd.batchSize, 'getMore.batchSize', null);
+      const batchSize = batchSizeOf(ctx.cmd.batchSize, 'getMore', null);
       cursor.pinned = true;
       try {
         const batch = cursor.source.next(batchSize);
@@ -312,11 +344,13 @@ export const crudCommands: CommandDef[] = [
       updates.forEach((u, index) => {
         const spec = expectDoc(u, `update.updates.${index}`);
         const q = spec.q === undefined ? {} : expectDoc(spec.q, 'update.updates.q');
+        const updateSpec = Array.isArray(spec.u) ? (spec.u as Document[]) : expectDoc(spec.u, 'update.updates.u');
+        const arrayFilters = spec.arrayFilters === undefined ? undefined : (expectArray(spec.arrayFilters, 'update.updates.arrayFilters') as Document[]);
         const match = compileFilter(q);
         const targets = [...visibleDocs(ctx, coll)].filter(match);
         const chosen = spec.multi === true ? targets : targets.slice(0, 1);
         for (const doc of chosen) {
-          const updated = applyUpdate(doc, spec.u as Document, { isUpsert: false, query: q });
+          const updated = applyUpdate(doc, updateSpec, { query: q, arrayFilters, now: new Date(ctx.now) });
           n++;
           if (Buffer.from(BSON.serialize(updated)).equals(BSON.serialize(doc))) continue;
           nModified++;
@@ -324,7 +358,7 @@ export const crudCommands: CommandDef[] = [
         }
         if (chosen.length === 0 && spec.upsert === true) {
           requireAction(ctx, coll, 'insert');
-          let doc = applyUpdate({}, spec.u as Document, { isUpsert: true, query: q });
+          let doc = applyUpdate(upsertSeed(q), updateSpec, { isUpsert: true, arrayFilters, now: new Date(ctx.now) });
           if (doc._id === undefined) doc = { _id: new ObjectId(), ...doc };
           writeDoc(ctx, coll, Collection.idKey(doc._id), doc);
           upserted.push({ index, _id: doc._id });
@@ -344,7 +378,7 @@ export const crudCommands: CommandDef[] = [
       deletes.forEach((d, i) => {
         const spec = expectDoc(d, `delete.deletes.${i}`);
         const match = compileFilter(expectDoc(spec.q ?? {}, 'delete.deletes.q'));
-        const limit = isNumber(spec.limit) ? toNumber(spec.limit) : 0;
+        const limit = deleteLimit(spec.limit);
         for (const doc of [...visibleDocs(ctx, coll)]) {
           if (!match(doc)) continue;
           writeDoc(ctx, coll, Collection.idKey(doc._id), null);
