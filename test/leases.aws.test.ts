@@ -17,6 +17,9 @@ let orders: RunningStandin;
 let billing: RunningStandin;
 let reaper: Reaper | null = null;
 const sink = new InMemoryAuditSink();
+/** The reaper's log, kept for the assertions instead of printed. */
+const logged: string[] = [];
+const logger = { info: (m: string) => void logged.push(m), warn: (m: string) => void logged.push(m), error: (m: string) => void logged.push(m) };
 
 before(async () => {
   orders = await startStandin();
@@ -33,7 +36,7 @@ before(async () => {
     ...moto.env, REAPER_STATE_TABLE: 'reaper-state', REAPER_AUDIT: 'stdout', DRY_RUN: 'true',
     REAPER_CLUSTERS: JSON.stringify({ orders: { uriEnv: 'ORDERS_URI' }, billing: { uriEnv: 'BILLING_URI' } }),
     ORDERS_URI: orders.uri, BILLING_URI: billing.uri,
-  }, console, { sink });
+  }, logger, { sink });
 });
 after(async () => {
   await reaper?.close();
@@ -79,6 +82,7 @@ test('a failed pass releases its lease', async (t) => {
   const failed = await reaper!.run({ cluster: 'billing', trigger: { type: 'schedule', id: 'down' } });
   // Assess: the pass failed, and the next one is not refused by a leftover lease: it gets as far as connecting
   assert.notEqual(failed.error, null);
+  assert.ok(logged.some((l) => l.includes(`pass ${failed.runId} on billing failed`)), 'the failure is logged');
   await assert.rejects(
     reaper!.run({ cluster: 'billing', trigger: { type: 'schedule', id: 'next' } }),
     (e: Error) => !(e instanceof PassInProgressError) && /cannot connect/.test(e.message),
