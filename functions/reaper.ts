@@ -1,9 +1,9 @@
 /**
  * The reaper function: the one Lambda function that runs passes. EventBridge Scheduler schedules,
  * the CloudWatch alarm rule, operators' manual invocations and the Atlas webhook's hand-offs all
- * invoke it, and its reserved concurrency of 1 (serverless.yml) means Lambda never runs two of its
- * invocations at once: two passes for one cluster never overlap, whatever triggered them. Within
- * the process, each pass also holds its cluster's lease (src/service/lease.ts).
+ * invoke it. Passes of different clusters run in parallel; each pass holds its cluster's lease
+ * (src/service/lease.ts; in DynamoDB when REAPER_STATE_TABLE is set), so two passes for one cluster
+ * never overlap, whatever triggered them.
  *
  * Thin: the Reaper (configuration, policy sets, MongoClients) is created once per container at module
  * scope, so a bad configuration fails the init phase before any event is taken; each event is told

@@ -123,7 +123,8 @@ export function parseClusters(raw: string, where: string): ClusterSpec[] {
     checkName(name, where, 'cluster');
     if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${at} must be an object with "secretArn" or "uriEnv", e.g. ${CLUSTERS_EXAMPLE}`);
     const spec = value as Record<string, unknown>;
-    checkKeys(spec, ['secretArn', 'uriEnv', 'policySet', 'atlasClusterName', 'atlasGroupId'], at);
+    // scheduleRate is read at package time only (infra/schedules.cjs): one schedule per cluster.
+    checkKeys(spec, ['secretArn', 'uriEnv', 'policySet', 'atlasClusterName', 'atlasGroupId', 'scheduleRate'], at);
     const secretArn = optionalString(spec, 'secretArn', at);
     const uriEnv = optionalString(spec, 'uriEnv', at);
     if ((secretArn === undefined) === (uriEnv === undefined)) {
