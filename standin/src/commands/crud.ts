@@ -65,6 +65,7 @@ function writeDoc(ctx: CommandContext, coll: string, key: string, doc: Document 
   const c = ctx.mongod.storage.getOrCreate(ctx.db, coll);
   if (doc) c.docs.set(key, doc);
   else c.docs.delete(key);
+  ctx.mongod.noteWrite();
 }
 
 export function commitWrites(ctx: CommandContext): void {
@@ -77,6 +78,7 @@ export function commitWrites(ctx: CommandContext): void {
       else c.docs.delete(key);
     }
   }
+  if (ctx.txn.writes.size) ctx.mongod.noteWrite();
   ctx.txn.writes.clear();
 }
 
@@ -195,7 +197,7 @@ function findCursor(ctx: CommandContext, id: unknown): Cursor {
 
 export const crudCommands: CommandDef[] = [
   {
-    names: ['insert'], allowedInTransaction: true, opType: 'insert',
+    names: ['insert'], secondaryAllowed: 'never', allowedInTransaction: true, opType: 'insert',
     run: (ctx) => {
       const coll = collectionName(ctx, 'insert');
       requireAction(ctx, coll, 'insert');
@@ -219,7 +221,7 @@ export const crudCommands: CommandDef[] = [
     },
   },
   {
-    names: ['find'], allowedInTransaction: true, opType: 'query',
+    names: ['find'], secondaryAllowed: 'optIn', allowedInTransaction: true, opType: 'query',
     run: (ctx) => {
       const coll = collectionName(ctx, 'find');
       requireAction(ctx, coll, 'find');
@@ -236,7 +238,7 @@ export const crudCommands: CommandDef[] = [
     },
   },
   {
-    names: ['getMore'], allowedInTransaction: true, opType: 'getmore',
+    names: ['getMore'], secondaryAllowed: 'always', allowedInTransaction: true, opType: 'getmore',
     run: (ctx) => {
       const m = ctx.mongod;
       const id = ctx.cmd.getMore;
@@ -263,7 +265,7 @@ export const crudCommands: CommandDef[] = [
       cursor.pinned = true;
       try {
         const batch = cursor.source.next(batchSize);
-        cursor.lastAccessDate = new Date();
+        cursor.lastAccessDate = new Date(m.now());
         cursor.nDocsReturned += batch.count;
         cursor.nBatchesReturned++;
         let outId = cursor.id;
@@ -278,7 +280,7 @@ export const crudCommands: CommandDef[] = [
     },
   },
   {
-    names: ['killCursors'], allowedInTransaction: true, opType: 'killcursors',
+    names: ['killCursors'], secondaryAllowed: 'always', allowedInTransaction: true, opType: 'killcursors',
     run: (ctx) => {
       const m = ctx.mongod;
       const ids = expectArray(ctx.cmd.cursors, 'killCursors.cursors');
@@ -301,7 +303,7 @@ export const crudCommands: CommandDef[] = [
     },
   },
   {
-    names: ['update'], allowedInTransaction: true, opType: 'update',
+    names: ['update'], secondaryAllowed: 'never', allowedInTransaction: true, opType: 'update',
     run: (ctx) => {
       const coll = collectionName(ctx, 'update');
       requireAction(ctx, coll, 'update');
@@ -335,7 +337,7 @@ export const crudCommands: CommandDef[] = [
     },
   },
   {
-    names: ['delete'], allowedInTransaction: true, opType: 'remove',
+    names: ['delete'], secondaryAllowed: 'never', allowedInTransaction: true, opType: 'remove',
     run: (ctx) => {
       const coll = collectionName(ctx, 'delete');
       requireAction(ctx, coll, 'remove');
@@ -356,7 +358,7 @@ export const crudCommands: CommandDef[] = [
     },
   },
   {
-    names: ['count'], opType: 'command',
+    names: ['count'], secondaryAllowed: 'optIn', opType: 'command',
     run: (ctx) => {
       const coll = collectionName(ctx, 'count');
       requireAction(ctx, coll, 'find');
@@ -368,9 +370,9 @@ export const crudCommands: CommandDef[] = [
       return { n, ok: 1 };
     },
   },
-  { names: ['aggregate'], allowedInTransaction: true, run: runAggregate },
+  { names: ['aggregate'], secondaryAllowed: 'optIn', allowedInTransaction: true, run: runAggregate },
   {
-    names: ['create'], allowedInTransaction: true,
+    names: ['create'], secondaryAllowed: 'never', allowedInTransaction: true,
     run: (ctx) => {
       const coll = collectionName(ctx, 'create');
       requireAction(ctx, coll, 'createCollection');
@@ -380,7 +382,7 @@ export const crudCommands: CommandDef[] = [
     },
   },
   {
-    names: ['drop'],
+    names: ['drop'], secondaryAllowed: 'never',
     run: (ctx) => {
       const coll = collectionName(ctx, 'drop');
       requireAction(ctx, coll, 'dropCollection');
@@ -390,7 +392,7 @@ export const crudCommands: CommandDef[] = [
     },
   },
   {
-    names: ['dropDatabase'],
+    names: ['dropDatabase'], secondaryAllowed: 'never',
     run: (ctx) => {
       ctx.mongod.requirePrivilege(ctx, { db: ctx.db, collection: '' }, 'dropDatabase');
       ctx.mongod.storage.dropDatabase(ctx.db);
@@ -398,7 +400,7 @@ export const crudCommands: CommandDef[] = [
     },
   },
   {
-    names: ['listCollections'],
+    names: ['listCollections'], secondaryAllowed: 'optIn',
     run: (ctx) => {
       ctx.mongod.requirePrivilege(ctx, { db: ctx.db, collection: '' }, 'listCollections');
       const docs = ctx.mongod.storage.collections(ctx.db).map((c) => ({ name: c.name, type: 'collection', options: {}, info: { readOnly: false }, idIndex: { v: 2, key: { _id: 1 }, name: '_id_' } }));
@@ -407,7 +409,7 @@ export const crudCommands: CommandDef[] = [
     },
   },
   {
-    names: ['listDatabases'], adminOnly: true,
+    names: ['listDatabases'], secondaryAllowed: 'optIn', adminOnly: true,
     run: (ctx) => {
       ctx.mongod.requirePrivilege(ctx, { cluster: true }, 'listDatabases');
       const dbs = ctx.mongod.storage.databases().map((name) => ({ name, sizeOnDisk: 0, empty: false }));
@@ -416,7 +418,7 @@ export const crudCommands: CommandDef[] = [
   },
   {
     // The legacy command form: { currentOp: 1, $all?, $ownOps?, <filter fields> } -> { inprog: [...] }.
-    names: ['currentOp'], adminOnly: true,
+    names: ['currentOp'], secondaryAllowed: 'always', adminOnly: true,
     run: (ctx) => {
       const m = ctx.mongod;
       const filter: Document = {};
