@@ -24,6 +24,8 @@ export interface MemberOptions {
   priority?: number;
   /** Default 1. */
   votes?: number;
+  /** Replica-set tags, for read preferences with tag sets ({dc: "east"}). */
+  tags?: Record<string, string>;
 }
 
 export interface MemberConfig {
@@ -33,6 +35,7 @@ export interface MemberConfig {
   readonly priority: number;
   readonly votes: number;
   readonly arbiterOnly: false;
+  readonly tags: Readonly<Record<string, string>>;
 }
 
 interface TopologyVersion {
@@ -58,7 +61,9 @@ export function memberConfigs(hosts: string[], options: MemberOptions[]): Member
     if (!Number.isFinite(priority) || priority < 0 || priority > 1000) throw new Error(`member ${i}: priority must be between 0 and 1000, got ${priority}`);
     const votes = o.votes ?? 1;
     if (votes !== 0 && votes !== 1) throw new Error(`member ${i}: votes must be 0 or 1, got ${votes}`);
-    return { _id: i, host, hidden, priority, votes, arbiterOnly: false };
+    const tags = { ...o.tags };
+    for (const [k, v] of Object.entries(tags)) if (typeof v !== 'string') throw new Error(`member ${i}: tag "${k}" must have a string value`);
+    return { _id: i, host, hidden, priority, votes, arbiterOnly: false, tags };
   });
 }
 
@@ -230,6 +235,7 @@ export class ReplicaSetTopology {
     if (primary !== null) doc.primary = this.members[primary].host;
     if (self.priority === 0) doc.passive = true;
     if (self.hidden) doc.hidden = true;
+    if (Object.keys(self.tags).length) doc.tags = { ...self.tags };
     doc.me = self.host;
     if (isPrimary) doc.electionId = this.electionId();
     const date = new Date(this.lastWriteMs);
@@ -243,7 +249,7 @@ export class ReplicaSetTopology {
       _id: this.name, version: this.configVersion, term: Long.fromNumber(this.term),
       members: this.members.map((m) => ({
         _id: m._id, host: m.host, arbiterOnly: m.arbiterOnly, buildIndexes: true, hidden: m.hidden, priority: m.priority,
-        tags: {}, secondaryDelaySecs: Long.fromNumber(0), votes: m.votes,
+        tags: { ...m.tags }, secondaryDelaySecs: Long.fromNumber(0), votes: m.votes,
       })),
       protocolVersion: Long.fromNumber(1), writeConcernMajorityJournalDefault: true,
       settings: {

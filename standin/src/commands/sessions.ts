@@ -97,8 +97,12 @@ export const sessionCommands: CommandDef[] = [
      *   lastUseAgeSeconds: n | {min, max},                 // config.system.sessions lastUse = now - age
      *   runningOps: n, opSecondsRunning: n | {min, max},    // synthetic ops, run until killed
      *   idleTransactions: n, txnInactiveSeconds: n | {min, max}, preparedTransactions: n,
-     *   cursors: n, cursorIdleSeconds: n | {min, max} }
+     *   cursors: n, cursorIdleSeconds: n | {min, max},
+     *   spreadOverMembers: bool }
      * Features are dealt to distinct sessions in that order: ops first, then transactions, then cursors.
+     * The documents go to config.system.sessions (one collection for a replica set); the activity lands on the
+     * member the command is sent to, or with spreadOverMembers: true, operations and cursors are dealt
+     * round-robin over the members that are up and transactions go to the primary (where transactions run).
      */
     names: ['standinBulkCreateSessions'], secondaryAllowed: 'always', ignoresSession: true, adminOnly: true,
     run: (ctx) => {
@@ -126,6 +130,11 @@ export const sessionCommands: CommandDef[] = [
         throw new CommandError(261, 'TooManyLogicalSessions', `Unable to add ${n} sessions: config.system.sessions holds ${m.sessionsCollection.size} and maxSessions is ${m.params.maxSessions}`);
       }
       const now = m.now();
+      const spread = c.spreadOverMembers === true && m.member !== null;
+      const members = spread ? m.member!.topology.runningNodes() : [m];
+      const primaryIndex = spread ? m.member!.topology.primary() : null;
+      const txnHome = primaryIndex === null ? m : m.member!.topology.node(primaryIndex)!;
+      let dealt = 0;
       const uids = (users.length ? users : [null]).map((u) => ({ user: m.params.auth ? u : null, uidHex: (u && m.params.auth ? userDigest(u) : NO_AUTH_DIGEST).toString('hex') }));
       const clients: ClientInfo[] = appNames.map((name, i) => ({
         connectionId: 0, client: `192.0.2.${(i % 250) + 1}:${40000 + i}`, appName: name,
@@ -141,12 +150,14 @@ export const sessionCommands: CommandDef[] = [
         m.sessionsCollection.upsert(idHex, owner.uidHex, owner.user, now - Math.round(pick(ageRange) * 1000));
         // Only sessions with activity have a catalog record, on the member that holds the activity.
         if (i >= nOps + nTxn + nPrep + nCur) continue;
-        const rec = m.sessions.create(idHex, owner.uidHex, owner.user);
+        const isTxn = i >= nOps && i < nOps + nTxn + nPrep;
+        const t = isTxn ? txnHome : members[dealt++ % members.length];
+        const rec = t.sessions.create(idHex, owner.uidHex, owner.user);
         rec.lastClient = clients[i % clients.length];
         const lsid = { id: uuidBinary(rec.idHex), uid: new Binary(Buffer.from(rec.uidHex, 'hex'), 0) };
         if (i < nOps) {
           const secs = pick(opRange);
-          m.ops.start({
+          t.ops.start({
             client: rec.lastClient, session: rec, startedAtMs: now - Math.round(secs * 1000),
             command: { find: 'orders', filter: { status: 'open' }, lsid: { id: lsid.id }, $db: 'app' }, op: 'query', ns: 'app.orders',
             effectiveUsers: owner.user ? [{ user: owner.user.split('@')[0], db: owner.user.split('@').slice(1).join('@') }] : [],
@@ -164,7 +175,7 @@ export const sessionCommands: CommandDef[] = [
         } else {
           const idle = pick(curRange);
           const created = new Date(now - Math.round(idle * 1000));
-          m.cursors.open({
+          t.cursors.open({
             ns: 'app.events', session: rec, owner: owner.user, txn: null, originatingCommand: { find: 'events', batchSize: 2, lsid: { id: lsid.id }, $db: 'app' },
             createdDate: created, noCursorTimeout: false, source: documentSource([{ _id: 1 }][Symbol.iterator]()),
           });
