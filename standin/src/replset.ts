@@ -97,17 +97,20 @@ export async function startReplicaSet(opts: ReplicaSetOptions): Promise<RunningR
   const ports: number[] = [];
   const newMongod = (i: number): Mongod =>
     createMongod({ params: opts.params, clock, log: (line) => log(`[member ${i}] ${line}`), ...shared });
+  let topology: ReplicaSetTopology;
+  let hosts: string[];
   try {
     for (let i = 0; i < options.length; i++) {
       mongods[i] = newMongod(i);
       ports[i] = await listeners[i].listen(firstPort === 0 ? 0 : firstPort + i, mongods[i]);
     }
+    hosts = ports.map((p) => `${host}:${p}`);
+    topology = new ReplicaSetTopology(opts.name, memberConfigs(hosts, options), clock);
   } catch (e) {
+    // Bad options or a port in use: nothing is left listening.
     await Promise.all(listeners.map((l) => l.close()));
     throw e;
   }
-  const hosts = ports.map((p) => `${host}:${p}`);
-  const topology = new ReplicaSetTopology(opts.name, memberConfigs(hosts, options), clock);
   const up = (i: number, mongod: Mongod): void => {
     mongod.hostAndPort = hosts[i];
     mongod.member = new ReplicaMember(topology, i);

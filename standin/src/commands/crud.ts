@@ -314,11 +314,11 @@ export const crudCommands: CommandDef[] = [
       updates.forEach((u, index) => {
         const spec = expectDoc(u, `update.updates.${index}`);
         const q = spec.q === undefined ? {} : expectDoc(spec.q, 'update.updates.q');
-        const match = compileFilter(q);
+        const match = compileFilter(q, { now: new Date(ctx.now) });
         const targets = [...visibleDocs(ctx, coll)].filter(match);
         const chosen = spec.multi === true ? targets : targets.slice(0, 1);
         for (const doc of chosen) {
-          const updated = applyUpdate(doc, spec.u as Document, { isUpsert: false, query: q });
+          const updated = applyUpdate(doc, spec.u as Document, { isUpsert: false, query: q, now: new Date(ctx.now) });
           n++;
           if (Buffer.from(BSON.serialize(updated)).equals(BSON.serialize(doc))) continue;
           nModified++;
@@ -326,7 +326,7 @@ export const crudCommands: CommandDef[] = [
         }
         if (chosen.length === 0 && spec.upsert === true) {
           requireAction(ctx, coll, 'insert');
-          let doc = applyUpdate({}, spec.u as Document, { isUpsert: true, query: q });
+          let doc = applyUpdate({}, spec.u as Document, { isUpsert: true, query: q, now: new Date(ctx.now) });
           if (doc._id === undefined) doc = { _id: new ObjectId(), ...doc };
           writeDoc(ctx, coll, Collection.idKey(doc._id), doc);
           upserted.push({ index, _id: doc._id });
@@ -345,7 +345,7 @@ export const crudCommands: CommandDef[] = [
       let n = 0;
       deletes.forEach((d, i) => {
         const spec = expectDoc(d, `delete.deletes.${i}`);
-        const match = compileFilter(expectDoc(spec.q ?? {}, 'delete.deletes.q'));
+        const match = compileFilter(expectDoc(spec.q ?? {}, 'delete.deletes.q'), { now: new Date(ctx.now) });
         const limit = isNumber(spec.limit) ? toNumber(spec.limit) : 0;
         for (const doc of [...visibleDocs(ctx, coll)]) {
           if (!match(doc)) continue;
@@ -362,7 +362,7 @@ export const crudCommands: CommandDef[] = [
     run: (ctx) => {
       const coll = collectionName(ctx, 'count');
       requireAction(ctx, coll, 'find');
-      const match = compileFilter(ctx.cmd.query === undefined ? {} : expectDoc(ctx.cmd.query, 'count.query'));
+      const match = compileFilter(ctx.cmd.query === undefined ? {} : expectDoc(ctx.cmd.query, 'count.query'), { now: new Date(ctx.now) });
       let n = 0;
       for (const d of findSource(ctx, coll)) if (match(d)) n++;
       if (isNumber(ctx.cmd.skip)) n = Math.max(0, n - toNumber(ctx.cmd.skip));
@@ -429,7 +429,7 @@ export const crudCommands: CommandDef[] = [
       const all = ctx.cmd.$all === true;
       const ownOps = ctx.cmd.$ownOps === true;
       const opts = parseCurrentOpSpec(m, ctx.conn, { allUsers: !ownOps, idleConnections: all, idleSessions: all, idleCursors: false });
-      const match = compileFilter(filter);
+      const match = compileFilter(filter, { now: new Date(ctx.now) });
       return { inprog: [...currentOp(m, ctx.conn, opts, ctx.now)].filter(match), ok: 1 };
     },
   },
