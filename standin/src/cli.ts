@@ -1,15 +1,51 @@
 /**
  * `session-reaper mongod [--port N] [--host H] [--auth] [--user NAME:PASSWORD:ROLE[,ROLE...]]...
- *                        [--refresh-millis N] [--txn-lifetime-seconds N] [--max-sessions N]`
+ *                        [--refresh-millis N] [--txn-lifetime-seconds N] [--max-sessions N]
+ *                        [--replset NAME [--members N] [--hidden I]...]`
  *
  * Prints the connection string as the first line of stdout once it accepts connections, logs one line per
  * connection, authentication and kill to stderr, and stops cleanly on SIGINT and SIGTERM.
+ *
+ * With --replset it starts a replica set of N members (default 3) on consecutive ports from --port (or free
+ * ports with --port 0) and reads member commands from stdin, one a line: `stop I`, `start I`, `stepup I`
+ * (I is the member's index, its _id in replSetGetConfig, 0 first) and `status`.
  */
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { startStandin } from './server.ts';
+import { startReplicaSet, type RunningReplicaSet } from './replset.ts';
+import type { MemberOptions } from './replication.ts';
 
 export const MONGOD_USAGE = `usage: session-reaper mongod [--port N] [--host H] [--auth] [--user NAME:PASSWORD:ROLE[,ROLE...]]...
-                             [--refresh-millis N] [--txn-lifetime-seconds N] [--max-sessions N]`;
+                             [--refresh-millis N] [--txn-lifetime-seconds N] [--max-sessions N]
+                             [--replset NAME [--members N] [--hidden I]...]
+  --replset NAME   a replica set of --members N (default 3) on ports --port, --port+1, ... (0: free ports);
+                   the first line is mongodb://H:P1,H:P2,.../?replicaSet=NAME
+  --hidden I       member I (0 first) is hidden (priority 0, not in hello's hosts); repeatable
+  stdin (with --replset), one command a line: stop I | start I | stepup I | status`;
+
+const STDIN_USAGE = 'member commands: stop I | start I | stepup I | status (I = member index, 0 first)';
+
+/** Runs one stdin line against the set; returns the line to log. */
+export async function memberCommand(rs: RunningReplicaSet, line: string): Promise<string> {
+  const [verb, arg, ...rest] = line.trim().split(/\s+/);
+  if (!verb) return '';
+  if (verb === 'status' && arg === undefined) {
+    return rs.members.map((m) => `member ${m.index} ${m.host} ${m.state}`).join('; ');
+  }
+  const i = Number(arg);
+  if (!['stop', 'start', 'stepup'].includes(verb) || rest.length || !Number.isInteger(i)) return `unknown command "${line.trim()}": ${STDIN_USAGE}`;
+  const m = rs.members[i];
+  if (!m) return `no member ${arg}: the set has members 0..${rs.members.length - 1}`;
+  try {
+    if (verb === 'stop') await m.stop();
+    else if (verb === 'start') await m.start();
+    else rs.stepUp(i);
+  } catch (e) {
+    return `${verb} ${i} failed: ${(e as Error).message}`;
+  }
+  return `member ${i} ${m.host} ${m.state}`;
+}
 
 function positiveInt(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -26,6 +62,7 @@ export async function runMongod(argv: string[], out = process.stdout, err = proc
       options: {
         port: { type: 'string' }, host: { type: 'string' }, auth: { type: 'boolean' }, user: { type: 'string', multiple: true },
         'refresh-millis': { type: 'string' }, 'txn-lifetime-seconds': { type: 'string' }, 'max-sessions': { type: 'string' }, help: { type: 'boolean' },
+        replset: { type: 'string' }, members: { type: 'string' }, hidden: { type: 'string', multiple: true },
       },
       strict: true,
     }));
@@ -37,14 +74,18 @@ export async function runMongod(argv: string[], out = process.stdout, err = proc
     out.write(`${MONGOD_USAGE}\n`);
     return 0;
   }
-  let standin;
+  let standin: { uri: string; stop(): Promise<void> };
+  let replicaSet: RunningReplicaSet | null = null;
+  const log = (line: string) => err.write(`${new Date().toISOString()} ${line}\n`);
   try {
     const users = values.user ?? [];
     if (values.auth && users.length === 0) {
       throw new Error('--auth needs at least one --user NAME:PASSWORD:ROLE (for example --user admin:secret:root), or clients cannot log in');
     }
-    standin = await startStandin({
-      port: positiveInt('port', values.port) ?? 27017,
+    if (values.replset === undefined && (values.members !== undefined || values.hidden !== undefined)) {
+      throw new Error('--members and --hidden describe a replica set: add --replset NAME');
+    }
+    const common = {
       host: values.host ?? '127.0.0.1',
       users,
       params: {
@@ -53,22 +94,55 @@ export async function runMongod(argv: string[], out = process.stdout, err = proc
         ...(values['txn-lifetime-seconds'] ? { transactionLifetimeLimitSeconds: positiveInt('txn-lifetime-seconds', values['txn-lifetime-seconds']) } : {}),
         ...(values['max-sessions'] ? { maxSessions: positiveInt('max-sessions', values['max-sessions']) } : {}),
       },
-      log: (line) => err.write(`${new Date().toISOString()} ${line}\n`),
-    });
+      log,
+    };
+    const port = positiveInt('port', values.port) ?? 27017;
+    if (values.replset !== undefined) {
+      const n = positiveInt('members', values.members) ?? 3;
+      if (n < 1) throw new Error('--members must be at least 1');
+      const members: MemberOptions[] = Array.from({ length: n }, () => ({}));
+      for (const h of values.hidden ?? []) {
+        const i = positiveInt('hidden', h)!;
+        if (i >= n) throw new Error(`--hidden ${h}: the set has members 0..${n - 1}`);
+        members[i] = { hidden: true };
+      }
+      replicaSet = await startReplicaSet({ ...common, name: values.replset, members, port });
+      standin = replicaSet;
+    } else {
+      standin = await startStandin({ ...common, port });
+    }
   } catch (e) {
     err.write(`session-reaper mongod: ${(e as Error).message}\n`);
     return 1;
   }
   out.write(`${standin.uri}\n`);
-  err.write(`${new Date().toISOString()} stand-in mongod listening on ${standin.uri}${values.auth ? ' (auth on)' : ''}\n`);
+  log(`stand-in mongod listening on ${standin.uri}${values.auth ? ' (auth on)' : ''}`);
+  let commands: ReturnType<typeof createInterface> | null = null;
+  if (replicaSet) {
+    const rs = replicaSet;
+    log(`${await memberCommand(rs, 'status')}; ${STDIN_USAGE}`);
+    // Commands run one after another, in the order given.
+    let queue = Promise.resolve();
+    commands = createInterface({ input: process.stdin });
+    commands.on('line', (line) => {
+      queue = queue.then(async () => {
+        const said = await memberCommand(rs, line);
+        if (said) log(said);
+      });
+    });
+  }
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
-      err.write(`${new Date().toISOString()} ${sig}: shutting down\n`);
+      log(`${sig}: shutting down`);
       resolve();
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+  if (commands) {
+    commands.close();
+    process.stdin.destroy();
+  }
   await standin.stop();
   return 0;
 }

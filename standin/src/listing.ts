@@ -12,8 +12,9 @@ import { CommandError } from './errors.ts';
 import { BATCH_BYTES, ByteWriter, type BatchSource } from './batches.ts';
 import { bsonTypeName, expectArray, expectDoc, expectString, isDoc, unknownField } from './idl.ts';
 import type { ConnState, Mongod } from './mongod.ts';
-import type { Operation } from './ops.ts';
+import { runningMs, type Operation } from './ops.ts';
 import { uidBinary, uuidBinary, type SessionRecord, type Transaction } from './sessions.ts';
+import type { PersistedSession } from './sessions-collection.ts';
 
 /** mongod prints dates in $currentOp as ISO strings with the local offset (dateToISOStringLocal). */
 export function isoLocal(ms: number): string {
@@ -55,16 +56,18 @@ export function parseListSessionsSpec(m: Mongod, conn: ConnState, stage: string,
   return { allUsers, uids: new Set(list) };
 }
 
-function sessionId(rec: SessionRecord): Document {
+function sessionId(rec: { idHex: string; uidHex: string }): Document {
   return { id: uuidBinary(rec.idHex), uid: uidBinary(rec.uidHex) };
 }
 
-/** config.system.sessions documents: { _id: {id, uid}, lastUse, user: {name} } (user only when authenticated). */
+/**
+ * config.system.sessions documents: { _id: {id, uid}, lastUse, user: {name} } (user only when authenticated).
+ * In a replica set every member reads the one collection the set shares.
+ */
 export function* listSessions(m: Mongod, spec: ListSessionsSpec): Generator<Document> {
-  for (const rec of m.sessions.all()) {
-    if (!rec.persistedLastUse) continue;
+  for (const rec of m.sessionsCollection.all()) {
     if (spec.uids && !spec.uids.has(rec.uidHex)) continue;
-    const doc: Document = { _id: sessionId(rec), lastUse: new Date(rec.persistedLastUse) };
+    const doc: Document = { _id: sessionId(rec), lastUse: new Date(rec.lastUse) };
     if (rec.user) doc.user = { name: rec.user };
     yield doc;
   }
@@ -152,7 +155,7 @@ function clientFields(m: Mongod, op: Pick<Operation, 'client'>): Document {
   return d;
 }
 
-export function* currentOp(m: Mongod, conn: ConnState, opts: CurrentOpOptions, now = Date.now()): Generator<Document> {
+export function* currentOp(m: Mongod, conn: ConnState, opts: CurrentOpOptions, now = m.now()): Generator<Document> {
   const filterUsers = m.params.auth && !opts.allUsers;
   const self = conn.user;
   const ownDigest = filterUsers ? m.digestHex(conn) : '';
@@ -162,7 +165,7 @@ export function* currentOp(m: Mongod, conn: ConnState, opts: CurrentOpOptions, n
   for (const op of m.ops.all()) {
     if (op.client && !op.synthetic) connsWithOps.add(op.client.connectionId);
     if (filterUsers && !op.effectiveUsers.some((u) => u.user === self!.user && u.db === self!.db)) continue;
-    const elapsedMs = now - op.startedAtMs;
+    const elapsedMs = runningMs(op, now);
     const doc: Document = {
       type: 'op', ...clientFields(m, op), active: true, currentOpTime,
       effectiveUsers: op.effectiveUsers, threaded: true, opid: op.opid,
@@ -240,13 +243,15 @@ export function* currentOp(m: Mongod, conn: ConnState, opts: CurrentOpOptions, n
  * documents (checked by a test). Used when no stage follows the listing stage.
  */
 export function rawSessionSource(m: Mongod, spec: ListSessionsSpec, mode: 'persisted' | 'local'): BatchSource {
-  const records = m.sessions.all();
+  const records: Iterator<SessionRecord | PersistedSession> = mode === 'persisted' ? m.sessionsCollection.all() : m.sessions.all();
+  const persisted = mode === 'persisted';
+  const size = persisted ? m.sessionsCollection.size : m.sessions.size;
   let done = false;
   return {
     next(max) {
       const limit = max ?? Infinity;
       // About 110 bytes per session: size the buffer once instead of doubling it up to 16 MiB.
-      const w = new ByteWriter(Math.min(BATCH_BYTES + 4096, Math.max(4096, Math.min(limit, m.sessions.size) * 120)));
+      const w = new ByteWriter(Math.min(BATCH_BYTES + 4096, Math.max(4096, Math.min(limit, size) * 120)));
       let count = 0;
       while (count < limit && w.pos < BATCH_BYTES) {
         const r = records.next();
@@ -255,7 +260,7 @@ export function rawSessionSource(m: Mongod, spec: ListSessionsSpec, mode: 'persi
           break;
         }
         const rec = r.value;
-        const lastUse = mode === 'persisted' ? rec.persistedLastUse : rec.cacheLastUse;
+        const lastUse = persisted ? (rec as PersistedSession).lastUse : (rec as SessionRecord).cacheLastUse;
         if (!lastUse || (spec.uids && !spec.uids.has(rec.uidHex))) continue;
         w.byte(0x03);
         w.cstring(String(count));
@@ -279,7 +284,7 @@ export function rawSessionSource(m: Mongod, spec: ListSessionsSpec, mode: 'persi
         w.cstring('lastUse');
         w.int64(lastUse);
         if (rec.user) {
-          if (mode === 'persisted') {
+          if (persisted) {
             w.byte(0x03);
             w.cstring('user');
             const endUser = w.begin();

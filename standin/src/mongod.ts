@@ -12,15 +12,18 @@
  */
 import { Long, type Document } from 'bson';
 import { AuthRegistry, hasPrivilege, NO_AUTH_DIGEST, userDigest, type Resource } from './auth.ts';
-import { CommandError, toErrorReply } from './errors.ts';
+import { CommandError, errorLabels, toErrorReply } from './errors.ts';
 import { FailPoints } from './failpoints.ts';
 import { expectDoc, expectUuid, expectSha256, isDoc, isNumber, rejectUnknown, toNumber, wrongType } from './idl.ts';
 import { OpRegistry, interruptedError, type Operation } from './ops.ts';
 import { CursorManager, CURSOR_TIMEOUT_MILLIS } from './cursors.ts';
 import { SessionCatalog, formatUuid, type ClientInfo, type SessionRecord, type Transaction } from './sessions.ts';
 import { Storage } from './storage.ts';
+import { SessionsCollection } from './sessions-collection.ts';
+import { systemClock, type Clock } from './clock.ts';
 import type { ScramServerConversation } from './scram.ts';
 import type { InboundState } from './inbound.ts';
+import type { ReplicaMember } from './replication.ts';
 
 export interface ConnState {
   readonly id: number;
@@ -29,6 +32,10 @@ export interface ConnState {
   appName: string;
   user: { user: string; db: string } | null;
   readonly scram: Map<number, ScramServerConversation>;
+  /** The handshake said helloOk: true (the server then says "not primary" rather than "not master"). */
+  supportsHello: boolean;
+  /** Resolves when the connection is closed (an awaitable hello stops waiting then). */
+  readonly closed: Promise<void>;
   /** Closes the socket (fail points with closeConnection). */
   close(): void;
   /** Flow control of the connection's requests (inbound.ts), reported by serverStatus. */
@@ -45,7 +52,15 @@ export interface CommandContext {
   readonly txn: Transaction | null;
   readonly op: Operation;
   readonly now: number;
+  /** The OP_MSG request had exhaustAllowed: the command may set `$nextInvocation` on its reply to stream. */
+  readonly exhaustAllowed: boolean;
 }
+
+/**
+ * Command::secondaryAllowed (src/mongo/db/commands.h): where a command may run on a member that is not
+ * primary: 'always', 'optIn' (reads, with a read preference other than primary) or 'never' (writes).
+ */
+export type SecondaryAllowed = 'always' | 'optIn' | 'never';
 
 export interface CommandDef {
   readonly names: readonly string[];
@@ -56,6 +71,13 @@ export interface CommandDef {
   /** attachLogicalSessionsToOpCtx() == false: the lsid is ignored (kill commands, endSessions...). */
   readonly ignoresSession?: boolean;
   readonly allowedInTransaction?: boolean;
+  /**
+   * As the server's commands declare it: find_cmd.cpp, count_cmd.cpp, pipeline_command.cpp,
+   * list_collections.cpp, list_databases.cpp, user_management_commands.cpp usersInfo: optIn; write_commands.cpp,
+   * create/drop, txn_cmds.cpp, the user-changing commands: never; hello, getMore, killCursors, the session and
+   * kill commands, currentOp, the admin commands: always.
+   */
+  readonly secondaryAllowed: SecondaryAllowed;
   /** The `op` field of $currentOp for this command. */
   readonly opType?: string;
   run(ctx: CommandContext): Document | Promise<Document>;
@@ -96,48 +118,126 @@ export interface ResolvedLsid {
   uidHex: string;
 }
 
+export interface MongodOptions {
+  params?: Partial<MongodParams>;
+  log?: Logger;
+  /** Where every reported or compared time comes from (default: the system clock). */
+  clock?: Clock;
+  /**
+   * What a replica set's members share, as replicated data: documents, users, config.system.sessions.
+   * A node on its own gets fresh ones.
+   */
+  storage?: Storage;
+  auth?: AuthRegistry;
+  sessionsCollection?: SessionsCollection;
+}
+
 export class Mongod {
   readonly params: MongodParams;
-  readonly auth = new AuthRegistry();
+  readonly clock: Clock;
+  readonly auth: AuthRegistry;
   readonly sessions: SessionCatalog;
+  /** config.system.sessions (shared by a replica set's members). */
+  readonly sessionsCollection: SessionsCollection;
   readonly ops = new OpRegistry();
   readonly cursors = new CursorManager();
-  readonly storage = new Storage();
+  readonly storage: Storage;
   readonly failPoints = new FailPoints();
-  readonly startedAt = Date.now();
+  readonly startedAt: number;
+  readonly log: Logger;
   readonly commands = new Map<string, CommandDef>();
   readonly connections = new Map<number, ConnState>();
   /** host:port this server answers as, for hello's `me`, `hosts` and `primary`. */
   hostAndPort = 'localhost:27017';
+  /** This node's place in its replica set (the single-node stand-in is a set of one). */
+  member: ReplicaMember | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
   private txnReaperTimer: NodeJS.Timeout | null = null;
   stats = { commands: 0, killSessionsCalls: 0, sessionsKilled: 0, connectionsCreated: 0 };
 
-  constructor(params: Partial<MongodParams> = {}, readonly log: Logger = () => {}) {
-    this.params = { ...DEFAULT_PARAMS, ...params };
+  constructor(opts: MongodOptions = {}) {
+    this.params = { ...DEFAULT_PARAMS, ...opts.params };
+    this.log = opts.log ?? (() => {});
+    this.clock = opts.clock ?? systemClock;
+    this.startedAt = this.clock.now();
+    this.auth = opts.auth ?? new AuthRegistry();
+    this.storage = opts.storage ?? new Storage();
+    this.sessionsCollection = opts.sessionsCollection ?? new SessionsCollection();
     this.sessions = new SessionCatalog({
       timeoutMinutes: this.params.localLogicalSessionTimeoutMinutes,
       refreshMillis: this.params.logicalSessionRefreshMillis,
       maxSessions: this.params.maxSessions,
-    });
+    }, this.sessionsCollection);
+  }
+
+  now(): number {
+    return this.clock.now();
+  }
+
+  /**
+   * canAcceptWritesForDatabase (replication_coordinator_impl.cpp): the primary, a node outside any replica
+   * set, or any member for the unreplicated "local" database.
+   */
+  canAcceptWrites(db: string): boolean {
+    return !this.member || db === 'local' || this.member.isPrimary();
+  }
+
+  /** A write was applied: the set's last optime moves (hello's lastWrite). */
+  noteWrite(): void {
+    this.member?.topology.noteWrite();
   }
 
   register(defs: CommandDef[]): void {
     for (const d of defs) for (const n of d.names) this.commands.set(n, d);
   }
 
-  /** Background jobs: cache refresh, TTL monitor, transaction reaper, cursor monitor. */
+  /**
+   * Background jobs: cache refresh, TTL monitor, transaction reaper, cursor monitor. They run on real timers
+   * and read the injected clock; runBackgroundJobs() runs them all now, for tests that move a ManualClock.
+   */
   startBackgroundJobs(): void {
     const every = (ms: number, fn: () => void): void => {
-      const t = setInterval(fn, ms);
+      const t = setInterval(() => this.guarded(fn), ms);
       t.unref();
       this.timers.push(t);
     };
     every(this.params.logicalSessionRefreshMillis, () => this.refreshSessions());
-    every(this.params.ttlMonitorSleepSecs * 1000, () => this.sessions.expireDocuments(Date.now()));
+    every(this.params.ttlMonitorSleepSecs * 1000, () => this.expireSessionDocuments());
     // clientCursorMonitorFrequencySecs = 4 (cursor_server_params.idl)
-    every(4000, () => this.cursors.timeOut(Date.now(), this.params.cursorTimeoutMillis));
+    every(4000, () => this.timeOutCursors());
     this.scheduleTransactionReaper();
+  }
+
+  /** Runs every periodic job once, now (by the injected clock): transaction reaper, cursor monitor, refresh, TTL. */
+  runBackgroundJobs(): { transactionsAborted: number; cursorsTimedOut: number; documentsExpired: number } {
+    const transactionsAborted = this.abortExpiredTransactions(this.now());
+    const cursorsTimedOut = this.timeOutCursors();
+    this.refreshSessions();
+    const documentsExpired = this.expireSessionDocuments();
+    return { transactionsAborted, cursorsTimedOut, documentsExpired };
+  }
+
+  timeOutCursors(): number {
+    return this.cursors.timeOut(this.now(), this.params.cursorTimeoutMillis);
+  }
+
+  /**
+   * The TTL monitor's pass over config.system.sessions (index lsidTTLIndex, expireAfterSeconds =
+   * localLogicalSessionTimeoutMinutes * 60, sessions_collection.cpp). In a replica set only the primary
+   * deletes (ttl.cpp skips collections it cannot write); the deletes reach the others by replication.
+   */
+  expireSessionDocuments(): number {
+    if (!this.canAcceptWrites('config')) return 0;
+    return this.sessionsCollection.expire(this.now() - this.params.localLogicalSessionTimeoutMinutes * 60_000);
+  }
+
+  /** A periodic job's failure is logged, not thrown out of a timer (which would end the process). */
+  private guarded(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.log(`background job failed: ${(e as Error).message}`);
+    }
   }
 
   /**
@@ -147,7 +247,7 @@ export class Mongod {
   scheduleTransactionReaper(): void {
     if (this.txnReaperTimer) clearInterval(this.txnReaperTimer);
     const period = Math.min(60_000, Math.max(1000, this.params.transactionLifetimeLimitSeconds * 500));
-    this.txnReaperTimer = setInterval(() => this.abortExpiredTransactions(Date.now()), period);
+    this.txnReaperTimer = setInterval(() => this.guarded(() => this.abortExpiredTransactions(this.now())), period);
     this.txnReaperTimer.unref();
   }
 
@@ -218,7 +318,7 @@ export class Mongod {
 
   // ---- dispatch ------------------------------------------------------------------------------
 
-  async dispatch(conn: ConnState, cmd: Document): Promise<Document> {
+  async dispatch(conn: ConnState, cmd: Document, exhaustAllowed = false): Promise<Document> {
     this.stats.commands++;
     const name = Object.keys(cmd)[0];
     try {
@@ -247,11 +347,12 @@ export class Mongod {
       if (def.adminOnly && db !== 'admin') {
         throw new CommandError(13, 'Unauthorized', `${name} may only be run against the admin database.`);
       }
-      return await this.runWithSession(conn, def, name, db, cmd);
+      return await this.runWithSession(conn, def, name, db, cmd, exhaustAllowed);
     } catch (e) {
       if (e instanceof CommandError) {
         const reply: Document = toErrorReply(e);
-        if (e.code === 251 && cmd.autocommit === false) reply.errorLabels = ['TransientTransactionError'];
+        const labels = errorLabels(e.code, cmd, name);
+        if (labels.length) reply.errorLabels = labels;
         return reply;
       }
       this.log(`internal error in ${name}: ${(e as Error).stack ?? e}`);
@@ -259,8 +360,28 @@ export class Mongod {
     }
   }
 
-  private async runWithSession(conn: ConnState, def: CommandDef, name: string, db: string, cmd: Document): Promise<Document> {
-    const now = Date.now();
+  /**
+   * The "not primary" checks of ExecCommandDatabase::_initiateCommand (service_entry_point_common.cpp) with
+   * commandCanRunHere (command_can_run_here.cpp), made after the lsid is vivified and authorization checked,
+   * as there: a transaction never runs off the primary; a read that could have opted in but did not gets
+   * NotPrimaryNoSecondaryOk(13435); anything else that cannot run here NotWritablePrimary(10107). For OP_MSG,
+   * opting in is a $readPreference other than primary (ReadPreferenceSetting::canRunOnSecondary).
+   */
+  private checkCanRunHere(conn: ConnState, def: CommandDef, db: string, cmd: Document): void {
+    if (this.canAcceptWrites(db)) return;
+    const inTransaction = cmd.autocommit === false;
+    const secondaryOk = isDoc(cmd.$readPreference) && cmd.$readPreference.mode !== 'primary';
+    const couldHaveOptedIn = def.secondaryAllowed === 'optIn' && !inTransaction;
+    const canRunHere = !inTransaction && (def.secondaryAllowed === 'always' || (couldHaveOptedIn && secondaryOk));
+    if (canRunHere) return;
+    if (couldHaveOptedIn) {
+      throw new CommandError(13435, 'NotPrimaryNoSecondaryOk', conn.supportsHello ? 'not primary and secondaryOk=false' : 'not master and slaveOk=false');
+    }
+    throw new CommandError(10107, 'NotWritablePrimary', conn.supportsHello ? 'not primary' : 'not master');
+  }
+
+  private async runWithSession(conn: ConnState, def: CommandDef, name: string, db: string, cmd: Document, exhaustAllowed: boolean): Promise<Document> {
+    const now = this.now();
     let session: SessionRecord | null = null;
     // initialize_operation_session_info.cpp: with auth on and no user logged in, the lsid of a command
     // that does not require auth (hello, createUser under the localhost exception) is ignored: there is
@@ -270,6 +391,7 @@ export class Mongod {
       const lsid = this.resolveLsid(conn, expectDoc(cmd.lsid, 'OperationSessionInfo.lsid'), 'OperationSessionInfo.lsid', null);
       session = this.sessions.vivify(lsid.idHex, lsid.uidHex, this.params.auth ? this.userName(conn) : null, now, this.clientInfo(conn));
     }
+    this.checkCanRunHere(conn, def, db, cmd);
     const txn = this.beginStatement(def, name, cmd, session, now);
     const op = this.ops.start({
       client: this.clientInfo(conn),
@@ -280,9 +402,10 @@ export class Mongod {
       effectiveUsers: conn.user ? [{ ...conn.user }] : [],
       txn,
       synthetic: false,
+      startedAtMs: now,
     });
     try {
-      const reply = await def.run({ mongod: this, conn, db, cmd, name, session, txn, op, now });
+      const reply = await def.run({ mongod: this, conn, db, cmd, name, session, txn, op, now, exhaustAllowed });
       if (op.killPending) throw op.killPending;
       if (reply.ok === undefined) reply.ok = 1;
       return reply;
@@ -296,7 +419,7 @@ export class Mongod {
     } finally {
       this.ops.finish(op);
       if (txn && txn.activeSinceMs) {
-        txn.activeMicros += (Date.now() - txn.activeSinceMs) * 1000;
+        txn.activeMicros += (this.now() - txn.activeSinceMs) * 1000;
         txn.activeSinceMs = 0;
       }
       if (session) this.sessions.collect(session, this.ops.hasOps(session) || this.cursors.hasCursors(session));
@@ -368,7 +491,7 @@ export class Mongod {
   abortTransaction(session: SessionRecord, txn: Transaction, code: 251 | 290): void {
     if (txn.state !== 'inProgress' && txn.state !== 'prepared') return;
     if (txn.activeSinceMs) {
-      txn.activeMicros += (Date.now() - txn.activeSinceMs) * 1000;
+      txn.activeMicros += (this.now() - txn.activeSinceMs) * 1000;
       txn.activeSinceMs = 0;
     }
     txn.state = 'aborted';
@@ -398,7 +521,12 @@ export class Mongod {
   }
 
   /** LogicalSessionCacheImpl::_refresh, then the cursors of removed or ended sessions are killed. */
-  refreshSessions(now = Date.now()): { refreshed: number; removed: number } {
+  refreshSessions(now = this.now()): { refreshed: number; removed: number } {
+    // A member writes its cache to the set's collection through the primary (sessions_collection_rs.cpp); with
+    // no primary the refresh fails and the cache is kept for the next one (logical_session_cache_impl.cpp).
+    if (this.member && this.member.topology.primary() === null) {
+      throw new CommandError(133, 'FailedToSatisfyReadPreference', `Could not find host matching read preference { mode: "primary" } for set ${this.member.topology.name}`);
+    }
     const removed = this.sessions.refresh(now, this.ops.sessionsWithOps());
     let killedCursors = 0;
     for (const rec of removed) {

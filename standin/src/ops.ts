@@ -15,8 +15,8 @@ export interface Operation {
   readonly opid: number;
   readonly client: ClientInfo | null;
   readonly session: SessionRecord | null;
+  /** By the server's clock (mongod.ts Mongod.clock). */
   readonly startedAtMs: number;
-  readonly startedHr: bigint;
   readonly command: Document;
   /** "command", "query", "insert", "update", "remove", "getmore", "killcursors", "none". */
   readonly op: string;
@@ -26,9 +26,21 @@ export interface Operation {
   /** Synthetic ops (bulk-created for benchmarks) have no connection and run until killed. */
   readonly synthetic: boolean;
   killPending: CommandError | null;
+  /**
+   * CurOp::pauseTimer: an awaitable hello does not count its wait as running time. pausedMs is the time
+   * spent paused so far, pausedSinceMs when the current pause began (0 when running).
+   */
+  pausedMs: number;
+  pausedSinceMs: number;
   /** Resolved when the op is interrupted; long-running commands race it. */
   readonly interrupted: Promise<CommandError>;
   interrupt(err: CommandError): void;
+}
+
+/** Running time by the clock: from the start, less the time the timer was paused. */
+export function runningMs(op: Operation, now: number): number {
+  const paused = op.pausedMs + (op.pausedSinceMs ? now - op.pausedSinceMs : 0);
+  return Math.max(0, now - op.startedAtMs - paused);
 }
 
 export const interruptedError = (): CommandError => new CommandError(11601, 'Interrupted', 'operation was interrupted');
@@ -43,7 +55,7 @@ export class OpRegistry {
     return this.ops.size;
   }
 
-  start(fields: Omit<Operation, 'opid' | 'killPending' | 'interrupted' | 'interrupt' | 'startedHr' | 'startedAtMs'> & { startedAtMs?: number }): Operation {
+  start(fields: Omit<Operation, 'opid' | 'killPending' | 'interrupted' | 'interrupt' | 'pausedMs' | 'pausedSinceMs'>): Operation {
     const opid = this.nextOpid;
     this.nextOpid = this.nextOpid >= 0x7fffffff ? 1 : this.nextOpid + 1;
     let fire!: (e: CommandError) => void;
@@ -51,9 +63,9 @@ export class OpRegistry {
     const op: Operation = {
       ...fields,
       opid,
-      startedAtMs: fields.startedAtMs ?? Date.now(),
-      startedHr: process.hrtime.bigint() - BigInt(Math.max(0, Date.now() - (fields.startedAtMs ?? Date.now()))) * 1_000_000n,
       killPending: null,
+      pausedMs: 0,
+      pausedSinceMs: 0,
       interrupted,
       interrupt(err: CommandError) {
         if (op.killPending) return;

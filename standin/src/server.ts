@@ -1,33 +1,34 @@
 /**
- * The TCP side: the legacy OP_QUERY handshake, OP_MSG, and one sequential command queue per connection
- * (mongod runs one thread per client connection, so a connection's commands never overlap), with framing
- * and flow control in inbound.ts.
- *
- * Bad input never takes the server down: malformed BSON and unknown opcodes get the server's error reply,
- * a message whose declared length is below 16 bytes or above maxMessageSizeBytes closes that connection
- * (as mongod's transport layer does: "recv(): message msgLen ... is invalid"), and other connections carry on.
+ * Starting a stand-in node: one Mongod behind one TCP listener. startStandin() is the single node (the primary
+ * of a one-member replica set, reached with directConnection=true); replset.ts starts several members on the
+ * same pieces.
  */
 import net from 'node:net';
-import { BSON, type Document } from 'bson';
-import { CommandError, toErrorReply } from './errors.ts';
-import { adminCommands } from './commands/admin.ts';
+import { AuthRegistry } from './auth.ts';
+import { systemClock, type Clock } from './clock.ts';
+import { Connection } from './connection.ts';
+import { adminCommands, REPLICA_SET_NAME } from './commands/admin.ts';
 import { crudCommands } from './commands/crud.ts';
 import { killCommands } from './commands/kill.ts';
+import { replCommands } from './commands/repl.ts';
 import { sessionCommands } from './commands/sessions.ts';
 import { txnCommands } from './commands/txn.ts';
 import { userCommands } from './commands/users.ts';
-import { Mongod, type ConnState, type Logger, type MongodParams } from './mongod.ts';
-import { encodeMsgReply, encodeOpReply, HEADER_SIZE, MAX_MESSAGE_SIZE_BYTES, parseMessage, FLAG_MORE_TO_COME } from './wire.ts';
-import { InboundQueue, type InboundState } from './inbound.ts';
+import { Mongod, type Logger, type MongodOptions, type MongodParams } from './mongod.ts';
+import { memberConfigs, ReplicaMember, ReplicaSetTopology } from './replication.ts';
 
 export interface StandinOptions {
   port?: number;
   host?: string;
   params?: Partial<MongodParams>;
   /** Users created at start: "name:password:role[,role...]" or objects; roles are on admin unless "role@db". */
-  users?: (string | { user: string; password: string; roles: string[]; db?: string })[];
+  users?: UserSpec[];
   log?: Logger;
+  /** Where every reported or compared time comes from (default: the system clock); see ManualClock. */
+  clock?: Clock;
 }
+
+export type UserSpec = string | { user: string; password: string; roles: string[]; db?: string };
 
 export interface RunningStandin {
   readonly uri: string;
@@ -38,7 +39,7 @@ export interface RunningStandin {
   stop(): Promise<void>;
 }
 
-function parseUserSpec(spec: StandinOptions['users'] extends (infer T)[] | undefined ? T : never): { user: string; password: string; roles: { role: string; db: string }[]; db: string } {
+function parseUserSpec(spec: UserSpec): { user: string; password: string; roles: { role: string; db: string }[]; db: string } {
   if (typeof spec !== 'string') {
     return { user: spec.user, password: spec.password, db: spec.db ?? 'admin', roles: spec.roles.map((r) => roleOf(r)) };
   }
@@ -52,131 +53,72 @@ function roleOf(r: string): { role: string; db: string } {
   return at < 0 ? { role: r, db: 'admin' } : { role: r.slice(0, at), db: r.slice(at + 1) };
 }
 
-class Connection implements ConnState {
-  clientMetadata: Document | null = null;
-  appName = '';
-  user: { user: string; db: string } | null = null;
-  readonly scram = new Map();
-  private closed = false;
-  private readonly inbound: InboundQueue;
+/** A Mongod with every command registered. */
+export function createMongod(opts: MongodOptions): Mongod {
+  const mongod = new Mongod(opts);
+  mongod.register([...adminCommands, ...userCommands, ...sessionCommands, ...killCommands, ...crudCommands, ...txnCommands, ...replCommands]);
+  return mongod;
+}
 
-  constructor(readonly id: number, readonly remote: string, private readonly socket: net.Socket, private readonly mongod: Mongod) {
-    socket.setNoDelay(true);
-    this.inbound = new InboundQueue(socket, {
-      handle: (message) => this.handle(message),
-      invalidLength: (length) => {
-        this.mongod.log(`conn${this.id}: recv(): message msgLen ${length} is invalid. Min ${HEADER_SIZE} Max: ${MAX_MESSAGE_SIZE_BYTES}; closing the connection`);
-        this.close();
-      },
-      internalError: (e) => this.mongod.log(`conn${this.id}: internal error: ${(e as Error).stack ?? e}`),
-    });
-    socket.on('error', () => this.close());
-    socket.on('close', () => this.onClose());
-  }
-
-  inboundState(): InboundState {
-    return this.inbound.state();
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.inbound.closed();
-    this.socket.destroy();
-  }
-
-  private onClose(): void {
-    this.closed = true;
-    this.inbound.closed();
-    this.mongod.connections.delete(this.id);
-    this.mongod.log(`connection ended: conn${this.id} ${this.remote} (${this.mongod.connections.size} open)`);
-  }
-
-  private write(parts: Uint8Array[]): void {
-    if (this.closed) return;
-    for (const p of parts) this.socket.write(p);
-  }
-
-  private async handle(message: Buffer): Promise<void> {
-    if (this.closed) return;
-    const requestId = message.readInt32LE(4);
-    const opCode = message.readInt32LE(12);
-    let parsed;
-    try {
-      parsed = parseMessage(message);
-    } catch (e) {
-      const err = e instanceof CommandError ? e : new CommandError(22, 'InvalidBSON', String((e as Error).message));
-      const body = BSON.serialize(toErrorReply(err));
-      this.write(opCode === 2004 ? encodeOpReply(requestId, body) : encodeMsgReply(requestId, body));
-      return;
-    }
-    if (parsed.kind === 'unsupported') {
-      // Opcodes removed in 5.1/6.0 (OP_INSERT, OP_GET_MORE, ...) and unknown ones: the server answers with an
-      // error document rather than crashing (service_entry_point_common.cpp receivedCommands / "Unsupported opcode").
-      const body = BSON.serialize({ ok: 0, errmsg: `Unsupported opcode ${parsed.opCode}; use OP_MSG`, code: 5739101, codeName: 'Location5739101' });
-      this.write(encodeMsgReply(requestId, body));
-      return;
-    }
-    if (parsed.kind === 'query') {
-      const cmd = parsed.command;
-      const name = Object.keys(cmd)[0];
-      let reply: Document;
-      if (!parsed.fullCollectionName.endsWith('.$cmd')) {
-        reply = { ok: 0, errmsg: 'OP_QUERY is no longer supported for queries; use OP_MSG', code: 5739101, codeName: 'Location5739101' };
-      } else if (name !== 'isMaster' && name !== 'ismaster' && name !== 'hello') {
-        // mongod 6.0+: only the handshake is accepted over OP_QUERY (UnsupportedOpQueryCommand 352).
-        reply = { ok: 0, errmsg: `Unsupported OP_QUERY command: ${name}. The client driver may require an upgrade. For more details see https://dochub.mongodb.org/core/legacy-opcode-removal`, code: 352, codeName: 'UnsupportedOpQueryCommand' };
-      } else {
-        const db = parsed.fullCollectionName.slice(0, -'.$cmd'.length);
-        reply = await this.mongod.dispatch(this, { ...cmd, $db: db });
-      }
-      this.write(encodeOpReply(requestId, serializeReply(reply)));
-      return;
-    }
-    const reply = await this.mongod.dispatch(this, parsed.command);
-    if (reply.$closed) return;
-    // moreToCome from the client: fire-and-forget (w:0 writes); no reply is sent.
-    if (parsed.flagBits & FLAG_MORE_TO_COME) return;
-    // Big cursor batches come pre-serialised in parts (see batches.ts rawCursorReply).
-    const body: Uint8Array[] = Array.isArray(reply.$rawReply) ? reply.$rawReply : [serializeReply(reply)];
-    this.write(encodeMsgReply(requestId, body));
+export function createUsers(auth: AuthRegistry, users: UserSpec[]): void {
+  for (const spec of users) {
+    const u = parseUserSpec(spec);
+    auth.createUser(u.user, u.db, u.password, u.roles);
   }
 }
 
-function serializeReply(reply: Document): Uint8Array {
-  try {
-    return BSON.serialize(reply);
-  } catch (e) {
-    return BSON.serialize({ ok: 0, errmsg: `reply could not be serialised: ${(e as Error).message}`, code: 10334, codeName: 'BSONObjectTooLarge' });
+/**
+ * The TCP listener of one node. close() is what a crash looks like from outside: the port refuses
+ * connections and every open connection is cut.
+ */
+export class NodeListener {
+  private server: net.Server | null = null;
+  private readonly sockets = new Set<net.Socket>();
+
+  constructor(readonly host: string) {}
+
+  async listen(port: number, mongod: Mongod): Promise<number> {
+    let nextConnId = 1;
+    const server = net.createServer((socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+      const id = nextConnId++;
+      const remote = `${socket.remoteAddress?.replace(/^::ffff:/, '')}:${socket.remotePort}`;
+      const conn = new Connection(id, remote, socket, mongod);
+      mongod.connections.set(id, conn);
+      mongod.stats.connectionsCreated++;
+      mongod.log(`connection accepted: conn${id} from ${remote} (${mongod.connections.size} open)`);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (e: NodeJS.ErrnoException) => {
+        reject(e.code === 'EADDRINUSE' ? new Error(`port ${port} on ${this.host} is in use: pick another --port, or --port 0 for a free one`) : e);
+      });
+      server.listen(port, this.host, () => resolve());
+    });
+    this.server = server;
+    return (server.address() as net.AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = null;
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }
 
 export async function startStandin(opts: StandinOptions = {}): Promise<RunningStandin> {
-  const mongod = new Mongod(opts.params, opts.log ?? (() => {}));
-  mongod.register([...adminCommands, ...userCommands, ...sessionCommands, ...killCommands, ...crudCommands, ...txnCommands]);
-  for (const spec of opts.users ?? []) {
-    const u = parseUserSpec(spec);
-    mongod.auth.createUser(u.user, u.db, u.password, u.roles);
-  }
-  let nextConnId = 1;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    const id = nextConnId++;
-    const remote = `${socket.remoteAddress?.replace(/^::ffff:/, '')}:${socket.remotePort}`;
-    const conn = new Connection(id, remote, socket, mongod);
-    mongod.connections.set(id, conn);
-    mongod.stats.connectionsCreated++;
-    mongod.log(`connection accepted: conn${id} from ${remote} (${mongod.connections.size} open)`);
-  });
+  const clock = opts.clock ?? systemClock;
+  const mongod = createMongod({ params: opts.params, log: opts.log, clock });
+  createUsers(mongod.auth, opts.users ?? []);
   const host = opts.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => resolve());
-  });
-  const port = (server.address() as net.AddressInfo).port;
+  const listener = new NodeListener(host);
+  const port = await listener.listen(opts.port ?? 0, mongod);
   mongod.hostAndPort = `${host}:${port}`;
+  const topology = new ReplicaSetTopology(REPLICA_SET_NAME, memberConfigs([mongod.hostAndPort], []), clock, false);
+  mongod.member = new ReplicaMember(topology, 0);
+  topology.attach(0, mongod);
   mongod.startBackgroundJobs();
   // directConnection: the replica-set hello lists this host:port, which a client using "localhost" would not match.
   const uri = `mongodb://${host}:${port}/?directConnection=true`;
@@ -188,8 +130,7 @@ export async function startStandin(opts: StandinOptions = {}): Promise<RunningSt
       `mongodb://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${host}:${port}/?directConnection=true&authSource=${encodeURIComponent(authSource)}`,
     stop: async () => {
       mongod.stopBackgroundJobs();
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await listener.close();
     },
   };
 }

@@ -1,21 +1,23 @@
 /**
  * Logical sessions: the session catalog, the logical session cache and config.system.sessions.
  *
- * One SessionRecord per lsid = (id, uid). It carries three independent pieces of server state that
- * mongod keeps in three places (docs/server-semantics.md#cache-refresh-and-the-session-ttl):
+ * mongod keeps a session's state in three independent places (docs/server-semantics.md#cache-refresh-and-the-session-ttl):
  *  - the in-memory LogicalSessionCache entry (`cacheLastUse`), vivified by every command carrying the lsid
  *    and cleared at every refresh (logical_session_cache_impl.cpp `_refresh` swaps out `_activeSessions`);
- *  - the config.system.sessions document (`persistedLastUse`), written at refresh with lastUse = $$NOW,
+ *  - the config.system.sessions document (sessions-collection.ts), written at refresh with lastUse = $$NOW,
  *    deleted by the TTL index `lsidTTLIndex` after localLogicalSessionTimeoutMinutes, or at the next refresh
  *    after endSessions;
  *  - the SessionCatalog entry (transaction state), which killSessions does not remove
  *    (kill_sessions_local.cpp touches neither the cache nor the collection).
+ * One SessionRecord per lsid = (id, uid) holds the first and the last, which are per member (each member of a
+ * replica set has its own cache and catalog); the collection is shared by the set.
  *
  * Memory: records are kept in a two-level map uid -> id -> record, with the uid hex string interned per user,
  * so one million sessions cost one short id string and one small object each.
  */
 import { Binary } from 'bson';
 import { CommandError } from './errors.ts';
+import type { SessionsCollection } from './sessions-collection.ts';
 
 export interface ClientInfo {
   connectionId: number;
@@ -56,8 +58,6 @@ export interface SessionRecord {
   readonly user: string | null;
   /** ms; 0 when the session has not been used since the last refresh. */
   cacheLastUse: number;
-  /** ms; lastUse of the config.system.sessions document, 0 when there is none. */
-  persistedLastUse: number;
   /** endSessions was called: the record and the cursors go at the next refresh. */
   ending: boolean;
   /** Highest txnNumber seen on the session (-1 before any). */
@@ -91,11 +91,18 @@ export class SessionCatalog {
   private readonly byUid = new Map<string, Map<string, SessionRecord>>();
   private readonly internedUids = new Map<string, string>();
   private count = 0;
+  /** Records with a cache entry (cacheLastUse > 0): the LogicalSessionCache's _activeSessions. */
+  private cached = 0;
 
-  constructor(readonly params: SessionParams) {}
+  constructor(readonly params: SessionParams, readonly collection: SessionsCollection) {}
 
   get size(): number {
     return this.count;
+  }
+
+  /** Sessions in the cache (used since the last refresh). */
+  get cachedCount(): number {
+    return this.cached;
   }
 
   get(idHex: string, uidHex: string): SessionRecord | undefined {
@@ -108,12 +115,13 @@ export class SessionCatalog {
    */
   vivify(idHex: string, uidHex: string, user: string | null, now: number, client: ClientInfo | null): SessionRecord {
     let rec = this.get(idHex, uidHex);
-    if (!rec) {
-      if (this.count >= this.params.maxSessions) {
-        // logical_session_cache_impl.cpp _addToCacheIfNotFull
+    if (!rec?.cacheLastUse) {
+      // logical_session_cache_impl.cpp _addToCacheIfNotFull: the limit is on the cache's active sessions.
+      if (this.cached >= this.params.maxSessions) {
         throw new CommandError(261, 'TooManyLogicalSessions', `Unable to add session into the cache because the number of active sessions is too high`);
       }
-      rec = this.create(idHex, uidHex, user);
+      rec ??= this.create(idHex, uidHex, user);
+      this.cached++;
     }
     rec.cacheLastUse = now;
     if (client) rec.lastClient = client;
@@ -133,7 +141,7 @@ export class SessionCatalog {
       this.byUid.set(uidHex, byId);
     }
     const rec: SessionRecord = {
-      idHex, uidHex, user, cacheLastUse: 0, persistedLastUse: 0, ending: false, txnNumber: -1, txn: null, lastClient: null,
+      idHex, uidHex, user, cacheLastUse: 0, ending: false, txnNumber: -1, txn: null, lastClient: null,
     };
     byId.set(idHex, rec);
     this.count++;
@@ -149,9 +157,14 @@ export class SessionCatalog {
     if (byId) yield* byId.values();
   }
 
-  /** Drops records that hold nothing any more (no cache entry, no document, no transaction). */
+  /**
+   * Drops records that hold nothing any more: no cache entry, no transaction, no cursor or op, and no
+   * transaction number to remember while the session's document lives (the catalog entry outlives the cache
+   * entry until the session is reaped, so a retryable write's txnNumber still counts).
+   */
   collect(rec: SessionRecord, hasCursorsOrOps: boolean): void {
-    if (rec.cacheLastUse || rec.persistedLastUse || rec.txn || rec.ending || hasCursorsOrOps) return;
+    if (rec.cacheLastUse || rec.txn || rec.ending || hasCursorsOrOps) return;
+    if (rec.txnNumber >= 0 && this.collection.get(rec.idHex, rec.uidHex)) return;
     const byId = this.byUid.get(rec.uidHex);
     if (byId?.delete(rec.idHex)) {
       this.count--;
@@ -168,38 +181,25 @@ export class SessionCatalog {
    * (`findRemovedSessions` + ended sessions' cursors).
    */
   refresh(now: number, sessionsWithRunningOps: Iterable<SessionRecord>): SessionRecord[] {
+    const coll = this.collection;
     const removed: SessionRecord[] = [];
-    for (const rec of sessionsWithRunningOps) if (!rec.ending) rec.persistedLastUse = now;
+    for (const rec of sessionsWithRunningOps) if (!rec.ending) coll.upsert(rec.idHex, rec.uidHex, rec.user, now);
     for (const rec of this.all()) {
       if (rec.ending) {
-        rec.persistedLastUse = 0;
+        coll.remove(rec.idHex, rec.uidHex);
         rec.cacheLastUse = 0;
         rec.ending = false;
         removed.push(rec);
         continue;
       }
       if (rec.cacheLastUse) {
-        rec.persistedLastUse = now;
+        coll.upsert(rec.idHex, rec.uidHex, rec.user, now);
         rec.cacheLastUse = 0;
+      } else if (!coll.get(rec.idHex, rec.uidHex)) {
+        removed.push(rec);
       }
-      if (!rec.persistedLastUse) removed.push(rec);
     }
+    this.cached = 0;
     return removed;
-  }
-
-  /**
-   * The TTL monitor on config.system.sessions: index `lsidTTLIndex` on {lastUse: 1} with
-   * expireAfterSeconds = localLogicalSessionTimeoutMinutes * 60 (sessions_collection.cpp).
-   */
-  expireDocuments(now: number): number {
-    const cutoff = now - this.params.timeoutMinutes * 60_000;
-    let n = 0;
-    for (const rec of this.all()) {
-      if (rec.persistedLastUse && rec.persistedLastUse < cutoff) {
-        rec.persistedLastUse = 0;
-        n++;
-      }
-    }
-    return n;
   }
 }

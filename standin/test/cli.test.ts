@@ -1,11 +1,13 @@
 /**
  * `npx session-reaper mongod`: prints its connection string as the first line of stdout, logs connections,
- * authentications and kills to stderr, and stops cleanly on SIGTERM and SIGINT.
+ * authentications and kills to stderr, and stops cleanly on SIGTERM and SIGINT; with --replset, takes
+ * member commands on stdin.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
@@ -50,4 +52,78 @@ test('mongod --auth without --user is refused with a message saying what to add'
   const [code] = await once(child, 'exit');
   assert.equal(code, 1);
   assert.match(stderr, /--auth needs at least one --user NAME:PASSWORD:ROLE/);
+});
+
+/** stderr read line by line from the start; next(pattern) waits for the next line matching it. */
+function stderrLines(child: ReturnType<typeof spawn>) {
+  const seen: string[] = [];
+  let wake: (() => void) | null = null;
+  let ended = false;
+  const rl = createInterface({ input: child.stderr! });
+  rl.on('line', (l) => (seen.push(l), wake?.()));
+  rl.on('close', () => ((ended = true), wake?.()));
+  let from = 0;
+  return async function next(pattern: RegExp): Promise<string> {
+    for (;;) {
+      const i = seen.findIndex((l, k) => k >= from && pattern.test(l));
+      if (i >= 0) {
+        from = i + 1;
+        return seen[i];
+      }
+      if (ended) throw new Error(`stderr ended without ${pattern}`);
+      await new Promise<void>((r) => (wake = r));
+    }
+  };
+}
+
+test('mongod --replset prints the set\'s URI, and stop/start on stdin take a member down and up', async () => {
+  // Prepare
+  const child = spawn(process.execPath, [BIN, 'mongod', '--port', '0', '--replset', 'rs0'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const stderrLine = stderrLines(child);
+  const [uri] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  try {
+    assert.match(uri, /^mongodb:\/\/127\.0\.0\.1:\d+,127\.0\.0\.1:\d+,127\.0\.0\.1:\d+\/\?replicaSet=rs0$/);
+    const hosts = uri.slice('mongodb://'.length, uri.indexOf('/?')).split(',');
+    const client = new MongoClient(uri, { serverSelectionTimeoutMS: 5000 });
+    await client.connect();
+    const hello = await client.db('admin').command({ hello: 1 });
+    await client.close();
+    // Act
+    child.stdin!.write('stop 2\n');
+    const stopped = await stderrLine(/member 2 .* DOWN/);
+    const refusedWhileStopped = await new Promise<boolean>((resolve) => {
+      const [, port] = hosts[2].split(':');
+      const s = net.connect(Number(port), '127.0.0.1');
+      s.once('connect', () => (s.destroy(), resolve(false)));
+      s.once('error', () => resolve(true));
+    });
+    child.stdin!.write('start 2\n');
+    const started = await stderrLine(/member 2 .* SECONDARY/);
+    child.stdin!.write('stop 7\n');
+    const unknown = await stderrLine(/no member 7/);
+    // Assess
+    assert.deepEqual(hello.hosts, hosts);
+    assert.match(stopped, new RegExp(hosts[2]));
+    assert.equal(refusedWhileStopped, true);
+    assert.match(started, new RegExp(hosts[2]));
+    assert.match(unknown, /the set has members 0\.\.2/);
+  } finally {
+    child.kill('SIGTERM');
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 0);
+  }
+});
+
+test('mongod --replset --members 1 is a one-member set; --members without --replset is refused', async () => {
+  const child = spawn(process.execPath, [BIN, 'mongod', '--port', '0', '--replset', 'solo', '--members', '1'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const [uri] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+  assert.match(uri, /^mongodb:\/\/127\.0\.0\.1:\d+\/\?replicaSet=solo$/);
+  const bad = spawn(process.execPath, [BIN, 'mongod', '--port', '0', '--members', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  bad.stderr.on('data', (d) => (stderr += d));
+  const [code] = await once(bad, 'exit');
+  assert.equal(code, 1);
+  assert.match(stderr, /--members and --hidden describe a replica set: add --replset NAME/);
 });

@@ -1,6 +1,8 @@
 /**
+/**
  * Hand-built wire messages and a raw connection, for the tests that need bytes the driver cannot produce
- * (legacy opcodes, malformed messages, pipelined requests whose replies are never read).
+ * (legacy opcodes, malformed messages, pipelined requests whose replies are never read, a command without
+ * $readPreference to a secondary).
  */
 import net from 'node:net';
 import { BSON, type Document } from 'bson';

@@ -76,11 +76,15 @@ describe('bulk-created sessions (stand-in only: standinBulkCreateSessions is the
   });
 
   test('past maxSessions new sessions are refused with TooManyLogicalSessions (261)', async () => {
+    // maxSessions bounds the cache's active sessions (logical_session_cache_impl.cpp _addToCacheIfNotFull);
+    // sessions only in config.system.sessions do not count, so the bulk ones leave room.
     const small = await startTarget('stand-in', { params: { maxSessions: 5 } });
     try {
       const client = await small.client();
       await client.db('admin').command({ standinBulkCreateSessions: 4 });
-      const attempt = client.db('admin').command({ refreshSessions: [{ id: new Binary(Buffer.alloc(16, 9), 4) }, { id: new Binary(Buffer.alloc(16, 8), 4) }] });
+      const ids = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ id: new Binary(Buffer.alloc(16, from + i), 4) }));
+      await client.db('admin').command({ refreshSessions: ids(1, 4) });
+      const attempt = client.db('admin').command({ refreshSessions: ids(10, 2) });
       await assert.rejects(attempt, { code: 261 });
     } finally {
       await small.stop();

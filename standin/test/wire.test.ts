@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BSON } from 'bson';
+import { BSON, type Document } from 'bson';
 import type { MongoClient } from 'mongodb';
 import { startTarget, targetKinds, type Target } from './target.ts';
 import { header, kind0, kind1, opMsg, opQuery, Raw } from './raw-wire.ts';

@@ -1,47 +1,42 @@
 /**
- * Handshake and server information: hello/isMaster, ping, buildInfo, getParameter, setParameter,
- * serverStatus, connectionStatus, configureFailPoint, whatsmyuri.
+ * Handshake and server information: hello/isMaster (awaitable, streamed with exhaust), ping, buildInfo,
+ * getParameter, setParameter, serverStatus, connectionStatus, configureFailPoint, whatsmyuri.
  *
- * The stand-in poses as the primary of a one-member replica set so that the driver sends txnNumber
- * and allows transactions (node-mongodb-native src/utils.ts supportsRetryableWrites: not Standalone).
- * It omits topologyVersion so the driver's monitor stays in polling mode (docs/server-semantics.md#wire-handshake).
+ * hello answers as a member of the node's replica set (replication.ts); the single-node stand-in is the
+ * primary of a one-member set so that the driver sends txnNumber and allows transactions (node-mongodb-native
+ * src/utils.ts supportsRetryableWrites: not Standalone), and it leaves topologyVersion out so the driver's
+ * monitor keeps polling. Members of a started replica set carry topologyVersion and serve the awaitable hello
+ * (replication_info.cpp CmdHello): with topologyVersion and maxAwaitTimeMS the reply waits for a topology
+ * change or maxAwaitTimeMS, and with OP_MSG exhaustAllowed the replies keep coming (moreToCome), each next
+ * one invoked with the topologyVersion of the last.
  */
-import { ObjectId, Timestamp, type Document } from 'bson';
+import { ObjectId, type Document } from 'bson';
 import { CommandError } from '../errors.ts';
 import { isDoc, isNumber, toNumber } from '../idl.ts';
 import type { CommandContext, CommandDef, Mongod } from '../mongod.ts';
 import { MAX_BSON_OBJECT_SIZE, MAX_MESSAGE_SIZE_BYTES } from '../wire.ts';
 
 export const REPLICA_SET_NAME = 'standin';
-const ELECTION_ID = new ObjectId('7fffffff0000000000000001');
 const VERSION = '7.0.14';
 
 /** maxWriteBatchSize (src/mongo/s/write_ops/batched_command_request.h kMaxWriteBatchSize). */
 const MAX_WRITE_BATCH_SIZE = 100_000;
 
 export function helloReply(mongod: Mongod, ctx: { conn: CommandContext['conn'] }, cmd: Document, legacy: boolean): Document {
-  const me = mongod.hostAndPort;
+  const member = mongod.member;
   const reply: Document = {
     ...(cmd.helloOk === true || !legacy ? { helloOk: true } : {}),
-    [legacy ? 'ismaster' : 'isWritablePrimary']: true,
-    setName: REPLICA_SET_NAME,
-    setVersion: 1,
-    hosts: [me],
-    primary: me,
-    me,
-    secondary: false,
-    electionId: ELECTION_ID,
+    ...(member ? member.topology.helloFields(member.index, legacy) : { [legacy ? 'ismaster' : 'isWritablePrimary']: true }),
     maxBsonObjectSize: MAX_BSON_OBJECT_SIZE,
     maxMessageSizeBytes: MAX_MESSAGE_SIZE_BYTES,
     maxWriteBatchSize: MAX_WRITE_BATCH_SIZE,
-    localTime: new Date(),
+    localTime: new Date(mongod.now()),
     // The sessions switch: without it the driver attaches no lsid (docs/server-semantics.md#hello-reply-fields).
     logicalSessionTimeoutMinutes: mongod.params.localLogicalSessionTimeoutMinutes,
     connectionId: ctx.conn.id,
     minWireVersion: 0,
     maxWireVersion: 21,
     readOnly: false,
-    lastWrite: { opTime: { ts: new Timestamp({ t: Math.floor(Date.now() / 1000), i: 1 }), t: 1 }, lastWriteDate: new Date() },
   };
   if (typeof cmd.saslSupportedMechs === 'string') {
     const [db, ...rest] = cmd.saslSupportedMechs.split('.');
@@ -51,15 +46,55 @@ export function helloReply(mongod: Mongod, ctx: { conn: CommandContext['conn'] }
   return reply;
 }
 
+/** The awaitable-hello arguments, checked as replication_info.cpp does (31368, 31372, 31373). */
+function awaitArguments(cmd: Document): { processId: unknown; counter: number; maxAwaitTimeMS: number } | null {
+  const tv = cmd.topologyVersion;
+  const wait = cmd.maxAwaitTimeMS;
+  if (tv === undefined || wait === undefined) {
+    if (tv !== undefined || wait !== undefined) {
+      throw new CommandError(31368, 'Location31368', tv !== undefined ? "A request with a 'topologyVersion' must include 'maxAwaitTimeMS'" : "A request with 'maxAwaitTimeMS' must include a 'topologyVersion'");
+    }
+    return null;
+  }
+  if (!isDoc(tv) || !(tv.processId instanceof ObjectId) || !isNumber(tv.counter)) {
+    throw new CommandError(14, 'TypeMismatch', "BSON field 'hello.topologyVersion' must be { processId: <ObjectId>, counter: <long> }");
+  }
+  const counter = toNumber(tv.counter);
+  if (counter < 0) throw new CommandError(31372, 'Location31372', 'topologyVersion must have a non-negative counter');
+  if (!isNumber(wait) || toNumber(wait) < 0 || !Number.isInteger(toNumber(wait))) {
+    throw new CommandError(31373, 'Location31373', 'maxAwaitTimeMS must be a non-negative integer');
+  }
+  return { processId: tv.processId, counter, maxAwaitTimeMS: toNumber(wait) };
+}
+
 function hello(legacy: boolean) {
-  return (ctx: CommandContext): Document => {
+  return async (ctx: CommandContext): Promise<Document> => {
     // The first hello on a connection carries the client metadata (mongodb-handshake spec).
     if (isDoc(ctx.cmd.client) && !ctx.conn.clientMetadata) {
       ctx.conn.clientMetadata = ctx.cmd.client;
       const app = isDoc(ctx.cmd.client.application) ? ctx.cmd.client.application.name : undefined;
       if (typeof app === 'string') ctx.conn.appName = app;
     }
-    return helloReply(ctx.mongod, ctx, ctx.cmd, legacy);
+    if (typeof ctx.cmd.helloOk === 'boolean') ctx.conn.supportsHello = ctx.cmd.helloOk;
+    const wait = awaitArguments(ctx.cmd);
+    const member = ctx.mongod.member;
+    if (wait && member?.topology.streaming) {
+      // CurOp::pauseTimer: the wait is not running time in $currentOp.
+      ctx.op.pausedSinceMs = ctx.mongod.now();
+      try {
+        await member.topology.awaitTopologyChange(member.index, wait, wait.maxAwaitTimeMS, Promise.race([ctx.op.interrupted, ctx.conn.closed]));
+      } finally {
+        ctx.op.pausedMs += ctx.mongod.now() - ctx.op.pausedSinceMs;
+        ctx.op.pausedSinceMs = 0;
+      }
+      if (ctx.op.killPending) throw ctx.op.killPending;
+    }
+    const reply = helloReply(ctx.mongod, ctx, ctx.cmd, legacy);
+    if (ctx.exhaustAllowed && reply.topologyVersion) {
+      if (!wait) throw new CommandError(51756, 'Location51756', "An isMaster or hello request with exhaust must specify 'maxAwaitTimeMS'");
+      reply.$nextInvocation = { ...ctx.cmd, topologyVersion: reply.topologyVersion };
+    }
+    return reply;
   };
 }
 
@@ -111,11 +146,11 @@ function inboundTotals(m: Mongod): Document {
 }
 
 export const adminCommands: CommandDef[] = [
-  { names: ['hello'], requiresAuth: false, run: hello(false) },
-  { names: ['isMaster', 'ismaster'], requiresAuth: false, run: hello(true) },
-  { names: ['ping'], requiresAuth: false, run: () => ({ ok: 1 }) },
+  { names: ['hello'], secondaryAllowed: 'always', requiresAuth: false, run: hello(false) },
+  { names: ['isMaster', 'ismaster'], secondaryAllowed: 'always', requiresAuth: false, run: hello(true) },
+  { names: ['ping'], secondaryAllowed: 'always', requiresAuth: false, run: () => ({ ok: 1 }) },
   {
-    names: ['buildInfo', 'buildinfo'], requiresAuth: false,
+    names: ['buildInfo', 'buildinfo'], secondaryAllowed: 'always', requiresAuth: false,
     run: () => ({
       version: VERSION, gitVersion: 'standin', versionArray: VERSION.split('.').map(Number).concat(0), bits: 64,
       maxBsonObjectSize: MAX_BSON_OBJECT_SIZE, storageEngines: ['inMemory'], modules: [], javascriptEngine: 'none',
@@ -123,7 +158,7 @@ export const adminCommands: CommandDef[] = [
     }),
   },
   {
-    names: ['getParameter'], adminOnly: true,
+    names: ['getParameter'], secondaryAllowed: 'always', adminOnly: true,
     run: (ctx) => {
       ctx.mongod.requirePrivilege(ctx, { cluster: true }, 'getParameter');
       const all = parameterValues(ctx.mongod);
@@ -141,7 +176,7 @@ export const adminCommands: CommandDef[] = [
     },
   },
   {
-    names: ['setParameter'], adminOnly: true,
+    names: ['setParameter'], secondaryAllowed: 'always', adminOnly: true,
     run: (ctx) => {
       ctx.mongod.requirePrivilege(ctx, { cluster: true }, 'setParameter');
       const out: Document = {};
@@ -167,17 +202,17 @@ export const adminCommands: CommandDef[] = [
     },
   },
   {
-    names: ['serverStatus'],
+    names: ['serverStatus'], secondaryAllowed: 'always',
     run: (ctx) => {
       ctx.mongod.requirePrivilege(ctx, { cluster: true }, 'serverStatus');
       const m = ctx.mongod;
       const mem = process.memoryUsage();
       return {
         host: m.hostAndPort, version: VERSION, process: 'mongod', pid: process.pid,
-        uptime: Math.floor((Date.now() - m.startedAt) / 1000), uptimeMillis: Date.now() - m.startedAt, localTime: new Date(),
+        uptime: Math.floor(Math.max(0, m.now() - m.startedAt) / 1000), uptimeMillis: Math.max(0, m.now() - m.startedAt), localTime: new Date(m.now()),
         connections: connectionCounts(m),
         logicalSessionRecordCache: {
-          activeSessionsCount: [...m.sessions.all()].filter((r) => r.cacheLastUse > 0).length,
+          activeSessionsCount: m.sessions.cachedCount,
           sessionsCollectionJobCount: 0, lastSessionsCollectionJobDurationMillis: 0,
         },
         transactions: {
@@ -192,7 +227,7 @@ export const adminCommands: CommandDef[] = [
     },
   },
   {
-    names: ['connectionStatus'], requiresAuth: false,
+    names: ['connectionStatus'], secondaryAllowed: 'always', requiresAuth: false,
     run: (ctx) => {
       const u = ctx.conn.user;
       const info: Document = {
@@ -203,10 +238,10 @@ export const adminCommands: CommandDef[] = [
       return { authInfo: info, ok: 1 };
     },
   },
-  { names: ['whatsmyuri'], requiresAuth: false, run: (ctx) => ({ you: ctx.conn.remote, ok: 1 }) },
-  { names: ['configureFailPoint'], adminOnly: true, run: (ctx) => ctx.mongod.failPoints.configure(ctx.cmd) },
+  { names: ['whatsmyuri'], secondaryAllowed: 'always', requiresAuth: false, run: (ctx) => ({ you: ctx.conn.remote, ok: 1 }) },
+  { names: ['configureFailPoint'], secondaryAllowed: 'always', adminOnly: true, run: (ctx) => ctx.mongod.failPoints.configure(ctx.cmd) },
   {
-    names: ['getLog'], adminOnly: true,
+    names: ['getLog'], secondaryAllowed: 'always', adminOnly: true,
     run: () => ({ totalLinesWritten: 0, log: [], ok: 1 }),
   },
 ];

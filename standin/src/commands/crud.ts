@@ -66,6 +66,7 @@ function writeDoc(ctx: CommandContext, coll: string, key: string, doc: Document 
   const c = ctx.mongod.storage.getOrCreate(ctx.db, coll);
   if (doc) c.docs.set(key, doc);
   else c.docs.delete(key);
+  ctx.mongod.noteWrite();
 }
 
 export function commitWrites(ctx: CommandContext): void {
@@ -78,6 +79,7 @@ export function commitWrites(ctx: CommandContext): void {
       else c.docs.delete(key);
     }
   }
+  if (ctx.txn.writes.size) ctx.mongod.noteWrite();
   ctx.txn.writes.clear();
 }
 
@@ -224,7 +226,7 @@ function findCursor(ctx: CommandContext, id: unknown): Cursor {
 
 export const crudCommands: CommandDef[] = [
   {
-    names: ['insert'], allowedInTransaction: true, opType: 'insert',
+    names: ['insert'], secondaryAllowed: 'never', allowedInTransaction: true, opType: 'insert',
     run: (ctx) => {
       const coll = collectionName(ctx, 'insert');
       requireAction(ctx, coll, 'insert');
@@ -249,7 +251,7 @@ export const crudCommands: CommandDef[] = [
     },
   },
   {
-    names: ['find'], allowedInTransaction: true, opType: 'query',
+    names: ['find'], secondaryAllowed: 'optIn', allowedInTransaction: true, opType: 'query',
     run: (ctx) => {
       const coll = collectionName(ctx, 'find');
       requireAction(ctx, coll, 'find');
@@ -268,7 +270,7 @@ export const crudCommands: CommandDef[] = [
     },
   },
   {
-    names: ['getMore'], allowedInTransaction: true, opType: 'getmore',
+    names: ['getMore'], secondaryAllowed: 'always', allowedInTransaction: true, opType: 'getmore',
     run: (ctx) => {
       const m = ctx.mongod;
       const id = ctx.cmd.getMore;
@@ -295,7 +297,7 @@ export const crudCommands: CommandDef[] = [
       cursor.pinned = true;
       try {
         const batch = cursor.source.next(batchSize);
-        cursor.lastAccessDate = new Date();
+        cursor.lastAccessDate = new Date(m.now());
         cursor.nDocsReturned += batch.count;
         cursor.nBatchesReturned++;
         let outId = cursor.id;
@@ -310,7 +312,7 @@ export const crudCommands: CommandDef[] = [
     },
   },
   {
-    names: ['killCursors'], allowedInTransaction: true, opType: 'killcursors',
+    names: ['killCursors'], secondaryAllowed: 'always', allowedInTransaction: true, opType: 'killcursors',
     run: (ctx) => {
       const m = ctx.mongod;
       const ids = expectArray(ctx.cmd.cursors, 'killCursors.cursors');
@@ -333,7 +335,7 @@ export const crudCommands: CommandDef[] = [
     },
   },
   {
-    names: ['update'], allowedInTransaction: true, opType: 'update',
+    names: ['update'], secondaryAllowed: 'never', allowedInTransaction: true, opType: 'update',
     run: (ctx) => {
       const coll = collectionName(ctx, 'update');
       requireAction(ctx, coll, 'update');
@@ -346,7 +348,7 @@ export const crudCommands: CommandDef[] = [
         const q = spec.q === undefined ? {} : expectDoc(spec.q, 'update.updates.q');
         const updateSpec = Array.isArray(spec.u) ? (spec.u as Document[]) : expectDoc(spec.u, 'update.updates.u');
         const arrayFilters = spec.arrayFilters === undefined ? undefined : (expectArray(spec.arrayFilters, 'update.updates.arrayFilters') as Document[]);
-        const match = compileFilter(q);
+        const match = compileFilter(q, 'update.updates.q', new Date(ctx.now));
         const targets = [...visibleDocs(ctx, coll)].filter(match);
         const chosen = spec.multi === true ? targets : targets.slice(0, 1);
         for (const doc of chosen) {
@@ -369,7 +371,7 @@ export const crudCommands: CommandDef[] = [
     },
   },
   {
-    names: ['delete'], allowedInTransaction: true, opType: 'remove',
+    names: ['delete'], secondaryAllowed: 'never', allowedInTransaction: true, opType: 'remove',
     run: (ctx) => {
       const coll = collectionName(ctx, 'delete');
       requireAction(ctx, coll, 'remove');
@@ -377,7 +379,7 @@ export const crudCommands: CommandDef[] = [
       let n = 0;
       deletes.forEach((d, i) => {
         const spec = expectDoc(d, `delete.deletes.${i}`);
-        const match = compileFilter(expectDoc(spec.q ?? {}, 'delete.deletes.q'));
+        const match = compileFilter(expectDoc(spec.q ?? {}, 'delete.deletes.q'), 'delete.deletes.q', new Date(ctx.now));
         const limit = deleteLimit(spec.limit);
         for (const doc of [...visibleDocs(ctx, coll)]) {
           if (!match(doc)) continue;
@@ -390,11 +392,11 @@ export const crudCommands: CommandDef[] = [
     },
   },
   {
-    names: ['count'], opType: 'command',
+    names: ['count'], secondaryAllowed: 'optIn', opType: 'command',
     run: (ctx) => {
       const coll = collectionName(ctx, 'count');
       requireAction(ctx, coll, 'find');
-      const match = compileFilter(ctx.cmd.query === undefined ? {} : expectDoc(ctx.cmd.query, 'count.query'));
+      const match = compileFilter(ctx.cmd.query === undefined ? {} : expectDoc(ctx.cmd.query, 'count.query'), 'count.query', new Date(ctx.now));
       let n = 0;
       for (const d of findSource(ctx, coll)) if (match(d)) n++;
       if (isNumber(ctx.cmd.skip)) n = Math.max(0, n - toNumber(ctx.cmd.skip));
@@ -402,9 +404,9 @@ export const crudCommands: CommandDef[] = [
       return { n, ok: 1 };
     },
   },
-  { names: ['aggregate'], allowedInTransaction: true, run: runAggregate },
+  { names: ['aggregate'], secondaryAllowed: 'optIn', allowedInTransaction: true, run: runAggregate },
   {
-    names: ['create'], allowedInTransaction: true,
+    names: ['create'], secondaryAllowed: 'never', allowedInTransaction: true,
     run: (ctx) => {
       const coll = collectionName(ctx, 'create');
       requireAction(ctx, coll, 'createCollection');
@@ -414,7 +416,7 @@ export const crudCommands: CommandDef[] = [
     },
   },
   {
-    names: ['drop'],
+    names: ['drop'], secondaryAllowed: 'never',
     run: (ctx) => {
       const coll = collectionName(ctx, 'drop');
       requireAction(ctx, coll, 'dropCollection');
@@ -424,7 +426,7 @@ export const crudCommands: CommandDef[] = [
     },
   },
   {
-    names: ['dropDatabase'],
+    names: ['dropDatabase'], secondaryAllowed: 'never',
     run: (ctx) => {
       ctx.mongod.requirePrivilege(ctx, { db: ctx.db, collection: '' }, 'dropDatabase');
       ctx.mongod.storage.dropDatabase(ctx.db);
@@ -432,7 +434,7 @@ export const crudCommands: CommandDef[] = [
     },
   },
   {
-    names: ['listCollections'],
+    names: ['listCollections'], secondaryAllowed: 'optIn',
     run: (ctx) => {
       ctx.mongod.requirePrivilege(ctx, { db: ctx.db, collection: '' }, 'listCollections');
       const docs = ctx.mongod.storage.collections(ctx.db).map((c) => ({ name: c.name, type: 'collection', options: {}, info: { readOnly: false }, idIndex: { v: 2, key: { _id: 1 }, name: '_id_' } }));
@@ -441,7 +443,7 @@ export const crudCommands: CommandDef[] = [
     },
   },
   {
-    names: ['listDatabases'], adminOnly: true,
+    names: ['listDatabases'], secondaryAllowed: 'optIn', adminOnly: true,
     run: (ctx) => {
       ctx.mongod.requirePrivilege(ctx, { cluster: true }, 'listDatabases');
       const dbs = ctx.mongod.storage.databases().map((name) => ({ name, sizeOnDisk: 0, empty: false }));
@@ -450,7 +452,7 @@ export const crudCommands: CommandDef[] = [
   },
   {
     // The legacy command form: { currentOp: 1, $all?, $ownOps?, <filter fields> } -> { inprog: [...] }.
-    names: ['currentOp'], adminOnly: true,
+    names: ['currentOp'], secondaryAllowed: 'always', adminOnly: true,
     run: (ctx) => {
       const m = ctx.mongod;
       const filter: Document = {};
@@ -461,7 +463,7 @@ export const crudCommands: CommandDef[] = [
       const all = ctx.cmd.$all === true;
       const ownOps = ctx.cmd.$ownOps === true;
       const opts = parseCurrentOpSpec(m, ctx.conn, { allUsers: !ownOps, idleConnections: all, idleSessions: all, idleCursors: false });
-      const match = compileFilter(filter);
+      const match = compileFilter(filter, 'currentOp filter', new Date(ctx.now));
       return { inprog: [...currentOp(m, ctx.conn, opts, ctx.now)].filter(match), ok: 1 };
     },
   },

@@ -37,7 +37,7 @@ function parseUsers(value: unknown, path: string): { user: string; db: string }[
 
 export const killCommands: CommandDef[] = [
   {
-    names: ['killSessions'], ignoresSession: true,
+    names: ['killSessions'], secondaryAllowed: 'always', ignoresSession: true,
     run: (ctx) => {
       const m = ctx.mongod;
       const P = 'KillSessionsCmd.killSessions';
@@ -57,7 +57,7 @@ export const killCommands: CommandDef[] = [
     },
   },
   {
-    names: ['killAllSessions'], ignoresSession: true,
+    names: ['killAllSessions'], secondaryAllowed: 'always', ignoresSession: true,
     run: (ctx) => {
       const m = ctx.mongod;
       const P = 'KillAllSessionsCmd.killAllSessions';
@@ -71,7 +71,7 @@ export const killCommands: CommandDef[] = [
     },
   },
   {
-    names: ['killAllSessionsByPattern'], ignoresSession: true,
+    names: ['killAllSessionsByPattern'], secondaryAllowed: 'always', ignoresSession: true,
     run: (ctx) => {
       const m = ctx.mongod;
       const P = 'KillAllSessionsByPatternCmd.killAllSessionsByPattern';
@@ -112,7 +112,7 @@ export const killCommands: CommandDef[] = [
     },
   },
   {
-    names: ['killOp'], ignoresSession: true,
+    names: ['killOp'], secondaryAllowed: 'always', ignoresSession: true,
     run: (ctx) => {
       const m = ctx.mongod;
       // kill_op.cpp: "killOp may only be run against the admin database." is Unauthorized(13).

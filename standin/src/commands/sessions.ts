@@ -41,7 +41,7 @@ function range(v: unknown, dflt: [number, number]): [number, number] {
 
 export const sessionCommands: CommandDef[] = [
   {
-    names: ['startSession'],
+    names: ['startSession'], secondaryAllowed: 'always',
     run: (ctx) => {
       const idHex = randomBytes(16).toString('hex');
       // RFC 4122 version 4 bits, as the server's UUID::gen.
@@ -55,7 +55,7 @@ export const sessionCommands: CommandDef[] = [
     },
   },
   {
-    names: ['refreshSessions'], ignoresSession: true,
+    names: ['refreshSessions'], secondaryAllowed: 'always', ignoresSession: true,
     run: (ctx) => {
       const m = ctx.mongod;
       for (const e of lsidList(ctx, 'refreshSessions', 'refreshSessions.refreshSessions')) {
@@ -66,7 +66,7 @@ export const sessionCommands: CommandDef[] = [
     },
   },
   {
-    names: ['endSessions'], ignoresSession: true,
+    names: ['endSessions'], secondaryAllowed: 'always', ignoresSession: true,
     run: (ctx) => {
       const m = ctx.mongod;
       for (const e of lsidList(ctx, 'endSessions', 'endSessions.endSessions')) {
@@ -79,7 +79,7 @@ export const sessionCommands: CommandDef[] = [
     },
   },
   {
-    names: ['refreshLogicalSessionCacheNow'], ignoresSession: true,
+    names: ['refreshLogicalSessionCacheNow'], secondaryAllowed: 'always', ignoresSession: true,
     run: (ctx) => {
       ctx.mongod.refreshSessions();
       return { ok: 1 };
@@ -87,7 +87,7 @@ export const sessionCommands: CommandDef[] = [
   },
   {
     // Reaps config.transactions entries of removed sessions; the stand-in keeps none, so there is nothing to do.
-    names: ['reapLogicalSessionCacheNow'], ignoresSession: true,
+    names: ['reapLogicalSessionCacheNow'], secondaryAllowed: 'always', ignoresSession: true,
     run: () => ({ ok: 1 }),
   },
   {
@@ -97,10 +97,14 @@ export const sessionCommands: CommandDef[] = [
      *   lastUseAgeSeconds: n | {min, max},                 // config.system.sessions lastUse = now - age
      *   runningOps: n, opSecondsRunning: n | {min, max},    // synthetic ops, run until killed
      *   idleTransactions: n, txnInactiveSeconds: n | {min, max}, preparedTransactions: n,
-     *   cursors: n, cursorIdleSeconds: n | {min, max} }
+     *   cursors: n, cursorIdleSeconds: n | {min, max},
+     *   spreadOverMembers: bool }
      * Features are dealt to distinct sessions in that order: ops first, then transactions, then cursors.
+     * The documents go to config.system.sessions (one collection for a replica set); the activity lands on the
+     * member the command is sent to, or with spreadOverMembers: true, operations and cursors are dealt
+     * round-robin over the members that are up and transactions go to the primary (where transactions run).
      */
-    names: ['standinBulkCreateSessions'], ignoresSession: true, adminOnly: true,
+    names: ['standinBulkCreateSessions'], secondaryAllowed: 'always', ignoresSession: true, adminOnly: true,
     run: (ctx) => {
       const m = ctx.mongod;
       const c = ctx.cmd;
@@ -121,10 +125,16 @@ export const sessionCommands: CommandDef[] = [
       const nTxn = isNumber(c.idleTransactions) ? toNumber(c.idleTransactions) : 0;
       const nPrep = isNumber(c.preparedTransactions) ? toNumber(c.preparedTransactions) : 0;
       const nCur = isNumber(c.cursors) ? toNumber(c.cursors) : 0;
-      if (m.sessions.size + n > m.params.maxSessions) {
-        throw new CommandError(261, 'TooManyLogicalSessions', `Unable to add ${n} sessions: the cache holds ${m.sessions.size} of maxSessions ${m.params.maxSessions}`);
+      // A guard on memory rather than a server rule: maxSessions bounds the bulk inventory too.
+      if (m.sessionsCollection.size + n > m.params.maxSessions) {
+        throw new CommandError(261, 'TooManyLogicalSessions', `Unable to add ${n} sessions: config.system.sessions holds ${m.sessionsCollection.size} and maxSessions is ${m.params.maxSessions}`);
       }
-      const now = Date.now();
+      const now = m.now();
+      const spread = c.spreadOverMembers === true && m.member !== null;
+      const members = spread ? m.member!.topology.runningNodes() : [m];
+      const primaryIndex = spread ? m.member!.topology.primary() : null;
+      const txnHome = primaryIndex === null ? m : m.member!.topology.node(primaryIndex)!;
+      let dealt = 0;
       const uids = (users.length ? users : [null]).map((u) => ({ user: m.params.auth ? u : null, uidHex: (u && m.params.auth ? userDigest(u) : NO_AUTH_DIGEST).toString('hex') }));
       const clients: ClientInfo[] = appNames.map((name, i) => ({
         connectionId: 0, client: `192.0.2.${(i % 250) + 1}:${40000 + i}`, appName: name,
@@ -136,13 +146,18 @@ export const sessionCommands: CommandDef[] = [
         idBytes[6] = (idBytes[6] & 0x0f) | 0x40;
         idBytes[8] = (idBytes[8] & 0x3f) | 0x80;
         const owner = uids[i % uids.length];
-        const rec = m.sessions.create(idBytes.toString('hex'), owner.uidHex, owner.user);
-        rec.persistedLastUse = now - Math.round(pick(ageRange) * 1000);
+        const idHex = idBytes.toString('hex');
+        m.sessionsCollection.upsert(idHex, owner.uidHex, owner.user, now - Math.round(pick(ageRange) * 1000));
+        // Only sessions with activity have a catalog record, on the member that holds the activity.
+        if (i >= nOps + nTxn + nPrep + nCur) continue;
+        const isTxn = i >= nOps && i < nOps + nTxn + nPrep;
+        const t = isTxn ? txnHome : members[dealt++ % members.length];
+        const rec = t.sessions.create(idHex, owner.uidHex, owner.user);
         rec.lastClient = clients[i % clients.length];
         const lsid = { id: uuidBinary(rec.idHex), uid: new Binary(Buffer.from(rec.uidHex, 'hex'), 0) };
         if (i < nOps) {
           const secs = pick(opRange);
-          m.ops.start({
+          t.ops.start({
             client: rec.lastClient, session: rec, startedAtMs: now - Math.round(secs * 1000),
             command: { find: 'orders', filter: { status: 'open' }, lsid: { id: lsid.id }, $db: 'app' }, op: 'query', ns: 'app.orders',
             effectiveUsers: owner.user ? [{ user: owner.user.split('@')[0], db: owner.user.split('@').slice(1).join('@') }] : [],
@@ -157,17 +172,17 @@ export const sessionCommands: CommandDef[] = [
             activeSinceMs: 0, preparedAtMs: i < nOps + nTxn ? 0 : start + 5,
             expiresAtMs: start + m.params.transactionLifetimeLimitSeconds * 1000, readConcern: null, writes: new Map(), synthetic: true,
           };
-        } else if (i < nOps + nTxn + nPrep + nCur) {
+        } else {
           const idle = pick(curRange);
           const created = new Date(now - Math.round(idle * 1000));
-          m.cursors.open({
+          t.cursors.open({
             ns: 'app.events', session: rec, owner: owner.user, txn: null, originatingCommand: { find: 'events', batchSize: 2, lsid: { id: lsid.id }, $db: 'app' },
             createdDate: created, noCursorTimeout: false, source: documentSource([{ _id: 1 }][Symbol.iterator]()),
           });
         }
       }
       m.log(`bulk: created ${n} synthetic sessions (${nOps} running ops, ${nTxn} idle transactions, ${nPrep} prepared, ${nCur} cursors)`);
-      return { created: n, sessions: m.sessions.size, ok: 1 };
+      return { created: n, sessions: m.sessionsCollection.size, ok: 1 };
     },
   },
 ];

@@ -21,7 +21,7 @@ function requireTxn(ctx: CommandContext) {
 
 export const txnCommands: CommandDef[] = [
   {
-    names: ['commitTransaction'], adminOnly: true, allowedInTransaction: true,
+    names: ['commitTransaction'], secondaryAllowed: 'never', adminOnly: true, allowedInTransaction: true,
     run: (ctx) => {
       const txn = requireTxn(ctx);
       if (txn.state === 'committed') return { ok: 1 };
@@ -34,7 +34,7 @@ export const txnCommands: CommandDef[] = [
     },
   },
   {
-    names: ['abortTransaction'], adminOnly: true, allowedInTransaction: true,
+    names: ['abortTransaction'], secondaryAllowed: 'never', adminOnly: true, allowedInTransaction: true,
     run: (ctx) => {
       const txn = requireTxn(ctx);
       ctx.mongod.abortTransaction(ctx.session!, txn, 251);
@@ -42,17 +42,17 @@ export const txnCommands: CommandDef[] = [
     },
   },
   {
-    names: ['prepareTransaction'], adminOnly: true, allowedInTransaction: true,
+    names: ['prepareTransaction'], secondaryAllowed: 'never', adminOnly: true, allowedInTransaction: true,
     run: (ctx) => {
       const txn = requireTxn(ctx);
       if (txn.state === 'prepared') return { prepareTimestamp: new Timestamp({ t: Math.floor(txn.preparedAtMs / 1000), i: 1 }), ok: 1 };
       txn.state = 'prepared';
-      txn.preparedAtMs = Date.now();
+      txn.preparedAtMs = ctx.mongod.now();
       return { prepareTimestamp: new Timestamp({ t: Math.floor(txn.preparedAtMs / 1000), i: 1 }), ok: 1 };
     },
   },
   {
-    names: ['sleep'],
+    names: ['sleep'], secondaryAllowed: 'always',
     run: async (ctx) => {
       const c = ctx.cmd;
       let ms = 0;

@@ -47,7 +47,7 @@ function requireUserAdmin(ctx: CommandContext, action: string): void {
 
 export const userCommands: CommandDef[] = [
   {
-    names: ['saslStart'], requiresAuth: false, ignoresSession: true,
+    names: ['saslStart'], secondaryAllowed: 'always', requiresAuth: false, ignoresSession: true,
     run: (ctx) => {
       const mechanism = expectString(ctx.cmd.mechanism, 'saslStart.mechanism');
       assertSupportedMechanism(mechanism);
@@ -69,7 +69,7 @@ export const userCommands: CommandDef[] = [
     },
   },
   {
-    names: ['saslContinue'], requiresAuth: false, ignoresSession: true,
+    names: ['saslContinue'], secondaryAllowed: 'always', requiresAuth: false, ignoresSession: true,
     run: (ctx) => {
       const id = isNumber(ctx.cmd.conversationId) ? toNumber(ctx.cmd.conversationId) : NaN;
       const conversation = ctx.conn.scram.get(id);
@@ -93,14 +93,14 @@ export const userCommands: CommandDef[] = [
     },
   },
   {
-    names: ['logout'], requiresAuth: false,
+    names: ['logout'], secondaryAllowed: 'always', requiresAuth: false,
     run: (ctx) => {
       ctx.conn.user = null;
       return { ok: 1 };
     },
   },
   {
-    names: ['createUser'], requiresAuth: false,
+    names: ['createUser'], secondaryAllowed: 'never', requiresAuth: false,
     run: (ctx) => {
       requireUserAdmin(ctx, 'createUser');
       const user = expectString(ctx.cmd.createUser, 'createUser.createUser');
@@ -114,7 +114,7 @@ export const userCommands: CommandDef[] = [
     },
   },
   {
-    names: ['createRole'],
+    names: ['createRole'], secondaryAllowed: 'never',
     run: (ctx) => {
       requireUserAdmin(ctx, 'createRole');
       const role = expectString(ctx.cmd.createRole, 'createRole.createRole');
@@ -130,7 +130,7 @@ export const userCommands: CommandDef[] = [
     },
   },
   {
-    names: ['grantRolesToUser'],
+    names: ['grantRolesToUser'], secondaryAllowed: 'never',
     run: (ctx) => {
       requireUserAdmin(ctx, 'grantRole');
       const user = expectString(ctx.cmd.grantRolesToUser, 'grantRolesToUser.grantRolesToUser');
@@ -139,7 +139,7 @@ export const userCommands: CommandDef[] = [
     },
   },
   {
-    names: ['dropUser'],
+    names: ['dropUser'], secondaryAllowed: 'never',
     run: (ctx) => {
       requireUserAdmin(ctx, 'dropUser');
       const user = expectString(ctx.cmd.dropUser, 'dropUser.dropUser');
@@ -148,7 +148,7 @@ export const userCommands: CommandDef[] = [
     },
   },
   {
-    names: ['usersInfo'],
+    names: ['usersInfo'], secondaryAllowed: 'optIn',
     run: (ctx) => {
       const m = ctx.mongod;
       const arg = ctx.cmd.usersInfo;
