@@ -8,7 +8,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Binary, Long, MongoClient, MongoServerError, ObjectId, type Document, type MongoClientOptions } from 'mongodb';
-import { startReplicaSet, type RunningReplicaSet } from '../src/replset.ts';
+import { startReplicaSet, type ReplicaSetOptions, type RunningReplicaSet } from '../src/replset.ts';
 import { kind0, opMsg, Raw } from './raw-wire.ts';
 
 const clients: MongoClient[] = [];
@@ -47,6 +47,17 @@ function refused(port: number): Promise<boolean> {
     });
     s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'));
   });
+}
+
+/** Runs `body` against a set of its own, stopped (with the clients) whatever happens. */
+async function withSet(opts: ReplicaSetOptions, body: (set: RunningReplicaSet) => Promise<void>): Promise<void> {
+  const set = await startReplicaSet(opts);
+  try {
+    await body(set);
+  } finally {
+    await closeClients();
+    await set.stop();
+  }
 }
 
 function serverTypes(c: MongoClient): Record<string, string> {
@@ -114,16 +125,12 @@ describe('replica set (stand-in)', () => {
   });
 
   test('nearest with a tag set goes to the tagged member', async () => {
-    const tagged = await startReplicaSet({ name: 'tagged', members: [{}, {}, { tags: { dc: 'west' } }] });
-    try {
+    await withSet({ name: 'tagged', members: [{}, {}, { tags: { dc: 'west' } }] }, async (tagged) => {
       const c = await connect(tagged.uri);
       const reply = await c.db('admin').command({ hello: 1 }, { readPreference: { mode: 'nearest', tags: [{ dc: 'west' }] } as never });
       assert.equal(reply.me, tagged.members[2].host);
       assert.deepEqual(reply.tags, { dc: 'west' });
-    } finally {
-      await closeClients();
-      await tagged.stop();
-    }
+    });
   });
 
   test('a secondary refuses writes and transactions with NotWritablePrimary (10107) and the server\'s labels', async () => {
@@ -231,8 +238,7 @@ describe('replica set (stand-in)', () => {
   });
 
   test('while the primary is down nobody is primary; stepUp elects another member', async () => {
-    const set = await startReplicaSet({ name: 'failover', members: 3 });
-    try {
+    await withSet({ name: 'failover', members: 3 }, async (set) => {
       const watcher = await connect(set.uri);
       await set.members[0].stop();
       const hello = await (await connect(set.directUri(1))).db('admin').command({ hello: 1 });
@@ -241,15 +247,11 @@ describe('replica set (stand-in)', () => {
       await watcher.db('app').collection('x').insertOne({ after: 'failover' });
       assert.equal(hello.primary, undefined);
       assert.deepEqual(set.members.map((m) => m.state), ['DOWN', 'PRIMARY', 'SECONDARY']);
-    } finally {
-      await closeClients();
-      await set.stop();
-    }
+    });
   });
 
   test('standinBulkCreateSessions spreads operations and cursors over the members, one collection of documents', async () => {
-    const set = await startReplicaSet({ name: 'bulk', members: 3 });
-    try {
+    await withSet({ name: 'bulk', members: 3 }, async (set) => {
       const c = await connect(set.directUri(0));
       await c.db('admin').command({ standinBulkCreateSessions: 30, runningOps: 9, idleTransactions: 3, cursors: 6, spreadOverMembers: true });
       const perMember = await Promise.all(set.members.map(async (m, i) => {
@@ -262,15 +264,11 @@ describe('replica set (stand-in)', () => {
       assert.deepEqual(perMember[0].ops, [{ _id: 'idleCursor', n: 2 }, { _id: 'idleSession', n: 3 }, { _id: 'op', n: 3 }]);
       assert.deepEqual(perMember[1].ops, [{ _id: 'idleCursor', n: 2 }, { _id: 'op', n: 3 }]);
       assert.deepEqual(perMember[2].ops, [{ _id: 'idleCursor', n: 2 }, { _id: 'op', n: 3 }]);
-    } finally {
-      await closeClients();
-      await set.stop();
-    }
+    });
   });
 
   test('a hidden member is left out of hosts but answers and is in the configuration', async () => {
-    const set = await startReplicaSet({ name: 'hid', members: [{}, {}, { hidden: true }] });
-    try {
+    await withSet({ name: 'hid', members: [{}, {}, { hidden: true }] }, async (set) => {
       const fromPrimary = await (await connect(set.directUri(0))).db('admin').command({ hello: 1 });
       const fromHidden = await (await connect(set.directUri(2))).db('admin').command({ hello: 1 });
       const { config } = await (await connect(set.directUri(0))).db('admin').command({ replSetGetConfig: 1 });
@@ -279,37 +277,26 @@ describe('replica set (stand-in)', () => {
       assert.deepEqual([fromHidden.hidden, fromHidden.passive, fromHidden.secondary, fromHidden.me], [true, true, true, set.members[2].host]);
       assert.deepEqual(config.members.map((m: Document) => [m.hidden, m.priority]), [[false, 1], [false, 1], [true, 0]]);
       assert.equal(serverTypes(discovered)[set.members[2].host], undefined, 'the driver drops the hidden seed from the set');
-    } finally {
-      await closeClients();
-      await set.stop();
-    }
+    });
   });
 
   test('--members 1 is a one-member set whose member is primary', async () => {
-    const one = await startReplicaSet({ name: 'solo', members: 1 });
-    try {
+    await withSet({ name: 'solo', members: 1 }, async (one) => {
       const c = await connect(one.uri);
       await c.db('app').collection('x').insertOne({ solo: true });
       assert.deepEqual(serverTypes(c), { [one.members[0].host]: 'RSPrimary' });
       assert.equal(one.uri, `mongodb://${one.members[0].host}/?replicaSet=solo`);
-    } finally {
-      await closeClients();
-      await one.stop();
-    }
+    });
   });
 
   test('with auth every member takes the same users', async () => {
-    const set = await startReplicaSet({ name: 'auth', members: 2, params: { auth: true }, users: ['admin:pw:root'] });
-    try {
+    await withSet({ name: 'auth', members: 2, params: { auth: true }, users: ['admin:pw:root'] }, async (set) => {
       const c = await connect(set.uriFor('admin', 'pw'));
       await c.db('app').collection('x').insertOne({ a: 1 });
       const onSecondary = await (await connect(set.directUri(1, 'admin', 'pw'))).db('admin').command({ connectionStatus: 1 });
       assert.deepEqual(onSecondary.authInfo.authenticatedUsers, [{ user: 'admin', db: 'admin' }]);
       await assert.rejects(connect(set.directUri(1, 'admin', 'wrong')), { codeName: 'AuthenticationFailed' });
-    } finally {
-      await closeClients();
-      await set.stop();
-    }
+    });
   });
 
   test('bad options are refused with a message naming the fix', async () => {
