@@ -89,13 +89,15 @@ describe('validationProblems', () => {
     assert.ok(problem!.length < 150, problem);
   });
 
-  test('a failure the rules would say nothing about still gets ajv\'s own words', () => {
-    // Prepare: a validator reporting only an `if` failure, which on its own announces nothing.
-    const validate: CompiledValidator = Object.assign(() => false, {
-      errors: [{ instancePath: '/a', schemaPath: '#/if', keyword: 'if', params: { failingKeyword: 'then' }, message: 'must match "then" schema' }],
+  test('a failure the rules would say nothing about still gets a sentence', () => {
+    // Prepare: validators reporting only an `if` failure, which on its own announces nothing, with
+    // and without ajv's message (the generated validators have none).
+    const failing = (message?: string): CompiledValidator => Object.assign(() => false, {
+      errors: [{ instancePath: '/a', schemaPath: '#/if', keyword: 'if', params: { failingKeyword: 'then' }, ...(message ? { message } : {}) }],
     });
     // Act + Assess
-    assert.deepEqual(validationProblems(validate, { a: 1 }, { name: 'the value' }), ['the value\'s "a" must match "then" schema']);
+    assert.deepEqual(validationProblems(failing('must match "then" schema'), { a: 1 }, { name: 'the value' }), ['the value\'s "a" must match "then" schema']);
+    assert.deepEqual(validationProblems(failing(), { a: 1 }, { name: 'the value' }), ['the value\'s "a" does not match the schema (if at #/if)']);
   });
 });
 

@@ -62,7 +62,9 @@ export function validationProblems(validate: CompiledValidator, data: unknown, s
     sentences[entry.index] = `${where} has unknown field${entry.names.length > 1 ? 's' : ''} ${entry.names.join(', ')}; allowed: ${allowed.join(', ') || '(none)'}`;
   }
   // Never "invalid" without a reason, whatever the schema: ajv's own words if the rules above kept nothing.
-  if (sentences.length === 0) return (validate.errors ?? []).map((e) => `${label(subject, segmentsOf(e.instancePath, data))} ${e.message ?? e.keyword}`);
+  if (sentences.length === 0) {
+    return (validate.errors ?? []).map((e) => `${label(subject, segmentsOf(e.instancePath, data))} ${e.message ?? `does not match the schema (${e.keyword} at ${e.schemaPath})`}`);
+  }
   return [...new Set(sentences)];
 }
 
@@ -80,6 +82,12 @@ function schemaOf(error: ErrorObject): SchemaNode {
   return (error.parentSchema ?? {}) as SchemaNode;
 }
 
+/** What a failed alternative wanted: of the value itself, or of one field of it (`at`, a pointer). */
+interface Expected {
+  phrase: string;
+  at?: string;
+}
+
 /**
  * The errors worth a sentence, and for some `oneOf`/`anyOf` failures what the value must be.
  *
@@ -90,12 +98,6 @@ function schemaOf(error: ErrorObject): SchemaNode {
  * for all of them, saying what each branch wanted ("" or a UUID), or the node's title.
  * `if` failures only announce their `then` errors, and a `propertyNames` failure its inner one.
  */
-/** What a failed alternative wanted: of the value itself, or of one field of it (`at`, a pointer). */
-interface Expected {
-  phrase: string;
-  at?: string;
-}
-
 function relevant(all: readonly ErrorObject[]): { errors: ErrorObject[]; expected: Map<ErrorObject, Expected> } {
   const dropped = new Set<ErrorObject>();
   const expected = new Map<ErrorObject, Expected>();
