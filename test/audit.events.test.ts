@@ -206,19 +206,21 @@ describe('validateAuditDetail', () => {
 
     // Assess
     assert.ok(errors.length > 0);
-    assert.ok(errors.some((e) => e.startsWith('/session/uid')), errors.join('\n'));
+    assert.ok(errors.some((e) => e.startsWith('"session.uid" must be a string matching ^[0-9a-f]{64}$ (SHA-256 of')), errors.join('\n'));
   });
 
   const invalid: { name: string; mutate: (d: DecisionDetail) => unknown; expect: RegExp }[] = [
-    { name: 'a session id that is not a UUID', mutate: (d) => ({ ...d, session: { ...d.session!, id: 'abc' } }), expect: /\/session\/id/ },
-    { name: 'a skipped decision without why', mutate: (d) => ({ ...d, outcome: 'skipped' }), expect: /why/ },
-    { name: 'a failed decision without error', mutate: (d) => ({ ...d, outcome: 'failed' }), expect: /error/ },
-    { name: 'a dry run that killed', mutate: (d) => ({ ...d, dryRun: true }), expect: /\/outcome/ },
-    { name: 'a session decision without session', mutate: (d) => ({ ...d, session: null }), expect: /\/session/ },
-    { name: 'an unknown property', mutate: (d) => ({ ...d, extra: 1 }), expect: /additional properties \(extra\)/ },
-    { name: 'a time that is not ISO 8601', mutate: (d) => ({ ...d, time: 'yesterday' }), expect: /\/time/ },
-    { name: 'another schema version', mutate: (d) => ({ ...d, schemaVersion: '2.0' }), expect: /\/schemaVersion/ },
-    { name: 'an unknown trigger type', mutate: (d) => ({ ...d, trigger: { type: 'cron' } }), expect: /\/trigger\/type/ },
+    { name: 'a session id that is not a UUID', mutate: (d) => ({ ...d, session: { ...d.session!, id: 'abc' } }), expect: /^"session\.id" must be a UUID such as [-0-9a-f]+, got "abc"$/ },
+    { name: 'a skipped decision without why', mutate: (d) => ({ ...d, outcome: 'skipped' }), expect: /^"why" is missing$/ },
+    { name: 'a failed decision without error', mutate: (d) => ({ ...d, outcome: 'failed' }), expect: /^"error" is missing$/ },
+    { name: 'a dry run that killed', mutate: (d) => ({ ...d, dryRun: true }), expect: /^"outcome" must not be "killed"$/ },
+    { name: 'a session decision without session', mutate: (d) => ({ ...d, session: null }), expect: /^"session" must be an object, got null$/ },
+    { name: 'an unknown property', mutate: (d) => ({ ...d, extra: 1 }), expect: /^the detail has unknown field "extra"; allowed: schemaVersion, kind, / },
+    { name: 'a time that is not ISO 8601', mutate: (d) => ({ ...d, time: 'yesterday' }), expect: /^"time" must be an RFC 3339 date-time such as [-0-9T:.Z]+, got "yesterday"$/ },
+    { name: 'a time with a month 13', mutate: (d) => ({ ...d, time: '2024-13-01T00:00:00Z' }), expect: /^"time" must be an RFC 3339 date-time such as [-0-9T:.Z]+, got "2024-13-01T00:00:00Z"$/ },
+    { name: 'another schema version', mutate: (d) => ({ ...d, schemaVersion: '2.0' }), expect: /^"schemaVersion" must be "1.0", got "2.0"$/ },
+    { name: 'an unknown trigger type', mutate: (d) => ({ ...d, trigger: { type: 'cron' } }), expect: /^"trigger\.type" must be one of schedule, alarm, atlas-alert, manual, cli, demo, got "cron"$/ },
+    { name: 'an unknown kind', mutate: (d) => ({ ...d, kind: 'verdict' }), expect: /^"kind" must be "decision" or "run", got "verdict"$/ },
   ];
   for (const c of invalid) {
     it(`rejects ${c.name}`, () => {
@@ -247,7 +249,7 @@ describe('validateAuditDetail', () => {
     const errors = validateAuditDetail(detail);
 
     // Assess
-    assert.deepEqual(errors, ['/counts/killed: must be >= 0']);
+    assert.deepEqual(errors, ['"counts.killed" must be >= 0, got -1']);
   });
 
   it('rejects values that are not objects', () => {

@@ -38,15 +38,16 @@ describe('REAPER_CLUSTERS', () => {
 
   test('each kind of mistake names REAPER_CLUSTERS and the cluster', () => {
     assert.throws(() => resolve({ REAPER_CLUSTERS: '{orders:' }), configError(/^REAPER_CLUSTERS is not valid JSON/));
-    assert.throws(() => resolve({ REAPER_CLUSTERS: '[]' }), configError(/^REAPER_CLUSTERS must be a JSON object/));
-    assert.throws(() => resolve({ REAPER_CLUSTERS: '{}' }), configError(/REAPER_CLUSTERS names no cluster/));
-    assert.throws(() => resolve({ REAPER_CLUSTERS: '{"orders":{}}' }), configError(/REAPER_CLUSTERS\.orders needs exactly one of "secretArn"/));
-    assert.throws(() => resolve({ REAPER_CLUSTERS: `{"orders":{"secretArn":"${ARN}","uriEnv":"X"}}` }), configError(/REAPER_CLUSTERS\.orders needs exactly one/));
-    assert.throws(() => resolve({ REAPER_CLUSTERS: '{"orders":{"secretArn":"orders-secret"}}' }), configError(/REAPER_CLUSTERS\.orders\.secretArn must be a Secrets Manager secret ARN/));
-    assert.throws(() => resolve({ REAPER_CLUSTERS: `{"orders":{"secretArn":"${ARN}","policy":"x"}}` }), configError(/REAPER_CLUSTERS\.orders has unknown field\(s\) "policy"/));
+    assert.throws(() => resolve({ REAPER_CLUSTERS: '[]' }), configError(/^REAPER_CLUSTERS must be an object naming one or more clusters, got \[\]; e\.g\. \{"orders":/));
+    assert.throws(() => resolve({ REAPER_CLUSTERS: '{}' }), configError(/^REAPER_CLUSTERS must be an object naming one or more clusters, got \{\}/));
+    assert.throws(() => resolve({ REAPER_CLUSTERS: '{"orders":{}}' }), configError(/^REAPER_CLUSTERS\.orders must be an object with exactly one of "secretArn" \(a Secrets Manager ARN\) or "uriEnv"/));
+    assert.throws(() => resolve({ REAPER_CLUSTERS: `{"orders":{"secretArn":"${ARN}","uriEnv":"X"}}` }), configError(/^REAPER_CLUSTERS\.orders must be an object with exactly one of/));
+    assert.throws(() => resolve({ REAPER_CLUSTERS: '{"orders":{"secretArn":"orders-secret"}}' }), configError(/^REAPER_CLUSTERS\.orders\.secretArn must be a Secrets Manager secret ARN \(arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-SUFFIX\), got "orders-secret"/));
+    assert.throws(() => resolve({ REAPER_CLUSTERS: '{"orders":{"uriEnv":"1X"}}' }), configError(/REAPER_CLUSTERS\.orders\.uriEnv must be an environment variable name, got "1X"/));
+    assert.throws(() => resolve({ REAPER_CLUSTERS: `{"orders":{"secretArn":"${ARN}","policy":"x"}}` }), configError(/REAPER_CLUSTERS\.orders has unknown field "policy"; allowed: secretArn, uriEnv, policySet, atlasClusterName, atlasGroupId/));
     assert.throws(() => resolve({ REAPER_CLUSTERS: `{"orders":{"secretArn":"${ARN}","policySet":"lenient"}}` }), configError(/REAPER_CLUSTERS\.orders\.policySet names policy set "lenient", which does not exist/));
     assert.throws(() => resolve({ REAPER_CLUSTERS: '{"orders":{"uriEnv":"ORDERS_URI"}}' }), configError(/REAPER_CLUSTERS\.orders\.uriEnv names ORDERS_URI, which is not set/));
-    assert.throws(() => resolve({ REAPER_CLUSTERS: '{"bad name":{"uriEnv":"X"}}' }), configError(/cluster name "bad name"/));
+    assert.throws(() => resolve({ REAPER_CLUSTERS: '{"bad name":{"uriEnv":"X"}}' }), configError(/REAPER_CLUSTERS: key "bad name" must be a name of 1-64 letters/));
   });
 
   test('a wrong connection string in a uriEnv variable is reported without its password', () => {
@@ -91,11 +92,12 @@ describe('policy sets, alarms and Atlas routes', () => {
     const base = { REAPER_CLUSTERS: `{"orders":{"secretArn":"${ARN}"},"billing":{"secretArn":"${ARN}"}}` };
     assert.throws(() => resolve({ ...base, REAPER_ALARMS: '{"cpu":"strict"}' }), configError(/REAPER_ALARMS\.cpu names no cluster and the deployment has 2/));
     assert.throws(() => resolve({ ...base, REAPER_ALARMS: '{"cpu":{"cluster":"nope","policySet":"strict"}}' }), configError(/REAPER_ALARMS\.cpu\.cluster names cluster "nope"/));
-    assert.throws(() => resolve({ ...base, REAPER_ALARMS: '{"cpu":{"cluster":"orders"}}' }), configError(/REAPER_ALARMS\.cpu\.policySet is missing/));
+    assert.throws(() => resolve({ ...base, REAPER_ALARMS: '{"cpu":{"cluster":"orders"}}' }), configError(/^REAPER_ALARMS\.cpu\.policySet is missing; give the name of the policy set the alarm runs; e\.g\./));
+    assert.throws(() => resolve({ ...base, REAPER_ALARMS: '{"cpu":5}' }), configError(/^REAPER_ALARMS\.cpu must be a policy set name or \{"cluster": NAME, "policySet": NAME\}, got 5/));
     assert.throws(() => resolve({ ...base, REAPER_ATLAS_ALERTS: '{"connections":"strict"}' }), configError(/REAPER_ATLAS_ALERTS: key "connections" must be an Atlas eventTypeName/));
     assert.throws(() => resolve({ ...base, REAPER_ATLAS_ALERTS: '{"HOST_DOWN":"panic"}' }), configError(/REAPER_ATLAS_ALERTS\.HOST_DOWN\.policySet names policy set "panic"/));
-    assert.throws(() => resolve({ ...base, REAPER_POLICY_SETS: '{"night":{"parameters":{}}}' }), configError(/REAPER_POLICY_SETS\.night\.dir is missing/));
-    assert.throws(() => resolve({ ...base, REAPER_POLICY_SETS: '{"night":{"dir":"policies","parameters":{"idleTransactionSeconds":"30"}}}' }), configError(/REAPER_POLICY_SETS\.night\.parameters\.idleTransactionSeconds must be a number/));
+    assert.throws(() => resolve({ ...base, REAPER_POLICY_SETS: '{"night":{"parameters":{}}}' }), configError(/REAPER_POLICY_SETS\.night\.dir is missing; give the directory of the set's \*\.json policy files/));
+    assert.throws(() => resolve({ ...base, REAPER_POLICY_SETS: '{"night":{"dir":"policies","parameters":{"idleTransactionSeconds":"30"}}}' }), configError(/REAPER_POLICY_SETS\.night\.parameters\.idleTransactionSeconds must be a number, got "30"/));
   });
 
   test('every policy set is loaded at start-up: a bad one fails createReaper, naming it', async () => {

@@ -73,10 +73,10 @@ test('an event that is not a schedule is refused with a message saying what to s
   // Prepare
   const before = auditLines().length;
   // Act + Assess
-  await assert.rejects(handler({ ...fixture('scheduled-event.json'), source: 'my.app' }, context()), /must come from aws.events or aws.scheduler/);
-  await assert.rejects(handler({ cluster: 'orders', dryRun: 'yes' } as never, context()), /"dryRun" in the scheduler input must be true or false/);
+  await assert.rejects(handler({ ...fixture('scheduled-event.json'), source: 'my.app' }, context()), /the "Scheduled Event"'s "source" must be one of aws.events, aws.scheduler, got "my.app"/);
+  await assert.rejects(handler({ cluster: 'orders', dryRun: 'yes' } as never, context()), /the scheduler input's "dryRun" must be true or false/);
   await assert.rejects(handler({ cluster: 'billing' }, context()), (e: Error) => e instanceof InvalidTriggerError && /cluster "billing", which is not configured/.test(e.message));
-  await assert.rejects(handler([] as never, context()), /not a scheduled event/);
+  await assert.rejects(handler([] as never, context()), /the scheduler input must be an object, got \[\]; send an EventBridge "Scheduled Event"/);
   assert.equal(auditLines().length, before, 'no audit event: no pass ran');
 });
 

@@ -116,7 +116,7 @@ test('verified alerts that start nothing: closed, unmapped; and bodies that are 
   assert.deepEqual([r1.statusCode, r2.statusCode, r3.statusCode, r4.statusCode], [200, 200, 400, 400]);
   assert.match(JSON.parse(r1.body!).ignored, /status CLOSED: only OPEN alerts start a pass/);
   assert.match(JSON.parse(r2.body!).ignored, /not mapped to a policy set in REAPER_ATLAS_ALERTS/);
-  assert.match(JSON.parse(r3.body!).error, /no "eventTypeName"/);
+  assert.match(JSON.parse(r3.body!).error, /the Atlas alert's "eventTypeName" is missing/);
   assert.equal(lambda.invocations.length, before);
 });
 

@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { InvalidTriggerError } from '../src/util/errors.ts';
 import { emptyFacts, type SessionFacts } from '../src/pass/facts.ts';
-import { MANUAL_KILL_RULE, MANUAL_MAX_TARGETS, manualPolicySet, notFound, parseManualRequest } from '../src/service/manual-request.ts';
+import { MANUAL_KILL_RULE, manualPolicySet, notFound, parseManualRequest } from '../src/service/manual-request.ts';
+import triggersSchema from '../schemas/triggers.json' with { type: 'json' };
 import { evaluate } from '../src/pass/policy/evaluate.ts';
 import { loadPolicySet } from '../src/pass/policy/load.ts';
 
@@ -16,6 +17,8 @@ const fixture = (name: string) => JSON.parse(readFileSync(new URL(`./events/${na
 const invalid = (pattern: RegExp) => (e: unknown) => e instanceof InvalidTriggerError && pattern.test((e as Error).message) && /nothing was killed/.test((e as Error).message);
 
 const UID = 'a'.repeat(64);
+/** The schema's limit of session ids per request. */
+const MAX_TARGETS = triggersSchema.$defs.manualRequest.oneOf[0]!.properties.sessionIds!.maxItems!;
 function session(id: string, over: Partial<SessionFacts> = {}): SessionFacts {
   return { ...emptyFacts('session'), sessionId: id, uid: UID, user: 'alice@admin', userName: 'alice', userDb: 'admin', ...over };
 }
@@ -37,19 +40,21 @@ describe('parseManualRequest', () => {
   });
 
   test('the invalid fixtures and every other mistake are refused, naming the field', () => {
-    assert.throws(() => parseManualRequest(fixture('manual-invalid-session-id.json')), invalid(/"sessionIds"\[0\] must be session id UUID, got "not-a-uuid"/));
-    assert.throws(() => parseManualRequest(fixture('manual-invalid-no-reason.json')), invalid(/"reason" is required/));
-    assert.throws(() => parseManualRequest(null), invalid(/must be a JSON object/));
-    assert.throws(() => parseManualRequest({ action: 'kill-everything' }), invalid(/"action" must be one of kill-sessions, kill-user-sessions, run-policy-set/));
-    assert.throws(() => parseManualRequest({ action: 'kill-sessions', sessionIds: [], reason: 'x' }), invalid(/"sessionIds" must be a non-empty array/));
-    assert.throws(() => parseManualRequest({ action: 'kill-user-sessions', users: ['bob'], reason: 'x' }), invalid(/"users"\[0\] must be users as "name@db"/));
-    assert.throws(() => parseManualRequest({ action: 'kill-user-sessions', users: ['bob@admin'], sessionIds: [], reason: 'x' }), invalid(/unexpected field\(s\) for "kill-user-sessions": sessionIds/));
-    assert.throws(() => parseManualRequest({ action: 'run-policy-set' }), invalid(/"policySet" is required/));
-    assert.throws(() => parseManualRequest({ action: 'run-policy-set', policySet: 'strict', dryRun: 'false' }), invalid(/"dryRun" must be true or false/));
-    assert.throws(() => parseManualRequest({ kind: 'schedule', action: 'run-policy-set', policySet: 'strict' }), invalid(/"kind" must be "manual"/));
+    assert.throws(() => parseManualRequest(fixture('manual-invalid-session-id.json')), invalid(/^the manual request's "sessionIds\[0\]" must be a UUID such as [-0-9a-f]+, got "not-a-uuid"; nothing was killed\. Example: \{"action":"kill-sessions"/));
+    assert.throws(() => parseManualRequest(fixture('manual-invalid-no-reason.json')), invalid(/"reason" is missing; give the reason for the kill, which goes into every audit event; .*Example: \{"action":"kill-user-sessions"/));
+    assert.throws(() => parseManualRequest(null), invalid(/^the manual request must be an object, got null/));
+    assert.throws(() => parseManualRequest({ action: 'kill-everything' }), invalid(/"action" must be one of kill-sessions, kill-user-sessions, run-policy-set, got "kill-everything"/));
+    assert.throws(() => parseManualRequest({ sessionIds: [] }), invalid(/"action" is missing; give one of kill-sessions, kill-user-sessions, run-policy-set/));
+    assert.throws(() => parseManualRequest({ action: 'kill-sessions', sessionIds: [], reason: 'x' }), invalid(/"sessionIds" must be a non-empty array of session ids \(UUIDs\), got \[\]/));
+    assert.throws(() => parseManualRequest({ action: 'kill-user-sessions', users: ['bob'], reason: 'x' }), invalid(/"users\[0\]" must be a user as "name@db", got "bob"/));
+    assert.throws(() => parseManualRequest({ action: 'kill-user-sessions', users: ['bob@admin'], sessionIds: [], reason: 'x' }), invalid(/has unknown field "sessionIds"; allowed: kind, action, users, reason, cluster, requestedBy, dryRun/));
+    assert.throws(() => parseManualRequest({ action: 'run-policy-set' }), invalid(/"policySet" is missing; give the name of the policy set to run/));
+    assert.throws(() => parseManualRequest({ action: 'run-policy-set', policySet: 'strict', dryRun: 'false' }), invalid(/"dryRun" must be true or false, got "false"/));
+    assert.throws(() => parseManualRequest({ kind: 'schedule', action: 'run-policy-set', policySet: 'strict' }), invalid(/"kind" must be "manual", got "schedule"/));
     assert.throws(() => parseManualRequest({ action: 'kill-sessions', reason: 'x'.repeat(501), sessionIds: ['6f1c2d9e-3b4a-4c5d-8e7f-0a1b2c3d4e5f'] }), invalid(/"reason" has 501 characters; at most 500/));
-    const many = Array.from({ length: MANUAL_MAX_TARGETS + 1 }, (_, i) => `6f1c2d9e-3b4a-4c5d-8e7f-${String(i).padStart(12, '0')}`);
-    assert.throws(() => parseManualRequest({ action: 'kill-sessions', reason: 'x', sessionIds: many }), invalid(/has 501 entries; at most 500/));
+    const many = Array.from({ length: MAX_TARGETS + 1 }, (_, i) => `6f1c2d9e-3b4a-4c5d-8e7f-${String(i).padStart(12, '0')}`);
+    assert.throws(() => parseManualRequest({ action: 'kill-sessions', reason: 'x', sessionIds: many }), invalid(/"sessionIds" has 501 entries; at most 500/));
+    assert.equal(parseManualRequest({ action: 'kill-sessions', reason: 'x', sessionIds: many.slice(1) }).sessionIds.length, MAX_TARGETS);
   });
 });
 

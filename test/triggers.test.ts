@@ -85,10 +85,11 @@ describe('scheduled', () => {
     const d = deployment();
     assert.throws(() => scheduleDecision({ cluster: 'nope' }, d, SOURCE), invalid(/cluster "nope", which is not configured; known clusters: orders, billing/));
     assert.throws(() => scheduleDecision({ cluster: 'orders', policySet: 'lenient' }, d, SOURCE), invalid(/policy set "lenient", which does not exist/));
-    assert.throws(() => scheduleDecision({ cluster: 'orders', dryRun: 'yes' }, d, SOURCE), invalid(/"dryRun" in the scheduler input must be true or false/));
-    assert.throws(() => scheduleDecision({ cluster: 'orders', policy: 'x' }, d, SOURCE), invalid(/unexpected fields in the scheduler input: policy/));
-    assert.throws(() => scheduleDecision({ ...fixture('scheduled-event.json'), source: 'my.app' }, d, SOURCE), invalid(/must come from aws.events or aws.scheduler/));
-    assert.throws(() => scheduleDecision([], d, SOURCE), invalid(/not a scheduled event/));
+    assert.throws(() => scheduleDecision({ cluster: 'orders', dryRun: 'yes' }, d, SOURCE), invalid(/^the scheduler input's "dryRun" must be true or false, got "yes"; send .* such as \{"kind":"schedule"/));
+    assert.throws(() => scheduleDecision({ cluster: 'orders', policy: 'x' }, d, SOURCE), invalid(/the scheduler input has unknown field "policy"; allowed: kind, cluster, policySet, dryRun, scheduleArn, executionId/));
+    assert.throws(() => scheduleDecision({ kind: 'manual', cluster: ' ' }, d, SOURCE), invalid(/"kind" must be "schedule", got "manual"; the scheduler input's "cluster" must be a non-empty string, got " "/));
+    assert.throws(() => scheduleDecision({ ...fixture('scheduled-event.json'), source: 'my.app' }, d, SOURCE), invalid(/the "Scheduled Event"'s "source" must be one of aws.events, aws.scheduler, got "my.app"/));
+    assert.throws(() => scheduleDecision([], d, SOURCE), invalid(/the scheduler input must be an object, got \[\]; send an EventBridge "Scheduled Event" or an object/));
   });
 });
 
@@ -108,9 +109,10 @@ describe('CloudWatch alarm', () => {
   test('an unmapped alarm, a wrong source or a malformed detail is refused', () => {
     const e = fixture('alarm-state-change-alarm.json');
     assert.throws(() => alarmDecision({ ...e, detail: { ...e.detail, alarmName: 'other' } }, deployment(), SOURCE), invalid(/alarm "other" is not mapped to a policy set; add it to REAPER_ALARMS/));
-    assert.throws(() => alarmDecision({ ...e, source: 'evil.app' }, deployment(), SOURCE), invalid(/must come from aws.cloudwatch/));
-    assert.throws(() => alarmDecision({ ...e, detail: { ...e.detail, state: { value: 'PANIC' } } }, deployment(), SOURCE), invalid(/"detail.state.value" must be one of ALARM, OK, INSUFFICIENT_DATA/));
-    assert.throws(() => alarmDecision(fixture('scheduled-event.json'), deployment(), SOURCE), invalid(/not a CloudWatch "Alarm State Change" event/));
+    assert.throws(() => alarmDecision({ ...e, source: 'evil.app' }, deployment(), SOURCE), invalid(/the alarm event's "source" must be "aws.cloudwatch", got "evil.app"; check the EventBridge rule/));
+    assert.throws(() => alarmDecision({ ...e, detail: { ...e.detail, state: { value: 'PANIC' } } }, deployment(), SOURCE), invalid(/the alarm event's "detail.state.value" must be one of ALARM, OK, INSUFFICIENT_DATA, got "PANIC"/));
+    assert.throws(() => alarmDecision({ ...e, detail: { ...e.detail, alarmName: '' } }, deployment(), SOURCE), invalid(/"detail.alarmName" must be a non-empty string, got ""/));
+    assert.throws(() => alarmDecision(fixture('scheduled-event.json'), deployment(), SOURCE), invalid(/the alarm event's "detail-type" must be "CloudWatch Alarm State Change", got "Scheduled Event"/));
   });
 });
 
@@ -138,17 +140,23 @@ describe('Atlas alert', () => {
 
   test('a body that is not an alert is refused', () => {
     assert.throws(() => parseAtlasAlert('not json'), invalid(/not JSON/));
-    assert.throws(() => parseAtlasAlert('[]'), invalid(/must be a JSON object/));
-    assert.throws(() => parseAtlasAlert('{"id":"a","status":"OPEN"}'), invalid(/no "eventTypeName"/));
-    assert.throws(() => parseAtlasAlert('{"id":"a","status":"OPEN","eventTypeName":7}'), invalid(/"eventTypeName" must be a non-empty string/));
+    assert.throws(() => parseAtlasAlert('[]'), invalid(/the Atlas alert must be an object, got \[\]/));
+    assert.throws(() => parseAtlasAlert('{"id":"a","status":"OPEN"}'), invalid(/the Atlas alert's "eventTypeName" is missing; Atlas sends/));
+    assert.throws(() => parseAtlasAlert('{"id":"a","status":"OPEN","eventTypeName":7}'), invalid(/the Atlas alert's "eventTypeName" must be a non-empty string, got 7/));
+    assert.throws(() => parseAtlasAlert('{"id":"a","status":"OPEN","eventTypeName":"E","clusterName":""}'), invalid(/"clusterName" must be a non-empty string or null, got ""/));
+  });
+
+  test('optional alert fields may be null, as Atlas sends them', () => {
+    const a = parseAtlasAlert('{"id":"a","status":"OPEN","eventTypeName":"HOST_DOWN","metricName":null,"clusterName":"orders"}');
+    assert.deepEqual(a, { id: 'a', status: 'OPEN', eventTypeName: 'HOST_DOWN', clusterName: 'orders' });
   });
 
   test('the webhook\'s hand-off is checked again by the reaper function', () => {
     const ok = { kind: 'atlas-alert', cluster: 'orders', policySet: 'strict', trigger: { type: 'atlas-alert', name: 'K', id: 'A' } };
     assert.deepEqual(run(handoffDecision(ok, deployment())), { cluster: 'orders', policySet: 'strict', trigger: { type: 'atlas-alert', name: 'K', id: 'A' } });
-    assert.throws(() => handoffDecision({ ...ok, cluster: undefined }, deployment()), invalid(/names no cluster/));
-    assert.throws(() => handoffDecision({ ...ok, policySet: 'nope' }, deployment()), invalid(/policy set "nope"/));
-    assert.throws(() => handoffDecision({ ...ok, trigger: { type: 'manual' } }, deployment()), invalid(/needs "trigger"/));
+    assert.throws(() => handoffDecision({ ...ok, cluster: undefined }, deployment()), invalid(/the atlas-alert hand-off's "cluster" is missing; .*deploy both functions from the same version/));
+    assert.throws(() => handoffDecision({ ...ok, policySet: 'nope' }, deployment()), invalid(/policy set "nope", which does not exist/));
+    assert.throws(() => handoffDecision({ ...ok, trigger: { type: 'manual' } }, deployment()), invalid(/"trigger.name" is missing; .*"trigger.type" must be "atlas-alert", got "manual"/));
   });
 });
 

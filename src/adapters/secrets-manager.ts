@@ -14,6 +14,7 @@
 // loading it at cold start (measured by `npm run bench:cold`).
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SecretError } from '../util/errors.ts';
+import { isObject } from '../util/validate.ts';
 
 export interface SecretStore {
   /** The SecretString of the secret. */
@@ -99,7 +100,7 @@ export function connectionStringFromSecret(value: string, arn: string): string {
     // Not the parse error's message: it quotes the secret.
     throw new SecretError(`secret ${arn} is neither a mongodb:// connection string nor JSON with a "uri" field`);
   }
-  const uri = parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>).uri : undefined;
+  const uri = isObject(parsed) ? parsed.uri : undefined;
   if (typeof uri !== 'string' || !/^mongodb(\+srv)?:\/\//.test(uri.trim())) {
     throw new SecretError(`secret ${arn} is JSON without a "uri" field holding a mongodb:// or mongodb+srv:// connection string`);
   }

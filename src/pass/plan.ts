@@ -8,6 +8,10 @@
  */
 import { ConfigError } from '../util/errors.ts';
 import type { Decision } from './policy/evaluate.ts';
+// A session id and uid as the audit event names them (schemas/audit-event.v1.json $defs uuid and
+// uid): a kill the audit could not describe is not carried out.
+import { validateUid } from './audit/generated/validate-uid.js';
+import { validateUuid } from './audit/generated/validate-uuid.js';
 
 export interface PlanOptions {
   dryRun: boolean;
@@ -41,8 +45,6 @@ export interface Plan {
   dryRun: boolean;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const UID = /^[0-9a-f]{64}$/;
 /** "123", or "shardName:123" through mongos. */
 const OPID = /^([^\s:]+:)?-?\d+$/;
 
@@ -103,8 +105,8 @@ function gateWhy(decision: Decision, kind: PlannedKill['kind'], opts: PlanOption
     return `is the reaper's own session (id ${sessionId || '?'}); rule "${decision.rule}" matched but the reaper never kills the session it works in`;
   }
   if (kind === 'session') {
-    if (!UUID.test(sessionId)) return `cannot kill a session without a valid session id (got ${JSON.stringify(sessionId)}): killSessions needs {id, uid}`;
-    if (!UID.test(uid)) return `cannot kill session ${sessionId} without a valid uid (got ${JSON.stringify(uid)}): killSessions needs {id, uid}`;
+    if (!validateUuid(sessionId)) return `cannot kill a session without a valid session id (got ${JSON.stringify(sessionId)}): killSessions needs {id, uid}`;
+    if (!validateUid(uid)) return `cannot kill session ${sessionId} without a valid uid (got ${JSON.stringify(uid)}): killSessions needs {id, uid}`;
   } else if (!OPID.test(opid)) {
     return `cannot kill a sessionless operation without a valid opid (got ${JSON.stringify(opid)}): killOp needs it`;
   }

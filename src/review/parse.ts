@@ -5,6 +5,7 @@
  */
 import { detailTypeFor, type AuditDetail, type EventEnvelope } from '../pass/audit/events.ts';
 import { validateAuditDetail } from '../pass/audit/schema.ts';
+import { isObject } from '../util/validate.ts';
 import type { SourceItem } from './record.ts';
 
 /** How much of an offending text a message quotes: enough to recognise it, not a whole line of junk. */
@@ -13,10 +14,6 @@ const QUOTE_CHARS = 60;
 function quote(text: string): string {
   const flat = JSON.stringify(text.length > QUOTE_CHARS ? `${text.slice(0, QUOTE_CHARS)}…` : text);
   return flat;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** The detail's own time: what --since/--until and the report's time axis use. */

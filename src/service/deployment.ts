@@ -2,9 +2,10 @@
  * The deployment's shape as the Lambda functions see it: which clusters there are (and where each
  * one's connection string comes from), which named policy sets exist, and which alarm or Atlas alert
  * runs which policy set on which cluster. The raw values are settings of the one table in config.ts
- * (REAPER_CLUSTERS, REAPER_POLICY_SETS, REAPER_ALARMS, REAPER_ATLAS_ALERTS); the parsers here turn
- * each JSON value into a typed map, and resolveDeployment cross-checks them against each other, so a
- * cluster naming a policy set that does not exist fails at start-up, naming the setting and the key.
+ * (REAPER_CLUSTERS, REAPER_POLICY_SETS, REAPER_ALARMS, REAPER_ATLAS_ALERTS); the parsers here check
+ * each JSON value against schemas/deployment-settings.json and turn it into a typed map, and
+ * resolveDeployment cross-checks them against each other, so a cluster naming a policy set that does
+ * not exist fails at start-up, naming the setting and the key.
  *
  * Nothing here reads a secret: a cluster's Secrets Manager ARN is checked for shape only; the value
  * is fetched on the cluster's first pass (src/adapters/secrets-manager.ts).
@@ -13,6 +14,12 @@ import { isAbsolute, resolve } from 'node:path';
 import { ConfigError, InvalidTriggerError } from '../util/errors.ts';
 import { redactUri } from '../util/redact.ts';
 import { shippedPath } from '../util/shipped-path.ts';
+import { validated, type CompiledValidator } from '../util/validate.ts';
+import { validateAlarms } from './generated/validate-alarms.js';
+import { validateAtlasAlerts } from './generated/validate-atlas-alerts.js';
+import { validateClusters } from './generated/validate-clusters.js';
+import { validatePolicySets } from './generated/validate-policy-sets.js';
+import { validateSecretArn } from './generated/validate-secret-arn.js';
 
 /** Where the shipped policy sets live (the `default` set is this directory itself). */
 export const SHIPPED_POLICIES_DIR = shippedPath('policies');
@@ -67,160 +74,71 @@ export type AtlasAlertRoutes = Record<string, { policySet: string; cluster?: str
 
 // ---- JSON setting parsers (the `parse` of their rows in config.ts) ----
 
-function parseJsonObject(raw: string, where: string, example: string): Record<string, unknown> {
+// Each JSON value is checked against its definition in schemas/deployment-settings.json, compiled
+// ahead of time by scripts/generate-validators.ts (`npm run generate`); the parsers here only read
+// the checked values into typed maps.
+
+/** The setting's JSON value, checked against its schema; every ConfigError names the setting and shows an example. */
+function parseSetting<T>(raw: string, where: string, validate: CompiledValidator, example: string): T {
   let value: unknown;
   try {
     value = JSON.parse(raw);
   } catch (e) {
     throw new ConfigError(`${where} is not valid JSON (${(e as Error).message}); expected an object such as ${example}`, { cause: e });
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new ConfigError(`${where} must be a JSON object such as ${example}`);
-  }
-  return value as Record<string, unknown>;
+  return validated<T>(validate, value, { name: where, fields: 'dotted' }, (problems) => new ConfigError(`${problems}; e.g. ${example}`));
 }
-
-function checkKeys(obj: Record<string, unknown>, allowed: readonly string[], where: string): void {
-  const unknown = Object.keys(obj).filter((k) => !allowed.includes(k));
-  if (unknown.length) throw new ConfigError(`${where} has unknown field(s) ${unknown.map((k) => `"${k}"`).join(', ')}; allowed: ${allowed.join(', ')}`);
-}
-
-function optionalString(obj: Record<string, unknown>, key: string, where: string): string | undefined {
-  const v = obj[key];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string' || v.trim() === '') throw new ConfigError(`${where}.${key} must be a non-empty string, got ${JSON.stringify(v)}`);
-  return v.trim();
-}
-
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
-function checkName(name: string, where: string, what: string): void {
-  if (!NAME.test(name)) throw new ConfigError(`${where}: ${what} name "${name}" must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit`);
-}
-
-/**
- * Secrets Manager secret ARN: arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME-SUFFIX
- * ("Resource types defined by AWS Secrets Manager", Service Authorization Reference).
- */
-const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
 
 export function checkSecretArn(value: string, where: string): string {
-  if (!SECRET_ARN.test(value)) {
-    throw new ConfigError(`${where} must be a Secrets Manager secret ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-SUFFIX), got "${value}"`);
-  }
-  return value;
+  return validated<string>(validateSecretArn, value, { name: where }, (problem) => new ConfigError(problem));
 }
-
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export const CLUSTERS_EXAMPLE = '{"orders":{"secretArn":"arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-mongodb-AbCdEf","policySet":"default"}}';
 
+type ClustersValue = Record<string, { secretArn?: string; uriEnv?: string; policySet?: string; atlasClusterName?: string; atlasGroupId?: string }>;
+
 export function parseClusters(raw: string, where: string): ClusterSpec[] {
-  const obj = parseJsonObject(raw, where, CLUSTERS_EXAMPLE);
-  const out: ClusterSpec[] = [];
-  for (const [name, value] of Object.entries(obj)) {
-    const at = `${where}.${name}`;
-    checkName(name, where, 'cluster');
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${at} must be an object with "secretArn" or "uriEnv", e.g. ${CLUSTERS_EXAMPLE}`);
-    const spec = value as Record<string, unknown>;
-    // scheduleRate is read at package time only (infra/schedules.cjs): one schedule per cluster.
-    checkKeys(spec, ['secretArn', 'uriEnv', 'policySet', 'atlasClusterName', 'atlasGroupId', 'scheduleRate'], at);
-    const secretArn = optionalString(spec, 'secretArn', at);
-    const uriEnv = optionalString(spec, 'uriEnv', at);
-    if ((secretArn === undefined) === (uriEnv === undefined)) {
-      throw new ConfigError(`${at} needs exactly one of "secretArn" (a Secrets Manager ARN) or "uriEnv" (the name of an environment variable holding the connection string)`);
-    }
-    if (secretArn !== undefined) checkSecretArn(secretArn, `${at}.secretArn`);
-    if (uriEnv !== undefined && !ENV_NAME.test(uriEnv)) throw new ConfigError(`${at}.uriEnv must be an environment variable name, got "${uriEnv}"`);
-    out.push({
-      name,
-      ...(secretArn !== undefined ? { secretArn } : {}),
-      ...(uriEnv !== undefined ? { uriEnv } : {}),
-      policySet: optionalString(spec, 'policySet', at) ?? DEFAULT_POLICY_SET,
-      atlasClusterName: optionalString(spec, 'atlasClusterName', at) ?? name,
-      ...(spec.atlasGroupId !== undefined ? { atlasGroupId: optionalString(spec, 'atlasGroupId', at)! } : {}),
-    });
-  }
-  if (out.length === 0) throw new ConfigError(`${where} names no cluster; give at least one, e.g. ${CLUSTERS_EXAMPLE}`);
-  return out;
+  const clusters = parseSetting<ClustersValue>(raw, where, validateClusters, CLUSTERS_EXAMPLE);
+  return Object.entries(clusters).map(([name, spec]) => ({
+    name,
+    ...(spec.secretArn !== undefined ? { secretArn: spec.secretArn } : {}),
+    ...(spec.uriEnv !== undefined ? { uriEnv: spec.uriEnv } : {}),
+    policySet: spec.policySet ?? DEFAULT_POLICY_SET,
+    atlasClusterName: spec.atlasClusterName?.trim() ?? name,
+    ...(spec.atlasGroupId !== undefined ? { atlasGroupId: spec.atlasGroupId.trim() } : {}),
+  }));
 }
 
 export const POLICY_SETS_EXAMPLE = '{"night":{"dir":"policies","parameters":{"idleTransactionSeconds":30}}}';
 
-function parameterMap(value: unknown, where: string): Record<string, number> {
-  if (value === undefined) return {};
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${where} must be an object of parameter name to number`);
-  const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(value)) {
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(`${where}.${k} must be a number, got ${JSON.stringify(v)}`);
-    out[k] = v;
-  }
-  return out;
-}
-
 /** Relative directories resolve against the task root in Lambda (LAMBDA_TASK_ROOT), else the working directory. */
 function policyDir(dir: string): string {
-  return isAbsolute(dir) ? dir : resolve(process.env.LAMBDA_TASK_ROOT ?? process.cwd(), dir);
+  const trimmed = dir.trim();
+  return isAbsolute(trimmed) ? trimmed : resolve(process.env.LAMBDA_TASK_ROOT ?? process.cwd(), trimmed);
 }
 
 /** Named policy sets: {"name": "dir"} or {"name": {"dir": "...", "parameters": {...}}}. */
 export function parsePolicySets(raw: string, where: string): PolicySetSpec[] {
-  const obj = parseJsonObject(raw, where, POLICY_SETS_EXAMPLE);
-  return Object.entries(obj).map(([name, value]) => {
-    const at = `${where}.${name}`;
-    checkName(name, where, 'policy set');
-    if (typeof value === 'string') return { name, dir: policyDir(value), parameters: {} };
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${at} must be a directory or {"dir": DIR, "parameters": {...}}, e.g. ${POLICY_SETS_EXAMPLE}`);
-    const spec = value as Record<string, unknown>;
-    checkKeys(spec, ['dir', 'parameters'], at);
-    const dir = optionalString(spec, 'dir', at);
-    if (dir === undefined) throw new ConfigError(`${at}.dir is missing: name the directory of the set's *.json policy files`);
-    return { name, dir: policyDir(dir), parameters: parameterMap(spec.parameters, `${at}.parameters`) };
-  });
+  const sets = parseSetting<Record<string, string | { dir: string; parameters?: Record<string, number> }>>(raw, where, validatePolicySets, POLICY_SETS_EXAMPLE);
+  return Object.entries(sets).map(([name, spec]) => (typeof spec === 'string'
+    ? { name, dir: policyDir(spec), parameters: {} }
+    : { name, dir: policyDir(spec.dir), parameters: { ...spec.parameters } }));
 }
 
 export const ALARMS_EXAMPLE = '{"orders-cpu-high":{"cluster":"orders","policySet":"strict"}}';
 
 /** Alarm routes: {"alarmName": {"cluster"?: NAME, "policySet": NAME}} or {"alarmName": "policySet"}. */
 export function parseAlarms(raw: string, where: string): AlarmRoute[] {
-  const obj = parseJsonObject(raw, where, ALARMS_EXAMPLE);
-  return Object.entries(obj).map(([alarmName, value]) => {
-    const at = `${where}.${alarmName}`;
-    if (typeof value === 'string' && value.trim() !== '') return { alarmName, policySet: value.trim() };
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${at} must be a policy set name or {"cluster": NAME, "policySet": NAME}, e.g. ${ALARMS_EXAMPLE}`);
-    const spec = value as Record<string, unknown>;
-    checkKeys(spec, ['cluster', 'policySet'], at);
-    const policySet = optionalString(spec, 'policySet', at);
-    if (policySet === undefined) throw new ConfigError(`${at}.policySet is missing: name the policy set the alarm runs`);
-    const cluster = optionalString(spec, 'cluster', at);
-    return { alarmName, policySet, ...(cluster !== undefined ? { cluster } : {}) };
-  });
+  const alarms = parseSetting<Record<string, string | { cluster?: string; policySet: string }>>(raw, where, validateAlarms, ALARMS_EXAMPLE);
+  return Object.entries(alarms).map(([alarmName, route]) => (typeof route === 'string' ? { alarmName, policySet: route } : { alarmName, ...route }));
 }
 
 export const ATLAS_ALERTS_EXAMPLE = '{"OUTSIDE_METRIC_THRESHOLD/CONNECTIONS":"strict","HOST_HAS_INDEX_SUGGESTIONS":"default"}';
 
-const ATLAS_KEY = /^[A-Z0-9_]+(\/[A-Z0-9_]+)?$/;
-
 /** Atlas alert routes: {"EVENT_TYPE_NAME[/METRIC_NAME]": "policySet" | {"policySet", "cluster"?}}. */
 export function parseAtlasAlerts(raw: string, where: string): AtlasAlertRoutes {
-  const obj = parseJsonObject(raw, where, ATLAS_ALERTS_EXAMPLE);
-  const out: AtlasAlertRoutes = {};
-  for (const [key, value] of Object.entries(obj)) {
-    const at = `${where}.${key}`;
-    if (!ATLAS_KEY.test(key)) throw new ConfigError(`${where}: key "${key}" must be an Atlas eventTypeName, optionally with "/" and a metricName, e.g. "OUTSIDE_METRIC_THRESHOLD/CONNECTIONS"`);
-    if (typeof value === 'string' && value.trim() !== '') {
-      out[key] = { policySet: value.trim() };
-      continue;
-    }
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${at} must be a policy set name or {"policySet": NAME, "cluster": NAME}`);
-    const spec = value as Record<string, unknown>;
-    checkKeys(spec, ['policySet', 'cluster'], at);
-    const policySet = optionalString(spec, 'policySet', at);
-    if (policySet === undefined) throw new ConfigError(`${at}.policySet is missing`);
-    const cluster = optionalString(spec, 'cluster', at);
-    out[key] = { policySet, ...(cluster !== undefined ? { cluster } : {}) };
-  }
-  return out;
+  const routes = parseSetting<Record<string, string | { policySet: string; cluster?: string }>>(raw, where, validateAtlasAlerts, ATLAS_ALERTS_EXAMPLE);
+  return Object.fromEntries(Object.entries(routes).map(([key, route]) => [key, typeof route === 'string' ? { policySet: route } : { ...route }]));
 }
 
 // ---- cross-checks ----

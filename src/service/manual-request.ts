@@ -14,17 +14,12 @@
  * Manual requests are dry runs unless the payload says "dryRun": false.
  */
 import { InvalidTriggerError } from '../util/errors.ts';
+import { isObject, validated } from '../util/validate.ts';
 import { parsePolicySet } from '../pass/policy/load.ts';
 import type { PolicySet } from '../pass/policy/types.ts';
-
-/**
- * At most this many session ids or users per request (our choice): a manual request is a human's
- * list; beyond that, a policy says it better. Also keeps the one-off rule's `in` list small.
- */
-export const MANUAL_MAX_TARGETS = 500;
-
-/** Longest reason kept (our choice): it goes into every audit event of the request. */
-export const MANUAL_MAX_REASON_CHARS = 500;
+// schemas/triggers.json#/$defs/manualRequest (the limits are there), compiled ahead of time by
+// scripts/generate-validators.ts (`npm run generate`).
+import { validateManualRequest } from './generated/validate-manual-request.js';
 
 export const MANUAL_ACTIONS = ['kill-sessions', 'kill-user-sessions', 'run-policy-set'] as const;
 export type ManualAction = (typeof MANUAL_ACTIONS)[number];
@@ -50,62 +45,33 @@ export const MANUAL_EXAMPLES = {
   'run-policy-set': '{"action":"run-policy-set","cluster":"orders","policySet":"strict","dryRun":true}',
 } as const;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** A MongoDB user as the inventory reports it: "name@db". */
-const USER = /^[^@\s]+@[^@\s]+$/;
-
-const FIELDS: Record<ManualAction, readonly string[]> = {
-  'kill-sessions': ['sessionIds', 'reason'],
-  'kill-user-sessions': ['users', 'reason'],
-  'run-policy-set': ['policySet'],
-};
-const COMMON = ['kind', 'action', 'cluster', 'requestedBy', 'dryRun', 'reason'];
-
-function fail(message: string, action?: ManualAction): never {
-  const example = action ? MANUAL_EXAMPLES[action] : MANUAL_EXAMPLES['kill-sessions'];
-  throw new InvalidTriggerError(`invalid manual request: ${message}; nothing was killed. Example: ${example}`);
+/** The payload as the schema accepts it. */
+interface ManualPayload {
+  action: ManualAction;
+  cluster?: string;
+  sessionIds?: string[];
+  users?: string[];
+  policySet?: string;
+  reason?: string;
+  requestedBy?: string;
+  dryRun?: boolean;
 }
 
-function stringList(value: unknown, field: string, action: ManualAction, check: (s: string) => boolean, what: string): string[] {
-  if (!Array.isArray(value) || value.length === 0) fail(`"${field}" must be a non-empty array of ${what}`, action);
-  if (value.length > MANUAL_MAX_TARGETS) fail(`"${field}" has ${value.length} entries; at most ${MANUAL_MAX_TARGETS} per request (write a policy for more)`, action);
-  return value.map((v, i) => {
-    if (typeof v !== 'string' || !check(v.trim())) fail(`"${field}"[${i}] must be ${what.replace(/s$/, '')}, got ${JSON.stringify(v)}`, action);
-    return v.trim();
-  });
-}
-
-/** Validates a manual payload. Throws InvalidTriggerError naming the field and showing an example. */
+/** Validates a manual payload. Throws InvalidTriggerError naming every problem and showing an example. */
 export function parseManualRequest(payload: unknown): ManualRequest {
-  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) fail('the payload must be a JSON object');
-  const p = payload as Record<string, unknown>;
-  if (p.kind !== undefined && p.kind !== 'manual') fail(`"kind" must be "manual" when given, got ${JSON.stringify(p.kind)}`);
-  const action = p.action as ManualAction;
-  if (!MANUAL_ACTIONS.includes(action)) fail(`"action" must be one of ${MANUAL_ACTIONS.join(', ')}, got ${JSON.stringify(p.action)}`);
-  const allowed = [...COMMON, ...FIELDS[action]];
-  const unknown = Object.keys(p).filter((k) => !allowed.includes(k));
-  if (unknown.length) fail(`unexpected field(s) for "${action}": ${unknown.join(', ')} (allowed: ${allowed.join(', ')})`, action);
-  if (p.dryRun !== undefined && typeof p.dryRun !== 'boolean') fail(`"dryRun" must be true or false, got ${JSON.stringify(p.dryRun)}`, action);
-  const optionalText = (field: string): string | undefined => {
-    const v = p[field];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'string' || v.trim() === '') fail(`"${field}" must be a non-empty string, got ${JSON.stringify(v)}`, action);
-    return v.trim();
-  };
-  const reason = optionalText('reason');
-  if (action !== 'run-policy-set' && reason === undefined) fail('"reason" is required: say why these sessions are killed (it goes into every audit event)', action);
-  if (reason !== undefined && reason.length > MANUAL_MAX_REASON_CHARS) fail(`"reason" has ${reason.length} characters; at most ${MANUAL_MAX_REASON_CHARS}`, action);
-  const cluster = optionalText('cluster');
-  const requestedBy = optionalText('requestedBy');
-  const policySet = optionalText('policySet');
-  if (action === 'run-policy-set' && policySet === undefined) fail('"policySet" is required for run-policy-set', action);
-  const sessionIds = action === 'kill-sessions' ? [...new Set(stringList(p.sessionIds, 'sessionIds', action, (s) => UUID.test(s), 'session id UUIDs').map((s) => s.toLowerCase()))] : [];
-  const users = action === 'kill-user-sessions' ? [...new Set(stringList(p.users, 'users', action, (s) => USER.test(s), 'users as "name@db"s'))] : [];
+  const asked = isObject(payload) ? MANUAL_ACTIONS.find((a) => a === payload.action) : undefined;
+  const p = validated<ManualPayload>(validateManualRequest, payload, { name: 'the manual request' },
+    (problems) => new InvalidTriggerError(`${problems}; nothing was killed. Example: ${MANUAL_EXAMPLES[asked ?? 'kill-sessions']}`));
+  const trimmed = (v: string | undefined): string | undefined => v?.trim();
+  const policySet = trimmed(p.policySet);
   return {
-    action, sessionIds, users, reason: reason ?? `manual run of policy set "${policySet}"`,
-    dryRun: p.dryRun === undefined ? true : (p.dryRun as boolean),
-    ...(cluster !== undefined ? { cluster } : {}),
-    ...(requestedBy !== undefined ? { requestedBy } : {}),
+    action: p.action,
+    sessionIds: [...new Set((p.sessionIds ?? []).map((s) => s.toLowerCase()))],
+    users: [...new Set(p.users ?? [])],
+    reason: trimmed(p.reason) ?? `manual run of policy set "${policySet}"`,
+    dryRun: p.dryRun ?? true,
+    ...(p.cluster !== undefined ? { cluster: trimmed(p.cluster)! } : {}),
+    ...(p.requestedBy !== undefined ? { requestedBy: trimmed(p.requestedBy)! } : {}),
     ...(policySet !== undefined ? { policySet } : {}),
   };
 }

@@ -15,6 +15,14 @@ import type { TriggerInfo } from '../pass/audit/events.ts';
 import type { Deployment } from './deployment.ts';
 import { pickCluster } from './deployment.ts';
 import { InvalidTriggerError } from '../util/errors.ts';
+import { isObject, validated, type CompiledValidator } from '../util/validate.ts';
+// The payloads' shapes are schemas/triggers.json, compiled ahead of time by
+// scripts/generate-validators.ts (`npm run generate`); the rules here are about what they ask for.
+import { validateAlarmStateChange } from './generated/validate-alarm-state-change.js';
+import { validateAtlasAlert } from './generated/validate-atlas-alert.js';
+import { validateAtlasAlertHandoff } from './generated/validate-atlas-alert-handoff.js';
+import { validateScheduledEvent } from './generated/validate-scheduled-event.js';
+import { validateSchedulerInput } from './generated/validate-scheduler-input.js';
 
 export interface PassPlan {
   cluster: string;
@@ -29,8 +37,9 @@ export type TriggerDecision = { run: PassPlan } | { ignore: string };
 
 type Json = Record<string, unknown>;
 
-function isObject(v: unknown): v is Json {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
+/** The payload as a T when its schema accepts it; else an InvalidTriggerError naming every problem and what to do. */
+function checked<T>(validate: CompiledValidator, payload: unknown, name: string, whatToDo: string): T {
+  return validated<T>(validate, payload, { name }, (problems) => new InvalidTriggerError(`${problems}; ${whatToDo}`));
 }
 
 /** The replay / self-loop guards. Returns why the event is ignored, or null. */
@@ -45,24 +54,32 @@ export function guardEvent(event: unknown, auditSource: string): string | null {
   return null;
 }
 
-function checkPolicySet(deployment: Deployment, name: unknown, where: string): string | undefined {
-  if (name === undefined) return undefined;
-  if (typeof name !== 'string' || name.trim() === '') throw new InvalidTriggerError(`${where} "policySet" must be a policy set name, got ${JSON.stringify(name)}`);
+function knownPolicySet(deployment: Deployment, name: string, where: string): string {
   if (!deployment.policySets.has(name)) {
     throw new InvalidTriggerError(`${where} names policy set "${name}", which does not exist; known sets: ${[...deployment.policySets.keys()].join(', ')}`);
   }
   return name;
 }
 
-function optionalName(v: unknown, field: string, where: string): string | undefined {
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string' || v.trim() === '') throw new InvalidTriggerError(`${where} "${field}" must be a non-empty string, got ${JSON.stringify(v)}`);
-  return v;
-}
-
 // ---- scheduled ----
 
 export const SCHEDULE_INPUT_EXAMPLE = '{"kind":"schedule","cluster":"orders","policySet":"default"}';
+
+/** schemas/triggers.json#/$defs/schedulerInput. */
+interface SchedulerInput {
+  kind?: 'schedule';
+  cluster?: string;
+  policySet?: string;
+  dryRun?: boolean;
+  scheduleArn?: string;
+  executionId?: string;
+}
+
+/** schemas/triggers.json#/$defs/scheduledEvent, the fields read. */
+interface ScheduledEvent {
+  id?: string;
+  resources?: string[];
+}
 
 /**
  * A scheduled pass: an EventBridge Scheduler input ({"kind"?: "schedule", "cluster"?, "policySet"?,
@@ -76,43 +93,38 @@ export function scheduleDecision(event: unknown, deployment: Deployment, auditSo
   const guard = guardEvent(event, auditSource);
   if (guard) return { ignore: guard };
   if (isObject(event) && event['detail-type'] === 'Scheduled Event') {
-    if (event.source !== 'aws.events' && event.source !== 'aws.scheduler') {
-      throw new InvalidTriggerError(`a "Scheduled Event" must come from aws.events or aws.scheduler, got source "${String(event.source)}"`);
-    }
+    const scheduled = checked<ScheduledEvent>(validateScheduledEvent, event, 'the "Scheduled Event"', 'check the EventBridge rule that routed it here');
     const cluster = pickCluster(deployment, undefined, 'a "Scheduled Event" (it carries no input; use EventBridge Scheduler with an input naming the cluster)');
-    const resources = Array.isArray(event.resources) ? event.resources : [];
+    const name = scheduled.resources?.[0];
     return {
       run: {
         cluster: cluster.name, policySet: cluster.policySet,
-        trigger: { type: 'schedule', ...(typeof resources[0] === 'string' ? { name: resources[0] } : {}), ...(typeof event.id === 'string' ? { id: event.id } : {}) },
+        trigger: { type: 'schedule', ...(name !== undefined ? { name } : {}), ...(scheduled.id !== undefined ? { id: scheduled.id } : {}) },
       },
     };
   }
-  if (!isObject(event)) {
-    throw new InvalidTriggerError(`the event is not a scheduled event: send an EventBridge "Scheduled Event" or a JSON object from EventBridge Scheduler such as ${SCHEDULE_INPUT_EXAMPLE}`);
-  }
   const where = 'the scheduler input';
-  const unknown = Object.keys(event).filter((k) => !['kind', 'cluster', 'policySet', 'dryRun', 'scheduleArn', 'executionId'].includes(k));
-  if (unknown.length) throw new InvalidTriggerError(`unexpected fields in the scheduler input: ${unknown.join(', ')}; send an object such as ${SCHEDULE_INPUT_EXAMPLE}`);
-  if (event.kind !== undefined && event.kind !== 'schedule') throw new InvalidTriggerError(`${where} "kind" must be "schedule", got ${JSON.stringify(event.kind)}`);
-  if (event.dryRun !== undefined && typeof event.dryRun !== 'boolean') {
-    throw new InvalidTriggerError(`"dryRun" in the scheduler input must be true or false, got ${JSON.stringify(event.dryRun)}`);
-  }
-  const cluster = pickCluster(deployment, optionalName(event.cluster, 'cluster', where), where);
-  const policySet = checkPolicySet(deployment, event.policySet, where) ?? cluster.policySet;
-  const name = optionalName(event.scheduleArn, 'scheduleArn', where);
-  const id = optionalName(event.executionId, 'executionId', where);
+  const input = checked<SchedulerInput>(validateSchedulerInput, event, where,
+    `send an EventBridge "Scheduled Event" or an object from EventBridge Scheduler such as ${SCHEDULE_INPUT_EXAMPLE}`);
+  const cluster = pickCluster(deployment, input.cluster?.trim(), where);
+  const policySet = input.policySet !== undefined ? knownPolicySet(deployment, input.policySet.trim(), where) : cluster.policySet;
+  const name = input.scheduleArn?.trim();
+  const id = input.executionId?.trim();
   return {
     run: {
       cluster: cluster.name, policySet, trigger: { type: 'schedule', ...(name ? { name } : {}), ...(id ? { id } : {}) },
-      ...(event.dryRun !== undefined ? { dryRun: event.dryRun as boolean } : {}),
+      ...(input.dryRun !== undefined ? { dryRun: input.dryRun } : {}),
     },
   };
 }
 
 // ---- CloudWatch alarm ----
 
-export const ALARM_STATES = ['ALARM', 'OK', 'INSUFFICIENT_DATA'] as const;
+/** schemas/triggers.json#/$defs/alarmStateChange, the fields read. */
+interface AlarmStateChange {
+  id?: string;
+  detail: { alarmName: string; state: { value: 'ALARM' | 'OK' | 'INSUFFICIENT_DATA' } };
+}
 
 /**
  * A CloudWatch "Alarm State Change" event, as EventBridge delivers it ("Alarm events and
@@ -123,19 +135,9 @@ export const ALARM_STATES = ['ALARM', 'OK', 'INSUFFICIENT_DATA'] as const;
 export function alarmDecision(event: unknown, deployment: Deployment, auditSource: string): TriggerDecision {
   const guard = guardEvent(event, auditSource);
   if (guard) return { ignore: guard };
-  if (!isObject(event) || event['detail-type'] !== 'CloudWatch Alarm State Change') {
-    throw new InvalidTriggerError('the event is not a CloudWatch "Alarm State Change" event (detail-type "CloudWatch Alarm State Change", source "aws.cloudwatch")');
-  }
-  if (event.source !== 'aws.cloudwatch') throw new InvalidTriggerError(`an "Alarm State Change" event must come from aws.cloudwatch, got source "${String(event.source)}"`);
-  const detail = event.detail;
-  if (!isObject(detail)) throw new InvalidTriggerError('the alarm event has no "detail" object');
-  const alarmName = detail.alarmName;
-  if (typeof alarmName !== 'string' || alarmName === '') throw new InvalidTriggerError('the alarm event has no "detail.alarmName"');
-  const state = isObject(detail.state) ? detail.state.value : undefined;
-  if (!ALARM_STATES.includes(state as (typeof ALARM_STATES)[number])) {
-    throw new InvalidTriggerError(`the alarm event's "detail.state.value" must be one of ${ALARM_STATES.join(', ')}, got ${JSON.stringify(state)}`);
-  }
-  if (state !== 'ALARM') return { ignore: `alarm "${alarmName}" went to ${String(state)}: only ALARM starts a pass` };
+  const alarm = checked<AlarmStateChange>(validateAlarmStateChange, event, 'the alarm event', 'check the EventBridge rule that routed it here');
+  const { alarmName, state } = alarm.detail;
+  if (state.value !== 'ALARM') return { ignore: `alarm "${alarmName}" went to ${state.value}: only ALARM starts a pass` };
   const route = deployment.alarms.get(alarmName);
   if (!route) {
     throw new InvalidTriggerError(`alarm "${alarmName}" is not mapped to a policy set; add it to REAPER_ALARMS (known alarms: ${[...deployment.alarms.keys()].join(', ') || 'none'}) or narrow the rule that routed it here`);
@@ -144,7 +146,7 @@ export function alarmDecision(event: unknown, deployment: Deployment, auditSourc
   return {
     run: {
       cluster: cluster.name, policySet: route.policySet,
-      trigger: { type: 'alarm', name: alarmName, ...(typeof event.id === 'string' ? { id: event.id } : {}) },
+      trigger: { type: 'alarm', name: alarmName, ...(alarm.id !== undefined ? { id: alarm.id } : {}) },
     },
   };
 }
@@ -178,20 +180,13 @@ export function parseAtlasAlert(body: string): AtlasAlert {
   } catch {
     throw new InvalidTriggerError('the webhook body is not JSON: Atlas sends its alert as a JSON document');
   }
-  if (!isObject(doc)) throw new InvalidTriggerError('the webhook body must be a JSON object (an Atlas alert)');
-  const str = (field: string, required: boolean): string | undefined => {
-    const v = doc[field];
-    if (v === undefined || v === null) {
-      if (required) throw new InvalidTriggerError(`the Atlas alert has no "${field}"`);
-      return undefined;
-    }
-    if (typeof v !== 'string' || v === '') throw new InvalidTriggerError(`the Atlas alert's "${field}" must be a non-empty string, got ${JSON.stringify(v)}`);
-    return v;
-  };
-  const alert: AtlasAlert = { id: str('id', true)!, eventTypeName: str('eventTypeName', true)!, status: str('status', true)! };
+  const raw = checked<Record<keyof AtlasAlert, string | null | undefined>>(validateAtlasAlert, doc, 'the Atlas alert',
+    'Atlas sends an alert as a JSON object with "id", "eventTypeName" and "status"');
+  const alert: AtlasAlert = { id: raw.id!, eventTypeName: raw.eventTypeName!, status: raw.status! };
   for (const f of ['metricName', 'clusterName', 'groupId', 'replicaSetName', 'hostnameAndPort'] as const) {
-    const v = str(f, false);
-    if (v !== undefined) alert[f] = v;
+    const v = raw[f];
+    // Atlas sends null for a field that does not apply.
+    if (typeof v === 'string') alert[f] = v;
   }
   return alert;
 }
@@ -233,18 +228,12 @@ export interface AtlasHandoff {
 }
 
 export function handoffDecision(payload: Json, deployment: Deployment): TriggerDecision {
-  const trigger = payload.trigger;
-  if (!isObject(trigger) || trigger.type !== 'atlas-alert' || typeof trigger.name !== 'string' || typeof trigger.id !== 'string') {
-    throw new InvalidTriggerError('an atlas-alert hand-off needs "trigger": {"type": "atlas-alert", "name": KEY, "id": ALERT_ID}');
-  }
-  const unknown = Object.keys(payload).filter((k) => !['kind', 'cluster', 'policySet', 'trigger'].includes(k));
-  if (unknown.length) throw new InvalidTriggerError(`unexpected fields in the atlas-alert hand-off: ${unknown.join(', ')}`);
-  const named = optionalName(payload.cluster, 'cluster', 'the atlas-alert hand-off');
-  if (named === undefined) throw new InvalidTriggerError('the atlas-alert hand-off names no cluster');
-  const cluster = pickCluster(deployment, named, 'the atlas-alert hand-off');
-  const policySet = checkPolicySet(deployment, payload.policySet, 'the atlas-alert hand-off');
-  if (!policySet) throw new InvalidTriggerError('the atlas-alert hand-off names no policy set');
-  return { run: { cluster: cluster.name, policySet, trigger: { type: 'atlas-alert', name: trigger.name, id: trigger.id } } };
+  const where = 'the atlas-alert hand-off';
+  const handoff = checked<AtlasHandoff>(validateAtlasAlertHandoff, payload, where,
+    'the webhook function sends {"kind": "atlas-alert", "cluster", "policySet", "trigger"}: deploy both functions from the same version');
+  const cluster = pickCluster(deployment, handoff.cluster, where);
+  const policySet = knownPolicySet(deployment, handoff.policySet, where);
+  return { run: { cluster: cluster.name, policySet, trigger: { type: 'atlas-alert', name: handoff.trigger.name!, id: handoff.trigger.id! } } };
 }
 
 // ---- the reaper function's dispatch ----

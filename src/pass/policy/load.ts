@@ -7,6 +7,7 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isObject } from '../../util/validate.ts';
 import { parseJsonWithPosition } from './json.ts';
 import { collectParameters, resolveParameters, type ParameterSources } from './parameters.ts';
 import { PolicySetError, type PolicyProblem } from './problems.ts';
@@ -66,7 +67,7 @@ export function parsePolicySet(files: readonly PolicyFileText[], opts: LoadOptio
       continue;
     }
     const doc = result.value;
-    if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    if (!isObject(doc)) {
       problems.push({ file: name, message: 'must be a JSON object with "version": 1 and a "rules" array' });
       continue;
     }

@@ -14,6 +14,7 @@
  * differential test builds its random rules and facts from them, so a new operator is covered
  * without touching the test.
  */
+import { isObject } from '../../util/validate.ts';
 import type { FactType } from '../facts.ts';
 import { addHostPattern, emptyHostPatterns, hostMatches } from './cidr.ts';
 
@@ -160,7 +161,7 @@ const REGEX_FLAGS = /^[imsu]*$/;
 export function parseRegexValue(value: unknown): RegExp | string {
   let pattern: unknown = value;
   let flags: unknown = '';
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+  if (isObject(value)) {
     const keys = Object.keys(value);
     const unknownKey = keys.find((k) => k !== 'pattern' && k !== 'flags');
     if (unknownKey) return `takes {"pattern", "flags"} only; remove "${unknownKey}"`;

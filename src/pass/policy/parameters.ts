@@ -5,6 +5,7 @@
  * by every file of a set, so a parameter declared twice must be declared the same way.
  */
 import { ConfigError } from '../../util/errors.ts';
+import { isObject } from '../../util/validate.ts';
 import type { ParameterInfo } from './types.ts';
 import type { PolicyProblem } from './problems.ts';
 
@@ -40,9 +41,9 @@ export function collectParameters(files: readonly { file: string; doc: unknown }
   const problems: PolicyProblem[] = [];
   for (const { file, doc } of files) {
     const params = (doc as { parameters?: unknown } | null)?.parameters;
-    if (params === null || typeof params !== 'object' || Array.isArray(params)) continue;
+    if (!isObject(params)) continue;
     for (const [name, rawValue] of Object.entries(params)) {
-      const raw = (rawValue !== null && typeof rawValue === 'object' ? rawValue : {}) as RawDeclaration;
+      const raw = (isObject(rawValue) ? rawValue : {}) as RawDeclaration;
       const decl: ParameterDeclaration = {
         name,
         default: asNumber(raw.default) ?? 0,

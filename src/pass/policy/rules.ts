@@ -6,6 +6,7 @@
  * file that failed the schema check is still searched for these problems (all problems are
  * reported together).
  */
+import { isObject } from '../../util/validate.ts';
 import { FACT_CATALOGUE, type FactType, type SessionFacts } from '../facts.ts';
 import { OPERATOR_NAMES, OPERATORS, operatorNamed } from './operators.ts';
 import { fieldPath, ruleLabel } from './paths.ts';
@@ -29,8 +30,8 @@ export function loadRules(file: string, doc: unknown, ctx: RuleContext): { rules
   const rawRules = (doc as { rules?: unknown } | null)?.rules;
   if (!Array.isArray(rawRules)) return { rules, problems };
   rawRules.forEach((raw: unknown, index) => {
-    if (raw === null || typeof raw !== 'object') return; // reported by the schema check
-    const rule = raw as Record<string, unknown>;
+    if (!isObject(raw)) return; // reported by the schema check
+    const rule = raw;
     const label = ruleLabel(doc, index);
     const before = problems.length;
     const report = (field: string, message: string) => problems.push({ file, rule: label, field, message });
@@ -84,8 +85,8 @@ type Report = (field: string, message: string) => void;
 
 /** Returns the node with parameters substituted, or undefined when it cannot be used. */
 function checkNode(node: unknown, at: (string | number)[], ctx: RuleContext, report: Report): ConditionNode | undefined {
-  if (node === null || typeof node !== 'object' || Array.isArray(node)) return undefined; // schema reports it
-  const n = node as Record<string, unknown>;
+  if (!isObject(node)) return undefined; // schema reports it
+  const n = node;
   for (const group of ['any', 'all'] as const) {
     if (Object.prototype.hasOwnProperty.call(n, group)) {
       const children = n[group];
@@ -126,7 +127,7 @@ function checkLeaf(n: Record<string, unknown>, at: (string | number)[], ctx: Rul
       ok = false;
     }
     value = resolved;
-  } else if (value !== null && typeof value === 'object' && !Array.isArray(value) && 'fact' in value) {
+  } else if (isObject(value) && 'fact' in value) {
     report(fieldPath([...at, 'value']), 'fact references ({"fact": ...} as a value) are not supported: compare a fact with a literal or a {"param": name}');
     ok = false;
   }
@@ -147,7 +148,7 @@ function checkLeaf(n: Record<string, unknown>, at: (string | number)[], ctx: Rul
 }
 
 function isParamReference(value: unknown): value is { param: unknown } {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) && 'param' in value;
+  return isObject(value) && 'param' in value;
 }
 
 function knownParams(ctx: RuleContext): string {

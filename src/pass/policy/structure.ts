@@ -6,7 +6,7 @@
 import type { ErrorObject } from 'ajv';
 // policies/schema.json compiled ahead of time by scripts/generate-validators.ts (`npm run generate`):
 // compiling it with ajv at start-up was most of a Lambda cold start.
-import { validate as validateFile } from './generated/validate-policy-file.js';
+import { validatePolicyFile as validateFile } from './generated/validate-policy-file.js';
 import type { PolicyProblem } from './problems.ts';
 import { fieldPath, ruleLabel } from './paths.ts';
 
