@@ -37,7 +37,7 @@ describe('compiled evaluator vs json-rules-engine', () => {
     // Prepare
     const pools = buildFactPools();
     const stats: RandomPolicyStats = { leaves: [] };
-    const rounds = [11, 23, 37, 41, 53, 67].map((seed) => {
+    const rounds = [11, 23, 37, 41, 53, 67, 71].map((seed) => {
       const rng = new Random(seed);
       const policy = parsePolicySet([
         { path: `/random/a-${seed}.json`, text: randomPolicyFile(rng, 8, stats, 'a') },
