@@ -30,7 +30,7 @@ interface Active {
 const EXEMPT = new Set(['hello', 'isMaster', 'ismaster', 'configureFailPoint', 'saslStart', 'saslContinue', 'authenticate', 'ping', 'buildInfo']);
 
 /** Known fail point names; others get the server's "FailPoint not found" error. */
-const KNOWN = new Set(['failCommand']);
+const KNOWN = new Set(['failCommand', 'hangAfterInitializingIndexBuild', 'hangWhileBuildingDocumentSourceOutBatch', 'hangWhileBuildingDocumentSourceMergeBatch']);
 
 export class FailPoints {
   private readonly active = new Map<string, Active>();
@@ -58,6 +58,11 @@ export class FailPoints {
       throw new CommandError(9, 'FailedToParse', "'mode' must be one of 'off', 'alwaysOn', {times: <n>} or {skip: <n>}");
     }
     return { count: previous, ok: 1 };
+  }
+
+  /** Whether a fail point without per-command data (hangAfterInitializingIndexBuild) is on now. */
+  isOn(name: string): boolean {
+    return this.active.has(name);
   }
 
   /** What the failCommand fail point does to this command, if anything (and counts the hit). */

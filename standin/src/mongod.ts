@@ -17,7 +17,7 @@ import { FailPoints } from './failpoints.ts';
 import { expectDoc, expectUuid, expectSha256, isDoc, isNumber, rejectUnknown, toNumber, wrongType } from './idl.ts';
 import { OpRegistry, interruptedError, type Operation } from './ops.ts';
 import { CursorManager, CURSOR_TIMEOUT_MILLIS } from './cursors.ts';
-import { SessionCatalog, formatUuid, type ClientInfo, type SessionRecord, type Transaction } from './sessions.ts';
+import { SessionCatalog, formatUuid, uidBinary, type ClientInfo, type SessionRecord, type Transaction } from './sessions.ts';
 import { Storage } from './storage.ts';
 import type { ScramServerConversation } from './scram.ts';
 
@@ -108,7 +108,7 @@ export class Mongod {
   hostAndPort = 'localhost:27017';
   private readonly timers: NodeJS.Timeout[] = [];
   private txnReaperTimer: NodeJS.Timeout | null = null;
-  stats = { commands: 0, killSessionsCalls: 0, sessionsKilled: 0 };
+  stats = { commands: 0, killSessionsCalls: 0, sessionsKilled: 0, connectionsCreated: 0 };
 
   constructor(params: Partial<MongodParams> = {}, readonly log: Logger = () => {}) {
     this.params = { ...DEFAULT_PARAMS, ...params };
@@ -278,6 +278,8 @@ export class Mongod {
       txn,
       synthetic: false,
     });
+    // An internal child session (5.0+) runs in its parent's record; $currentOp shows the lsid it was sent with.
+    if (session && isDoc(cmd.lsid) && cmd.lsid.txnUUID !== undefined) op.details = { lsid: childLsid(cmd.lsid, session.uidHex) };
     try {
       const reply = await def.run({ mongod: this, conn, db, cmd, name, session, txn, op, now });
       if (op.killPending) throw op.killPending;
@@ -456,6 +458,10 @@ export class Mongod {
   lookup(lsid: ResolvedLsid): SessionRecord | undefined {
     return this.sessions.get(lsid.idHex, lsid.uidHex);
   }
+}
+
+function childLsid(lsid: Document, uidHex: string): Document {
+  return { id: lsid.id, uid: uidBinary(uidHex), ...(lsid.txnNumber !== undefined ? { txnNumber: lsid.txnNumber } : {}), txnUUID: lsid.txnUUID };
 }
 
 const TXN_COMMANDS = new Set(['commitTransaction', 'abortTransaction', 'prepareTransaction']);

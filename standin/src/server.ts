@@ -11,6 +11,7 @@ import { BSON, type Document } from 'bson';
 import { CommandError, toErrorReply } from './errors.ts';
 import { adminCommands } from './commands/admin.ts';
 import { crudCommands } from './commands/crud.ts';
+import { indexCommands } from './commands/indexes.ts';
 import { killCommands } from './commands/kill.ts';
 import { sessionCommands } from './commands/sessions.ts';
 import { txnCommands } from './commands/txn.ts';
@@ -163,7 +164,7 @@ function serializeReply(reply: Document): Uint8Array {
 
 export async function startStandin(opts: StandinOptions = {}): Promise<RunningStandin> {
   const mongod = new Mongod(opts.params, opts.log ?? (() => {}));
-  mongod.register([...adminCommands, ...userCommands, ...sessionCommands, ...killCommands, ...crudCommands, ...txnCommands]);
+  mongod.register([...adminCommands, ...userCommands, ...sessionCommands, ...killCommands, ...crudCommands, ...txnCommands, ...indexCommands]);
   for (const spec of opts.users ?? []) {
     const u = parseUserSpec(spec);
     mongod.auth.createUser(u.user, u.db, u.password, u.roles);
@@ -177,6 +178,7 @@ export async function startStandin(opts: StandinOptions = {}): Promise<RunningSt
     const remote = `${socket.remoteAddress?.replace(/^::ffff:/, '')}:${socket.remotePort}`;
     const conn = new Connection(id, remote, socket, mongod);
     mongod.connections.set(id, conn);
+    mongod.stats.connectionsCreated++;
     mongod.log(`connection accepted: conn${id} from ${remote} (${mongod.connections.size} open)`);
   });
   const host = opts.host ?? '127.0.0.1';

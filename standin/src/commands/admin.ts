@@ -144,7 +144,8 @@ export const adminCommands: CommandDef[] = [
       return {
         host: m.hostAndPort, version: VERSION, process: 'mongod', pid: process.pid,
         uptime: Math.floor((Date.now() - m.startedAt) / 1000), uptimeMillis: Date.now() - m.startedAt, localTime: new Date(),
-        connections: { current: m.connections.size, available: 1_000_000 - m.connections.size, totalCreated: m.connections.size },
+        // totalCreated counts every connection accepted since start, not the open ones (serverStatus "connections").
+        connections: { current: m.connections.size, available: 1_000_000 - m.connections.size, totalCreated: m.stats.connectionsCreated },
         logicalSessionRecordCache: {
           activeSessionsCount: [...m.sessions.all()].filter((r) => r.cacheLastUse > 0).length,
           sessionsCollectionJobCount: 0, lastSessionsCollectionJobDurationMillis: 0,
@@ -153,7 +154,7 @@ export const adminCommands: CommandDef[] = [
           currentOpen: [...m.sessions.all()].filter((r) => r.txn && (r.txn.state === 'inProgress' || r.txn.state === 'prepared')).length,
           currentPrepared: [...m.sessions.all()].filter((r) => r.txn?.state === 'prepared').length,
         },
-        metrics: { cursor: { open: { total: m.cursors.size } }, commands: { total: m.stats.commands } },
+        metrics: { cursor: { open: { noTimeout: [...m.cursors.all()].filter((c) => c.noCursorTimeout).length, pinned: [...m.cursors.all()].filter((c) => c.pinned).length, total: m.cursors.size } }, commands: { total: m.stats.commands } },
         mem: { bits: 64, resident: Math.round(mem.rss / 1048576), virtual: Math.round(mem.rss / 1048576) },
         standin: { sessions: m.sessions.size, operations: m.ops.size, cursors: m.cursors.size, heapUsedBytes: mem.heapUsed, rssBytes: mem.rss },
         ok: 1,
