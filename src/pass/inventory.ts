@@ -217,8 +217,9 @@ export class InventoryBuilder {
       if (a.desc) f.desc = a.desc;
       if (a.planSummary) f.planSummary = a.planSummary;
       if (a.queryShapeHash) f.queryShapeHash = a.queryShapeHash;
-      if (a.connectionId) f.connectionId = a.connectionId;
     }
+    // With no operation running, the idle transaction's last client names the connection (cursors name none).
+    if (a.connectionId && (oldest || f.connectionId === 0)) f.connectionId = a.connectionId;
     if (a.ns && (running || a.type === 'idleCursor')) f.namespaces = withItem(f.namespaces, this.intern(a.ns));
     if (a.commandName) f.commandNames = withItem(f.commandNames, this.intern(a.commandName));
     if (a.comment) f.comments = withItem(f.comments, a.comment);
