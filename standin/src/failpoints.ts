@@ -65,6 +65,22 @@ export class FailPoints {
     return this.active.has(name);
   }
 
+  /** One pass through a hang fail point: whether it holds this time ({skip: n} lets n through, {times: n} holds n). */
+  enter(name: string): boolean {
+    const fp = this.active.get(name);
+    if (!fp) return false;
+    if (fp.mode === 'skip' && fp.remaining > 0) {
+      fp.remaining--;
+      return false;
+    }
+    if (fp.mode === 'times' && --fp.remaining <= 0) {
+      // Holds this once more; the hold ends when the fail point is turned off.
+      fp.remaining = 0;
+    }
+    this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
+    return true;
+  }
+
   /** What the failCommand fail point does to this command, if anything (and counts the hit). */
   evaluate(commandName: string, appName: string): FailCommandAction | null {
     const fp = this.active.get('failCommand');

@@ -36,6 +36,10 @@ function targetOf(ctx: CommandContext, value: unknown, stage: string): Target {
 }
 
 async function hold(ctx: CommandContext, failPoint: string): Promise<void> {
+  if (!ctx.mongod.failPoints.enter(failPoint)) {
+    if (ctx.op.killPending) throw ctx.op.killPending;
+    return;
+  }
   while (ctx.mongod.failPoints.isOn(failPoint)) {
     if (ctx.op.killPending) throw ctx.op.killPending;
     await Promise.race([new Promise((r) => setTimeout(r, HOLD_POLL_MS)), ctx.op.interrupted]);
