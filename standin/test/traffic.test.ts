@@ -113,7 +113,7 @@ describe('stand-in traffic for the never-kill rules', () => {
     await assert.rejects(c.db('shop').collection('items').aggregate([{ $changeStream: { resumeAfter: { _data: 'nonsense' } } }]).toArray(), { code: 9 });
   });
 
-  test('an index build: the client\'s op and the coordinator\'s; killing the client\'s aborts the build with the interruption', async () => {
+  test('an index build: the client\'s op and the coordinator\'s; killing the client\'s shows killPending while the build is held, then aborts it', async () => {
     await c.db('admin').command({ configureFailPoint: 'hangAfterInitializingIndexBuild', mode: 'alwaysOn' });
     const building = c.db('shop').collection('items').createIndex({ n: 1 }, { name: 'n_1' });
     const [client] = await until('the createIndexes op', async () => {
@@ -128,10 +128,13 @@ describe('stand-in traffic for the never-kill rules', () => {
     assert.match(coordinator.msg, /^Index Build: scanning collection/);
     assert.equal(Number(coordinator.progress.total), 31);
     await c.db('admin').command({ killOp: 1, op: client.opid });
+    // While the build is held, the killed client waits for the abort: its operation shows killPending.
+    const [dying] = await currentOp((d) => d.opid === client.opid);
+    assert.equal(dying?.killPending, true);
+    await c.db('admin').command({ configureFailPoint: 'hangAfterInitializingIndexBuild', mode: 'off' });
     await assert.rejects(building, { code: 11601 });
     assert.deepEqual((await c.db('shop').collection('items').indexes()).map((i) => i.name), ['_id_'], 'no new index');
     assert.equal((await currentOp((d) => /^IndexBuildsCoordinator/.test(d.desc ?? ''))).length, 0, 'the build is gone');
-    await c.db('admin').command({ configureFailPoint: 'hangAfterInitializingIndexBuild', mode: 'off' });
     assert.equal(await c.db('shop').collection('items').createIndex({ n: 1 }, { name: 'n_1' }), 'n_1');
   });
 

@@ -64,17 +64,21 @@ async function build(ctx: CommandContext, coll: Collection, specs: IndexSpec[]):
     const scanMs = (total * BUILD_MICROS_PER_DOCUMENT) / 1000;
     const until = Date.now() + scanMs;
     for (;;) {
+      const held = m.failPoints.isOn('hangAfterInitializingIndexBuild');
       const killed = ctx.op.killPending ?? buildOp.killPending;
-      if (killed) {
+      // The held build thread does not look at interruptions (pauseWhileSet without an opCtx), and the killed
+      // client waits for the abort to reach it: until the fail point is lifted, $currentOp shows the client's
+      // operation with killPending: true (what jstests/noPassthrough/indexbg_killop_primary_after_init.js sees).
+      if (killed && !held) {
         m.log(`IndexBuildAborted: Index build aborted: ${coll.ns}: ${killed.message}`);
         // Killing either operation aborts the build; the client sees its own interruption.
         if (!ctx.op.killPending) ctx.op.interrupt(killed);
         throw ctx.op.killPending ?? killed;
       }
-      const held = m.failPoints.isOn('hangAfterInitializingIndexBuild');
-      if (!held && Date.now() >= until) break;
+      if (!held && !killed && Date.now() >= until) break;
       buildOp.details.progress = { done: held ? 0 : Math.min(total, Math.round(total - ((until - Date.now()) * 1000) / BUILD_MICROS_PER_DOCUMENT)), total };
-      await Promise.race([new Promise((r) => setTimeout(r, HOLD_POLL_MS)), ctx.op.interrupted, buildOp.interrupted]);
+      const tick = new Promise((r) => setTimeout(r, HOLD_POLL_MS));
+      await (killed ? tick : Promise.race([tick, ctx.op.interrupted, buildOp.interrupted]));
     }
     for (const s of specs) catalog(coll).set(s.name, s);
     m.log(`index build: done building ${coll.ns} ${specs.map((s) => s.name).join(', ')}`);
