@@ -49,11 +49,40 @@ function hostOf(client: string): string {
   return colon < 0 || client.indexOf(':') !== colon ? client : client.slice(0, colon);
 }
 
-/** Adds `v` to a list that may be the shared empty one (copy on write). */
+/**
+ * One-element lists shared by every record with that one value (most sessions run one command on one
+ * namespace): frozen, so adding a second value copies (copy on write), as with NO_STRINGS.
+ */
+const singletons = new Map<string, string[]>();
+
+/** Adds `v` to a list that may be shared (NO_STRINGS or a frozen singleton): copy on write. */
 function withItem(list: string[], v: string): string[] {
   if (list.includes(v)) return list;
-  return list === NO_STRINGS ? [v] : (list.push(v), list);
+  if (list === NO_STRINGS) {
+    let one = singletons.get(v);
+    if (!one) {
+      // Bounded by the distinct command names, op kinds and namespaces of a pass; past this, plain arrays.
+      if (singletons.size >= MAX_SINGLETONS) return [v];
+      singletons.set(v, (one = Object.freeze([v]) as unknown as string[]));
+    }
+    return one;
+  }
+  if (Object.isFrozen(list)) return [...list, v];
+  list.push(v);
+  return list;
 }
+
+/** Distinct one-element lists kept for sharing (a few hundred namespaces and commands are typical). */
+const MAX_SINGLETONS = 10_000;
+
+/**
+ * The facts detachListed can set: every other fact of a listing-only record is at its absent value, which lets
+ * the evaluator decide such records with only the rules that read these (Evaluator.decideVarying).
+ */
+export const LISTED_FACTS: ReadonlySet<keyof SessionFacts> = new Set<keyof SessionFacts>([
+  'sessionId', 'uid', 'user', 'userName', 'userDb', 'isReaperUser', 'isReaperSession', 'lastUseMs', 'idleSeconds',
+  'appName', 'client', 'clientHost', 'clientDriver',
+]);
 
 /** The join, separate from I/O so it is testable with plain arrays. */
 export class InventoryBuilder {
@@ -66,6 +95,8 @@ export class InventoryBuilder {
   /** "user@db" split once per distinct user. */
   private readonly users = new Map<string, { user: string; name: string; db: string }>();
   private internalOps = 0;
+  /** The record detachListed last wrote into, reset whole once and then only where it writes. */
+  private scratch: SessionFacts | null = null;
   readonly counts = { listSessions: 0, listLocalSessions: 0, currentOp: 0 };
 
   constructor(private readonly now: number, private readonly self: ReaperIdentity, private readonly sightings?: IdentitySightings) {}
@@ -120,7 +151,8 @@ export class InventoryBuilder {
    * Streaming ("paging through the inventory"): a listed session the builder already knows (it has activity,
    * or was used since the last refresh) is merged into its record, kept for build(), and false is returned;
    * any other is written into `into` (overwritten whole, so one scratch record serves a whole listing) and
-   * true is returned, for the caller to evaluate and drop. Read $currentOp and $listLocalSessions first, then
+   * true is returned, for the caller to evaluate and drop (the caller must not write into it: after the first
+   * call only the facts this method sets are reset). Read $currentOp and $listLocalSessions first, then
    * stream $listSessions through this: memory then grows with the sessions that hold something, not with
    * every session on the server.
    */
@@ -132,7 +164,14 @@ export class InventoryBuilder {
       this.setUser(known, s.user);
       return false;
     }
-    resetFacts(into);
+    if (into === this.scratch) {
+      // Only what this method writes can differ from the absent values (the caller never writes the scratch).
+      into.user = ''; into.userName = ''; into.userDb = ''; into.isReaperUser = false;
+      into.appName = null; into.client = null; into.clientHost = null; into.clientDriver = null;
+    } else {
+      resetFacts(into);
+      this.scratch = into;
+    }
     into.sessionId = s.id;
     into.uid = this.intern(s.uid);
     into.isReaperSession = s.id === this.self.sessionId && s.uid === this.self.uid;

@@ -13,7 +13,7 @@ import { decisionEvent, emptyCounts, runSummaryEvent, sessionRefFromFacts, opera
 import type { AuditEvent, RunCounts, StillRunningOp, TriggerInfo } from './audit/events.ts';
 import type { AuditSink, PublishResult } from './audit/sink.ts';
 import { emptyFacts, type SessionFacts } from './facts.ts';
-import { InventoryBuilder } from './inventory.ts';
+import { InventoryBuilder, LISTED_FACTS } from './inventory.ts';
 import { executeKills, type KillOutcome, type KillTarget } from './kill.ts';
 import { planKills, type PlannedKill } from './plan.ts';
 import { createEvaluator, type Decision } from './policy/evaluate.ts';
@@ -176,7 +176,7 @@ async function scan(mongo: MongoPort, self: ReaperIdentity, now: number, policy:
       streamed++;
       // Timed per record (a clock read costs ~25 ns) so the stage report keeps joining and deciding apart.
       const t = performance.now();
-      const d = evaluator.decide(scratch);
+      const d = evaluator.decideVarying(scratch, LISTED_FACTS);
       if (d) {
         d.facts = { ...scratch };
         decisions.push(d);

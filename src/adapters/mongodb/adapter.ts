@@ -102,6 +102,19 @@ function lockWaitMicrosOf(lockStats: unknown): number {
   return total;
 }
 
+/** "name version" per driver seen: a pass meets a handful of drivers in many documents. */
+const driverNames = new Map<string, Map<string, string>>();
+
+function driverOf(driver: unknown): string | null {
+  if (!isDocument(driver) || typeof driver.name !== 'string') return null;
+  const version = typeof driver.version === 'string' ? driver.version : '';
+  let byVersion = driverNames.get(driver.name);
+  if (!byVersion) driverNames.set(driver.name, (byVersion = new Map()));
+  let text = byVersion.get(version);
+  if (text === undefined) byVersion.set(version, (text = version ? `${driver.name} ${version}` : driver.name));
+  return text;
+}
+
 /** client (or client_s through mongos) names the client; a document with neither names none. */
 function clientOf(doc: Document): string | null {
   return typeof doc.client === 'string' ? doc.client : typeof doc.client_s === 'string' ? doc.client_s : null;
@@ -129,7 +142,7 @@ export function toActivity(doc: Document): Activity {
     // client but no appName comes from a client that gave none (""); one that names no client says nothing (null).
     appName: typeof doc.appName === 'string' ? doc.appName : client !== null ? '' : null,
     client,
-    clientDriver: isDocument(driver) && typeof driver.name === 'string' ? `${driver.name}${typeof driver.version === 'string' ? ` ${driver.version}` : ''}` : null,
+    clientDriver: driverOf(driver),
     connectionId: num(doc.connectionId),
     user: u ? `${u.user}@${u.db}` : '',
     txn: t ? {
