@@ -16,9 +16,10 @@ import { readListedSession } from './session-doc-reader.ts';
 export const REAPER_APP_NAME = 'mongodb-session-reaper';
 
 /**
- * Only what toActivity reads. `command` and `cursor.originatingCommand` come whole: the command name is their
- * first key, which no projection path can name (what the server reports is the command as the client sent it,
- * curop.cpp reportState); client metadata only as its driver name and version.
+ * Only what toActivity reads. `command` and `cursor.originatingCommand` are projected whole, since the command
+ * name is their first key, which no projection path can name (the server reports the command as the client sent
+ * it, curop.cpp reportState); COMMAND_PAYLOAD then removes their arguments, which can be most of a document (an
+ * insert's documents) and which toActivity never reads; client metadata only as its driver name and version.
  */
 const CURRENT_OP_PROJECTION = {
   type: 1, lsid: 1, opid: 1, active: 1, secs_running: 1, op: 1, ns: 1, appName: 1, client: 1, client_s: 1,
@@ -31,6 +32,18 @@ const CURRENT_OP_PROJECTION = {
   'cursor.lastAccessDate': 1, 'cursor.originatingCommand': 1, 'cursor.tailable': 1, 'cursor.awaitData': 1,
   'cursor.noCursorTimeout': 1, 'cursor.nDocsReturned': 1,
 } as const;
+
+/**
+ * Command arguments toActivity does not read (it reads the first key, `comment` and `pipeline`): removed from
+ * `command` and `cursor.originatingCommand` on the server ($unset, MongoDB 4.2+), so the reply stays small and
+ * the driver builds no objects for them.
+ */
+const COMMAND_PAYLOAD = [
+  // ($db, $clusterTime and $readPreference stay: a field path cannot name a field starting with "$".)
+  'lsid', 'readConcern', 'writeConcern', 'txnNumber', 'autocommit', 'startTransaction',
+  'filter', 'projection', 'sort', 'hint', 'let', 'collation', 'documents', 'updates', 'deletes', 'query', 'update', 'indexes', 'cursor',
+];
+const CURRENT_OP_UNSET = COMMAND_PAYLOAD.flatMap((f) => [`command.${f}`, `cursor.originatingCommand.${f}`]);
 
 function uuidString(b: unknown): string {
   if (b instanceof Binary) return b.toUUID().toString();
@@ -288,7 +301,7 @@ export class MongoAdapter implements MongoPort {
 
   async *currentOp(): AsyncIterable<Activity[]> {
     const cursor = this.client.db('admin').aggregate(
-      [{ $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } }, { $project: CURRENT_OP_PROJECTION }],
+      [{ $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } }, { $project: CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }],
       { session: this.ownSession() },
     );
     while (await cursor.hasNext()) yield cursor.readBufferedDocuments().map(toActivity);
