@@ -8,20 +8,13 @@ import { Binary, Long } from 'mongodb';
 import { InventoryBuilder } from '../src/pass/inventory.ts';
 import { emptyFacts } from '../src/pass/facts.ts';
 import { toActivity, toListedSession, killSessionsCommand } from '../src/adapters/mongodb/adapter.ts';
-import type { Activity } from '../src/pass/ports.ts';
+import { activity } from './support/activity.ts';
 
 const NOW = Date.parse('2026-11-30T12:00:00Z');
 const SELF = { sessionId: '00000000-0000-4000-8000-000000000000', uid: 'f'.repeat(64), user: 'reaper@admin' };
 const UID_A = 'a'.repeat(64);
 const UID_B = 'b'.repeat(64);
 const ID_1 = '11111111-1111-4111-8111-111111111111';
-
-function activity(fields: Partial<Activity>): Activity {
-  return {
-    type: 'op', sessionId: null, uid: null, opid: '', active: true, secsRunning: 0, op: 'command', ns: 'db.$cmd',
-    appName: '', client: '', user: '', txn: null, cursorLastAccessMs: 0, ...fields,
-  };
-}
 
 describe('inventory join', () => {
   it('the same id under two uids is two sessions', () => {
@@ -58,7 +51,7 @@ describe('inventory join', () => {
     assert.equal(s!.opCount, 2);
     assert.equal(s!.longestOpSeconds, 40);
     assert.deepEqual(s!.opTypes, ['query', 'update']);
-    assert.deepEqual(s!.namespaces, ['shop.orders']);
+    assert.deepEqual(s!.namespaces, ['shop.orders', 'shop.events'], 'running operations and idle cursors');
     assert.equal(s!.appName, 'orders-api');
     assert.equal(s!.clientHost, '10.1.2.3');
     assert.equal(s!.cursorCount, 1);
@@ -72,7 +65,7 @@ describe('inventory join', () => {
   it('operations without a session are reported apart; internal threads are counted and left out', () => {
     const b = new InventoryBuilder(NOW, SELF);
     b.addActivity(activity({ opid: 'shard01:123', secsRunning: 900, op: 'query', ns: 'shop.orders', client: '10.0.0.9:4000', user: 'etl@admin' }));
-    b.addActivity(activity({ opid: '5', secsRunning: 99999, op: 'none', ns: 'local.oplog.rs', client: '' }));
+    b.addActivity(activity({ opid: '5', secsRunning: 99999, op: 'none', ns: 'local.oplog.rs', client: null }));
     const inv = b.build();
     assert.equal(inv.sessions.length, 0);
     assert.equal(inv.sessionlessOps.length, 1);

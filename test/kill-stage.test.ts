@@ -3,6 +3,7 @@
  * pass sends. Batching, a failed batch that does not stop the others, killOp for sessionless
  * operations, the deadline, and the audit events each outcome produces.
  */
+import { activity } from './support/activity.ts';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { InMemoryAuditSink } from '../src/adapters/audit-sinks.ts';
@@ -58,9 +59,9 @@ class MemoryPort implements MongoPort {
 /** n sessions each with a 100 s operation, plus one sessionless 100 s operation. */
 function runaway(n: number): { sessions: ListedSession[]; activities: Activity[] } {
   const sessions = Array.from({ length: n }, (_, i) => ({ id: uuid(i + 1), uid: UID, lastUseMs: NOW, user: 'app@admin' }));
-  const op = (i: number): Activity => ({
-    type: 'op', sessionId: uuid(i + 1), uid: UID, opid: String(i + 1), active: true, secsRunning: 100 + i, op: 'query', ns: 'db.c',
-    appName: 'app', client: '10.0.0.1:1', user: 'app@admin', txn: null, cursorLastAccessMs: 0,
+  const op = (i: number): Activity => activity({
+    sessionId: uuid(i + 1), uid: UID, opid: String(i + 1), secsRunning: 100 + i, op: 'query', ns: 'db.c',
+    appName: 'app', client: '10.0.0.1:1', user: 'app@admin',
   });
   const sessionless: Activity = { ...op(n), sessionId: null, uid: null, opid: 'shard01:999' };
   return { sessions, activities: [...sessions.map((_, i) => op(i)), sessionless] };

@@ -11,10 +11,10 @@ import type { Action, Decision } from '../src/pass/policy/evaluate.ts';
 import { planKills, SHARE_CAP_FLOOR, type PlanOptions } from '../src/pass/plan.ts';
 
 let nextId = 0;
-/** A session with a valid id and uid, unique per call. */
+/** A session with a valid id and uid, unique per call, holding something (a kill frees it). */
 function sessionFacts(overrides: Partial<SessionFacts> = {}): SessionFacts {
   const n = (nextId++).toString(16).padStart(12, '0');
-  return { ...emptyFacts('session'), sessionId: `00000000-0000-4000-8000-${n}`, uid: 'b'.repeat(64), ...overrides };
+  return { ...emptyFacts('session'), sessionId: `00000000-0000-4000-8000-${n}`, uid: 'b'.repeat(64), holdsNothing: false, ...overrides };
 }
 
 function decision(facts: SessionFacts, action: Action = 'kill', rule = 'idle-transaction'): Decision {
@@ -40,6 +40,18 @@ describe('planKills', () => {
     assert.deepEqual(plan.skipped, []);
     assert.equal(plan.reportOnly, false);
     assert.equal(plan.reportOnlyReason, null);
+  });
+
+  it('does not kill a session that holds nothing unless the winning rule names holdsNothing', () => {
+    // Prepare: two empty sessions, one matched by a rule that reads holdsNothing
+    const empty = decision(sessionFacts({ holdsNothing: true }), 'kill', 'stale-cursor-session');
+    const named = { ...decision(sessionFacts({ holdsNothing: true }), 'kill', 'sweep-empty'), evidence: { holdsNothing: true } };
+    // Act
+    const plan = planKills([empty, named], OPTIONS);
+    // Assess
+    assert.deepEqual(plan.kills.map((k) => k.decision), [named]);
+    assert.equal(plan.skipped.length, 1);
+    assert.match(plan.skipped[0]!.why, /holds nothing .* killing it would free nothing; rule "stale-cursor-session" does not name the holdsNothing fact/);
   });
 
   it("never kills the reaper's own session, even when a kill rule matched it", () => {

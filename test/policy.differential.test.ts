@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { emptyFacts, type SessionFacts } from '../src/pass/facts.ts';
-import { evaluate, type Decision } from '../src/pass/policy/evaluate.ts';
+import { createEvaluator, evaluate, type Decision } from '../src/pass/policy/evaluate.ts';
+import { LISTED_FACTS } from '../src/pass/inventory.ts';
 import { evaluateWithEngine } from '../src/pass/policy/engine.ts';
 import { loadPolicySet, parsePolicySet, type PolicySet } from '../src/pass/policy/load.ts';
 import { OPERATORS } from '../src/pass/policy/operators.ts';
@@ -37,7 +38,7 @@ describe('compiled evaluator vs json-rules-engine', () => {
     // Prepare
     const pools = buildFactPools();
     const stats: RandomPolicyStats = { leaves: [] };
-    const rounds = [11, 23, 37, 41, 53, 67].map((seed) => {
+    const rounds = [11, 23, 37, 41, 53, 67, 71].map((seed) => {
       const rng = new Random(seed);
       const policy = parsePolicySet([
         { path: `/random/a-${seed}.json`, text: randomPolicyFile(rng, 8, stats, 'a') },
@@ -124,5 +125,29 @@ describe('compiled evaluator vs json-rules-engine', () => {
 
     // Assess
     assert.deepEqual(compiled[0]?.matched, ['empty-all', 'empty-any']);
+  });
+});
+
+describe('deciding listing-only records with the rules that read their facts only', () => {
+  it('decideVarying agrees with decide on records whose other facts are absent', () => {
+    // Prepare: random rules, and records that differ only in the facts a listing can set
+    const rng = new Random(131);
+    const pools = buildFactPools();
+    const stats: RandomPolicyStats = { leaves: [] };
+    const policy = parsePolicySet([{ path: '/random/v.json', text: randomPolicyFile(rng, 24, stats, 'v') }]);
+    const evaluator = createEvaluator(policy);
+    let decided = 0;
+    for (let i = 0; i < 3000; i++) {
+      const full = randomFacts(rng, pools) as unknown as Record<string, unknown>;
+      const record = emptyFacts('session') as unknown as Record<string, unknown>;
+      for (const name of LISTED_FACTS) if (rng.chance(0.7)) record[name] = full[name];
+      // Act
+      const fast = evaluator.decideVarying(record as unknown as SessionFacts, LISTED_FACTS);
+      const slow = evaluator.decide(record as unknown as SessionFacts);
+      // Assess
+      assert.deepEqual(fast && { rule: fast.rule, matched: fast.matched, evidence: fast.evidence }, slow && { rule: slow.rule, matched: slow.matched, evidence: slow.evidence });
+      if (slow) decided++;
+    }
+    assert.ok(decided > 100, `enough records matched a rule to compare (${decided})`);
   });
 });

@@ -56,9 +56,24 @@ test('creates the role and the user, and proves the user can list sessions and o
   }
 });
 
+test('re-running converges: the existing role is updated to the document (updateRole), the user kept', async () => {
+  // Prepare: the role exists from the first test, and has drifted (an extra action granted by hand).
+  const admin = new MongoClient(adminUri);
+  await admin.db('admin').command({ updateRole: 'sessionReaper', privileges: [{ resource: { cluster: true }, actions: ['inprog', 'shutdown'] }] });
+  // Act
+  const r = await run(['--uri', adminUri, '--user', 'reaper'], { REAPER_DB_PASSWORD: PASSWORD });
+  // Assess
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /role sessionReaper@admin: existed, updated to the document/);
+  assert.match(r.stdout, /user reaper@admin: existed, granted role sessionReaper/);
+  const doc = JSON.parse(readFileSync(new URL('../infra/mongodb-role.json', import.meta.url), 'utf8'));
+  const role = standin.mongod.auth.getRole({ role: 'sessionReaper', db: 'admin' });
+  assert.deepEqual(role?.privileges.map((p) => [...p.actions].sort()), doc.privileges.map((p: { actions: string[] }) => [...p.actions].sort()), 'the drift is gone');
+  await admin.close();
+});
+
 test('an existing user is granted the role and keeps its password', async () => {
-  // Prepare: a user that exists already, and a role document of another name (the stand-in has no
-  // updateRole, so the role step is kept on the create path here; see docs/deploy.md).
+  // Prepare: a user that exists already, and a role document of another name.
   const admin = new MongoClient(adminUri);
   await admin.db('admin').command({ createUser: 'ops-reaper', pwd: 'old-password', roles: [] });
   await admin.close();

@@ -5,6 +5,7 @@
 import { DEFAULT_POLICIES_DIR } from '../service/config.ts';
 import { PolicyError } from '../util/errors.ts';
 import { loadPolicySet } from '../pass/policy/load.ts';
+import { unknownFactWarnings } from '../pass/policy/unknown-check.ts';
 import { formatTable } from '../util/table.ts';
 import type { CliIo } from './run.ts';
 
@@ -35,6 +36,8 @@ export async function policiesCommand(argv: string[], io: CliIo): Promise<number
         { header: 'FLAG', value: (p) => (p.flag ? `--${p.flag}` : '-') },
       ])}\n`);
     }
+    for (const d of set.disabledRules ?? []) io.stdout.write(`\nrule "${d.name}" (${d.file}) is switched off by parameter ${d.param}\n`);
+    for (const w of unknownFactWarnings(set.rules)) io.stderr.write(`warning: ${w.message}\n`);
     return 0;
   } catch (e) {
     io.stderr.write(`${(e as Error).message}\n`);

@@ -9,6 +9,7 @@
  * Exit codes: 0 the pass completed; 1 the pass failed (message on stderr); 2 bad usage or configuration;
  * 3 audit events could not all be delivered (each one is logged on stderr with its content).
  */
+import { UNKNOWN_LABEL } from '../util/identity-label.ts';
 import { parseArgs } from 'node:util';
 import { createAuditSink } from '../adapters/audit-sinks.ts';
 import type { AuditLogger, AuditSink } from '../pass/audit/sink.ts';
@@ -91,7 +92,7 @@ export function renderReport(report: RunReport): string {
       { header: 'OUTCOME', value: (r) => r.outcome },
       { header: 'RULE', value: (r) => r.rule },
       { header: 'USER', value: (r) => r.user || '-', max: 24 },
-      { header: 'APP', value: (r) => r.appName || '-', max: 24 },
+      { header: 'APP', value: (r) => (r.appName === null ? UNKNOWN_LABEL : r.appName || '-'), max: 24 },
       { header: 'SESSION', value: (r) => (r.target === 'operation' ? `op ${r.opid}` : shortId(r.sessionId)) },
       { header: 'HOLDS', value: (r) => r.holds, max: 36 },
       { header: 'WHY', value: (r) => r.error?.message ?? r.why ?? r.reason, max: 80 },

@@ -37,7 +37,7 @@ function seen(p: Promise<unknown>): Promise<string> {
  * Creates the users (reaper with the least-privilege role only) and starts:
  *  - orders-api (alice): a transaction left idle after one insert      -> idle-transaction
  *  - reporting-job (bob): an operation that runs for a minute          -> runaway-operation
- *  - analytics (carol): a cursor opened and left unused                -> stale-cursor-session
+ *  - analytics (carol): a cursor opened and left unused                -> application-unknown (idle cursors carry no appName)
  *  - mongodump (backup): a long operation by a backup tool             -> protected
  *  - payments (dave): a prepared transaction                           -> protected, never killed
  */

@@ -10,11 +10,18 @@
  *    idle times precise for recently used sessions and adds sessions not yet flushed;
  *  - $currentOp: running ops (type "op"), idle transactions (type "idleSession", the only way to see them),
  *    idle cursors (type "idleCursor", with lastAccessDate), and the app name and client address.
+ * A session's identity (appName, client, clientHost, clientDriver) comes from whichever of its documents names
+ * a client: idle cursors never do (jstests/core/currentop_cursors.js), so a cursor-only session takes it from
+ * its other documents of the pass, then from the IdentitySightings hook (earlier passes), and is otherwise
+ * left unknown (null), never "". Internal child sessions (lsid with txnUUID) are joined to their parent:
+ * the parent (id, uid) is what killSessions takes (a child lsid is refused with InvalidOptions).
+ * How several documents make one value is FactSpec.perSession (facts.ts).
  * Internal threads (ops without a client) are counted but never become records: they are not the reaper's
  * to kill.
  */
+import * as K from './classify.ts';
 import { emptyFacts, NO_STRINGS, resetFacts, type SessionFacts } from './facts.ts';
-import type { Activity, ListedSession, MongoPort, ReaperIdentity } from './ports.ts';
+import type { Activity, IdentitySightings, ListedSession, MongoPort, ReaperIdentity } from './ports.ts';
 
 export interface Inventory {
   /** One record per session, in first-seen order. */
@@ -43,11 +50,40 @@ function hostOf(client: string): string {
   return colon < 0 || client.indexOf(':') !== colon ? client : client.slice(0, colon);
 }
 
-/** Adds `v` to a list that may be the shared empty one (copy on write). */
+/**
+ * One-element lists shared by every record with that one value (most sessions run one command on one
+ * namespace): frozen, so adding a second value copies (copy on write), as with NO_STRINGS.
+ */
+const singletons = new Map<string, string[]>();
+
+/** Adds `v` to a list that may be shared (NO_STRINGS or a frozen singleton): copy on write. */
 function withItem(list: string[], v: string): string[] {
   if (list.includes(v)) return list;
-  return list === NO_STRINGS ? [v] : (list.push(v), list);
+  if (list === NO_STRINGS) {
+    let one = singletons.get(v);
+    if (!one) {
+      // Bounded by the distinct command names, op kinds and namespaces of a pass; past this, plain arrays.
+      if (singletons.size >= MAX_SINGLETONS) return [v];
+      singletons.set(v, (one = Object.freeze([v]) as unknown as string[]));
+    }
+    return one;
+  }
+  if (Object.isFrozen(list)) return [...list, v];
+  list.push(v);
+  return list;
 }
+
+/** Distinct one-element lists kept for sharing (a few hundred namespaces and commands are typical). */
+const MAX_SINGLETONS = 10_000;
+
+/**
+ * The facts detachListed can set: every other fact of a listing-only record is at its absent value, which lets
+ * the evaluator decide such records with only the rules that read these (Evaluator.decideVarying).
+ */
+export const LISTED_FACTS: ReadonlySet<keyof SessionFacts> = new Set<keyof SessionFacts>([
+  'sessionId', 'uid', 'user', 'userName', 'userDb', 'isReaperUser', 'isReaperSession', 'lastUseMs', 'idleSeconds',
+  'appName', 'client', 'clientHost', 'clientDriver',
+]);
 
 /** The join, separate from I/O so it is testable with plain arrays. */
 export class InventoryBuilder {
@@ -60,9 +96,11 @@ export class InventoryBuilder {
   /** "user@db" split once per distinct user. */
   private readonly users = new Map<string, { user: string; name: string; db: string }>();
   private internalOps = 0;
+  /** The record detachListed last wrote into, reset whole once and then only where it writes. */
+  private scratch: SessionFacts | null = null;
   readonly counts = { listSessions: 0, listLocalSessions: 0, currentOp: 0 };
 
-  constructor(private readonly now: number, private readonly self: ReaperIdentity) {}
+  constructor(private readonly now: number, private readonly self: ReaperIdentity, private readonly sightings?: IdentitySightings) {}
 
   private intern(s: string): string {
     const have = this.interned.get(s);
@@ -114,7 +152,8 @@ export class InventoryBuilder {
    * Streaming ("paging through the inventory"): a listed session the builder already knows (it has activity,
    * or was used since the last refresh) is merged into its record, kept for build(), and false is returned;
    * any other is written into `into` (overwritten whole, so one scratch record serves a whole listing) and
-   * true is returned, for the caller to evaluate and drop. Read $currentOp and $listLocalSessions first, then
+   * true is returned, for the caller to evaluate and drop (the caller must not write into it: after the first
+   * call only the facts this method sets are reset). Read $currentOp and $listLocalSessions first, then
    * stream $listSessions through this: memory then grows with the sessions that hold something, not with
    * every session on the server.
    */
@@ -126,13 +165,21 @@ export class InventoryBuilder {
       this.setUser(known, s.user);
       return false;
     }
-    resetFacts(into);
+    if (into === this.scratch) {
+      // Only what this method writes can differ from the absent values (the caller never writes the scratch).
+      into.user = ''; into.userName = ''; into.userDb = ''; into.isReaperUser = false;
+      into.appName = null; into.client = null; into.clientHost = null; into.clientDriver = null;
+    } else {
+      resetFacts(into);
+      this.scratch = into;
+    }
     into.sessionId = s.id;
     into.uid = this.intern(s.uid);
     into.isReaperSession = s.id === this.self.sessionId && s.uid === this.self.uid;
     this.setUser(into, s.user);
     into.lastUseMs = s.lastUseMs;
     into.idleSeconds = idleSince(this.now, s.lastUseMs);
+    if (this.sightings) this.recallIdentity(into);
     return true;
   }
 
@@ -150,38 +197,29 @@ export class InventoryBuilder {
     this.counts.currentOp++;
     if (!a.sessionId || !a.uid) {
       if (a.type !== 'op' || !a.active) return;
-      if (!a.client) {
+      if (a.client === null) {
         this.internalOps++;
         return;
       }
       const f = emptyFacts('operation');
       f.opid = a.opid;
-      f.opCount = 1;
-      f.longestOpSeconds = a.secsRunning;
-      f.opTypes = a.op ? [a.op] : [];
-      f.namespaces = a.ns ? [a.ns] : [];
-      this.applyClient(f, a);
       if (a.user) {
         f.user = a.user;
         [f.userName, f.userDb] = splitUser(a.user);
         f.isReaperUser = this.self.user !== '' && a.user === this.self.user;
       }
+      this.applyDocument(f, a);
       f.lastUseMs = this.now - a.secsRunning * 1000;
       this.sessionlessOps.push(f);
       return;
     }
     const f = this.record(a.sessionId, a.uid, a.user);
-    this.applyClient(f, a);
-    if (a.type === 'op' && a.active) {
-      f.opCount++;
-      if (a.secsRunning > f.longestOpSeconds) f.longestOpSeconds = a.secsRunning;
-      if (a.op) f.opTypes = withItem(f.opTypes, a.op);
-      if (a.ns) f.namespaces = withItem(f.namespaces, a.ns);
-      // A running op is a use right now.
-      this.touch(f, this.now);
-    }
+    this.applyDocument(f, a);
+    if (a.childSession) f.childSessionDocs++;
+    if (a.type === 'op' && a.active) this.touch(f, this.now); // a running op is a use right now
     if (a.txn) {
       f.hasTransaction = true;
+      f.holdsNothing = false;
       f.txnOpenSeconds = Math.max(f.txnOpenSeconds, a.txn.openSeconds);
       f.txnActiveSeconds = Math.max(f.txnActiveSeconds, a.txn.activeSeconds);
       f.txnInactiveSeconds = Math.max(f.txnInactiveSeconds, a.txn.inactiveSeconds);
@@ -190,6 +228,7 @@ export class InventoryBuilder {
     }
     if (a.type === 'idleCursor') {
       f.cursorCount++;
+      f.holdsNothing = false;
       // An unknown last access (0) counts as "just used", like an unknown lastUse: no kill on a guess.
       const idle = a.cursorLastAccessMs ? Math.max(0, (this.now - a.cursorLastAccessMs) / 1000) : 0;
       if (idle > f.longestCursorIdleSeconds) f.longestCursorIdleSeconds = idle;
@@ -197,16 +236,77 @@ export class InventoryBuilder {
     }
   }
 
-  private applyClient(f: SessionFacts, a: Activity): void {
-    if (a.appName && !f.appName) f.appName = this.intern(a.appName);
-    if (a.client && !f.client) {
-      f.client = a.client;
-      f.clientHost = hostOf(a.client);
+  /** What every document type contributes, aggregated as FactSpec.perSession says. */
+  private applyDocument(f: SessionFacts, a: Activity): void {
+    this.applyClient(f, a);
+    const running = a.type === 'op' && a.active;
+    // "oldest": the longest-running operation's value; with none running, the first document's.
+    const oldest = running ? f.opCount === 0 || a.secsRunning > f.longestOpSeconds : f.opCount === 0 && f.desc === '' && f.planSummary === '';
+    if (running) {
+      f.opCount++;
+      f.holdsNothing = false;
+      if (a.secsRunning > f.longestOpSeconds) f.longestOpSeconds = a.secsRunning;
+      if (a.op) f.opTypes = withItem(f.opTypes, a.op);
+      if (a.waitingForLock) f.waitingForLock = true;
+      if (a.lockWaitMicros / 1e6 > f.lockWaitSeconds) f.lockWaitSeconds = a.lockWaitMicros / 1e6;
+      if (a.numYields > f.numYields) f.numYields = a.numYields;
+      if (a.writeConflicts > f.writeConflicts) f.writeConflicts = a.writeConflicts;
+      if (a.killPending) f.killPending = true;
+    }
+    if (oldest) {
+      if (a.desc) f.desc = a.desc;
+      if (a.planSummary) f.planSummary = a.planSummary;
+      if (a.queryShapeHash) f.queryShapeHash = a.queryShapeHash;
+    }
+    // With no operation running, the idle transaction's last client names the connection (cursors name none).
+    if (a.connectionId && (oldest || f.connectionId === 0)) f.connectionId = a.connectionId;
+    if (a.ns && (running || a.type === 'idleCursor')) f.namespaces = withItem(f.namespaces, this.intern(a.ns));
+    if (a.commandName) f.commandNames = withItem(f.commandNames, this.intern(a.commandName));
+    if (a.comment) f.comments = withItem(f.comments, a.comment);
+    if (a.tailable) f.tailable = true;
+    if (a.awaitData) f.awaitData = true;
+    if (a.noCursorTimeout) f.noCursorTimeout = true;
+    f.docsReturned += a.docsReturned;
+    const flags = K.classify(a);
+    if (flags) {
+      if (flags & K.CHANGE_STREAM) f.isChangeStream = true;
+      if (flags & K.INDEX_BUILD) f.isIndexBuild = true;
+      if (flags & K.WRITES_OUTPUT) f.writesOutput = true;
+      if (flags & K.INTERNAL_COMMAND) f.isInternalCommand = true;
+      if (flags & K.SYSTEM_NAMESPACE) f.isSystemNamespace = true;
+      if (flags & K.RESHARDING) f.isResharding = true;
+      if (flags & K.COMMIT_COORDINATOR) f.isCommitCoordinator = true;
     }
   }
 
+  /** "identity": the first document that names the client wins; a document that names none changes nothing. */
+  private applyClient(f: SessionFacts, a: Activity): void {
+    if (a.appName !== null && f.appName === null) f.appName = this.intern(a.appName);
+    if (a.client !== null && f.client === null) {
+      f.client = a.client;
+      f.clientHost = hostOf(a.client);
+    }
+    if (a.clientDriver !== null && f.clientDriver === null) f.clientDriver = this.intern(a.clientDriver);
+  }
+
+  /** The IdentitySightings hook, for what this pass left unknown. */
+  private recallIdentity(f: SessionFacts): void {
+    if (f.appName !== null && f.client !== null && f.clientDriver !== null) return;
+    const seen = this.sightings?.lookup(f.sessionId, f.uid);
+    if (!seen) return;
+    if (f.appName === null && seen.appName !== null) f.appName = seen.appName;
+    if (f.client === null && seen.client !== null) {
+      f.client = seen.client;
+      f.clientHost = hostOf(seen.client);
+    }
+    if (f.clientDriver === null && seen.clientDriver !== null) f.clientDriver = seen.clientDriver;
+  }
+
   build(): Inventory {
-    for (const f of this.order) f.idleSeconds = idleSince(this.now, f.lastUseMs);
+    for (const f of this.order) {
+      f.idleSeconds = idleSince(this.now, f.lastUseMs);
+      if (this.sightings) this.recallIdentity(f);
+    }
     return { sessions: this.order, sessionlessOps: this.sessionlessOps, internalOps: this.internalOps, counts: this.counts };
   }
 }

@@ -26,7 +26,8 @@ export interface DecisionRow {
   uid: string;
   opid: string;
   user: string;
-  appName: string;
+  /** null: unknown (see SessionFacts.appName). */
+  appName: string | null;
   rule: string;
   reason: string;
   action: 'kill' | 'protect' | 'report';

@@ -1,7 +1,7 @@
 /**
  * Turns decisions into a kill plan, pure. The policy says what deserves to die; the plan applies
  * the gates that hold whatever a policy says: never the reaper's own session, never a kill without
- * the identifiers the kill command needs, and never more than the blast-radius caps allow. Going
+ * the identifiers the kill command needs, never a session that holds nothing (unless the rule says so), and never more than the blast-radius caps allow. Going
  * over a cap turns the whole pass report-only rather than killing the "first N": a pass that wants
  * to kill that much more likely sees a bad policy or a bad inventory than a bad cluster, and an
  * operator should look before anything is killed.
@@ -105,6 +105,11 @@ function gateWhy(decision: Decision, kind: PlannedKill['kind'], opts: PlanOption
     return `is the reaper's own session (id ${sessionId || '?'}); rule "${decision.rule}" matched but the reaper never kills the session it works in`;
   }
   if (kind === 'session') {
+    // "Killed" must mean something was freed: a session with no running operation, no open transaction and
+    // no cursor loses nothing to killSessions, so only a rule that names holdsNothing may target it.
+    if (decision.facts.holdsNothing && !Object.prototype.hasOwnProperty.call(decision.evidence, 'holdsNothing')) {
+      return `holds nothing (no running operation, open transaction or cursor): killing it would free nothing; rule "${decision.rule}" does not name the holdsNothing fact, which a rule must do to target such sessions`;
+    }
     if (!validateUuid(sessionId)) return `cannot kill a session without a valid session id (got ${JSON.stringify(sessionId)}): killSessions needs {id, uid}`;
     if (!validateUid(uid)) return `cannot kill session ${sessionId} without a valid uid (got ${JSON.stringify(uid)}): killSessions needs {id, uid}`;
   } else if (!OPID.test(opid)) {

@@ -31,9 +31,11 @@ export interface TransactionActivity {
 /** One $currentOp document, normalised. */
 export interface Activity {
   type: 'op' | 'idleSession' | 'idleCursor';
-  /** The lsid, or null for an operation outside any session. */
+  /** The lsid, or null for an operation outside any session. An internal child session's lsid gives its parent's id and uid. */
   sessionId: string | null;
   uid: string | null;
+  /** The lsid carries txnNumber and/or txnUUID: an internal child session (5.0+) of the parent (id, uid). */
+  childSession: boolean;
   /** Opid as a string: "123" on a replica set, "shard01:123" through mongos; "" when there is none. */
   opid: string;
   active: boolean;
@@ -41,20 +43,63 @@ export interface Activity {
   /** "query", "command", "getmore", ... */
   op: string;
   ns: string;
-  appName: string;
-  /** host:port of the client ("client", or "client_s" through mongos); "" for internal threads. */
-  client: string;
+  /** null when the document names no client (idle cursors never do); "" when the client gave no appName. */
+  appName: string | null;
+  /** host:port of the client ("client", or "client_s" through mongos); null when the document names none. */
+  client: string | null;
+  /** "name version" of clientMetadata.driver; null when the document carries no client metadata. */
+  clientDriver: string | null;
+  connectionId: number;
   /** "user@db" of the first effective user; "" when none. */
   user: string;
   txn: TransactionActivity | null;
   /** Epoch ms of the cursor's lastAccessDate (idleCursor documents). */
   cursorLastAccessMs: number;
+  /** First key of `command`, or of `cursor.originatingCommand` for getMore and idle cursors; "" when none. */
+  commandName: string;
+  /** command.comment (or originatingCommand.comment), non-strings as JSON; "" when none. */
+  comment: string;
+  /** Top-level stage names of the pipeline of the command or of the originating command, in order. */
+  stages: readonly string[];
+  desc: string;
+  msg: string;
+  planSummary: string;
+  queryShapeHash: string;
+  waitingForLock: boolean;
+  /** Sum of lockStats.*.timeAcquiringMicros (all lock kinds and modes). */
+  lockWaitMicros: number;
+  numYields: number;
+  writeConflicts: number;
+  killPending: boolean;
+  /** The document is a distributed-commit coordinator's report (twoPhaseCommitCoordinator). */
+  coordinator: boolean;
+  /** The cursor's flags (idleCursor documents, and getMore operations' cursor). */
+  tailable: boolean;
+  awaitData: boolean;
+  noCursorTimeout: boolean;
+  docsReturned: number;
 }
 
 /** A session to kill: always the pair, since a bare id only ever matches the caller's own sessions. */
 export interface SessionKey {
   id: string;
   uid: string;
+}
+
+/** A session's client as some document showed it. */
+export interface ClientIdentity {
+  appName: string | null;
+  client: string | null;
+  clientDriver: string | null;
+}
+
+/**
+ * Hook for what earlier passes saw of a session's client: a cursor-only session shows no client in this
+ * pass ($currentOp idleCursor documents carry no appName and no client), but an earlier pass may have seen
+ * its operations. The inventory asks only for sessions whose identity is still unknown after this pass.
+ */
+export interface IdentitySightings {
+  lookup(sessionId: string, uid: string): ClientIdentity | undefined;
 }
 
 export interface ReaperIdentity {

@@ -5,7 +5,7 @@
  * a rule matched. A million idle sessions then cost one batch of records at a time, not a million records.
  */
 import { emptyFacts, type SessionFacts } from './facts.ts';
-import { InventoryBuilder } from './inventory.ts';
+import { InventoryBuilder, LISTED_FACTS } from './inventory.ts';
 import { createEngineEvaluator } from './policy/engine.ts';
 import { createEvaluator, type AsyncEvaluator, type Decision, type EvaluatorKind } from './policy/evaluate.ts';
 import type { PolicySet } from './policy/types.ts';
@@ -31,19 +31,24 @@ export interface ScanOptions {
 /** One decision function for the scan: synchronous for the compiled evaluator, awaited for json-rules-engine. */
 type DecideFn = (facts: SessionFacts) => Decision | null | Promise<Decision | null>;
 
-function decideFn(policy: PolicySet, kind: EvaluatorKind): DecideFn {
+/**
+ * The scan's two decision functions: `any` for records built from activity, `listed` for the listing-only
+ * records, which differ only in LISTED_FACTS (the compiled evaluator then tests only the rules reading those).
+ */
+function decideFns(policy: PolicySet, kind: EvaluatorKind): { any: DecideFn; listed: DecideFn } {
   if (kind === 'json-rules-engine') {
     const engine: AsyncEvaluator = createEngineEvaluator(policy);
-    return (facts) => engine.decide(facts);
+    const decide: DecideFn = (facts) => engine.decide(facts);
+    return { any: decide, listed: decide };
   }
   const compiled = createEvaluator(policy);
-  return (facts) => compiled.decide(facts);
+  return { any: (facts) => compiled.decide(facts), listed: (facts) => compiled.decideVarying(facts, LISTED_FACTS) };
 }
 
 export async function scan(mongo: MongoPort, self: ReaperIdentity, now: number, policy: PolicySet, options: ScanOptions = {}): Promise<Scan> {
   const { progress } = options;
   const builder = new InventoryBuilder(now, self);
-  const decideOne = decideFn(policy, options.evaluator ?? 'compiled');
+  const { any: decideOne, listed: decideListed } = decideFns(policy, options.evaluator ?? 'compiled');
   const decisions: Decision[] = [];
   let evaluateMs = 0;
   let streamed = 0;
@@ -82,7 +87,7 @@ export async function scan(mongo: MongoPort, self: ReaperIdentity, now: number, 
       streamed++;
       // Timed per record (a clock read costs ~25 ns) so the stage report keeps joining and deciding apart.
       const t = performance.now();
-      const r = decideOne(scratch);
+      const r = decideListed(scratch);
       // Only json-rules-engine answers with a promise; the compiled evaluator's path stays synchronous.
       const d = r instanceof Promise ? await r : r;
       if (d) {

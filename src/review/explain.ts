@@ -6,6 +6,7 @@
  * Only decisions that act leave events: a pass that found nothing to do about the session, or that
  * protected it with no kill rule matching, has nothing to tell, and the story says so.
  */
+import { identityLabel, UNKNOWN_LABEL } from '../util/identity-label.ts';
 import type { DecisionDetail, TriggerInfo } from '../pass/audit/events.ts';
 import { isDecision, isRun, type AuditRecord, type DecisionRecord } from './record.ts';
 import { errorText, runTally, triggerText } from './row.ts';
@@ -100,8 +101,8 @@ export class StoryCollector {
       sessionId,
       uid: last?.uid ?? '',
       user: last?.user ?? '',
-      app: last?.appName ?? '',
-      clients: [...new Set(records.map((r) => r.detail.session?.client ?? ''))].filter(Boolean),
+      app: last ? identityLabel(last.appName) : '',
+      clients: [...new Set(records.map((r) => identityLabel(r.detail.session?.client)))],
       clusters: [...new Set(records.map((r) => r.detail.cluster))],
       steps,
       verdict: verdict(steps),
@@ -121,7 +122,7 @@ function verdict(steps: readonly StoryStep[]): string {
 
 function factsText(facts: Record<string, unknown>): string {
   const entries = Object.entries(facts);
-  return entries.length ? entries.map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(', ') : '(none recorded)';
+  return entries.length ? entries.map(([k, v]) => `${k}=${typeof v === 'string' ? v : v === null ? UNKNOWN_LABEL : JSON.stringify(v)}`).join(', ') : '(none recorded)';
 }
 
 function outcomeText(step: StoryStep): string {

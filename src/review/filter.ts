@@ -6,6 +6,7 @@
  * Run summaries carry no user, application, rule, session or outcome, so any of those filters
  * leaves them out; --since/--until, --cluster, --trigger and --run apply to both kinds.
  */
+import { identityMatches } from '../util/identity-label.ts';
 import { ConfigError } from '../util/errors.ts';
 import type { AuditRecord } from './record.ts';
 
@@ -74,7 +75,7 @@ export function matchesFilter(record: AuditRecord, filter: ReviewFilter): boolea
   if (some(filter.rules) && !filter.rules.includes(d.rule)) return false;
   // Sessionless operations have no user, application or session: such filters leave them out.
   if (some(filter.users) && !(d.session && filter.users.includes(d.session.user))) return false;
-  if (some(filter.apps) && !(d.session && filter.apps.includes(d.session.appName))) return false;
+  if (some(filter.apps) && !(d.session && identityMatches(filter.apps, d.session.appName))) return false;
   if (some(filter.sessions) && !(d.session && prefixOf(filter.sessions, d.session.id))) return false;
   return true;
 }

@@ -2,6 +2,7 @@
  * The flat row every listing shows (table, CSV, the report's table): one per event, the same columns
  * for decisions and run summaries, so one listing can interleave both in time order.
  */
+import { identityLabel } from '../util/identity-label.ts';
 import type { RunCounts } from '../pass/audit/events.ts';
 import type { AuditRecord } from './record.ts';
 
@@ -66,7 +67,7 @@ export function toRow(record: AuditRecord): ReviewRow {
   return {
     time: d.time, detailType: record.envelope['detail-type'], outcome: d.outcome, dryRun: d.dryRun, cluster: d.cluster,
     runId: d.runId, trigger: triggerText(d.trigger), rule: d.rule, action: d.action, user: session?.user ?? '',
-    app: session?.appName ?? '', client: session?.client ?? '', sessionId: session?.id ?? '', opid: d.operation?.opid ?? '',
+    app: session ? identityLabel(session.appName) : '', client: session ? identityLabel(session.client) : '', sessionId: session?.id ?? '', opid: d.operation?.opid ?? '',
     reason: d.reason, note: d.error ? errorText(d.error) : d.why ?? '', facts: JSON.stringify(d.facts), eventId: record.eventId,
   };
 }

@@ -172,6 +172,19 @@ export class AuthRegistry {
     this.privilegeCache.clear();
   }
 
+  /**
+   * updateRole (user_management_commands.cpp): privileges and roles, where given, replace the role's own;
+   * a built-in role cannot be changed.
+   */
+  updateRole(name: RoleName, update: { privileges?: Privilege[]; roles?: RoleName[] }): void {
+    const def = this.getRole(name);
+    if (!def) throw new CommandError(31, 'RoleNotFound', `Role ${name.role}@${name.db} not found`);
+    if (def.builtin) throw new CommandError(2, 'BadValue', `Cannot update built-in role: ${name.role}@${name.db}`);
+    for (const r of update.roles ?? []) this.assertRoleExists(r);
+    this.customRoles.set(roleKey(name), { ...def, ...(update.privileges ? { privileges: update.privileges } : {}), ...(update.roles ? { roles: update.roles } : {}) });
+    this.privilegeCache.clear();
+  }
+
   private assertRoleExists(r: RoleName): void {
     if (!this.getRole(r)) throw new CommandError(31, 'RoleNotFound', `Could not find role: ${r.role}@${r.db}`);
   }

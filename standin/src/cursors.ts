@@ -22,6 +22,13 @@ export interface Cursor {
   readonly originatingCommand: Document;
   readonly createdDate: Date;
   readonly noCursorTimeout: boolean;
+  /** find {tailable, awaitData} and change streams (tailable + awaitData). */
+  readonly tailable?: boolean;
+  readonly awaitData?: boolean;
+  /** What $currentOp reports as planSummary; undefined: COLLSCAN for a collection, none for a collectionless cursor. */
+  readonly planSummary?: string;
+  /** The lsid as the client sent it when it differs from the session's ({id, uid} plus txnNumber/txnUUID of a child session). */
+  readonly lsid?: Document;
   readonly source: BatchSource;
   lastAccessDate: Date;
   nDocsReturned: number;

@@ -30,7 +30,7 @@ interface Active {
 const EXEMPT = new Set(['hello', 'isMaster', 'ismaster', 'configureFailPoint', 'saslStart', 'saslContinue', 'authenticate', 'ping', 'buildInfo']);
 
 /** Known fail point names; others get the server's "FailPoint not found" error. */
-const KNOWN = new Set(['failCommand']);
+const KNOWN = new Set(['failCommand', 'hangAfterInitializingIndexBuild', 'hangWhileBuildingDocumentSourceOutBatch', 'hangWhileBuildingDocumentSourceMergeBatch']);
 
 export class FailPoints {
   private readonly active = new Map<string, Active>();
@@ -58,6 +58,27 @@ export class FailPoints {
       throw new CommandError(9, 'FailedToParse', "'mode' must be one of 'off', 'alwaysOn', {times: <n>} or {skip: <n>}");
     }
     return { count: previous, ok: 1 };
+  }
+
+  /** Whether a fail point without per-command data (hangAfterInitializingIndexBuild) is on now. */
+  isOn(name: string): boolean {
+    return this.active.has(name);
+  }
+
+  /** One pass through a hang fail point: whether it holds this time ({skip: n} lets n through, {times: n} holds n). */
+  enter(name: string): boolean {
+    const fp = this.active.get(name);
+    if (!fp) return false;
+    if (fp.mode === 'skip' && fp.remaining > 0) {
+      fp.remaining--;
+      return false;
+    }
+    if (fp.mode === 'times' && --fp.remaining <= 0) {
+      // Holds this once more; the hold ends when the fail point is turned off.
+      fp.remaining = 0;
+    }
+    this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
+    return true;
   }
 
   /** What the failCommand fail point does to this command, if anything (and counts the hit). */

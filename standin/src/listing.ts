@@ -13,6 +13,7 @@ import { BATCH_BYTES, ByteWriter, type BatchSource } from './batches.ts';
 import { bsonTypeName, expectArray, expectDoc, expectString, isDoc, unknownField } from './idl.ts';
 import type { ConnState, Mongod } from './mongod.ts';
 import { runningMs, type Operation } from './ops.ts';
+import type { Cursor } from './cursors.ts';
 import { uidBinary, uuidBinary, type SessionRecord, type Transaction } from './sessions.ts';
 import type { PersistedSession } from './sessions-collection.ts';
 
@@ -146,6 +147,26 @@ export function transactionReport(txn: Transaction, now: number, limitSeconds: n
   return report;
 }
 
+/** planSummary of a cursor: given, or COLLSCAN on a collection; none for collectionless ($cmd) cursors. */
+function cursorPlanSummary(cur: Cursor): string | undefined {
+  return cur.planSummary ?? (cur.ns.includes('.$cmd') ? undefined : 'COLLSCAN');
+}
+
+/**
+ * The GenericCursor as $currentOp nests it (CurOp::truncateAndSerializeGenericCursor): lsid, ns and planSummary
+ * are removed because they are reported at the top level (jstests/core/currentop_cursors.js asserts the cursor
+ * sub-document has no planSummary, host or lsid), and operationUsingCursorId is only set while an operation has
+ * the cursor pinned (generic_cursor.idl: "empty for idle cursors").
+ */
+function genericCursor(cur: Cursor): Document {
+  return {
+    cursorId: cur.id, createdDate: cur.createdDate, lastAccessDate: cur.lastAccessDate,
+    nDocsReturned: Long.fromNumber(cur.nDocsReturned), nBatchesReturned: Long.fromNumber(cur.nBatchesReturned),
+    noCursorTimeout: cur.noCursorTimeout, tailable: cur.tailable === true, awaitData: cur.awaitData === true,
+    originatingCommand: cur.originatingCommand,
+  };
+}
+
 function clientFields(m: Mongod, op: Pick<Operation, 'client'>): Document {
   const c = op.client;
   if (!c) return {};
@@ -166,18 +187,26 @@ export function* currentOp(m: Mongod, conn: ConnState, opts: CurrentOpOptions, n
     if (op.client && !op.synthetic) connsWithOps.add(op.client.connectionId);
     if (filterUsers && !op.effectiveUsers.some((u) => u.user === self!.user && u.db === self!.db)) continue;
     const elapsedMs = runningMs(op, now);
-    const doc: Document = {
-      type: 'op', ...clientFields(m, op), active: true, currentOpTime,
-      effectiveUsers: op.effectiveUsers, threaded: true, opid: op.opid,
-    };
+    const doc: Document = { type: 'op', ...clientFields(m, op), active: true, currentOpTime };
+    // Only an authenticated client has effectiveUsers (curop.cpp serializeAuthenticatedUsers).
+    if (op.effectiveUsers.length) doc.effectiveUsers = op.effectiveUsers;
+    if (op.client) doc.threaded = true;
+    doc.opid = op.opid;
+    const details = op.details;
+    if (details?.desc) doc.desc = details.desc;
     if (op.killPending) doc.killPending = true;
-    if (op.session) doc.lsid = sessionId(op.session);
+    if (op.session) doc.lsid = details?.lsid ?? sessionId(op.session);
     doc.secs_running = Long.fromNumber(Math.floor(elapsedMs / 1000));
     doc.microsecs_running = Long.fromNumber(Math.max(0, Math.round(elapsedMs * 1000)));
     doc.op = op.op;
     doc.ns = op.ns;
     doc.redacted = false;
     doc.command = op.command;
+    const planSummary = details?.planSummary ?? (details?.cursor ? cursorPlanSummary(details.cursor) : undefined);
+    if (planSummary) doc.planSummary = planSummary;
+    if (details?.cursor) doc.cursor = { ...genericCursor(details.cursor), operationUsingCursorId: Long.fromNumber(op.opid) };
+    if (details?.msg) doc.msg = details.progress ? `${details.msg} ${details.msg}: ${details.progress.done}/${details.progress.total} ${Math.floor((details.progress.done / Math.max(1, details.progress.total)) * 100)}%` : details.msg;
+    if (details?.progress) doc.progress = { done: Long.fromNumber(details.progress.done), total: Long.fromNumber(details.progress.total) };
     doc.numYields = 0;
     doc.locks = {};
     doc.waitingForLock = false;
@@ -224,14 +253,10 @@ export function* currentOp(m: Mongod, conn: ConnState, opts: CurrentOpOptions, n
       if (cur.pinned) continue;
       if (filterUsers && cur.owner !== selfName) continue;
       const doc: Document = { type: 'idleCursor', host: m.hostAndPort, ns: cur.ns };
-      if (cur.session) doc.lsid = sessionId(cur.session);
-      doc.planSummary = 'COLLSCAN';
-      doc.cursor = {
-        cursorId: cur.id, createdDate: cur.createdDate, lastAccessDate: cur.lastAccessDate,
-        nDocsReturned: Long.fromNumber(cur.nDocsReturned), nBatchesReturned: Long.fromNumber(cur.nBatchesReturned),
-        noCursorTimeout: cur.noCursorTimeout, tailable: false, awaitData: false,
-        originatingCommand: cur.originatingCommand, planSummary: 'COLLSCAN', operationUsingCursorId: Long.fromNumber(0),
-      };
+      if (cur.session) doc.lsid = cur.lsid ?? sessionId(cur.session);
+      const planSummary = cursorPlanSummary(cur);
+      if (planSummary) doc.planSummary = planSummary;
+      doc.cursor = genericCursor(cur);
       yield doc;
     }
   }

@@ -17,7 +17,7 @@ import { FailPoints } from './failpoints.ts';
 import { expectDoc, expectUuid, expectSha256, isDoc, isNumber, rejectUnknown, toNumber, wrongType } from './idl.ts';
 import { OpRegistry, interruptedError, type Operation } from './ops.ts';
 import { CursorManager, CURSOR_TIMEOUT_MILLIS } from './cursors.ts';
-import { SessionCatalog, formatUuid, type ClientInfo, type SessionRecord, type Transaction } from './sessions.ts';
+import { SessionCatalog, formatUuid, uidBinary, type ClientInfo, type SessionRecord, type Transaction } from './sessions.ts';
 import { Storage } from './storage.ts';
 import { SessionsCollection } from './sessions-collection.ts';
 import { systemClock, type Clock } from './clock.ts';
@@ -404,6 +404,8 @@ export class Mongod {
       synthetic: false,
       startedAtMs: now,
     });
+    // An internal child session (5.0+) runs in its parent's record; $currentOp shows the lsid it was sent with.
+    if (session && isDoc(cmd.lsid) && cmd.lsid.txnUUID !== undefined) op.details = { lsid: childLsid(cmd.lsid, session.uidHex) };
     try {
       const reply = await def.run({ mongod: this, conn, db, cmd, name, session, txn, op, now, exhaustAllowed });
       if (op.killPending) throw op.killPending;
@@ -588,6 +590,10 @@ export class Mongod {
   lookup(lsid: ResolvedLsid): SessionRecord | undefined {
     return this.sessions.get(lsid.idHex, lsid.uidHex);
   }
+}
+
+function childLsid(lsid: Document, uidHex: string): Document {
+  return { id: lsid.id, uid: uidBinary(uidHex), ...(lsid.txnNumber !== undefined ? { txnNumber: lsid.txnNumber } : {}), txnUUID: lsid.txnUUID };
 }
 
 const TXN_COMMANDS = new Set(['commitTransaction', 'abortTransaction', 'prepareTransaction']);

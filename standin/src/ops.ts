@@ -32,6 +32,8 @@ export interface Operation {
    */
   pausedMs: number;
   pausedSinceMs: number;
+  /** What $currentOp shows beyond the command (desc, msg/progress, planSummary, the cursor of a getMore). */
+  details?: OpDetails;
   /** Resolved when the op is interrupted; long-running commands race it. */
   readonly interrupted: Promise<CommandError>;
   interrupt(err: CommandError): void;
@@ -41,6 +43,18 @@ export interface Operation {
 export function runningMs(op: Operation, now: number): number {
   const paused = op.pausedMs + (op.pausedSinceMs ? now - op.pausedSinceMs : 0);
   return Math.max(0, now - op.startedAtMs - paused);
+}
+
+export interface OpDetails {
+  /** Overrides desc "conn<N>" (internal threads: "IndexBuildsCoordinatorMongod-0"). */
+  desc?: string;
+  msg?: string;
+  progress?: { done: number; total: number };
+  planSummary?: string;
+  /** An internal child session's lsid as sent ({id, uid, txnNumber?, txnUUID}); the op runs in its parent's record. */
+  lsid?: Document;
+  /** The cursor a getMore runs on: reported as the op's `cursor` (curop.cpp reportState, _genericCursor). */
+  cursor?: import('./cursors.ts').Cursor;
 }
 
 export const interruptedError = (): CommandError => new CommandError(11601, 'Interrupted', 'operation was interrupted');

@@ -9,6 +9,7 @@ import { systemClock, type Clock } from './clock.ts';
 import { Connection } from './connection.ts';
 import { adminCommands, REPLICA_SET_NAME } from './commands/admin.ts';
 import { crudCommands } from './commands/crud.ts';
+import { indexCommands } from './commands/indexes.ts';
 import { killCommands } from './commands/kill.ts';
 import { replCommands } from './commands/repl.ts';
 import { sessionCommands } from './commands/sessions.ts';
@@ -56,7 +57,7 @@ function roleOf(r: string): { role: string; db: string } {
 /** A Mongod with every command registered. */
 export function createMongod(opts: MongodOptions): Mongod {
   const mongod = new Mongod(opts);
-  mongod.register([...adminCommands, ...userCommands, ...sessionCommands, ...killCommands, ...crudCommands, ...txnCommands, ...replCommands]);
+  mongod.register([...adminCommands, ...userCommands, ...sessionCommands, ...killCommands, ...crudCommands, ...txnCommands, ...replCommands, ...indexCommands]);
   return mongod;
 }
 

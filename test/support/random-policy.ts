@@ -68,7 +68,7 @@ export function randomFacts(rng: Random, pools: FactPools): SessionFacts {
   const facts = emptyFacts(rng.chance(0.8) ? 'session' : 'operation') as unknown as Record<string, unknown>;
   for (const spec of FACT_CATALOGUE) {
     if (spec.name === 'target') continue;
-    // A quarter of the facts keep their "absent" value, as real inventories mostly do.
+    // A quarter of the facts keep their "absent" value (null, unknown, for identity facts), as real inventories mostly do.
     if (rng.chance(0.25)) continue;
     if (spec.type === 'string[]') {
       facts[spec.name] = rng.chance(0.5) ? rng.pick(pools['string[]']) : Array.from({ length: rng.int(4) }, () => rng.pick(pools.string));
@@ -81,6 +81,9 @@ export function randomFacts(rng: Random, pools: FactPools): SessionFacts {
 
 const FACTS_BY_TYPE: Record<FactType, string[]> = { string: [], number: [], boolean: [], 'string[]': [] };
 for (const f of FACT_CATALOGUE) FACTS_BY_TYPE[f.type].push(f.name);
+/** Facts that can be unknown (null), for the operators that apply to those only. */
+const NULLABLE_BY_TYPE: Record<FactType, string[]> = { string: [], number: [], boolean: [], 'string[]': [] };
+for (const f of FACT_CATALOGUE) if (f.nullable) NULLABLE_BY_TYPE[f.type].push(f.name);
 
 /** Parameters every random policy declares, so that {"param": ...} values are exercised too. */
 export const RANDOM_PARAMETERS = {
@@ -102,7 +105,7 @@ export function randomPolicyFile(rng: Random, ruleCount: number, stats: RandomPo
   const leaf = (): unknown => {
     const spec = OPERATORS[turn++ % OPERATORS.length]!;
     const factType = rng.pick(spec.factTypes);
-    const fact = rng.pick(FACTS_BY_TYPE[factType]);
+    const fact = rng.pick((spec.nullableFactsOnly ? NULLABLE_BY_TYPE : FACTS_BY_TYPE)[factType]);
     const examples = spec.examples[factType];
     if (!examples || examples.length === 0) throw new Error(`operator ${spec.name} has no examples for ${factType} facts: add some to OPERATORS`);
     const example = rng.pick(examples);

@@ -37,8 +37,9 @@ export interface SessionRef {
   /** Session uid, 64 lowercase hex digits (SHA-256 of "user@db"). */
   uid: string;
   user: string;
-  appName: string;
-  client: string;
+  /** null: unknown (no document of the session named its client in this pass or, through sightings, before). */
+  appName: string | null;
+  client: string | null;
 }
 
 export interface DecisionDetail {

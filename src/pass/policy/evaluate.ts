@@ -4,7 +4,7 @@
  * matched it (sessions no rule mentions need no audit line). json-rules-engine is the reference
  * (engine.ts) and the differential test holds the two to the same answers.
  */
-import type { SessionFacts } from '../facts.ts';
+import { emptyFacts, type SessionFacts } from '../facts.ts';
 import { compilePolicy } from './compile.ts';
 import { decide, decisionOf, resolve, type Decision, type DecisionListener, type Outcome } from './decide.ts';
 import type { PolicySet } from './types.ts';
@@ -23,6 +23,12 @@ export interface Evaluator {
    * `facts`: a caller that reuses a scratch record must give the decision a copy (see pass.ts scan).
    */
   decide(facts: SessionFacts): Decision | null;
+  /**
+   * decide() for a record whose facts outside `varying` are all at their absent values (emptyFacts): the rules
+   * that read none of `varying` give the same answer for every such record, so they are evaluated once per set
+   * and only the others per record. The listing-only sessions of a pass (most of them) go through here.
+   */
+  decideVarying(facts: SessionFacts, varying: ReadonlySet<keyof SessionFacts>): Decision | null;
 }
 
 /** json-rules-engine's evaluator answers through promises (engine.ts createEngineEvaluator). */
@@ -59,8 +65,31 @@ export function createEvaluator(policy: PolicySet): Evaluator {
     const matched = rules.filter((rule) => rule.test(facts));
     return matched.length === 0 ? null : decide(facts, matched);
   };
+  // Per `varying` set: the mask of the rules that match every record of that kind, and the rules left to test.
+  const partitions = new WeakMap<ReadonlySet<keyof SessionFacts>, { constant: number; tested: number[] }>();
+  const partitionOf = (varying: ReadonlySet<keyof SessionFacts>) => {
+    let p = partitions.get(varying);
+    if (!p) {
+      const absent = emptyFacts();
+      let constant = 0;
+      const tested: number[] = [];
+      for (let i = 0; i < count; i++) {
+        if (rules[i]!.factsUsed.some((f) => varying.has(f))) tested.push(i);
+        else if (rules[i]!.test(absent)) constant |= 1 << i;
+      }
+      partitions.set(varying, (p = { constant, tested }));
+    }
+    return p;
+  };
   return {
     decide: decideOne,
+    decideVarying(facts, varying) {
+      if (count > MASKABLE_RULES) return decideOne(facts);
+      const { constant, tested } = partitionOf(varying);
+      let mask = constant;
+      for (let j = 0; j < tested.length; j++) if (rules[tested[j]!]!.test(facts)) mask |= 1 << tested[j]!;
+      return mask === 0 ? null : decisionOf(facts, outcomeOf(mask));
+    },
     evaluate(records, onDecision) {
       const decisions: Decision[] = [];
       // Arrays (the usual input) are walked by index: cheaper than the iterator protocol per record.

@@ -11,7 +11,7 @@ import { isObject } from '../../util/validate.ts';
 import { parseJsonWithPosition } from './json.ts';
 import { collectParameters, resolveParameters, type ParameterSources } from './parameters.ts';
 import { PolicySetError, type PolicyProblem } from './problems.ts';
-import { loadRules, type RuleContext } from './rules.ts';
+import { loadRules, type DisabledRule, type RuleContext } from './rules.ts';
 import { checkStructure } from './structure.ts';
 import type { LoadedRule, PolicySet } from './types.ts';
 
@@ -96,20 +96,22 @@ export function parsePolicySet(files: readonly PolicyFileText[], opts: LoadOptio
   // Value checks do not depend on a number's size, so this cannot find anything new; if it ever
   // did, dropping the offending rules silently would be far worse than failing.
   if (final.problems.length > 0) throw new PolicySetError(dir, final.problems);
-  const { rules } = final;
-  return { dir, files: sorted.map((f) => f.name), parameters, rules, parameterInfo };
+  const { rules, disabled } = final;
+  return { dir, files: sorted.map((f) => f.name), parameters, rules, parameterInfo, ...(disabled.length ? { disabledRules: disabled } : {}) };
 }
 
 function buildRules(parsed: readonly { file: string; doc: unknown }[], parameters: ReadonlyMap<string, number>) {
   const ctx: RuleContext = { parameters, seenNames: new Map() };
   const rules: LoadedRule[] = [];
   const problems: PolicyProblem[] = [];
+  const disabled: DisabledRule[] = [];
   for (const { file, doc } of parsed) {
     const result = loadRules(file, doc, ctx);
     rules.push(...result.rules);
     problems.push(...result.problems);
+    disabled.push(...result.disabled);
   }
-  return { rules, problems };
+  return { rules, problems, disabled };
 }
 
 function baseName(path: string): string {

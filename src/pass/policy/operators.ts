@@ -32,6 +32,8 @@ export interface OperatorSpec {
   valueCheck(value: unknown, factType: FactType): string | null;
   /** Builds the per-session test once per rule (regexes and CIDRs are parsed here, not per session). */
   compile(value: unknown): FactPredicate;
+  /** Applies only to facts that can be unknown (FactSpec.nullable): the loader refuses it on others. */
+  readonly nullableFactsOnly?: true;
   /** Valid values per fact type: documentation, and the values the random rules use. */
   readonly examples: Partial<Record<FactType, readonly unknown[]>>;
   /** Fact values worth testing against the examples (matching and not), per fact type. */
@@ -299,7 +301,21 @@ const customs: OperatorSpec[] = [
   },
 ];
 
-export const OPERATORS: readonly OperatorSpec[] = [...builtins, ...customs];
+/**
+ * Unknown is its own state. The custom string operators are false on an unknown (null) fact in both
+ * directions (a "not from that subnet" or "not that app" rule must not fire on what nobody reported); the
+ * json-rules-engine built-ins compare null as a value, so notEqual and notIn are true on it (`policies check`
+ * warns where that lets a kill rule past a protection). A rule that wants unknown sessions says isUnknown.
+ */
+const unknownness: OperatorSpec = {
+  name: 'isUnknown', factTypes: ['string'], builtin: false, nullableFactsOnly: true, valueDescription: 'true or false',
+  valueCheck: (value) => (typeof value === 'boolean' ? null : `must be true or false, got ${describe(value)}`),
+  compile: (value) => (a) => (a === null || a === undefined) === value,
+  examples: { string: [true, false] },
+  sampleFacts: { string: [null, '', 'mongodump', '10.1.2.3:5000'] },
+};
+
+export const OPERATORS: readonly OperatorSpec[] = [...builtins, ...customs, unknownness];
 
 const BY_NAME: ReadonlyMap<string, OperatorSpec> = new Map(OPERATORS.map((op) => [op.name, op]));
 

@@ -14,6 +14,7 @@ import type { PolicyProblem } from './problems.ts';
 import { ACTIONS, type Action, type ConditionNode, type LoadedRule, type TopLevelCondition } from './types.ts';
 
 const FACT_TYPES: ReadonlyMap<string, FactType> = new Map(FACT_CATALOGUE.map((f) => [f.name, f.type]));
+const NULLABLE_FACTS: ReadonlySet<string> = new Set(FACT_CATALOGUE.filter((f) => f.nullable).map((f) => f.name));
 
 const PLACEHOLDER = /\{([A-Za-z][A-Za-z0-9_]*)\}/g;
 
@@ -24,11 +25,19 @@ export interface RuleContext {
   seenNames: Map<string, { file: string; index: number }>;
 }
 
-export function loadRules(file: string, doc: unknown, ctx: RuleContext): { rules: LoadedRule[]; problems: PolicyProblem[] } {
+/** A rule switched off by its "enabled" parameter: not evaluated, shown by `policies check`. */
+export interface DisabledRule {
+  name: string;
+  file: string;
+  param: string;
+}
+
+export function loadRules(file: string, doc: unknown, ctx: RuleContext): { rules: LoadedRule[]; problems: PolicyProblem[]; disabled: DisabledRule[] } {
   const rules: LoadedRule[] = [];
+  const disabled: DisabledRule[] = [];
   const problems: PolicyProblem[] = [];
   const rawRules = (doc as { rules?: unknown } | null)?.rules;
-  if (!Array.isArray(rawRules)) return { rules, problems };
+  if (!Array.isArray(rawRules)) return { rules, problems, disabled };
   rawRules.forEach((raw: unknown, index) => {
     if (!isObject(raw)) return; // reported by the schema check
     const rule = raw;
@@ -60,9 +69,14 @@ export function loadRules(file: string, doc: unknown, ctx: RuleContext): { rules
     }
 
     const conditions = rule.conditions === undefined ? undefined : checkNode(rule.conditions, ['conditions'], ctx, report);
+    const enabled = enabledBy(rule.enabled, ctx, report);
 
     if (problems.length === before && typeof rule.name === 'string' && conditions && isRootGroup(conditions) &&
         ACTIONS.includes(event?.type as Action) && reason !== '') {
+      if (!enabled.on) {
+        disabled.push({ name: rule.name, file, param: enabled.param! });
+        return;
+      }
       rules.push({
         name: rule.name,
         file,
@@ -74,7 +88,25 @@ export function loadRules(file: string, doc: unknown, ctx: RuleContext): { rules
       });
     }
   });
-  return { rules, problems };
+  return { rules, problems, disabled };
+}
+
+/**
+ * "enabled": true, false or {"param": name}: a rule switched by a parameter (0 = off, anything else = on),
+ * for protections an operator may lift ("protectOutputAggregations": 0 lets the kill rules act on $merge).
+ */
+function enabledBy(value: unknown, ctx: RuleContext, report: Report): { on: boolean; param?: string } {
+  if (value === undefined || value === true) return { on: true };
+  if (value === false) return { on: false, param: '(false)' };
+  if (isParamReference(value) && typeof value.param === 'string') {
+    const resolved = ctx.parameters.get(value.param);
+    if (resolved === undefined) {
+      report('enabled.param', `unknown parameter "${value.param}"; declared parameters: ${knownParams(ctx)}`);
+      return { on: true };
+    }
+    return { on: resolved !== 0, param: value.param };
+  }
+  return { on: true }; // other shapes are reported by the schema check
 }
 
 function isRootGroup(node: ConditionNode): node is TopLevelCondition {
@@ -136,6 +168,11 @@ function checkLeaf(n: Record<string, unknown>, at: (string | number)[], ctx: Rul
     const suitable = OPERATORS.filter((op) => op.factTypes.includes(factType)).map((op) => op.name).join(', ');
     report(fieldPath([...at, 'operator']),
       `operator "${spec.name}" does not apply to ${factType} fact "${String(fact)}" (it takes ${spec.factTypes.join(' or ')} facts); operators for ${factType} facts: ${suitable}`);
+    return undefined;
+  }
+  if (spec.nullableFactsOnly && !NULLABLE_FACTS.has(fact as string)) {
+    report(fieldPath([...at, 'operator']),
+      `operator "${spec.name}" applies only to facts that can be unknown (${[...NULLABLE_FACTS].join(', ')}); "${String(fact)}" is always known`);
     return undefined;
   }
   const problem = spec.valueCheck(value, factType);

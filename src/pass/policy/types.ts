@@ -69,6 +69,8 @@ export interface PolicySet {
   rules: LoadedRule[];
   /** Added beyond the brief: declaration and provenance of every parameter (same keys as `parameters`). */
   parameterInfo: Record<string, ParameterInfo>;
+  /** Rules switched off by their "enabled" parameter (not in `rules`). */
+  disabledRules?: { name: string; file: string; param: string }[];
 }
 
 export function isAll(node: ConditionNode): node is { all: ConditionNode[] } {

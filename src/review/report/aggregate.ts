@@ -4,6 +4,7 @@
  * the number of events: the time series coarsens itself and the events table keeps only the most
  * recent rows.
  */
+import { identityLabel } from '../../util/identity-label.ts';
 import { isDecision, type AuditRecord, type ReadProblem } from '../record.ts';
 import { toRow, type ReviewRow } from '../row.ts';
 import { TimeBuckets } from './buckets.ts';
@@ -102,7 +103,7 @@ export class ReportCollector {
     this.outcomes[outcome]++;
     // Sessionless operations have no user or application; they count under "(no session)".
     const user = decision.session ? decision.session.user || '(none)' : '(no session)';
-    const app = decision.session ? decision.session.appName || '(none)' : '(no session)';
+    const app = decision.session ? identityLabel(decision.session.appName) : '(no session)';
     bump(this.users, user, outcome);
     bump(this.apps, app, outcome);
     if (outcome === 'killed') this.kills.add(record.timeMs, decision.rule);

@@ -219,7 +219,7 @@ export const adminCommands: CommandDef[] = [
           currentOpen: [...m.sessions.all()].filter((r) => r.txn && (r.txn.state === 'inProgress' || r.txn.state === 'prepared')).length,
           currentPrepared: [...m.sessions.all()].filter((r) => r.txn?.state === 'prepared').length,
         },
-        metrics: { cursor: { open: { total: m.cursors.size } }, commands: { total: m.stats.commands } },
+        metrics: { cursor: { open: { noTimeout: [...m.cursors.all()].filter((c) => c.noCursorTimeout).length, pinned: [...m.cursors.all()].filter((c) => c.pinned).length, total: m.cursors.size } }, commands: { total: m.stats.commands } },
         mem: { bits: 64, resident: Math.round(mem.rss / 1048576), virtual: Math.round(mem.rss / 1048576) },
         standin: { sessions: m.sessions.size, operations: m.ops.size, cursors: m.cursors.size, heapUsedBytes: mem.heapUsed, rssBytes: mem.rss, inbound: inboundTotals(m) },
         ok: 1,

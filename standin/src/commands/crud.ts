@@ -21,6 +21,8 @@ import type { Cursor } from '../cursors.ts';
 import { compileFilter, refuseReservedNames } from '../mql.ts';
 import { runPipeline } from '../mql-stages.ts';
 import { applyUpdate, upsertSeed } from '../mql-updates.ts';
+import { changeStreamGetMore, isChangeStreamCursor, openChangeStream, recordChange } from '../change-streams.ts';
+import { isOutputStage, writeOutput } from '../output-stages.ts';
 
 
 function collectionName(ctx: CommandContext, field: string): string {
@@ -64,6 +66,7 @@ function writeDoc(ctx: CommandContext, coll: string, key: string, doc: Document 
     return;
   }
   const c = ctx.mongod.storage.getOrCreate(ctx.db, coll);
+  recordChange(ctx.mongod, ctx.db, coll, c.docs.get(key) ?? null, doc);
   if (doc) c.docs.set(key, doc);
   else c.docs.delete(key);
   ctx.mongod.noteWrite();
@@ -75,6 +78,7 @@ export function commitWrites(ctx: CommandContext): void {
     const dot = ns.indexOf('.');
     const c = ctx.mongod.storage.getOrCreate(ns.slice(0, dot), ns.slice(dot + 1));
     for (const [key, doc] of overlay) {
+      recordChange(ctx.mongod, c.db, c.name, c.docs.get(key) ?? null, doc);
       if (doc) c.docs.set(key, doc);
       else c.docs.delete(key);
     }
@@ -127,6 +131,7 @@ function cursorReply(ctx: CommandContext, ns: string, source: BatchSource, batch
     const cursor = m.cursors.open({
       ns, session: ctx.session, owner: m.params.auth ? m.userName(ctx.conn) : null, txn: ctx.txn,
       originatingCommand: ctx.cmd, createdDate: now, noCursorTimeout: ctx.cmd.noCursorTimeout === true, source,
+      tailable: ctx.cmd.tailable === true, awaitData: ctx.cmd.awaitData === true,
     });
     cursor.nDocsReturned = first.count;
     cursor.nBatchesReturned = 1;
@@ -143,7 +148,7 @@ function findSource(ctx: CommandContext, coll: string): Iterable<Document> {
   return visibleDocs(ctx, coll);
 }
 
-function runAggregate(ctx: CommandContext): Document {
+function runAggregate(ctx: CommandContext): Document | Promise<Document> {
   const m = ctx.mongod;
   const target = ctx.cmd.aggregate;
   const pipeline = expectArray(ctx.cmd.pipeline, 'aggregate.pipeline') as Document[];
@@ -165,6 +170,7 @@ function runAggregate(ctx: CommandContext): Document {
   let source: Iterable<Document>;
   let ns: string;
   let rest = pipeline;
+  if (firstStage === '$changeStream') return openChangeStream(ctx, pipeline, target, batchSize);
   if (firstStage === '$listSessions') {
     if (ctx.db !== 'config' || target !== 'system.sessions') {
       throw new CommandError(73, 'InvalidNamespace', '$listSessions may only be run against config.system.sessions');
@@ -202,6 +208,8 @@ function runAggregate(ctx: CommandContext): Document {
   if (ctx.txn && (firstStage === '$listSessions' || firstStage === '$listLocalSessions' || firstStage === '$currentOp')) {
     throw new CommandError(263, 'OperationNotSupportedInTransaction', `Operation not permitted in transaction :: caused by :: ${firstStage} is not allowed in transactions`);
   }
+  const last = rest[rest.length - 1];
+  if (isOutputStage(last)) return writeOutput(ctx, runPipeline(source, rest.slice(0, -1), { now: new Date(ctx.now) }), last!, ns);
   const out = runPipeline(source, rest, { now: new Date(ctx.now) })[Symbol.iterator]();
   return cursorReply(ctx, ns, documentSource(out), batchSize);
 }
@@ -271,7 +279,7 @@ export const crudCommands: CommandDef[] = [
   },
   {
     names: ['getMore'], secondaryAllowed: 'always', allowedInTransaction: true, opType: 'getmore',
-    run: (ctx) => {
+    run: async (ctx) => {
       const m = ctx.mongod;
       const id = ctx.cmd.getMore;
       if (!(id instanceof Long) && !isNumber(id)) throw wrongType('getMore.getMore', id, 'long');
@@ -295,7 +303,9 @@ export const crudCommands: CommandDef[] = [
       }
       const batchSize = batchSizeOf(ctx.cmd.batchSize, 'getMore', null);
       cursor.pinned = true;
+      ctx.op.details = { cursor }; // $currentOp shows the cursor a getMore runs on
       try {
+        if (isChangeStreamCursor(m, cursor)) return await changeStreamGetMore(ctx, cursor, batchSize);
         const batch = cursor.source.next(batchSize);
         cursor.lastAccessDate = new Date(m.now());
         cursor.nDocsReturned += batch.count;

@@ -47,7 +47,12 @@ export const killCommands: CommandDef[] = [
         patterns = m.params.auth ? [{ kind: 'uid', uidHex: m.digestHex(ctx.conn) }] : [{ kind: 'all' }];
       } else {
         patterns = list.map((e, i) => {
-          const lsid = m.resolveLsid(ctx.conn, expectDoc(e, `${P}.${i}`), P, 'killAnySession');
+          const d = expectDoc(e, `${P}.${i}`);
+          // A child session cannot be killed by itself: its parent is the target (jstests/sharding/internal_txns/kill_sessions.js).
+          if (d.txnUUID !== undefined || d.txnNumber !== undefined) {
+            throw new CommandError(72, 'InvalidOptions', 'Cannot kill an internal (child) session; kill its parent session {id, uid} instead');
+          }
+          const lsid = m.resolveLsid(ctx.conn, d, P, 'killAnySession');
           return { kind: 'lsid', ...lsid } as KillPattern;
         });
       }

@@ -45,6 +45,15 @@ function requireUserAdmin(ctx: CommandContext, action: string): void {
   m.requirePrivilege(ctx, { db: ctx.db, collection: '' }, action);
 }
 
+function parsePrivileges(value: unknown, path: string): Privilege[] {
+  return expectArray(value, path).map((p, i) => {
+    const d = expectDoc(p, `${path}.${i}`);
+    const actions = expectArray(d.actions, `${path}.actions`);
+    for (const a of actions) if (typeof a !== 'string') throw new CommandError(14, 'TypeMismatch', 'actions must be strings');
+    return { resource: parseResource(d.resource, `${path}.resource`), actions: actions as string[] };
+  });
+}
+
 export const userCommands: CommandDef[] = [
   {
     names: ['saslStart'], secondaryAllowed: 'always', requiresAuth: false, ignoresSession: true,
@@ -118,14 +127,22 @@ export const userCommands: CommandDef[] = [
     run: (ctx) => {
       requireUserAdmin(ctx, 'createRole');
       const role = expectString(ctx.cmd.createRole, 'createRole.createRole');
-      const privileges: Privilege[] = expectArray(ctx.cmd.privileges ?? [], 'createRole.privileges').map((p, i) => {
-        const d = expectDoc(p, `createRole.privileges.${i}`);
-        const actions = expectArray(d.actions, 'createRole.privileges.actions');
-        for (const a of actions) if (typeof a !== 'string') throw new CommandError(14, 'TypeMismatch', 'actions must be strings');
-        return { resource: parseResource(d.resource, 'createRole.privileges.resource'), actions: actions as string[] };
-      });
+      const privileges = parsePrivileges(ctx.cmd.privileges ?? [], 'createRole.privileges');
       const roles = parseRoles(ctx.cmd.roles ?? [], ctx.db, 'createRole.roles');
       ctx.mongod.auth.createRole({ role, db: ctx.db, privileges, roles });
+      return { ok: 1 };
+    },
+  },
+  {
+    // What `setup-role` re-runs to converge an existing role on its document.
+    names: ['updateRole'], secondaryAllowed: 'never',
+    run: (ctx) => {
+      requireUserAdmin(ctx, 'createRole');
+      const role = expectString(ctx.cmd.updateRole, 'updateRole.updateRole');
+      const privileges = ctx.cmd.privileges === undefined ? undefined : parsePrivileges(ctx.cmd.privileges, 'updateRole.privileges');
+      const roles = ctx.cmd.roles === undefined ? undefined : parseRoles(ctx.cmd.roles, ctx.db, 'updateRole.roles');
+      if (!privileges && !roles) throw new CommandError(2, 'BadValue', 'Must specify at least one field to update in updateRole');
+      ctx.mongod.auth.updateRole({ role, db: ctx.db }, { ...(privileges ? { privileges } : {}), ...(roles ? { roles } : {}) });
       return { ok: 1 };
     },
   },
