@@ -13,7 +13,7 @@ import type { AuditEvent, EnvelopeOptions } from '../pass/audit/events.ts';
 import { createEventBridgeClient, EventBridgeAuditSink, type EventBridgeAuditSinkOptions } from './eventbridge.ts';
 import { FileAuditSink } from './audit-file-sink.ts';
 import { StdoutAuditSink } from './audit-stdout-sink.ts';
-import type { AuditLogger, AuditSink, PublishResult } from '../pass/audit/sink.ts';
+import type { AuditLogger, AuditSink, PublishOptions, PublishResult } from '../pass/audit/sink.ts';
 
 
 /** The spec forms createAuditSink accepts, as shown in its error messages. */
@@ -92,6 +92,7 @@ export class InMemoryAuditSink implements AuditSink {
     this.#reject = options.reject;
   }
 
+  // Records synchronously: no deadline can cut it off, so the publish options are not taken.
   async publish(events: AuditEvent[]): Promise<PublishResult> {
     const result: PublishResult = { sent: 0, failed: [], calls: events.length > 0 ? 1 : 0 };
     this.calls += result.calls;
@@ -129,8 +130,8 @@ export class TeeSink implements AuditSink {
     this.#sinks = sinks;
   }
 
-  async publish(events: AuditEvent[]): Promise<PublishResult> {
-    const settled = await Promise.allSettled(this.#sinks.map((sink) => sink.publish(events)));
+  async publish(events: AuditEvent[], options: PublishOptions = {}): Promise<PublishResult> {
+    const settled = await Promise.allSettled(this.#sinks.map((sink) => sink.publish(events, options)));
     const reasons = new Map<AuditEvent, string[]>();
     const note = (event: AuditEvent, reason: string): void => {
       const list = reasons.get(event) ?? [];
