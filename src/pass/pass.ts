@@ -10,8 +10,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { decisionEvent, emptyCounts, runSummaryEvent, sessionRefFromFacts, operationRefFromFacts, type AuditContext } from './audit/builder.ts';
-import type { AuditEvent, RunCounts, StillRunningOp, TriggerInfo } from './audit/events.ts';
+import { earliest, type AuditBudget } from './audit/budget.ts';
+import type { AuditEvent, KillFailureGroup, RunCounts, StillRunningOp, TriggerInfo } from './audit/events.ts';
 import type { AuditSink, PublishResult } from './audit/sink.ts';
+import { groupKillFailures } from './kill-failures.ts';
 import { emptyFacts, type SessionFacts } from './facts.ts';
 import { InventoryBuilder } from './inventory.ts';
 import { executeKills, type KillOutcome, type KillTarget } from './kill.ts';
@@ -32,6 +34,11 @@ export interface PassOptions {
   source: string;
   /** Epoch ms by which the pass must have stopped starting new work (Lambda deadline minus a margin). */
   deadlineMs?: number;
+  /**
+   * How long the audit may take (src/pass/audit/budget.ts); unbounded when absent. Its deadlines are
+   * wall-clock (Date.now), as the sinks' timers are: a pass given another `now` gets no absolute one.
+   */
+  audit?: AuditBudget;
   now?: () => number;
   /** Progress lines for long work (stderr in the CLI). */
   progress?: (line: string) => void;
@@ -79,6 +86,8 @@ export interface RunReport {
   stages: Record<StageName, number>;
   roundTrips: number;
   audit: { events: number; sent: number; failed: number; putEventsCalls: number };
+  /** The failed kills grouped by error, as in the run summary event; empty when none failed. */
+  killFailures: KillFailureGroup[];
   decisions: DecisionRow[];
   stillRunning: StillRunningOp[];
   unfinished: string | null;
@@ -211,6 +220,14 @@ async function verifyKills(mongo: MongoPort, killed: KillTarget[]): Promise<Stil
 }
 
 /**
+ * No kill starts after the pass's deadline, nor after the moment from which the audit could no longer
+ * send and, failing that, log the kills' events before the process may be stopped.
+ */
+function killDeadline(opts: PassOptions, kills: number): number | undefined {
+  return earliest(opts.deadlineMs, opts.audit?.killCutoff(kills));
+}
+
+/**
  * Runs one pass. Throws only for errors before anything could be done (the caller reports them);
  * once the inventory is read, failures are recorded in the report and the run summary.
  */
@@ -238,7 +255,7 @@ export async function runPass(mongo: MongoPort, policy: PolicySet, sink: AuditSi
     if (events.length === publishedUpTo) return;
     const batch = events.slice(publishedUpTo);
     publishedUpTo = events.length;
-    const r: PublishResult = await sink.publish(batch);
+    const r: PublishResult = await sink.publish(batch, { deadlineMs: opts.audit?.deadline(batch.length) });
     published.sent += r.sent;
     published.failed += r.failed.length;
     published.calls += r.calls;
@@ -317,7 +334,7 @@ export async function runPass(mongo: MongoPort, policy: PolicySet, sink: AuditSi
       }
     } else if (targets.length > 0) {
       const result = await timer.time('kill', () => executeKills(mongo, targets, {
-        batchSize: opts.batchSize, concurrency: opts.concurrency, deadlineMs: opts.deadlineMs, now,
+        batchSize: opts.batchSize, concurrency: opts.concurrency, deadlineMs: killDeadline(opts, targets.length), now,
         onProgress: targets.length >= 10_000 ? (done, total) => opts.progress?.(`kill: ${done}/${total}`) : undefined,
       }));
       counts.killSessionsCalls = result.killSessionsCalls;
@@ -357,12 +374,17 @@ export async function runPass(mongo: MongoPort, policy: PolicySet, sink: AuditSi
     failure = (e as Error).message;
   }
 
-  // The run summary goes out even when the pass failed: an operator must see that it did.
+  // The run summary goes out even when the pass failed: an operator must see that it did. It is sent
+  // on its own, after the other events, so that it can say how many of them were not delivered.
+  await timer.time('audit', () => publish());
   const finishedAt = new Date(now());
+  const killFailures = groupKillFailures(rows.filter((r) => r.outcome === 'failed'));
   events.push(runSummaryEvent(ctx, {
     startedAt, finishedAt, reportOnly, reportOnlyReason, counts, stillRunning,
     ...(unfinished ? { unfinished } : {}),
     ...(failure ? { error: { message: failure } } : {}),
+    ...(killFailures.length ? { killFailures } : {}),
+    audit: { events: events.length, undelivered: published.failed },
   }));
   await timer.time('audit', () => publish());
 
@@ -371,6 +393,6 @@ export async function runPass(mongo: MongoPort, policy: PolicySet, sink: AuditSi
     startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - startedAt.getTime(),
     counts, stages: timer.stages, roundTrips: mongo.roundTrips(),
     audit: { events: events.length, sent: published.sent, failed: published.failed, putEventsCalls: published.calls },
-    decisions: rows, stillRunning, unfinished, internalOps, error: failure,
+    killFailures, decisions: rows, stillRunning, unfinished, internalOps, error: failure,
   };
 }

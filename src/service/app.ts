@@ -18,6 +18,7 @@ import { pickCluster, resolveDeployment, type ClusterTarget, type Deployment } f
 import { ConfigError, PolicyError } from '../util/errors.ts';
 import { ClusterLeases } from './lease.ts';
 import { runPass, type RunReport } from '../pass/pass.ts';
+import { auditBudget } from '../pass/audit/budget.ts';
 import { loadPolicySet } from '../pass/policy/load.ts';
 import type { PolicySet } from '../pass/policy/types.ts';
 import { redactUri } from '../util/redact.ts';
@@ -25,6 +26,19 @@ import { CachedSecrets, connectionStringFromSecret, createSecretsManagerClient, 
 
 /** Time kept back from the Lambda deadline to publish the audit events and return. */
 export const DEADLINE_MARGIN_MS = 5_000;
+
+/**
+ * The audit's publishing ends early enough to log in full, before Lambda cuts the invocation off, every
+ * event it could not deliver (src/pass/audit/budget.ts): AUDIT_LOG_MARGIN_MS before the end, for the
+ * return and the failure's own log lines, plus AUDIT_LOG_MS_PER_EVENT for each event of the publish. The
+ * same reserve keeps the kill stage from starting kills whose events could not be logged in time.
+ * Logging 10,000 undelivered events through the Lambda logger took ~1 s on one core here (0.1 ms each,
+ * JSON lines into a pipe, as the Lambda runtime takes stdout); the reaper function has 512 MB, which
+ * Lambda gives about 0.3 of a vCPU (CPU is allocated in proportion to memory, a full vCPU at 1,769 MB:
+ * "Lambda memory and computing power", AWS Lambda Developer Guide), hence 0.5 ms per event.
+ */
+export const AUDIT_LOG_MARGIN_MS = 1_000;
+export const AUDIT_LOG_MS_PER_EVENT = 0.5;
 
 export interface PassRequest {
   /** Cluster name; the only cluster when absent. */
@@ -41,6 +55,8 @@ export interface PassRequest {
   dryRun?: boolean;
   /** Epoch ms by which the pass stops starting new kills. */
   deadlineMs?: number;
+  /** Epoch ms by which the audit's publishing must end (REAPER_AUDIT_TIMEOUT_SECONDS bounds it too). */
+  auditDeadlineMs?: number;
 }
 
 export interface Reaper {
@@ -53,7 +69,7 @@ export interface Reaper {
   /** Runs one pass holding the cluster's lease; throws PassInProgressError when another holds it. */
   run(request: PassRequest): Promise<RunReport>;
   /** One pass on the only (or named) cluster with its own policy set. */
-  runOnce(trigger: TriggerInfo, opts?: { deadlineMs?: number; dryRun?: boolean; cluster?: string }): Promise<RunReport>;
+  runOnce(trigger: TriggerInfo, opts?: { deadlineMs?: number; auditDeadlineMs?: number; dryRun?: boolean; cluster?: string }): Promise<RunReport>;
   close(): Promise<void>;
 }
 
@@ -134,6 +150,10 @@ export async function createReaper(env: Record<string, string | undefined>, logg
         cluster: cluster.name, trigger: request.trigger, dryRun, maxKills: config.maxKills, maxKillShare: config.maxKillShare,
         batchSize: config.batchSize, concurrency: config.concurrency, source: config.source,
         ...(request.deadlineMs !== undefined ? { deadlineMs: request.deadlineMs } : {}),
+        audit: auditBudget({
+          timeoutMs: config.auditTimeoutSeconds * 1000,
+          ...(request.auditDeadlineMs !== undefined ? { deadlineMs: request.auditDeadlineMs, logMsPerEvent: AUDIT_LOG_MS_PER_EVENT } : {}),
+        }),
       });
       if (report.error) {
         logger.warn(`pass ${report.runId} on ${cluster.name} failed (${redactUri(report.error)}); its client and cached secret are dropped so the next pass starts afresh`);
@@ -155,6 +175,7 @@ export async function createReaper(env: Record<string, string | undefined>, logg
         ...(opts.cluster !== undefined ? { cluster: opts.cluster } : {}),
         ...(opts.dryRun !== undefined ? { dryRun: opts.dryRun } : {}),
         ...(opts.deadlineMs !== undefined ? { deadlineMs: opts.deadlineMs } : {}),
+        ...(opts.auditDeadlineMs !== undefined ? { auditDeadlineMs: opts.auditDeadlineMs } : {}),
       });
     },
     async close() {
