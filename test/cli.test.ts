@@ -129,6 +129,7 @@ describe('configuration', () => {
     assert.equal(c.maxKillShare, 0.25);
     assert.equal(c.cluster, 'h:1');
     assert.equal(c.auditTimeoutSeconds, 30);
+    assert.equal(c.auditRequestTimeoutSeconds, 5);
     assert.equal(resolveConfig({ 'audit-timeout': '2' }, { MONGODB_URI: 'mongodb://h', REAPER_AUDIT_TIMEOUT_SECONDS: '9' }).auditTimeoutSeconds, 2);
     assert.equal(resolveConfig({}, { MONGODB_URI: 'mongodb://h', REAPER_AUDIT_TIMEOUT_SECONDS: '9' }).auditTimeoutSeconds, 9);
   });

@@ -32,6 +32,8 @@ export interface CreateAuditSinkOptions extends EnvelopeOptions {
   /** The process's EventBridge client; created with createEventBridgeClient() when absent. */
   client?: EventBridgeClient;
   logger?: AuditLogger;
+  /** Per-request timeout of the EventBridge client created here (not of an injected one). */
+  requestTimeoutMs?: number;
   /** Stream for `stdout`. Default process.stdout. */
   stream?: NodeJS.WritableStream;
   /** Retry tuning for `eventbridge` (tests inject sleep and random). */
@@ -62,7 +64,7 @@ export function createAuditSink(spec: string, options: CreateAuditSinkOptions = 
       );
     }
     return new EventBridgeAuditSink({
-      client: options.client ?? createEventBridgeClient(),
+      client: options.client ?? createEventBridgeClient({}, options.requestTimeoutMs !== undefined ? { requestMs: options.requestTimeoutMs } : {}),
       eventBusName,
       ...logger,
       ...options.eventBridge,

@@ -18,6 +18,7 @@
  * comes (the SDK's abortSignal, which also stops the SDK's own retries); what is not delivered by then
  * is reported failed and logged in full.
  */
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleepMs } from 'node:timers/promises';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { mapLimit } from '../util/concurrency.ts';
@@ -29,6 +30,7 @@ import {
   type PutEventsResultEntry,
 } from '@aws-sdk/client-eventbridge';
 import type { AuditEvent } from '../pass/audit/events.ts';
+import { DEFAULT_AUDIT_REQUEST_TIMEOUT_SECONDS } from '../pass/audit/budget.ts';
 import { deadlineReason, logUndelivered, type AuditLogger, type AuditSink, type PublishOptions, type PublishResult } from '../pass/audit/sink.ts';
 
 /**
@@ -110,14 +112,12 @@ export interface EventBridgeAuditSinkOptions {
 export const DEFAULT_PUT_EVENTS_CONCURRENCY = 16;
 
 /**
- * Time to establish a connection to the EventBridge endpoint, and time for one PutEvents request to be
- * answered, per attempt (our choice). A PutEvents call of at most 256 KB is answered in tens of
- * milliseconds (the local responder of `npm run bench` answers in ~3 ms; the service itself adds its
- * own latency); an endpoint that does not answer in seconds is stalled, and the SDK's next attempt, or
- * ours, is the better use of the time left.
+ * Time to establish a connection to the EventBridge endpoint (our choice: a TCP and TLS handshake with a
+ * regional endpoint takes milliseconds), and time for one PutEvents request to be answered, per attempt
+ * (DEFAULT_AUDIT_REQUEST_TIMEOUT_SECONDS, which says why).
  */
 export const PUT_EVENTS_CONNECTION_TIMEOUT_MS = 3_000;
-export const PUT_EVENTS_REQUEST_TIMEOUT_MS = 5_000;
+export const PUT_EVENTS_REQUEST_TIMEOUT_MS = DEFAULT_AUDIT_REQUEST_TIMEOUT_SECONDS * 1000;
 
 /**
  * The standard client: `new EventBridgeClient({})` already reads AWS_REGION (NODE_REGION_CONFIG_OPTIONS,
@@ -234,7 +234,7 @@ export class EventBridgeAuditSink implements AuditSink {
     }
 
     const { deadlineMs } = options;
-    const deadline = deadlineSignal(deadlineMs);
+    const deadline = deadlineSignal(deadlineMs, this.#concurrency);
     const round: SendContext = { result, abortSignal: deadline.signal, inconsistent: 0 };
     let cutOff = false;
     try {
@@ -360,10 +360,17 @@ export class EventBridgeAuditSink implements AuditSink {
   }
 }
 
-/** An AbortSignal that fires at the deadline (none without one); clear() stops its timer. */
-function deadlineSignal(deadlineMs: number | undefined): { signal: AbortSignal | undefined; clear(): void } {
+/**
+ * An AbortSignal that fires at the deadline (none without one); clear() stops its timer. Every request in
+ * flight listens to it, the SDK's retry step and its HTTP handler once each (@smithy/core retry and
+ * @smithy/node-http-handler; both remove their listener when the request ends), so `concurrency`
+ * requests hold up to twice that many listeners: the limit is raised to match, or Node would warn of a leak
+ * past its default of 10.
+ */
+function deadlineSignal(deadlineMs: number | undefined, concurrency: number): { signal: AbortSignal | undefined; clear(): void } {
   if (deadlineMs === undefined) return { signal: undefined, clear: () => {} };
   const controller = new AbortController();
+  setMaxListeners(Math.max(10, 2 * concurrency + 2), controller.signal);
   const timer = setTimeout(() => controller.abort(new Error('audit deadline reached')), Math.max(0, deadlineMs - Date.now()));
   if (deadlineMs <= Date.now()) controller.abort(new Error('audit deadline reached'));
   return { signal: controller.signal, clear: () => clearTimeout(timer) };

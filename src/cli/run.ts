@@ -37,8 +37,8 @@ const BOOLEAN_FLAGS = new Set(['dry-run', 'json', 'help']);
 
 export const RUN_USAGE = `usage: session-reaper run --uri URI [--policies DIR] [--dry-run] [--max-kills N] [--max-kill-share F]
                           [--batch-size N] [--concurrency N] [--audit eventbridge|eventbridge:BUS|stdout|file:PATH]
-                          [--audit-timeout SECONDS] [--cluster NAME] [--source SOURCE] [--event-bus NAME] [--json]
-                          [--<threshold> N]...
+                          [--audit-timeout SECONDS] [--audit-request-timeout SECONDS] [--cluster NAME]
+                          [--source SOURCE] [--event-bus NAME] [--json] [--<threshold> N]...
 threshold flags of the policy set: see 'session-reaper policies check'`;
 
 /** Splits argv into settings flags and the rest (threshold flags), each as name -> raw string. */
@@ -146,6 +146,7 @@ export function sinkFor(config: RunConfig, json: boolean, io: CliIo): AuditSink 
     settingName: '--audit',
     env: io.env,
     ...(config.eventBusName ? { eventBusName: config.eventBusName } : {}),
+    requestTimeoutMs: config.auditRequestTimeoutSeconds * 1000,
     // With --json, stdout carries only the report: stdout audit lines move to stderr.
     stream: json ? io.stderr : io.stdout,
     logger: stderrLogger(io),

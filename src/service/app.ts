@@ -103,7 +103,7 @@ export async function createReaper(env: Record<string, string | undefined>, logg
   const sink: AuditSink = deps.sink ?? createAuditSink(config.audit, {
     settingName: 'REAPER_AUDIT', env, logger,
     ...(config.eventBusName ? { eventBusName: config.eventBusName } : {}),
-    ...(config.audit.startsWith('eventbridge') ? { client: deps.eventBridge ?? createEventBridgeClient() } : {}),
+    ...(config.audit.startsWith('eventbridge') ? { client: deps.eventBridge ?? createEventBridgeClient({}, { requestMs: config.auditRequestTimeoutSeconds * 1000 }) } : {}),
   });
   const needsSecrets = [...deployment.clusters.values()].some((c) => c.secretArn);
   const secrets: SecretStore | null = deps.secrets ?? (needsSecrets ? new CachedSecrets(createSecretsManagerClient()) : null);

@@ -6,6 +6,7 @@
 import { ConfigError } from '../util/errors.ts';
 import { DEFAULT_KILL_BATCH_SIZE, DEFAULT_KILL_CONCURRENCY, MAX_KILL_BATCH_SIZE } from '../pass/kill.ts';
 import { DEFAULT_AUDIT_SOURCE } from '../pass/audit/events.ts';
+import { DEFAULT_AUDIT_REQUEST_TIMEOUT_SECONDS } from '../pass/audit/budget.ts';
 import { redactUri } from '../util/redact.ts';
 import { shippedPath } from '../util/shipped-path.ts';
 import {
@@ -35,6 +36,7 @@ export interface RunConfig {
   concurrency: number;
   audit: string;
   auditTimeoutSeconds: number;
+  auditRequestTimeoutSeconds: number;
   cluster: string;
   source: string;
   eventBusName: string;
@@ -125,6 +127,7 @@ export const SETTINGS: readonly Setting<keyof RunConfig>[] = [
   { key: 'concurrency', env: 'REAPER_KILL_CONCURRENCY', flag: 'concurrency', description: 'Kill commands in flight at once', default: DEFAULT_KILL_CONCURRENCY, parse: integer(1, 64) },
   { key: 'audit', env: 'REAPER_AUDIT', flag: 'audit', description: 'Audit sink: eventbridge, eventbridge:BUS, stdout or file:PATH', default: 'stdout', parse: text },
   { key: 'auditTimeoutSeconds', env: 'REAPER_AUDIT_TIMEOUT_SECONDS', flag: 'audit-timeout', description: `Seconds the audit of one pass may take in all (1-${MAX_AUDIT_TIMEOUT_SECONDS}); events not delivered by then are logged in full and the run ends with exit code 3 (in Lambda the invocation's remaining time, less a margin for that logging, bounds it too)`, default: DEFAULT_AUDIT_TIMEOUT_SECONDS, parse: integer(1, MAX_AUDIT_TIMEOUT_SECONDS) },
+  { key: 'auditRequestTimeoutSeconds', env: 'REAPER_AUDIT_REQUEST_TIMEOUT_SECONDS', flag: 'audit-request-timeout', description: `Seconds one PutEvents request may go unanswered before it is abandoned and retried on a new connection (1-${MAX_AUDIT_TIMEOUT_SECONDS}), within the audit timeout`, default: DEFAULT_AUDIT_REQUEST_TIMEOUT_SECONDS, parse: integer(1, MAX_AUDIT_TIMEOUT_SECONDS) },
   { key: 'cluster', env: 'REAPER_CLUSTER', flag: 'cluster', description: 'Cluster name in audit events (default: the hosts of the connection string, or the name of MONGODB_SECRET_ARN)', default: clusterFromUri, parse: text },
   { key: 'source', env: 'REAPER_AUDIT_SOURCE', flag: 'source', description: 'EventBridge Source of audit events', default: DEFAULT_AUDIT_SOURCE, parse: text },
   { key: 'eventBusName', env: 'AUDIT_EVENT_BUS_NAME', flag: 'event-bus', description: 'EventBridge bus for --audit eventbridge', default: '', parse: (r) => r.trim() },

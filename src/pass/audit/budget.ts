@@ -11,6 +11,16 @@
  * Wall-clock time (Date.now): sinks enforce the deadline with real timers, whatever clock the pass was
  * given for its own decisions.
  */
+/**
+ * Default time one request of the audit (a PutEvents call) may go unanswered before it is abandoned and
+ * retried on a fresh connection (REAPER_AUDIT_REQUEST_TIMEOUT_SECONDS; our choice). EventBridge answers a
+ * PutEvents call of at most 256 KB in tens of milliseconds (the local responder of `npm run bench` in
+ * ~3 ms); a request unanswered for seconds is on a dead connection (a keep-alive socket a NAT dropped while
+ * the Lambda container was frozen) or a stalled endpoint, and a new attempt is the better use of the
+ * time left. Slow stand-ins (moto delivers each entry to a rule's targets in about a second) need more.
+ */
+export const DEFAULT_AUDIT_REQUEST_TIMEOUT_SECONDS = 5;
+
 export interface AuditBudget {
   /** Epoch ms by which a publish of `events` events starting now must end; undefined when unbounded. */
   deadline(events: number): number | undefined;
