@@ -65,7 +65,9 @@ before(async () => {
   file = join(dir, 'audit.jsonl');
   const memory = new InMemoryAuditSink();
   const fileSink = new FileAuditSink({ path: file });
-  const bus = new EventBridgeAuditSink({ client: createEventBridgeClient(), eventBusName: BUS });
+  // moto delivers each entry to the log-group target in about a second, so a request of 10 entries
+  // takes longer than the production request timeout (PUT_EVENTS_REQUEST_TIMEOUT_MS) allows.
+  const bus = new EventBridgeAuditSink({ client: createEventBridgeClient({}, { requestMs: 120_000 }), eventBusName: BUS });
   history = await recordRealPasses(new TeeSink([bus, fileSink, memory]));
   await fileSink.close();
   events = memory.events;

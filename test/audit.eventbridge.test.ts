@@ -366,6 +366,110 @@ describe('EventBridgeAuditSink retries', () => {
   });
 });
 
+describe('EventBridgeAuditSink trusts a PutEvents response entry by entry (issue 14, finding 2)', () => {
+  it('counts nothing delivered from a 200 reply of {} and logs every event once the attempts are spent', async () => {
+    // Prepare
+    ebMock.on(PutEventsCommand).resolves({});
+    const { sink: s, logger } = sink({ maxAttempts: 3 });
+    const input = events(12);
+
+    // Act
+    const result = await s.publish(input);
+
+    // Assess
+    assert.equal(result.sent, 0);
+    assert.deepEqual(result.failed.map((f) => f.event), input);
+    for (const f of result.failed) assert.match(f.error, /not delivered after 3 attempts: PutEvents response did not report this entry/);
+    assert.deepEqual(requests().map((r) => r.length), [10, 2, 10, 2, 10, 2]);
+    assert.deepEqual(logger.errors.map((l) => JSON.parse(l).event.detail), input.map((e) => e.detail));
+    assert.ok(logger.warnings.some((w) => /did not account for every entry/.test(w)), logger.warnings.join('\n'));
+  });
+
+  it('re-sends entries with an ErrorCode even when FailedEntryCount says 0', async () => {
+    // Prepare: every odd entry fails on the first call, and the count denies it.
+    ebMock
+      .on(PutEventsCommand)
+      .callsFakeOnce((input: { Entries: PutEventsRequestEntry[] }) => ({
+        FailedEntryCount: 0,
+        Entries: input.Entries.map((_, i): PutEventsResultEntry => (i % 2 ? { ErrorCode: 'InternalFailure', ErrorMessage: 'lost' } : { EventId: `id-${i}` })),
+      }))
+      .callsFake(allAccepted);
+    const { sink: s, logger } = sink();
+
+    // Act
+    const result = await s.publish(events(6));
+
+    // Assess
+    assert.deepEqual(result, { sent: 6, failed: [], calls: 2 });
+    assert.deepEqual(requests()[1]!.map(reasonOf), ['event 1', 'event 3', 'event 5']);
+    assert.deepEqual(logger.errors, []);
+  });
+
+  it('counts entries beyond a short Entries array, and entries with neither EventId nor ErrorCode, as not delivered', async () => {
+    // Prepare: 4 entries sent; the reply accounts for 2, one of them without an EventId.
+    ebMock
+      .on(PutEventsCommand)
+      .resolvesOnce({ FailedEntryCount: 0, Entries: [{ EventId: 'id-0' }, {}] })
+      .callsFake(allAccepted);
+    const { sink: s } = sink();
+
+    // Act
+    const result = await s.publish(events(4));
+
+    // Assess
+    assert.deepEqual(result, { sent: 4, failed: [], calls: 2 });
+    assert.deepEqual(requests()[1]!.map(reasonOf), ['event 1', 'event 2', 'event 3']);
+  });
+});
+
+describe('EventBridgeAuditSink deadline', () => {
+  it('sends nothing when the deadline has passed, and logs every event in full with the reason', async () => {
+    // Prepare
+    ebMock.on(PutEventsCommand).callsFake(allAccepted);
+    const { sink: s, logger } = sink();
+    const input = events(3);
+
+    // Act
+    const result = await s.publish(input, { deadlineMs: Date.now() - 1 });
+
+    // Assess
+    assert.equal(result.sent, 0);
+    assert.equal(result.calls, 0);
+    assert.equal(ebMock.commandCalls(PutEventsCommand).length, 0);
+    for (const f of result.failed) assert.match(f.error, /^not delivered before the audit deadline \(/);
+    assert.deepEqual(logger.errors.map((l) => JSON.parse(l).event.detail), input.map((e) => e.detail));
+  });
+
+  it('does not start a backoff wait that would end past the deadline: the entries fail at once, logged', async () => {
+    // Prepare: the first call throttles; the next wait (up to 50 s with this base) cannot fit.
+    ebMock.on(PutEventsCommand).rejects(new Error('socket hang up'));
+    const { sink: s, sleeps, logger } = sink({ baseDelayMs: 100_000, maxDelayMs: 100_000 });
+
+    // Act
+    const result = await s.publish(events(2), { deadlineMs: Date.now() + 30_000 });
+
+    // Assess
+    assert.deepEqual(sleeps, []);
+    assert.equal(result.calls, 1);
+    for (const f of result.failed) assert.match(f.error, /not delivered before the audit deadline .*: PutEvents request failed: Error: socket hang up/);
+    assert.equal(logger.errors.length, 2);
+  });
+
+  it('passes the abort signal to every request', async () => {
+    // Prepare
+    ebMock.on(PutEventsCommand).callsFake(allAccepted);
+    const { sink: s } = sink();
+
+    // Act
+    await s.publish(events(12), { deadlineMs: Date.now() + 60_000 });
+
+    // Assess
+    const signals = ebMock.commandCalls(PutEventsCommand).map((c) => ((c.args as unknown[])[1] as { abortSignal?: AbortSignal } | undefined)?.abortSignal);
+    assert.equal(signals.length, 2);
+    assert.ok(signals.every((sig) => sig instanceof AbortSignal && !sig.aborted));
+  });
+});
+
 describe('putEventsEntrySize and packBatches', () => {
   it('counts Time as 14 bytes, strings as UTF-8 bytes, and not the bus name', () => {
     // Prepare

@@ -161,6 +161,15 @@ describe('FileAuditSink', () => {
   });
 });
 
+/** A stream whose every write fails with EPIPE (it is errored after the first), as a closed pipe's. */
+function closedPipe(): Writable {
+  return new Writable({
+    write(_chunk, _encoding, callback) {
+      callback(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+    },
+  });
+}
+
 describe('StdoutAuditSink', () => {
   it('writes the same JSON-line envelopes to the injected stream, one write per publish', async () => {
     // Prepare
@@ -182,11 +191,7 @@ describe('StdoutAuditSink', () => {
 
   it('reports a stream error (a closed pipe) as failed and logged, not as a crash', async () => {
     // Prepare
-    const stream = new Writable({
-      write(_chunk, _encoding, callback) {
-        callback(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
-      },
-    });
+    const stream = closedPipe();
     const logger = new RecordingLogger();
     const sink = new StdoutAuditSink({ stream, logger });
 
@@ -197,6 +202,41 @@ describe('StdoutAuditSink', () => {
     // Assess
     assert.equal(result.sent, 0);
     assert.match(result.failed[0]!.error, /EPIPE/);
+    assert.equal(logger.errors.length, 1);
+  });
+});
+
+describe('StdoutAuditSink when the reader goes away or stops reading (issue 14, finding 7)', () => {
+  it('after an EPIPE, the next publish (the run summary) fails at once, logged, with no unhandled error', async () => {
+    // Prepare
+    const stream = closedPipe();
+    const logger = new RecordingLogger();
+    const sink = new StdoutAuditSink({ stream, logger });
+
+    // Act
+    const first = await sink.publish([planned(1), planned(2)]);
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = await sink.publish([summary()]);
+    await new Promise((resolve) => setImmediate(resolve));
+
+    // Assess
+    assert.deepEqual([first.sent, first.failed.length, second.sent, second.failed.length], [0, 2, 0, 1]);
+    assert.match(second.failed[0]!.error, /EPIPE/);
+    assert.deepEqual(logger.errors.map((l) => JSON.parse(l).event.detailType), ['Session Kill Planned', 'Session Kill Planned', 'Reaper Run Completed']);
+  });
+
+  it('a write that never completes (a reader that stopped reading) fails at the deadline, logged once', async () => {
+    // Prepare: the write callback is never called.
+    const stream = new Writable({ write() {} });
+    const logger = new RecordingLogger();
+    const sink = new StdoutAuditSink({ stream, logger });
+
+    // Act
+    const result = await sink.publish([planned(1)], { deadlineMs: Date.now() + 20 });
+
+    // Assess
+    assert.equal(result.sent, 0);
+    assert.match(result.failed[0]!.error, /^not written to the output stream before the audit deadline/);
     assert.equal(logger.errors.length, 1);
   });
 });

@@ -128,11 +128,16 @@ describe('configuration', () => {
     assert.equal(c.batchSize, 100);
     assert.equal(c.maxKillShare, 0.25);
     assert.equal(c.cluster, 'h:1');
+    assert.equal(c.auditTimeoutSeconds, 30);
+    assert.equal(c.auditRequestTimeoutSeconds, 5);
+    assert.equal(resolveConfig({ 'audit-timeout': '2' }, { MONGODB_URI: 'mongodb://h', REAPER_AUDIT_TIMEOUT_SECONDS: '9' }).auditTimeoutSeconds, 2);
+    assert.equal(resolveConfig({}, { MONGODB_URI: 'mongodb://h', REAPER_AUDIT_TIMEOUT_SECONDS: '9' }).auditTimeoutSeconds, 9);
   });
 
   it('an invalid value names the setting and what it accepts', () => {
     assert.throws(() => resolveConfig({}, { MONGODB_URI: 'mongodb://h', REAPER_MAX_KILL_SHARE: '2' }), (e: Error) => e instanceof ConfigError && /REAPER_MAX_KILL_SHARE must be a fraction from 0 to 1/.test(e.message));
     assert.throws(() => resolveConfig({ 'batch-size': '0' }, { MONGODB_URI: 'mongodb://h' }), /--batch-size must be a whole number from 1 to 50000/);
+    assert.throws(() => resolveConfig({ 'audit-timeout': '0' }, { MONGODB_URI: 'mongodb://h' }), /--audit-timeout must be a whole number from 1 to 900, got "0"/);
     assert.throws(() => resolveConfig({}, {}), /pass --uri or set MONGODB_URI/);
     assert.throws(() => resolveConfig({}, { MONGODB_URI: 'postgres://u:pw@h' }), (e: Error) => !/pw/.test(e.message));
   });

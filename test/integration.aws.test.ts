@@ -174,6 +174,10 @@ before(async () => {
     ATLAS_WEBHOOK_SECRET_ARN: webhookSecret,
     REAPER_FUNCTION_NAME: 'session-reaper',
     AWS_ENDPOINT_URL_LAMBDA: lambda.endpoint,
+    // moto delivers each entry to the rule's two targets in about a second: a PutEvents request of a few
+    // entries takes longer than the production request timeout, and a pass's audit longer than its default.
+    REAPER_AUDIT_REQUEST_TIMEOUT_SECONDS: '120',
+    REAPER_AUDIT_TIMEOUT_SECONDS: '300',
   });
   ({ handler: reaperHandler, close: closeReaper } = await import('../functions/reaper.ts'));
   ({ handler: webhook } = await import('../functions/atlas-webhook.ts'));

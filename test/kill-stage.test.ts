@@ -11,6 +11,8 @@ import { validateAuditDetail } from '../src/pass/audit/schema.ts';
 import { executeKills, MAX_KILL_BATCH_SIZE } from '../src/pass/kill.ts';
 import { PASS_FAILURE, runPass, VERIFY_MIN_MS, type PassOptions } from '../src/pass/pass.ts';
 import { checkReport } from '../src/service/lambda/runtime.ts';
+import { auditBudget } from '../src/pass/audit/budget.ts';
+import { groupKillFailures, KILL_FAILURE_GROUPS_MAX, KILL_FAILURE_IDS_MAX, KILL_FAILURE_MESSAGE_MAX } from '../src/pass/kill-failures.ts';
 import { parsePolicySet } from '../src/pass/policy/load.ts';
 import type { Activity, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../src/pass/ports.ts';
 
@@ -119,6 +121,53 @@ describe('kill stage', () => {
       assert.equal(e.detail.kind === 'decision' && e.detail.error?.code, 10107);
       assert.deepEqual(validateAuditDetail(e.detail), []);
     }
+  });
+
+  it('the run summary says which kills failed and why, grouped by error', async () => {
+    // Prepare
+    const { sessions, activities } = runaway(8);
+    const port = new MemoryPort(sessions, activities, (batch) => (batch.some((k) => k.id === uuid(8)) ? Object.assign(new Error('not primary'), { code: 10107, codeName: 'NotWritablePrimary' }) : null));
+    const sink = new InMemoryAuditSink();
+    // Act
+    const report = await runPass(port, POLICY, sink, opts());
+    // Assess
+    const summary = sink.events.at(-1)!.detail;
+    assert.ok(summary.kind === 'run');
+    assert.deepEqual(validateAuditDetail(summary), []);
+    const failedIds = sink.events.filter((e) => e.detailType === 'Session Kill Failed').map((e) => e.detail.kind === 'decision' && e.detail.session!.id);
+    assert.deepEqual(summary.killFailures, [{ error: { code: 10107, codeName: 'NotWritablePrimary', message: 'not primary' }, count: 4, sessionIds: failedIds, opids: [] }]);
+    assert.deepEqual(report.killFailures, summary.killFailures);
+    assert.deepEqual(summary.audit, { events: 9, undelivered: 0 });
+  });
+
+  it('groups at most KILL_FAILURE_GROUPS_MAX errors, largest first, with a bounded sample of ids and message', () => {
+    // Prepare: 12 distinct errors, the last one on 30 sessions with a long message.
+    const failed = [
+      ...Array.from({ length: 11 }, (_, i) => ({ target: 'session' as const, sessionId: uuid(i), opid: '', error: { message: `error ${i}` } })),
+      ...Array.from({ length: 30 }, (_, i) => ({ target: 'session' as const, sessionId: uuid(100 + i), opid: '', error: { code: 6, message: 'x'.repeat(2000) } })),
+      { target: 'operation' as const, sessionId: '', opid: '42', error: { code: 6, message: 'x'.repeat(2000) } },
+    ];
+    // Act
+    const groups = groupKillFailures(failed);
+    // Assess
+    assert.equal(groups.length, KILL_FAILURE_GROUPS_MAX);
+    assert.equal(groups[0]!.count, 31);
+    assert.equal(groups[0]!.sessionIds.length, KILL_FAILURE_IDS_MAX);
+    assert.deepEqual(groups[0]!.opids, ['42']);
+    assert.equal(groups[0]!.error.message.length, KILL_FAILURE_MESSAGE_MAX + 1);
+  });
+
+  it('no kill starts when its event could not be sent and then logged before the audit deadline', async () => {
+    // Prepare: logging the 7 events would take 7 s; the audit must end in 50 ms.
+    const { sessions, activities } = runaway(5);
+    const port = new MemoryPort(sessions, activities);
+    const sink = new InMemoryAuditSink();
+    // Act
+    const report = await runPass(port, POLICY, sink, opts({ now: Date.now, audit: auditBudget({ deadlineMs: Date.now() + 50, logMsPerEvent: 1000 }) }));
+    // Assess
+    assert.equal(port.killCalls.length + port.killOps.length, 0);
+    assert.equal(report.counts.skipped, 6);
+    assert.match(report.unfinished ?? '', /6 planned kill\(s\) were not sent before the deadline/);
   });
 
   it('sessionless operations are killed with killOp, mongos opids as "shard:opid"', async () => {

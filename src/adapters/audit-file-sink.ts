@@ -6,7 +6,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { toJsonLines, type AuditEvent, type EnvelopeOptions } from '../pass/audit/events.ts';
-import { allFailed, logUndelivered, type AuditLogger, type AuditSink, type PublishResult } from '../pass/audit/sink.ts';
+import { allFailed, deadlineReason, logUndelivered, withinDeadline, type AuditLogger, type AuditSink, type PublishOptions, type PublishResult } from '../pass/audit/sink.ts';
 
 export interface FileAuditSinkOptions extends EnvelopeOptions {
   path: string;
@@ -33,10 +33,14 @@ export class FileAuditSink implements AuditSink {
     };
   }
 
-  publish(events: AuditEvent[]): Promise<PublishResult> {
-    const run = this.#queue.then(() => this.#append(events));
-    this.#queue = run.catch(() => undefined);
-    return run;
+  publish(events: AuditEvent[], options: PublishOptions = {}): Promise<PublishResult> {
+    // A file system that stops answering (a hung network mount) must not hold the pass either.
+    const { deadlineMs } = options;
+    return withinDeadline((cutOff) => {
+      const run = this.#queue.then(() => this.#append(events, cutOff));
+      this.#queue = run.catch(() => undefined);
+      return run;
+    }, deadlineMs, () => this.#failAll(events, deadlineReason(deadlineMs!, `not appended to ${this.path}`), 0));
   }
 
   async close(): Promise<void> {
@@ -53,7 +57,8 @@ export class FileAuditSink implements AuditSink {
     }
   }
 
-  async #append(events: AuditEvent[]): Promise<PublishResult> {
+  /** `cutOff()` is true once a deadline gave up on this append: its events are logged already. */
+  async #append(events: AuditEvent[], cutOff: () => boolean = () => false): Promise<PublishResult> {
     if (events.length === 0) return { sent: 0, failed: [], calls: 0 };
     if (this.#closed) return this.#failAll(events, `file sink for ${this.path} is closed`, 0);
     try {
@@ -68,7 +73,7 @@ export class FileAuditSink implements AuditSink {
       return { sent: events.length, failed: [], calls: 1 };
     } catch (error) {
       const reason = `cannot append to ${this.path}: ${error instanceof Error ? error.message : String(error)}`;
-      return this.#failAll(events, reason, 1);
+      return cutOff() ? allFailed(events, reason, 1) : this.#failAll(events, reason, 1);
     }
   }
 

@@ -13,7 +13,7 @@ import type { AuditEvent, EnvelopeOptions } from '../pass/audit/events.ts';
 import { createEventBridgeClient, EventBridgeAuditSink, type EventBridgeAuditSinkOptions } from './eventbridge.ts';
 import { FileAuditSink } from './audit-file-sink.ts';
 import { StdoutAuditSink } from './audit-stdout-sink.ts';
-import type { AuditLogger, AuditSink, PublishResult } from '../pass/audit/sink.ts';
+import type { AuditLogger, AuditSink, PublishOptions, PublishResult } from '../pass/audit/sink.ts';
 
 
 /** The spec forms createAuditSink accepts, as shown in its error messages. */
@@ -32,6 +32,8 @@ export interface CreateAuditSinkOptions extends EnvelopeOptions {
   /** The process's EventBridge client; created with createEventBridgeClient() when absent. */
   client?: EventBridgeClient;
   logger?: AuditLogger;
+  /** Per-request timeout of the EventBridge client created here (not of an injected one). */
+  requestTimeoutMs?: number;
   /** Stream for `stdout`. Default process.stdout. */
   stream?: NodeJS.WritableStream;
   /** Retry tuning for `eventbridge` (tests inject sleep and random). */
@@ -62,7 +64,7 @@ export function createAuditSink(spec: string, options: CreateAuditSinkOptions = 
       );
     }
     return new EventBridgeAuditSink({
-      client: options.client ?? createEventBridgeClient(),
+      client: options.client ?? createEventBridgeClient({}, options.requestTimeoutMs !== undefined ? { requestMs: options.requestTimeoutMs } : {}),
       eventBusName,
       ...logger,
       ...options.eventBridge,
@@ -92,6 +94,7 @@ export class InMemoryAuditSink implements AuditSink {
     this.#reject = options.reject;
   }
 
+  // Records synchronously: no deadline can cut it off, so the publish options are not taken.
   async publish(events: AuditEvent[]): Promise<PublishResult> {
     const result: PublishResult = { sent: 0, failed: [], calls: events.length > 0 ? 1 : 0 };
     this.calls += result.calls;
@@ -129,8 +132,8 @@ export class TeeSink implements AuditSink {
     this.#sinks = sinks;
   }
 
-  async publish(events: AuditEvent[]): Promise<PublishResult> {
-    const settled = await Promise.allSettled(this.#sinks.map((sink) => sink.publish(events)));
+  async publish(events: AuditEvent[], options: PublishOptions = {}): Promise<PublishResult> {
+    const settled = await Promise.allSettled(this.#sinks.map((sink) => sink.publish(events, options)));
     const reasons = new Map<AuditEvent, string[]>();
     const note = (event: AuditEvent, reason: string): void => {
       const list = reasons.get(event) ?? [];

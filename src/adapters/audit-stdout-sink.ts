@@ -3,8 +3,9 @@
  * written to a stream (process.stdout by default, injectable), for piping into jq or a log shipper.
  * Each publish is one stream write, so a batch's lines stay together.
  */
+import { writeFully } from '../util/stream-write.ts';
 import { toJsonLines, type AuditEvent, type EnvelopeOptions } from '../pass/audit/events.ts';
-import { allFailed, logUndelivered, type AuditLogger, type AuditSink, type PublishResult } from '../pass/audit/sink.ts';
+import { allFailed, deadlineReason, logUndelivered, withinDeadline, type AuditLogger, type AuditSink, type PublishOptions, type PublishResult } from '../pass/audit/sink.ts';
 
 export interface StdoutAuditSinkOptions extends EnvelopeOptions {
   /** Defaults to process.stdout. */
@@ -28,34 +29,25 @@ export class StdoutAuditSink implements AuditSink {
     };
   }
 
-  async publish(events: AuditEvent[]): Promise<PublishResult> {
+  async publish(events: AuditEvent[], options: PublishOptions = {}): Promise<PublishResult> {
     if (events.length === 0) return { sent: 0, failed: [], calls: 0 };
-    try {
-      await this.#write(toJsonLines(events, this.#envelope));
-      return { sent: events.length, failed: [], calls: 1 };
-    } catch (error) {
-      const reason = `cannot write audit events to the output stream: ${error instanceof Error ? error.message : String(error)}`;
-      for (const event of events) logUndelivered(this.#logger, 'stdout', event, reason);
-      return allFailed(events, reason, 1);
-    }
+    const { deadlineMs } = options;
+    // A reader that stopped reading (a paused pager) leaves the write pending forever: the deadline
+    // ends the wait, and the events count as not delivered (should the write finish later, they are
+    // in both places: at least once).
+    return withinDeadline(
+      (cutOff) => writeFully(this.#stream, toJsonLines(events, this.#envelope)).then(
+        (): PublishResult => ({ sent: events.length, failed: [], calls: 1 }),
+        (error: unknown) => this.#failAll(events, `cannot write audit events to the output stream: ${error instanceof Error ? error.message : String(error)}`, cutOff()),
+      ),
+      deadlineMs,
+      () => this.#failAll(events, deadlineReason(deadlineMs!, 'not written to the output stream'), false),
+    );
   }
 
-  /**
-   * Resolves once the chunk is handed to the OS. A stream error (EPIPE when the reader of a pipe
-   * went away) is listened for during the write, so it becomes a reported failure instead of an
-   * unhandled 'error' event that would crash the process before the run summary is out.
-   */
-  #write(data: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error): void => reject(error);
-      this.#stream.once('error', onError);
-      this.#stream.write(data, (error?: Error | null) => {
-        // On failure the stream emits 'error' after this callback, so the once-listener stays to
-        // absorb it; on success it is removed so listeners do not pile up across publishes.
-        if (error) return reject(error);
-        this.#stream.off('error', onError);
-        resolve();
-      });
-    });
+  /** `logged`: the events were already logged when the deadline cut the write off. */
+  #failAll(events: AuditEvent[], reason: string, logged: boolean): PublishResult {
+    if (!logged) for (const event of events) logUndelivered(this.#logger, 'stdout', event, reason);
+    return allFailed(events, reason, 1);
   }
 }

@@ -10,9 +10,17 @@
  *
  * Delivery is at-least-once: an entry whose outcome the response does not state is re-sent, because
  * for an audit trail a duplicate (consumers can de-duplicate on runId + time + rule + session) is
- * better than a gap.
+ * better than a gap. The response is trusted entry by entry only: an entry counts as delivered when its
+ * result carries an EventId, whatever FailedEntryCount says.
+ *
+ * No request can hang the pass: the client's HTTP handler times out connections and requests
+ * (createEventBridgeClient), and a publish with a deadline aborts every request still in flight when it
+ * comes (the SDK's abortSignal, which also stops the SDK's own retries); what is not delivered by then
+ * is reported failed and logged in full.
  */
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleepMs } from 'node:timers/promises';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { mapLimit } from '../util/concurrency.ts';
 import {
   EventBridgeClient,
@@ -22,7 +30,8 @@ import {
   type PutEventsResultEntry,
 } from '@aws-sdk/client-eventbridge';
 import type { AuditEvent } from '../pass/audit/events.ts';
-import { logUndelivered, type AuditLogger, type AuditSink, type PublishResult } from '../pass/audit/sink.ts';
+import { DEFAULT_AUDIT_REQUEST_TIMEOUT_SECONDS } from '../pass/audit/budget.ts';
+import { deadlineReason, logUndelivered, type AuditLogger, type AuditSink, type PublishOptions, type PublishResult } from '../pass/audit/sink.ts';
 
 /**
  * At most 10 entries per PutEvents request: "Entries ... Array Members: Minimum number of 1 item.
@@ -103,6 +112,14 @@ export interface EventBridgeAuditSinkOptions {
 export const DEFAULT_PUT_EVENTS_CONCURRENCY = 16;
 
 /**
+ * Time to establish a connection to the EventBridge endpoint (our choice: a TCP and TLS handshake with a
+ * regional endpoint takes milliseconds), and time for one PutEvents request to be answered, per attempt
+ * (DEFAULT_AUDIT_REQUEST_TIMEOUT_SECONDS, which says why).
+ */
+export const PUT_EVENTS_CONNECTION_TIMEOUT_MS = 3_000;
+export const PUT_EVENTS_REQUEST_TIMEOUT_MS = DEFAULT_AUDIT_REQUEST_TIMEOUT_SECONDS * 1000;
+
+/**
  * The standard client: `new EventBridgeClient({})` already reads AWS_REGION (NODE_REGION_CONFIG_OPTIONS,
  * REGION_ENV_NAME = "AWS_REGION" in @smithy/core/dist-es/submodules/config/config-resolver/regionConfig/config.js),
  * the default credential chain (credentialDefaultProvider from @aws-sdk/credential-provider-node, wired in
@@ -112,9 +129,20 @@ export const DEFAULT_PUT_EVENTS_CONCURRENCY = 16;
  * serviceId "EventBridge" from runtimeConfig.shared.js). The endpoint variables need no flag; only
  * AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true turns them off. So nothing is read here: overrides are
  * for tests and for callers with a reason to differ.
+ *
+ * What is set here is the HTTP handler's timeouts: without them a connection that is accepted and never
+ * answered holds its request forever (the handler's requestTimeout only warns unless
+ * throwOnRequestTimeout is set: @smithy/node-http-handler, setRequestTimeout).
  */
-export function createEventBridgeClient(overrides: EventBridgeClientConfig = {}): EventBridgeClient {
-  return new EventBridgeClient({ ...overrides });
+export function createEventBridgeClient(overrides: EventBridgeClientConfig = {}, timeouts: { connectionMs?: number; requestMs?: number } = {}): EventBridgeClient {
+  return new EventBridgeClient({
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: timeouts.connectionMs ?? PUT_EVENTS_CONNECTION_TIMEOUT_MS,
+      requestTimeout: timeouts.requestMs ?? PUT_EVENTS_REQUEST_TIMEOUT_MS,
+      throwOnRequestTimeout: true,
+    }),
+    ...overrides,
+  });
 }
 
 /** Entry size as EventBridge computes it; EventBusName is not counted. */
@@ -152,6 +180,15 @@ export function packBatches<T extends { size: number }>(
   return batches;
 }
 
+/** What the requests of one publish share. */
+interface SendContext {
+  result: PublishResult;
+  /** Fires at the publish's deadline. */
+  abortSignal: AbortSignal | undefined;
+  /** Responses that did not account for every entry (warned about once per publish). */
+  inconsistent: number;
+}
+
 interface Pending {
   event: AuditEvent;
   entry: PutEventsRequestEntry;
@@ -182,7 +219,7 @@ export class EventBridgeAuditSink implements AuditSink {
     this.#random = options.random ?? Math.random;
   }
 
-  async publish(events: AuditEvent[]): Promise<PublishResult> {
+  async publish(events: AuditEvent[], options: PublishOptions = {}): Promise<PublishResult> {
     const result: PublishResult = { sent: 0, failed: [], calls: 0 };
     let pending: Pending[] = [];
     for (const event of events) {
@@ -196,22 +233,47 @@ export class EventBridgeAuditSink implements AuditSink {
       }
     }
 
-    for (let attempt = 1; attempt <= this.#maxAttempts && pending.length > 0; attempt++) {
-      if (attempt > 1) {
-        const delay = this.backoffDelay(attempt - 1);
-        this.#logger.warn(
-          `Re-sending ${pending.length} audit event(s) to EventBridge bus ${this.#eventBusName} ` +
-            `(attempt ${attempt} of ${this.#maxAttempts}) after ${delay} ms: ${pending[0]?.lastError}`,
-        );
-        await this.#sleep(delay);
+    const { deadlineMs } = options;
+    const deadline = deadlineSignal(deadlineMs, this.#concurrency);
+    const round: SendContext = { result, abortSignal: deadline.signal, inconsistent: 0 };
+    let cutOff = false;
+    try {
+      for (let attempt = 1; attempt <= this.#maxAttempts && pending.length > 0; attempt++) {
+        if (attempt > 1) {
+          const delay = this.backoffDelay(attempt - 1);
+          // A wait that would end past the deadline is not started: the entries fail now, logged.
+          if (deadlineMs !== undefined && Date.now() + delay >= deadlineMs) {
+            cutOff = true;
+            break;
+          }
+          this.#logger.warn(
+            `Re-sending ${pending.length} audit event(s) to EventBridge bus ${this.#eventBusName} ` +
+              `(attempt ${attempt} of ${this.#maxAttempts}) after ${delay} ms: ${pending[0]?.lastError}`,
+          );
+          await this.#sleep(delay);
+        }
+        const batches = packBatches(pending);
+        const retries = await mapLimit(batches, this.#concurrency, (batch) => this.#send(batch, round));
+        pending = retries.flat();
+        if (deadline.signal?.aborted) {
+          cutOff = true;
+          break;
+        }
       }
-      const batches = packBatches(pending);
-      result.calls += batches.length;
-      const retries = await mapLimit(batches, this.#concurrency, (batch) => this.#send(batch, result));
-      pending = retries.flat();
+    } finally {
+      deadline.clear();
+    }
+    if (round.inconsistent > 0) {
+      this.#logger.warn(
+        `${round.inconsistent} PutEvents response(s) from bus ${this.#eventBusName} did not account for every entry ` +
+          '(FailedEntryCount disagreeing with the entries, or entries missing): only entries with an EventId counted as delivered',
+      );
     }
 
-    for (const p of pending) this.#fail(result, p.event, `not delivered after ${this.#maxAttempts} attempts: ${p.lastError}`);
+    for (const p of pending) {
+      const why = cutOff ? deadlineReason(deadlineMs!, 'not delivered') : `not delivered after ${this.#maxAttempts} attempts`;
+      this.#fail(result, p.event, p.lastError ? `${why}: ${p.lastError}` : why);
+    }
     return result;
   }
 
@@ -226,11 +288,20 @@ export class EventBridgeAuditSink implements AuditSink {
   }
 
   /** Sends one request; returns the entries to re-send. */
-  async #send(batch: Pending[], result: PublishResult): Promise<Pending[]> {
+  async #send(batch: Pending[], round: SendContext): Promise<Pending[]> {
+    const { result, abortSignal } = round;
     let response: { FailedEntryCount?: number; Entries?: PutEventsResultEntry[] };
+    if (abortSignal?.aborted) return batch;
+    result.calls++;
     try {
-      response = await this.#client.send(new PutEventsCommand({ Entries: batch.map((p) => p.entry) }));
+      response = await this.#client.send(new PutEventsCommand({ Entries: batch.map((p) => p.entry) }), abortSignal ? { abortSignal } : {});
     } catch (error) {
+      if (abortSignal?.aborted) {
+        // Cut off by the deadline: whether EventBridge got the request is unknown, so the entries
+        // count as not delivered (and are logged in full by publish).
+        for (const p of batch) p.lastError = 'the PutEvents request had not completed';
+        return batch;
+      }
       // The SDK has already retried throttling and transient errors of the whole request; we retry
       // them again across a longer window, but a client fault (access denied, no such bus,
       // validation) fails the same way every time, so those entries fail now.
@@ -244,14 +315,17 @@ export class EventBridgeAuditSink implements AuditSink {
     }
 
     // The SDK never retries partial failures: the request succeeded, and only the response says that
-    // some entries were not accepted. Response entries are positional (same index as the request).
-    if (!response.FailedEntryCount) {
-      result.sent += batch.length;
-      return [];
-    }
+    // some entries were not accepted. Response entries are positional (same index as the request:
+    // "The order of the entries in the response is the same as the order of the entries in the
+    // request", PutEvents, Amazon EventBridge API Reference). FailedEntryCount is not trusted on its
+    // own: an entry is delivered only when its own result has an EventId.
+    const entries = response.Entries ?? [];
+    const claimed = response.FailedEntryCount ?? 0;
+    const reported = entries.slice(0, batch.length).filter((e) => e?.ErrorCode || !e?.EventId).length + Math.max(0, batch.length - entries.length);
+    if (entries.length !== batch.length || claimed !== reported) round.inconsistent++;
     const retry: Pending[] = [];
     batch.forEach((p, i) => {
-      const outcome = response.Entries?.[i];
+      const outcome = entries[i];
       if (outcome?.ErrorCode) {
         const reason = `${outcome.ErrorCode}: ${outcome.ErrorMessage ?? 'no message'}`;
         if (NON_RETRYABLE_ENTRY_ERRORS.has(outcome.ErrorCode)) this.#fail(result, p.event, reason);
@@ -262,7 +336,7 @@ export class EventBridgeAuditSink implements AuditSink {
       } else if (outcome?.EventId) {
         result.sent++;
       } else {
-        p.lastError = 'PutEvents response did not report this entry';
+        p.lastError = outcome ? 'PutEvents response gave this entry neither an EventId nor an ErrorCode' : 'PutEvents response did not report this entry';
         retry.push(p);
       }
     });
@@ -284,6 +358,22 @@ export class EventBridgeAuditSink implements AuditSink {
     result.failed.push({ event, error });
     logUndelivered(this.#logger, `eventbridge:${this.#eventBusName}`, event, error);
   }
+}
+
+/**
+ * An AbortSignal that fires at the deadline (none without one); clear() stops its timer. Every request in
+ * flight listens to it, the SDK's retry step and its HTTP handler once each (@smithy/core retry and
+ * @smithy/node-http-handler; both remove their listener when the request ends), so `concurrency`
+ * requests hold up to twice that many listeners: the limit is raised to match, or Node would warn of a leak
+ * past its default of 10.
+ */
+function deadlineSignal(deadlineMs: number | undefined, concurrency: number): { signal: AbortSignal | undefined; clear(): void } {
+  if (deadlineMs === undefined) return { signal: undefined, clear: () => {} };
+  const controller = new AbortController();
+  setMaxListeners(Math.max(10, 2 * concurrency + 2), controller.signal);
+  const timer = setTimeout(() => controller.abort(new Error('audit deadline reached')), Math.max(0, deadlineMs - Date.now()));
+  if (deadlineMs <= Date.now()) controller.abort(new Error('audit deadline reached'));
+  return { signal: controller.signal, clear: () => clearTimeout(timer) };
 }
 
 function describeError(error: unknown): string {

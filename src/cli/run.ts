@@ -6,8 +6,9 @@
  *                      [--cluster NAME] [--json] [--<threshold flag> N]...
  *
  * Threshold flags come from the policy set's parameters (e.g. --idle-txn-seconds 5 for the default set).
- * Exit codes: 0 the pass completed; 1 the pass failed (message on stderr); 2 bad usage or configuration;
- * 3 audit events could not all be delivered (each one is logged on stderr with its content).
+ * Exit codes (src/cli/run-outcome.ts): 0 the pass completed; 1 the pass failed (message on stderr); 2 bad
+ * usage or configuration; 3 audit events could not all be delivered (each one is logged on stderr with its
+ * content); 4 kills failed. Several at once: 3, then 1, then 4.
  */
 import { UNKNOWN_LABEL } from '../util/identity-label.ts';
 import { parseArgs } from 'node:util';
@@ -17,6 +18,10 @@ import { MongoAdapter } from '../adapters/mongodb/adapter.ts';
 import { resolveConfig, SETTINGS, type RunConfig } from '../service/config.ts';
 import { ConfigError, ReaperError } from '../util/errors.ts';
 import { runPass, type RunReport } from '../pass/pass.ts';
+import { auditBudget } from '../pass/audit/budget.ts';
+import { isClosedPipe } from '../review/output/write.ts';
+import { writeFully } from '../util/stream-write.ts';
+import { EXIT, runOutcome } from './run-outcome.ts';
 import { loadPolicySet } from '../pass/policy/load.ts';
 import type { PolicySet } from '../pass/policy/types.ts';
 import { redactUri } from '../util/redact.ts';
@@ -33,7 +38,8 @@ const BOOLEAN_FLAGS = new Set(['dry-run', 'json', 'help']);
 
 export const RUN_USAGE = `usage: session-reaper run --uri URI [--policies DIR] [--dry-run] [--max-kills N] [--max-kill-share F]
                           [--batch-size N] [--concurrency N] [--audit eventbridge|eventbridge:BUS|stdout|file:PATH]
-                          [--cluster NAME] [--source SOURCE] [--event-bus NAME] [--evaluator compiled|json-rules-engine]
+                          [--audit-timeout SECONDS] [--audit-request-timeout SECONDS] [--cluster NAME]
+                          [--source SOURCE] [--event-bus NAME] [--evaluator compiled|json-rules-engine]
                           [--json] [--<threshold> N]...
 threshold flags of the policy set: see 'session-reaper policies check'`;
 
@@ -142,6 +148,7 @@ export function sinkFor(config: RunConfig, json: boolean, io: CliIo): AuditSink 
     settingName: '--audit',
     env: io.env,
     ...(config.eventBusName ? { eventBusName: config.eventBusName } : {}),
+    requestTimeoutMs: config.auditRequestTimeoutSeconds * 1000,
     // With --json, stdout carries only the report: stdout audit lines move to stderr.
     stream: json ? io.stderr : io.stdout,
     logger: stderrLogger(io),
@@ -160,32 +167,36 @@ export async function runCommand(argv: string[], io: CliIo = { stdout: process.s
     sink = sinkFor(prepared.config, prepared.json, io);
   } catch (e) {
     io.stderr.write(`session-reaper run: ${redactUri((e as Error).message)}\n`);
-    return e instanceof ConfigError || e instanceof ReaperError ? 2 : 1;
+    return e instanceof ConfigError || e instanceof ReaperError ? EXIT.usage : EXIT.failed;
   }
   const { config, policy, json } = prepared;
   let mongo: MongoAdapter | null = null;
+  // The reader of stdout may go away (`run | head`, a closed pipe): the write then fails with EPIPE,
+  // emitted as an 'error' event that would crash the process before the exit code is set. With this
+  // listener the failure reaches the writer instead: the stdout audit sink reports its events
+  // undelivered (and logs them on stderr), and the report, which nobody reads any more, is dropped.
+  const absorb = (): void => {};
+  io.stdout.on('error', absorb);
   try {
     mongo = await MongoAdapter.connect(config.uri);
     const report = await runPass(mongo, policy, sink, {
       cluster: config.cluster, trigger, dryRun: config.dryRun, maxKills: config.maxKills, maxKillShare: config.maxKillShare,
       batchSize: config.batchSize, concurrency: config.concurrency, source: config.source, evaluator: config.evaluator,
+      audit: auditBudget({ timeoutMs: config.auditTimeoutSeconds * 1000 }),
       progress: (line) => io.stderr.write(`${line}\n`),
     });
-    io.stdout.write(json ? `${JSON.stringify(report)}\n` : `${renderReport(report)}\n`);
-    if (report.error) {
-      io.stderr.write(`session-reaper run: the pass failed: ${redactUri(report.error)}\n`);
-      return 1;
-    }
-    if (report.audit.failed > 0) {
-      io.stderr.write(`session-reaper run: ${report.audit.failed} of ${report.audit.events} audit events could not be delivered; each is logged above with its content\n`);
-      return 3;
-    }
-    return 0;
+    await writeFully(io.stdout, json ? `${JSON.stringify(report)}\n` : `${renderReport(report)}\n`).catch((e: unknown) => {
+      if (!isClosedPipe(e)) throw e;
+    });
+    const { code, lines } = runOutcome(report);
+    for (const line of lines) io.stderr.write(`session-reaper run: ${line}\n`);
+    return code;
   } catch (e) {
     io.stderr.write(`session-reaper run: ${redactUri((e as Error).message)}\n`);
-    return 1;
+    return EXIT.failed;
   } finally {
     await sink.close?.();
     await mongo?.close();
+    io.stdout.off('error', absorb);
   }
 }

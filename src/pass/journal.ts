@@ -14,6 +14,7 @@
  */
 import { decisionEvent, emptyCounts, operationRefFromFacts, runSummaryEvent, sessionRefFromFacts, type AuditContext, type RunSummaryFields } from './audit/builder.ts';
 import type { AuditEvent, Outcome as AuditedOutcome, RunCounts } from './audit/events.ts';
+import type { AuditBudget } from './audit/budget.ts';
 import type { AuditSink } from './audit/sink.ts';
 import type { SessionFacts } from './facts.ts';
 import type { Decision } from './policy/evaluate.ts';
@@ -112,12 +113,12 @@ export class PassJournal {
     this.events.push(runSummaryEvent(this.#ctx, { ...fields, counts: this.counts }));
   }
 
-  /** Publishes the events recorded since the last call (at most twice a pass: after the kills, at the end). */
-  async publishPending(sink: AuditSink): Promise<void> {
+  /** Publishes the events recorded since the last call (after the kills, then the rest, then the run summary on its own). */
+  async publishPending(sink: AuditSink, budget?: AuditBudget): Promise<void> {
     if (this.events.length === this.#publishedUpTo) return;
     const batch = this.events.slice(this.#publishedUpTo);
     this.#publishedUpTo = this.events.length;
-    const r = await sink.publish(batch);
+    const r = await sink.publish(batch, { deadlineMs: budget?.deadline(batch.length) });
     this.#audit.sent += r.sent;
     this.#audit.failed += r.failed.length;
     this.#audit.calls += r.calls;

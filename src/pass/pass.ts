@@ -12,7 +12,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AuditContext } from './audit/builder.ts';
-import type { RunCounts, StillRunningOp, TriggerInfo } from './audit/events.ts';
+import { earliest, type AuditBudget } from './audit/budget.ts';
+import type { KillFailureGroup, RunCounts, StillRunningOp, TriggerInfo } from './audit/events.ts';
+import { groupKillFailures } from './kill-failures.ts';
 import type { AuditSink } from './audit/sink.ts';
 import { PassJournal, type AuditTotals, type DecisionRow } from './journal.ts';
 import { executeKills, type KillTarget } from './kill.ts';
@@ -38,6 +40,11 @@ export interface PassOptions {
   source: string;
   /** Epoch ms by which the pass must have stopped starting new work (Lambda deadline minus a margin). */
   deadlineMs?: number;
+  /**
+   * How long the audit may take (src/pass/audit/budget.ts); unbounded when absent. Its deadlines are
+   * wall-clock (Date.now), as the sinks' timers are: a pass given another `now` gets no absolute one.
+   */
+  audit?: AuditBudget;
   now?: () => number;
   /** Progress lines for long work (stderr in the CLI). */
   progress?: (line: string) => void;
@@ -67,6 +74,8 @@ export interface RunReport {
   /** Server round trips of this pass (commands and getMores). */
   roundTrips: number;
   audit: AuditTotals;
+  /** The failed kills grouped by error, as in the run summary event; empty when none failed. */
+  killFailures: KillFailureGroup[];
   decisions: DecisionRow[];
   stillRunning: StillRunningOp[];
   unfinished: string | null;
@@ -143,7 +152,7 @@ async function killStage(pass: PassContext, plan: Plan): Promise<Target[]> {
   }
   if (targets.length === 0) return [];
   const result = await timed(pass, 'kill', () => executeKills(pass.mongo, targets, {
-    batchSize: opts.batchSize, concurrency: opts.concurrency, deadlineMs: opts.deadlineMs, now: pass.now,
+    batchSize: opts.batchSize, concurrency: opts.concurrency, deadlineMs: killDeadline(opts, targets.length), now: pass.now,
     onProgress: targets.length >= 10_000 ? (done, total) => opts.progress?.(`kill: ${done}/${total}`) : undefined,
   }));
   journal.counts.killSessionsCalls = result.killSessionsCalls;
@@ -175,6 +184,14 @@ async function verifyStage(pass: PassContext, killed: readonly Target[]): Promis
 }
 
 /**
+ * No kill starts after the pass's deadline, nor after the moment from which the audit could no longer
+ * send and, failing that, log the kills' events before the process may be stopped.
+ */
+function killDeadline(opts: PassOptions, kills: number): number | undefined {
+  return earliest(opts.deadlineMs, opts.audit?.killCutoff(kills));
+}
+
+/**
  * Runs one pass. It does not throw: a failure at any stage (the reaper's identity, a listing, a kill
  * command) ends the pass there, is recorded in the report (`error`, and the Error itself under
  * PASS_FAILURE) and in the run summary, which is always published.
@@ -201,29 +218,35 @@ export async function runPass(mongo: MongoPort, policy: PolicySet, sink: AuditSi
     const killed = await killStage(pass, plan);
     // The kills are done: their events go out now, before the verification, so that a pass cut short
     // after this point (a Lambda timeout) has still audited every kill it made.
-    if (plan.kills.length > 0 && !opts.dryRun) await timed(pass, 'audit', () => pass.journal.publishPending(sink));
+    if (plan.kills.length > 0 && !opts.dryRun) await timed(pass, 'audit', () => pass.journal.publishPending(sink, opts.audit));
     stillRunning = await verifyStage(pass, killed);
   } catch (e) {
     failure = e instanceof Error ? e : new Error(String(e));
   }
 
-  // The run summary goes out even when the pass failed: an operator must see that it did.
+  // The run summary goes out even when the pass failed: an operator must see that it did. It is sent
+  // on its own, after the other events, so that it can say how many of them were not delivered.
+  await timed(pass, 'audit', () => pass.journal.publishPending(sink, opts.audit));
   const finishedAt = new Date(now());
   const unfinished = pass.unfinished.length ? pass.unfinished.join('; ') : null;
   const reportOnly = plan?.reportOnly ?? false;
   const reportOnlyReason = plan?.reportOnlyReason ?? null;
+  const killFailures = groupKillFailures(pass.journal.rows.filter((r) => r.outcome === 'failed'));
+  const before = pass.journal.auditTotals();
   pass.journal.recordSummary({
     startedAt, finishedAt, reportOnly, reportOnlyReason, stillRunning,
     ...(unfinished ? { unfinished } : {}),
     ...(failure ? { error: { message: failure.message } } : {}),
+    ...(killFailures.length ? { killFailures } : {}),
+    audit: { events: before.events, undelivered: before.failed },
   });
-  await timed(pass, 'audit', () => pass.journal.publishPending(sink));
+  await timed(pass, 'audit', () => pass.journal.publishPending(sink, opts.audit));
 
   return {
     runId, cluster: opts.cluster, trigger: opts.trigger, dryRun: opts.dryRun, reportOnly, reportOnlyReason,
     startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - startedAt.getTime(),
     counts: pass.journal.counts, stages: pass.stages, roundTrips: mongo.roundTrips() - roundTripsBefore,
-    audit: pass.journal.auditTotals(), decisions: pass.journal.rows, stillRunning, unfinished, internalOps,
+    audit: pass.journal.auditTotals(), killFailures, decisions: pass.journal.rows, stillRunning, unfinished, internalOps,
     error: failure?.message ?? null,
     ...(failure ? { [PASS_FAILURE]: failure } : {}),
   };

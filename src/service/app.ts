@@ -19,6 +19,7 @@ import { ConfigError, PassInProgressError, PolicyError } from '../util/errors.ts
 import { InProcessLeases, withLease, type LeaseStore } from './lease.ts';
 import { createDynamoDbLeases } from '../adapters/dynamodb-leases.ts';
 import { auditPassNotStarted, runPass, type PassOptions, type RunReport } from '../pass/pass.ts';
+import { auditBudget } from '../pass/audit/budget.ts';
 import { loadPolicySet } from '../pass/policy/load.ts';
 import type { PolicySet } from '../pass/policy/types.ts';
 import { redactUri } from '../util/redact.ts';
@@ -34,6 +35,19 @@ export const DEADLINE_MARGIN_MS = 5_000;
 export const LEASE_MARGIN_MS = 30_000;
 /** The budget assumed for a pass without a deadline (the CLI-style callers and tests): the function timeout. */
 export const DEFAULT_PASS_BUDGET_MS = 120_000;
+
+/**
+ * The audit's publishing ends early enough to log in full, before Lambda cuts the invocation off, every
+ * event it could not deliver (src/pass/audit/budget.ts): AUDIT_LOG_MARGIN_MS before the end, for the
+ * return and the failure's own log lines, plus AUDIT_LOG_MS_PER_EVENT for each event of the publish. The
+ * same reserve keeps the kill stage from starting kills whose events could not be logged in time.
+ * Logging 10,000 undelivered events through the Lambda logger took ~1 s on one core here (0.1 ms each,
+ * JSON lines into a pipe, as the Lambda runtime takes stdout); the reaper function has 512 MB, which
+ * Lambda gives about 0.3 of a vCPU (CPU is allocated in proportion to memory, a full vCPU at 1,769 MB:
+ * "Lambda memory and computing power", AWS Lambda Developer Guide), hence 0.5 ms per event.
+ */
+export const AUDIT_LOG_MARGIN_MS = 1_000;
+export const AUDIT_LOG_MS_PER_EVENT = 0.5;
 
 export interface PassRequest {
   /** Cluster name; the only cluster when absent. */
@@ -52,6 +66,8 @@ export interface PassRequest {
   deadlineMs?: number;
   /** The pass's run id, when the caller already logs under it (the Lambda runtime). */
   runId?: string;
+  /** Epoch ms by which the audit's publishing must end (REAPER_AUDIT_TIMEOUT_SECONDS bounds it too). */
+  auditDeadlineMs?: number;
 }
 
 export interface Reaper {
@@ -64,7 +80,7 @@ export interface Reaper {
   /** Runs one pass holding the cluster's lease; throws PassInProgressError when another holds it. */
   run(request: PassRequest): Promise<RunReport>;
   /** One pass on the only (or named) cluster with its own policy set. */
-  runOnce(trigger: TriggerInfo, opts?: { deadlineMs?: number; dryRun?: boolean; cluster?: string }): Promise<RunReport>;
+  runOnce(trigger: TriggerInfo, opts?: { deadlineMs?: number; auditDeadlineMs?: number; dryRun?: boolean; cluster?: string }): Promise<RunReport>;
   close(): Promise<void>;
 }
 
@@ -98,7 +114,7 @@ export async function createReaper(env: Record<string, string | undefined>, logg
   const sink: AuditSink = deps.sink ?? createAuditSink(config.audit, {
     settingName: 'REAPER_AUDIT', env, logger,
     ...(config.eventBusName ? { eventBusName: config.eventBusName } : {}),
-    ...(config.audit.startsWith('eventbridge') ? { client: deps.eventBridge ?? createEventBridgeClient() } : {}),
+    ...(config.audit.startsWith('eventbridge') ? { client: deps.eventBridge ?? createEventBridgeClient({}, { requestMs: config.auditRequestTimeoutSeconds * 1000 }) } : {}),
   });
   const needsSecrets = [...deployment.clusters.values()].some((c) => c.secretArn);
   const secrets: SecretStore | null = deps.secrets ?? (needsSecrets ? new CachedSecrets(createSecretsManagerClient()) : null);
@@ -144,6 +160,10 @@ export async function createReaper(env: Record<string, string | undefined>, logg
       batchSize: config.batchSize, concurrency: config.concurrency, source: config.source, evaluator: config.evaluator,
       ...(request.deadlineMs !== undefined ? { deadlineMs: request.deadlineMs } : {}),
       ...(request.runId !== undefined ? { runId: request.runId } : {}),
+      audit: auditBudget({
+        timeoutMs: config.auditTimeoutSeconds * 1000,
+        ...(request.auditDeadlineMs !== undefined ? { deadlineMs: request.auditDeadlineMs, logMsPerEvent: AUDIT_LOG_MS_PER_EVENT } : {}),
+      }),
     };
     const ttlMs = (request.deadlineMs ?? Date.now() + DEFAULT_PASS_BUDGET_MS) - Date.now() + LEASE_MARGIN_MS;
     try {
@@ -174,6 +194,7 @@ export async function createReaper(env: Record<string, string | undefined>, logg
         ...(opts.cluster !== undefined ? { cluster: opts.cluster } : {}),
         ...(opts.dryRun !== undefined ? { dryRun: opts.dryRun } : {}),
         ...(opts.deadlineMs !== undefined ? { deadlineMs: opts.deadlineMs } : {}),
+        ...(opts.auditDeadlineMs !== undefined ? { auditDeadlineMs: opts.auditDeadlineMs } : {}),
       });
     },
     async close() {

@@ -6,6 +6,7 @@
 import { ConfigError } from '../util/errors.ts';
 import { DEFAULT_KILL_BATCH_SIZE, DEFAULT_KILL_CONCURRENCY, MAX_KILL_BATCH_SIZE } from '../pass/kill.ts';
 import { DEFAULT_AUDIT_SOURCE } from '../pass/audit/events.ts';
+import { DEFAULT_AUDIT_REQUEST_TIMEOUT_SECONDS } from '../pass/audit/budget.ts';
 import { redactUri } from '../util/redact.ts';
 import { EVALUATORS, type EvaluatorKind } from '../pass/policy/evaluate.ts';
 import { shippedPath } from '../util/shipped-path.ts';
@@ -16,6 +17,16 @@ import {
 
 export const DEFAULT_POLICIES_DIR = shippedPath('policies');
 
+/**
+ * Default audit timeout (our choice): a healthy audit of the default 1,000-kill cap took ~250 ms (106
+ * PutEvents calls), of 100,000 kills ~9 s (bench/results.json, `npm run bench`), and the retries of a
+ * throttled burst take seconds; 30 s is ample for those and still ends a pass whose audit destination
+ * has stalled. The maximum, 15 minutes,
+ * is Lambda's own maximum timeout ("Lambda quotas", AWS Lambda Developer Guide): no pass runs longer.
+ */
+export const DEFAULT_AUDIT_TIMEOUT_SECONDS = 30;
+export const MAX_AUDIT_TIMEOUT_SECONDS = 900;
+
 export interface RunConfig {
   uri: string;
   policiesDir: string;
@@ -25,6 +36,8 @@ export interface RunConfig {
   batchSize: number;
   concurrency: number;
   audit: string;
+  auditTimeoutSeconds: number;
+  auditRequestTimeoutSeconds: number;
   cluster: string;
   source: string;
   eventBusName: string;
@@ -125,6 +138,8 @@ export const SETTINGS: readonly Setting<keyof RunConfig>[] = [
   { key: 'batchSize', env: 'REAPER_BATCH_SIZE', flag: 'batch-size', description: `Sessions per killSessions command (1-${MAX_KILL_BATCH_SIZE})`, default: DEFAULT_KILL_BATCH_SIZE, parse: integer(1, MAX_KILL_BATCH_SIZE) },
   { key: 'concurrency', env: 'REAPER_KILL_CONCURRENCY', flag: 'concurrency', description: 'Kill commands in flight at once', default: DEFAULT_KILL_CONCURRENCY, parse: integer(1, 64) },
   { key: 'audit', env: 'REAPER_AUDIT', flag: 'audit', description: 'Audit sink: eventbridge, eventbridge:BUS, stdout or file:PATH', default: 'stdout', parse: text },
+  { key: 'auditTimeoutSeconds', env: 'REAPER_AUDIT_TIMEOUT_SECONDS', flag: 'audit-timeout', description: `Seconds the audit of one pass may take in all (1-${MAX_AUDIT_TIMEOUT_SECONDS}); events not delivered by then are logged in full and the run ends with exit code 3 (in Lambda the invocation's remaining time, less a margin for that logging, bounds it too)`, default: DEFAULT_AUDIT_TIMEOUT_SECONDS, parse: integer(1, MAX_AUDIT_TIMEOUT_SECONDS) },
+  { key: 'auditRequestTimeoutSeconds', env: 'REAPER_AUDIT_REQUEST_TIMEOUT_SECONDS', flag: 'audit-request-timeout', description: `Seconds one PutEvents request may go unanswered before it is abandoned and retried on a new connection (1-${MAX_AUDIT_TIMEOUT_SECONDS}), within the audit timeout`, default: DEFAULT_AUDIT_REQUEST_TIMEOUT_SECONDS, parse: integer(1, MAX_AUDIT_TIMEOUT_SECONDS) },
   { key: 'cluster', env: 'REAPER_CLUSTER', flag: 'cluster', description: 'Cluster name in audit events (default: the hosts of the connection string, or the name of MONGODB_SECRET_ARN)', default: clusterFromUri, parse: text },
   { key: 'source', env: 'REAPER_AUDIT_SOURCE', flag: 'source', description: 'EventBridge Source of audit events', default: DEFAULT_AUDIT_SOURCE, parse: text },
   { key: 'eventBusName', env: 'AUDIT_EVENT_BUS_NAME', flag: 'event-bus', description: 'EventBridge bus for --audit eventbridge', default: '', parse: (r) => r.trim() },

@@ -1,3 +1,5 @@
+import type { KillFailureGroup } from '../pass/audit/events.ts';
+
 /**
  * One root error class with named subclasses, each carrying `cause` (the Powertools pattern).
  * Every message names the problem and the fix.
@@ -30,6 +32,27 @@ export class MongoStageError extends ReaperError {}
 
 /** Audit events could not be delivered after all retries. */
 export class AuditDeliveryError extends ReaperError {}
+
+/**
+ * The pass ran, but kills in it failed (the server refused them, the connection dropped): the sessions
+ * are still there. Carries which kills failed and why, as the run summary event does.
+ */
+export class KillsFailedError extends ReaperError {
+  readonly runId: string;
+  readonly cluster: string;
+  /** How many kills failed in all. */
+  readonly failed: number;
+  /** Grouped by error, largest first (src/pass/kill-failures.ts): a bounded overview. */
+  readonly failures: readonly KillFailureGroup[];
+
+  constructor(message: string, details: { runId: string; cluster: string; failed: number; failures: readonly KillFailureGroup[] }, options?: { cause?: unknown }) {
+    super(message, options);
+    this.runId = details.runId;
+    this.cluster = details.cluster;
+    this.failed = details.failed;
+    this.failures = details.failures;
+  }
+}
 
 /**
  * A trigger payload (scheduled input, alarm event, webhook body, manual request) that does not

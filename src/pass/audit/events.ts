@@ -7,8 +7,14 @@
  */
 import { randomUUID } from 'node:crypto';
 
-/** Bumped on any change to the Detail shape; consumers match on it (`detail.schemaVersion`). */
-export const AUDIT_SCHEMA_VERSION = '1.0';
+/**
+ * Bumped on any change to the Detail shape; consumers match on it (`detail.schemaVersion`). 1.1 added
+ * the run summary's optional `killFailures` and `audit`; a 1.0 detail is still valid under the schema.
+ */
+export const AUDIT_SCHEMA_VERSION = '1.1';
+
+/** Every version schemas/audit-event.v1.json accepts: the trail written by earlier releases stays readable. */
+export type AuditSchemaVersion = '1.0' | '1.1';
 
 /** Default EventBridge `Source`; configurable because some organisations reserve a prefix per team. */
 export const DEFAULT_AUDIT_SOURCE = 'mongodb.session-reaper';
@@ -43,7 +49,7 @@ export interface SessionRef {
 }
 
 export interface DecisionDetail {
-  schemaVersion: typeof AUDIT_SCHEMA_VERSION;
+  schemaVersion: AuditSchemaVersion;
   kind: 'decision';
   runId: string;
   cluster: string;
@@ -94,7 +100,7 @@ export interface StillRunningOp {
 }
 
 export interface RunSummaryDetail {
-  schemaVersion: typeof AUDIT_SCHEMA_VERSION;
+  schemaVersion: AuditSchemaVersion;
   kind: 'run';
   runId: string;
   cluster: string;
@@ -110,6 +116,24 @@ export interface RunSummaryDetail {
   /** What was not done, e.g. stopped before the Lambda deadline. */
   unfinished?: string;
   error?: { message: string };
+  /** Which kills failed and why, grouped by error (since 1.1; present when counts.failed > 0). */
+  killFailures?: KillFailureGroup[];
+  /**
+   * Delivery of this run's other events, as known when the summary was sent (since 1.1): `events`
+   * decision events, of which `undelivered` did not reach the sink and were logged in full instead.
+   */
+  audit?: { events: number; undelivered: number };
+}
+
+/** Failed kills that share one error (src/pass/kill-failures.ts). */
+export interface KillFailureGroup {
+  error: { code?: number; codeName?: string; message: string };
+  /** How many kills failed with this error. */
+  count: number;
+  /** Ids of sessions whose kill failed with it: a sample, the first KILL_FAILURE_IDS_MAX. */
+  sessionIds: string[];
+  /** Opids of sessionless operations whose killOp failed with it: a sample, likewise. */
+  opids: string[];
 }
 
 export type AuditDetail = DecisionDetail | RunSummaryDetail;

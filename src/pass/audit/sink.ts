@@ -8,6 +8,9 @@
  *   audit trail is fatal (see assertDelivered), and a sink never drops an event silently: whatever
  *   it reports failed it has also logged at error level with the full event.
  * - `sent + failed.length === events.length`.
+ * - With `deadlineMs`, publish() resolves by then (give or take a timer tick): whatever is not delivered
+ *   by the deadline is reported failed and logged in full, so a stalled destination cannot hold the
+ *   pass past its time, nor past the moment the logging of its events must happen.
  * - close() flushes and releases resources; publishing after close reports every event failed.
  */
 import { AuditDeliveryError } from '../../util/errors.ts';
@@ -22,9 +25,43 @@ export interface PublishResult {
   calls: number;
 }
 
+export interface PublishOptions {
+  /** Epoch ms by which publish() must have resolved; what is not delivered by then fails (logged). */
+  deadlineMs?: number;
+}
+
 export interface AuditSink {
-  publish(events: AuditEvent[]): Promise<PublishResult>;
+  publish(events: AuditEvent[], options?: PublishOptions): Promise<PublishResult>;
   close?(): Promise<void>;
+}
+
+/** The reason given for events a deadline cut off, so every sink words it the same way. */
+export function deadlineReason(deadlineMs: number, what: string): string {
+  return `${what} before the audit deadline (${new Date(deadlineMs).toISOString()})`;
+}
+
+/**
+ * Runs `work` but settles by the deadline: with its result, or with `onTimeout()` when the deadline
+ * comes first. The work is left to finish or fail on its own and its late result is ignored; it gets
+ * `cutOff()` to ask whether that happened, so that it does not log events a second time. Without a
+ * deadline it is just `work`.
+ */
+export async function withinDeadline<T>(work: (cutOff: () => boolean) => Promise<T>, deadlineMs: number | undefined, onTimeout: () => T): Promise<T> {
+  let late = false;
+  const running = work(() => late);
+  if (deadlineMs === undefined) return running;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<T>((resolve) => {
+    timer = setTimeout(() => {
+      late = true;
+      resolve(onTimeout());
+    }, Math.max(0, deadlineMs - Date.now()));
+  });
+  try {
+    return await Promise.race([running, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

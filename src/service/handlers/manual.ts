@@ -13,7 +13,7 @@
  * queued: the operator decides whether to try again).
  */
 import { ConfigError, InvalidTriggerError } from '../../util/errors.ts';
-import { checkReport, deadlineOf, logger, startPass, summarize, type InvocationContext, type PassResult } from '../lambda/runtime.ts';
+import { checkReport, deadlinesOf, logger, startPass, summarize, type InvocationContext, type PassResult } from '../lambda/runtime.ts';
 import { publishPassMetrics } from '../lambda/metrics.ts';
 import { manualPolicySet, notFound, parseManualRequest } from '../manual-request.ts';
 import type { DecisionRow } from '../../pass/pass.ts';
@@ -41,7 +41,7 @@ export async function handleManual(reaper: Reaper, payload: unknown, context: In
   const runId = startPass(reaper, cluster.name);
   const report = await reaper.run({
     runId,
-    cluster: cluster.name, policy, dryRun: request.dryRun, deadlineMs: deadlineOf(context),
+    cluster: cluster.name, policy, dryRun: request.dryRun, ...deadlinesOf(context),
     trigger: { type: 'manual', name: request.requestedBy ?? request.action, id: context.awsRequestId },
   });
   // For a kill request, the decisions about the named sessions or users (killed, or protected by

@@ -7,8 +7,9 @@
  * functions/reaper.ts), so a bad configuration fails the init phase, loudly, before any event is taken.
  */
 import type { Context } from 'aws-lambda';
-import { createReaper, DEADLINE_MARGIN_MS, type Reaper } from '../app.ts';
-import { AuditDeliveryError, PassInProgressError, ReaperError } from '../../util/errors.ts';
+import { AUDIT_LOG_MARGIN_MS, createReaper, DEADLINE_MARGIN_MS, type Reaper } from '../app.ts';
+import { AuditDeliveryError, KillsFailedError, PassInProgressError, ReaperError } from '../../util/errors.ts';
+import { describeKillFailures } from '../../pass/kill-failures.ts';
 import { PASS_FAILURE, type RunReport } from '../../pass/pass.ts';
 import { redactUri } from '../../util/redact.ts';
 import type { PassPlan } from '../triggers.ts';
@@ -34,8 +35,15 @@ export async function closeSharedReaper(): Promise<void> {
   await (await r?.catch(() => null))?.close();
 }
 
-export function deadlineOf(context: InvocationContext): number {
-  return Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS;
+/**
+ * The pass's deadlines in this invocation: no kill is started after `deadlineMs`, and the audit's
+ * publishing ends by `auditDeadlineMs` (AUDIT_LOG_MARGIN_MS before the end, less the time to log each
+ * event of the publish, src/service/app.ts), so that whatever was not delivered is logged in full before
+ * Lambda ends the invocation.
+ */
+export function deadlinesOf(context: InvocationContext): { deadlineMs: number; auditDeadlineMs: number } {
+  const end = Date.now() + context.getRemainingTimeInMillis();
+  return { deadlineMs: end - DEADLINE_MARGIN_MS, auditDeadlineMs: end - AUDIT_LOG_MARGIN_MS };
 }
 
 export interface PassResult {
@@ -75,16 +83,25 @@ export function summarize(report: RunReport, policySet: string): PassResult {
 }
 
 /**
- * A failed pass, or one whose audit did not all arrive, fails the invocation: the failed-pass alarm
- * counts Lambda errors, and an asynchronous invocation that fails goes to the on-failure queue.
+ * A failed pass, one whose audit did not all arrive, or one in which kills failed fails the invocation:
+ * the failed-pass alarm counts Lambda errors, and an asynchronous invocation that fails goes to the
+ * on-failure queue. When several apply, the error is of the first class in this order (the same as the
+ * CLI's exit codes 3, 1, 4): AuditDeliveryError, ReaperError (the pass failed), KillsFailedError; its
+ * message names every problem.
  */
 export function checkReport(report: RunReport): void {
-  if (report.error) {
-    throw new ReaperError(`reaping pass ${report.runId} on ${report.cluster} failed: ${redactUri(report.error)}`, { cause: report[PASS_FAILURE] });
-  }
-  if (report.audit.failed > 0) {
-    throw new AuditDeliveryError(`reaping pass ${report.runId} on ${report.cluster}: ${report.audit.failed} of ${report.audit.events} audit events were not delivered; each is logged in full above`);
-  }
+  const where = `reaping pass ${report.runId} on ${report.cluster}`;
+  const problems = [
+    report.audit.failed > 0 ? `${report.audit.failed} of ${report.audit.events} audit events were not delivered; each is logged in full above` : '',
+    report.error ? `the pass failed: ${redactUri(report.error)}` : '',
+    report.counts.failed > 0 ? describeKillFailures(report.counts.failed, report.killFailures) : '',
+  ];
+  if (!problems.some(Boolean)) return;
+  const message = `${where}: ${problems.filter(Boolean).join('; ')}`;
+  const cause = report[PASS_FAILURE];
+  if (problems[0]) throw new AuditDeliveryError(message, cause ? { cause } : undefined);
+  if (problems[1]) throw new ReaperError(message, { cause });
+  throw new KillsFailedError(message, { runId: report.runId, cluster: report.cluster, failed: report.counts.failed, failures: report.killFailures });
 }
 
 /**
@@ -96,7 +113,7 @@ export async function runPlanned(reaper: Reaper, plan: PassPlan, context: Invoca
   const runId = startPass(reaper, plan.cluster);
   try {
     report = await reaper.run({
-      runId, cluster: plan.cluster, policySet: plan.policySet, trigger: plan.trigger, deadlineMs: deadlineOf(context),
+      runId, cluster: plan.cluster, policySet: plan.policySet, trigger: plan.trigger, ...deadlinesOf(context),
       ...(plan.dryRun !== undefined ? { dryRun: plan.dryRun } : {}),
     });
   } catch (e) {
