@@ -161,6 +161,18 @@ describe('policy validation', () => {
     assert.match(problems[0]!.message, /not valid JSON at line 4, column 20/);
   });
 
+  it('reports bad JSON nested deeper than the position scanner can recurse', async () => {
+    // Prepare
+    const text = '{"version": 1, "rules": ' + '['.repeat(20_000);
+
+    // Act
+    const { problems } = await problemsOf({ 'deep.json': text });
+
+    // Assess
+    assert.deepEqual(problems.map((p) => p.file), ['deep.json']);
+    assert.match(problems[0]!.message, new RegExp(`not valid JSON at line 1, column ${text.length + 1} `));
+  });
+
   it('reports a file that is not an object, and one without rules', async () => {
     // Prepare
     const files = { 'a.json': '[1, 2]', 'b.json': { version: 1 } };
