@@ -26,15 +26,25 @@ import { ConfigError, DispatchError, InvalidTriggerError, SecretError } from '..
 import { logger } from '../src/service/lambda/log.ts';
 import { CachedSecrets, createSecretsManagerClient } from '../src/adapters/secrets-manager.ts';
 import { SIGNATURE_HEADER, verifySignature } from '../src/service/signature.ts';
+import { redactError } from '../src/util/redact.ts';
 import { ATLAS_MAX_BODY_BYTES, atlasDecision, parseAtlasAlert, type AtlasHandoff } from '../src/service/triggers.ts';
 
-// Module scope, once per container: configuration checked, clients created.
-const config = resolveConfig({}, process.env, 'lambda');
-const deployment = resolveDeployment(config, process.env, { readUris: false });
-if (!config.reaperFunction) throw new ConfigError('REAPER_FUNCTION_NAME is not set: name the reaper function the webhook hands its passes to');
-if (!config.webhookSecret === !config.webhookSecretArn) {
-  throw new ConfigError('set exactly one of ATLAS_WEBHOOK_SECRET_ARN (Secrets Manager, for deployments) or ATLAS_WEBHOOK_SECRET (local runs): the key Atlas signs its webhooks with');
+// Module scope, once per container: configuration checked (a start-up error is redacted before the
+// Lambda runtime prints it), clients created.
+function configure() {
+  try {
+    const config = resolveConfig({}, process.env, 'lambda');
+    const deployment = resolveDeployment(config, process.env, { readUris: false });
+    if (!config.reaperFunction) throw new ConfigError('REAPER_FUNCTION_NAME is not set: name the reaper function the webhook hands its passes to');
+    if (!config.webhookSecret === !config.webhookSecretArn) {
+      throw new ConfigError('set exactly one of ATLAS_WEBHOOK_SECRET_ARN (Secrets Manager, for deployments) or ATLAS_WEBHOOK_SECRET (local runs): the key Atlas signs its webhooks with');
+    }
+    return { config, deployment };
+  } catch (e) {
+    throw redactError(e);
+  }
 }
+const { config, deployment } = configure();
 const secrets = config.webhookSecretArn ? new CachedSecrets(createSecretsManagerClient()) : null;
 const dispatch = lambdaDispatcher(createLambdaClient(), config.reaperFunction);
 

@@ -6,10 +6,9 @@
 import { ConfigError } from '../util/errors.ts';
 import { DEFAULT_KILL_BATCH_SIZE, DEFAULT_KILL_CONCURRENCY, MAX_KILL_BATCH_SIZE } from '../pass/kill.ts';
 import { DEFAULT_AUDIT_SOURCE } from '../pass/audit/events.ts';
-import { redactUri } from '../util/redact.ts';
 import { shippedPath } from '../util/shipped-path.ts';
 import {
-  checkSecretArn, parseAlarms, parseAtlasAlerts, parseClusters, parsePolicySets,
+  checkConnectionString, checkSecretArn, parseAlarms, parseAtlasAlerts, parseClusters, parsePolicySets,
   type AlarmRoute, type AtlasAlertRoutes, type ClusterSpec, type PolicySetSpec,
 } from './deployment.ts';
 
@@ -87,11 +86,6 @@ const fraction: Parser<number> = (raw, where) => {
   return n;
 };
 
-const uri: Parser<string> = (raw, where) => {
-  const v = raw.trim();
-  if (!/^mongodb(\+srv)?:\/\//.test(v)) throw new ConfigError(`${where} must be a mongodb:// or mongodb+srv:// connection string, got "${redactUri(v)}"`);
-  return v;
-};
 
 /**
  * The cluster name defaults to the connection string's host list, credentials removed; with the
@@ -105,7 +99,7 @@ function clusterFromUri(c: Partial<RunConfig>): string {
 }
 
 export const SETTINGS: readonly Setting<keyof RunConfig>[] = [
-  { key: 'uri', env: 'MONGODB_URI', flag: 'uri', description: 'Connection string of the deployment (mongod, replica set or mongos)', default: undefined, parse: uri, alternatives: ['secretArn', 'clusters'] },
+  { key: 'uri', env: 'MONGODB_URI', flag: 'uri', description: 'Connection string of the deployment (mongod, replica set or mongos)', default: undefined, parse: checkConnectionString, alternatives: ['secretArn', 'clusters'] },
   { key: 'policiesDir', env: 'REAPER_POLICIES_DIR', flag: 'policies', description: 'Directory of policy files (*.json)', default: DEFAULT_POLICIES_DIR, parse: text },
   { key: 'dryRun', env: 'DRY_RUN', flag: 'dry-run', description: 'Decide, plan and audit, but kill nothing', default: false, parse: bool },
   { key: 'maxKills', env: 'REAPER_MAX_KILLS', flag: 'max-kills', description: 'More planned kills than this turn the pass report-only', default: 1000, parse: integer(0, 10_000_000) },

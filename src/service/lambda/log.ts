@@ -11,7 +11,8 @@ import { redactUri } from '../../util/redact.ts';
 function line(level: string, message: string, extra: unknown[]): string {
   if (message.startsWith('{') && extra.length === 0) return redactUri(message);
   const fields = extra.length === 1 && extra[0] && typeof extra[0] === 'object' ? extra[0] : extra.length ? { extra } : {};
-  return redactUri(JSON.stringify({ level, message, ...fields }));
+  // The message is redacted before JSON escaping changes it (a backslash in a password doubles), then the whole line for the fields.
+  return redactUri(JSON.stringify({ level, message: redactUri(message), ...fields }));
 }
 
 export const logger = {

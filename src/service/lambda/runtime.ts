@@ -10,7 +10,7 @@ import type { Context } from 'aws-lambda';
 import { createReaper, DEADLINE_MARGIN_MS, type Reaper } from '../app.ts';
 import { AuditDeliveryError, PassInProgressError, ReaperError } from '../../util/errors.ts';
 import type { RunReport } from '../../pass/pass.ts';
-import { redactUri } from '../../util/redact.ts';
+import { redactError, redactUri } from '../../util/redact.ts';
 import type { PassPlan } from '../triggers.ts';
 import { logger } from './log.ts';
 
@@ -20,8 +20,11 @@ export { logger };
 
 let shared: Promise<Reaper> | null = null;
 
+/** The container's Reaper; a start-up error is redacted before the Lambda runtime prints it. */
 export function sharedReaper(): Promise<Reaper> {
-  shared ??= createReaper(process.env, logger);
+  shared ??= createReaper(process.env, logger).catch((e: unknown) => {
+    throw redactError(e);
+  });
   return shared;
 }
 
