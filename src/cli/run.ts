@@ -20,6 +20,7 @@ import { loadPolicySet } from '../pass/policy/load.ts';
 import type { PolicySet } from '../pass/policy/types.ts';
 import { redactUri } from '../util/redact.ts';
 import { formatTable } from '../util/table.ts';
+import { printableJson } from '../util/terminal.ts';
 import type { TriggerInfo } from '../pass/audit/events.ts';
 
 export interface CliIo {
@@ -169,7 +170,7 @@ export async function runCommand(argv: string[], io: CliIo = { stdout: process.s
       batchSize: config.batchSize, concurrency: config.concurrency, source: config.source,
       progress: (line) => io.stderr.write(`${line}\n`),
     });
-    io.stdout.write(json ? `${JSON.stringify(report)}\n` : `${renderReport(report)}\n`);
+    io.stdout.write(json ? `${printableJson(JSON.stringify(report))}\n` : `${renderReport(report)}\n`);
     if (report.error) {
       io.stderr.write(`session-reaper run: the pass failed: ${redactUri(report.error)}\n`);
       return 1;
