@@ -39,6 +39,10 @@ export interface RunConfig {
   webhookSecret: string;
   /** Name or ARN of the function the Atlas webhook hands its passes to. */
   reaperFunction: string;
+  /** DynamoDB state table (Atlas alert replay records); '' when absent (replays then go undetected). */
+  stateTable: string;
+  /** Seconds within which a copy of an Atlas alert already handed off starts no pass. */
+  atlasReplayWindowSeconds: number;
 }
 
 /** "cli": the settings of `session-reaper run`; "lambda": also the deployment settings of the functions. */
@@ -118,6 +122,12 @@ export const SETTINGS: readonly Setting<keyof RunConfig>[] = [
   { key: 'webhookSecretArn', env: 'ATLAS_WEBHOOK_SECRET_ARN', flag: null, scope: 'lambda', description: 'Secrets Manager ARN of the Atlas webhook secret (the X-MMS-Signature key); fetched once per container', default: '', parse: (r, w) => checkSecretArn(r.trim(), w) },
   { key: 'webhookSecret', env: 'ATLAS_WEBHOOK_SECRET', flag: null, scope: 'lambda', description: 'The Atlas webhook secret itself, for local runs and tests (prefer ATLAS_WEBHOOK_SECRET_ARN)', default: '', parse: text },
   { key: 'reaperFunction', env: 'REAPER_FUNCTION_NAME', flag: null, scope: 'lambda', description: 'Name or ARN of the reaper function the Atlas webhook hands its passes to (asynchronous Invoke)', default: '', parse: text },
+  { key: 'stateTable', env: 'REAPER_STATE_TABLE', flag: null, scope: 'lambda', description: 'DynamoDB state table (partition key pk, sort key sk, TTL attribute expiresAt) where the Atlas webhook records the alerts it handed off, to refuse replays; unset, replays go undetected (a warning at start-up)', default: '', parse: text },
+  // 240 s: shorter than the shortest interval at which Atlas notifies again of an alert still open
+  // (an alert configuration's notifications[].intervalMin, "resend after" in the UI, is at least 5
+  // minutes: Atlas Administration API, alert configurations), so every genuine re-notification
+  // starts a pass; far longer than a burst of deliveries or replays of one notification.
+  { key: 'atlasReplayWindowSeconds', env: 'ATLAS_REPLAY_WINDOW_SECONDS', flag: null, scope: 'lambda', description: 'Seconds within which a copy of an Atlas alert already handed off (same id, status and updated) starts no pass', default: 240, parse: integer(1, 86_400) },
 ];
 
 /**

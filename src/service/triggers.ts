@@ -157,6 +157,8 @@ export interface AtlasAlert {
   eventTypeName: string;
   metricName?: string;
   status: string;
+  /** When Atlas last changed the alert (ISO 8601): with id and status, what tells a new notification from a copy. */
+  updated?: string;
   clusterName?: string;
   groupId?: string;
   replicaSetName?: string;
@@ -189,7 +191,7 @@ export function parseAtlasAlert(body: string): AtlasAlert {
     return v;
   };
   const alert: AtlasAlert = { id: str('id', true)!, eventTypeName: str('eventTypeName', true)!, status: str('status', true)! };
-  for (const f of ['metricName', 'clusterName', 'groupId', 'replicaSetName', 'hostnameAndPort'] as const) {
+  for (const f of ['metricName', 'updated', 'clusterName', 'groupId', 'replicaSetName', 'hostnameAndPort'] as const) {
     const v = str(f, false);
     if (v !== undefined) alert[f] = v;
   }
