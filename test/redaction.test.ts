@@ -6,30 +6,18 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { createReaper } from '../src/service/app.ts';
 import { logger } from '../src/service/lambda/log.ts';
 import { ConfigError, MongoStageError } from '../src/util/errors.ts';
 import { MongoAdapter } from '../src/adapters/mongodb/adapter.ts';
 import { redactConnectionString, redactError, redactUri } from '../src/util/redact.ts';
+import { runCli as cli } from './support/cli.ts';
 
-const BIN = fileURLToPath(new URL('../bin/session-reaper.mjs', import.meta.url));
 const SECRET = 'S3CRET-pw';
 /** Connection strings a hurried operator types, each carrying SECRET. */
 const MALFORMED = [`reaper:${SECRET}@127.0.0.1:27017`, `mongodb:/reaper:${SECRET}@127.0.0.1:27017`, `mongodb//reaper:${SECRET}@127.0.0.1:27017`];
 const UNREACHABLE_SPACED = 'mongodb://reaper:S3CRET pw@127.0.0.1:1/?serverSelectionTimeoutMS=300';
 
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, MONGODB_URI: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 const leaks = (text: string) => /S3CRET/.test(text);
 

@@ -6,18 +6,15 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
 import { printable, printableJson } from '../src/util/terminal.ts';
 import { formatTable } from '../src/util/table.ts';
 import { toJsonLines } from '../src/pass/audit/events.ts';
-
-const BIN = fileURLToPath(new URL('../bin/session-reaper.mjs', import.meta.url));
+import { runCli } from './support/cli.ts';
 
 /** ESC (clear screen), BEL, C1 CSI (colour), a right-to-left override: 26 bytes, under appName's 128. */
 const HOSTILE = 'evil\u001b[2J\u0007\u009b31m\u202eppa';
@@ -67,16 +64,7 @@ describe('session-reaper run with a hostile appName', () => {
     await standin?.stop();
   });
 
-  function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      const child = spawn(process.execPath, [BIN, 'run', '--uri', standin.uri, '--policies', dir, '--dry-run', '--max-kill-share', '1', ...args], { env: { ...process.env, MONGODB_URI: '' } });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    });
-  }
+  const run = (args: string[]) => runCli(['run', '--uri', standin.uri, '--policies', dir, '--dry-run', '--max-kill-share', '1', ...args]);
 
   it('the table and the stdout audit lines show it escaped; --json keeps the value', async () => {
     const session = client.startSession();
