@@ -18,7 +18,6 @@ const SECRET = 'S3CRET-pw';
 const MALFORMED = [`reaper:${SECRET}@127.0.0.1:27017`, `mongodb:/reaper:${SECRET}@127.0.0.1:27017`, `mongodb//reaper:${SECRET}@127.0.0.1:27017`];
 const UNREACHABLE_SPACED = 'mongodb://reaper:S3CRET pw@127.0.0.1:1/?serverSelectionTimeoutMS=300';
 
-
 const leaks = (text: string) => /S3CRET/.test(text);
 
 describe('redactUri (free text)', () => {
