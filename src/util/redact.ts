@@ -37,20 +37,30 @@ export function redactConnectionString(value: string): string {
 }
 
 /**
+ * How far left of an "@" a userinfo is looked for (our choice): far beyond any real user:password
+ * (MongoDB user names and passwords are a few dozen characters), and it bounds the work per "@", so
+ * a long log line with many "user@db" names costs linear time.
+ */
+const MAX_USERINFO = 1024;
+
+/** What a userinfo after a scheme's slashes never spans (spaces it may). */
+const SEGMENT_END = /[\n\r"'`<>()[\]{}]/;
+
+/**
  * Where the userinfo ending at text[at] (an "@") starts, or -1 when what precedes it is no
  * `user:password` (a bare `user@db` is not a secret). Looks no further left than `floor`.
  */
 function userinfoStart(text: string, floor: number, at: number): number {
+  const limit = Math.max(floor, at - MAX_USERINFO);
   // The token before the "@", back to whitespace, a quote or a "/": "reaper:SECRET@h", "mongodb:/u:p@h".
   let start = at;
-  while (start > floor && text[start - 1] !== '/' && !TOKEN_END.test(text[start - 1]!)) start--;
+  while (start > limit && text[start - 1] !== '/' && !TOKEN_END.test(text[start - 1]!)) start--;
   if (text.slice(start, at).includes(':')) return start;
-  // After a scheme's slashes, a password with spaces: "mongodb://reaper:SEC RET@h".
-  const slashes = text.lastIndexOf('/', at);
-  if (slashes < floor || (text[slashes - 1] !== '/' && text[slashes - 1] !== ':')) return -1;
-  const segment = text.slice(slashes + 1, at);
-  if (!segment.includes(':') || /[\n\r"'`<>()[\]{}]/.test(segment)) return -1;
-  return slashes + 1;
+  // After a scheme's slashes ("//" or ":/"), a password with spaces: "mongodb://reaper:SEC RET@h".
+  let slash = at - 1;
+  while (slash >= limit && text[slash] !== '/' && !SEGMENT_END.test(text[slash]!)) slash--;
+  if (slash < limit || text[slash] !== '/' || (text[slash - 1] !== '/' && text[slash - 1] !== ':')) return -1;
+  return text.slice(slash + 1, at).includes(':') ? slash + 1 : -1;
 }
 
 /** Free text with every connection string's credentials masked. */
