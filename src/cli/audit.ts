@@ -19,7 +19,8 @@ import { StoryCollector, renderStory } from '../review/explain.ts';
 import { describeFilter, type ReviewFilter } from '../review/filter.ts';
 import { csvHeader, csvRecord } from '../review/output/csv.ts';
 import { StreamingTable } from '../review/output/table.ts';
-import { ChunkedWriter, isClosedPipe, printable, writeText } from '../review/output/write.ts';
+import { ChunkedWriter, isClosedPipe, writeText } from '../review/output/write.ts';
+import { printable, printableJson } from '../util/terminal.ts';
 import type { AuditRecord, ReadProblem } from '../review/record.ts';
 import { DEFAULT_TABLE_ROWS, ReportCollector } from '../review/report/aggregate.ts';
 import { renderReportHtml } from '../review/report/html.ts';
@@ -68,7 +69,7 @@ async function listInto(out: ChunkedWriter, parsed: ParsedAudit, io: AuditIo): P
   let summary: ScanSummary;
   if (parsed.values.json) {
     // JSON lines, each envelope as read: `audit --file` reads the output again, and jq takes it as is.
-    ({ summary } = await readSource(parsed, parsed.filter, io, (r) => out.write(`${JSON.stringify(r.envelope)}\n`)));
+    ({ summary } = await readSource(parsed, parsed.filter, io, (r) => out.write(`${printableJson(JSON.stringify(r.envelope))}\n`)));
   } else if (parsed.values.csv) {
     await out.write(csvHeader());
     ({ summary } = await readSource(parsed, parsed.filter, io, (r) => out.write(csvRecord(toRow(r)))));
@@ -94,7 +95,7 @@ async function explain(parsed: ParsedAudit, io: AuditIo): Promise<{ summary: Sca
     return { summary, code: 2 };
   }
   const story = collector.story(ids[0]!);
-  await writeText(io.stdout, parsed.values.json ? `${JSON.stringify(story, null, 2)}\n` : `${renderStory(story)}\n`);
+  await writeText(io.stdout, parsed.values.json ? `${printableJson(JSON.stringify(story, null, 2))}\n` : `${renderStory(story)}\n`);
   return { summary };
 }
 

@@ -6,6 +6,7 @@
  * (scripts/build.mjs) puts each subcommand in its own chunk.
  */
 import type { CliIo } from './run.ts';
+import { redactUri } from '../util/redact.ts';
 
 type Subcommand = (argv: string[]) => Promise<number>;
 
@@ -36,5 +37,11 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`session-reaper: unknown command "${cmd}"\n${usage()}\n`);
     return 2;
   }
-  return sub.run(rest);
+  try {
+    return await sub.run(rest);
+  } catch (e) {
+    // A subcommand reports its own errors; this is the net for a bug, which must not print a password either.
+    process.stderr.write(`session-reaper ${cmd}: ${redactUri((e as Error)?.stack ?? String(e))}\n`);
+    return 1;
+  }
 }

@@ -26,6 +26,7 @@ import { loadPolicySet } from '../pass/policy/load.ts';
 import type { PolicySet } from '../pass/policy/types.ts';
 import { redactUri } from '../util/redact.ts';
 import { formatTable } from '../util/table.ts';
+import { printableJson } from '../util/terminal.ts';
 import type { TriggerInfo } from '../pass/audit/events.ts';
 
 export interface CliIo {
@@ -185,7 +186,7 @@ export async function runCommand(argv: string[], io: CliIo = { stdout: process.s
       audit: auditBudget({ timeoutMs: config.auditTimeoutSeconds * 1000 }),
       progress: (line) => io.stderr.write(`${line}\n`),
     });
-    await writeFully(io.stdout, json ? `${JSON.stringify(report)}\n` : `${renderReport(report)}\n`).catch((e: unknown) => {
+    await writeFully(io.stdout, json ? `${printableJson(JSON.stringify(report))}\n` : `${renderReport(report)}\n`).catch((e: unknown) => {
       if (!isClosedPipe(e)) throw e;
     });
     const { code, lines } = runOutcome(report);

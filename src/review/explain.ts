@@ -10,7 +10,7 @@ import { identityLabel, UNKNOWN_LABEL } from '../util/identity-label.ts';
 import type { DecisionDetail, TriggerInfo } from '../pass/audit/events.ts';
 import { isDecision, isRun, type AuditRecord, type DecisionRecord } from './record.ts';
 import { errorText, runTally, triggerText } from './row.ts';
-import { printable } from './output/write.ts';
+import { printable } from '../util/terminal.ts';
 
 /** What the story needs of a run summary; kept for every run read, so it stays small. */
 export interface PassContext {

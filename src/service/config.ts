@@ -7,11 +7,10 @@ import { ConfigError } from '../util/errors.ts';
 import { DEFAULT_KILL_BATCH_SIZE, DEFAULT_KILL_CONCURRENCY, MAX_KILL_BATCH_SIZE } from '../pass/kill.ts';
 import { DEFAULT_AUDIT_SOURCE } from '../pass/audit/events.ts';
 import { DEFAULT_AUDIT_REQUEST_TIMEOUT_SECONDS } from '../pass/audit/budget.ts';
-import { redactUri } from '../util/redact.ts';
 import { EVALUATORS, type EvaluatorKind } from '../pass/policy/evaluate.ts';
 import { shippedPath } from '../util/shipped-path.ts';
 import {
-  checkSecretArn, parseAlarms, parseAtlasAlerts, parseClusters, parsePolicySets,
+  checkConnectionString, checkSecretArn, parseAlarms, parseAtlasAlerts, parseClusters, parsePolicySets,
   type AlarmRoute, type AtlasAlertRoutes, type ClusterSpec, type PolicySetSpec,
 } from './deployment.ts';
 
@@ -55,8 +54,10 @@ export interface RunConfig {
   webhookSecret: string;
   /** Name or ARN of the function the Atlas webhook hands its passes to. */
   reaperFunction: string;
-  /** DynamoDB table of the state kept across passes (cluster leases); '' keeps leases in the process. */
+  /** DynamoDB state table (cluster leases, Atlas alert replay records); '' keeps leases in the process and leaves replays undetected. */
   stateTable: string;
+  /** Seconds within which a copy of an Atlas alert already handed off starts no pass. */
+  atlasReplayWindowSeconds: number;
 }
 
 /** "cli": the settings of `session-reaper run`; "lambda": also the deployment settings of the functions. */
@@ -112,12 +113,6 @@ function oneOf<T extends string>(values: readonly T[]): Parser<T> {
   };
 }
 
-const uri: Parser<string> = (raw, where) => {
-  const v = raw.trim();
-  if (!/^mongodb(\+srv)?:\/\//.test(v)) throw new ConfigError(`${where} must be a mongodb:// or mongodb+srv:// connection string, got "${redactUri(v)}"`);
-  return v;
-};
-
 /**
  * The cluster name defaults to the connection string's host list, credentials removed; with the
  * connection string in Secrets Manager, to the secret's name (without the 6-character suffix AWS adds).
@@ -130,7 +125,7 @@ function clusterFromUri(c: Partial<RunConfig>): string {
 }
 
 export const SETTINGS: readonly Setting<keyof RunConfig>[] = [
-  { key: 'uri', env: 'MONGODB_URI', flag: 'uri', description: 'Connection string of the deployment (mongod, replica set or mongos)', default: undefined, parse: uri, alternatives: ['secretArn', 'clusters'] },
+  { key: 'uri', env: 'MONGODB_URI', flag: 'uri', description: 'Connection string of the deployment (mongod, replica set or mongos)', default: undefined, parse: checkConnectionString, alternatives: ['secretArn', 'clusters'] },
   { key: 'policiesDir', env: 'REAPER_POLICIES_DIR', flag: 'policies', description: 'Directory of policy files (*.json)', default: DEFAULT_POLICIES_DIR, parse: text },
   { key: 'dryRun', env: 'DRY_RUN', flag: 'dry-run', description: 'Decide, plan and audit, but kill nothing', default: false, parse: bool },
   { key: 'maxKills', env: 'REAPER_MAX_KILLS', flag: 'max-kills', description: 'More planned kills than this turn the pass report-only', default: 1000, parse: integer(0, 10_000_000) },
@@ -151,8 +146,13 @@ export const SETTINGS: readonly Setting<keyof RunConfig>[] = [
   { key: 'atlasAlerts', env: 'REAPER_ATLAS_ALERTS', flag: null, scope: 'lambda', description: 'Atlas alerts that start a pass, JSON: {"EVENT_TYPE_NAME[/METRIC_NAME]": SET | {"policySet": SET, "cluster": NAME}}', default: null, parse: parseAtlasAlerts },
   { key: 'webhookSecretArn', env: 'ATLAS_WEBHOOK_SECRET_ARN', flag: null, scope: 'lambda', description: 'Secrets Manager ARN of the Atlas webhook secret (the X-MMS-Signature key); fetched once per container', default: '', parse: (r, w) => checkSecretArn(r.trim(), w) },
   { key: 'webhookSecret', env: 'ATLAS_WEBHOOK_SECRET', flag: null, scope: 'lambda', description: 'The Atlas webhook secret itself, for local runs and tests (prefer ATLAS_WEBHOOK_SECRET_ARN)', default: '', parse: text },
-  { key: 'stateTable', env: 'REAPER_STATE_TABLE', flag: null, scope: 'lambda', description: 'DynamoDB table of the state kept across passes: one lease per cluster, so passes of different clusters run in parallel and two of one cluster never do (empty: leases within the process only)', default: '', parse: (r) => r.trim() },
   { key: 'reaperFunction', env: 'REAPER_FUNCTION_NAME', flag: null, scope: 'lambda', description: 'Name or ARN of the reaper function the Atlas webhook hands its passes to (asynchronous Invoke)', default: '', parse: text },
+  { key: 'stateTable', env: 'REAPER_STATE_TABLE', flag: null, scope: 'lambda', description: 'DynamoDB state table (partition key pk, sort key sk, TTL attribute expiresAt): one lease per cluster, so passes of different clusters run in parallel and two of one cluster never do, and the Atlas alerts the webhook handed off, to refuse replays (empty: leases within the process only, replays undetected with a warning at start-up)', default: '', parse: (r) => r.trim() },
+  // 240 s: shorter than the shortest interval at which Atlas notifies again of an alert still open
+  // (an alert configuration's notifications[].intervalMin, "resend after" in the UI, is at least 5
+  // minutes: Atlas Administration API, alert configurations), so every genuine re-notification
+  // starts a pass; far longer than a burst of deliveries or replays of one notification.
+  { key: 'atlasReplayWindowSeconds', env: 'ATLAS_REPLAY_WINDOW_SECONDS', flag: null, scope: 'lambda', description: 'Seconds within which a copy of an Atlas alert already handed off (same id, status and updated) starts no pass', default: 240, parse: integer(1, 86_400) },
 ];
 
 /**

@@ -12,7 +12,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { ConfigError, InvalidTriggerError } from '../util/errors.ts';
-import { redactUri } from '../util/redact.ts';
+import { redactConnectionString } from '../util/redact.ts';
 import { shippedPath } from '../util/shipped-path.ts';
 import { validated, type CompiledValidator } from '../util/validate.ts';
 import { validateAlarms } from './generated/validate-alarms.js';
@@ -170,7 +170,18 @@ export interface Deployment {
   atlasAlerts: AtlasAlertRoutes;
 }
 
-const URI = /^mongodb(\+srv)?:\/\//;
+/**
+ * A connection string as given (trimmed), or a ConfigError naming `where`. The refused value is
+ * echoed with its credentials masked: a usage error is exactly where a mistyped
+ * "reaper:SECRET@host" (no mongodb://) would otherwise be printed whole.
+ */
+export function checkConnectionString(raw: string, where: string): string {
+  const value = raw.trim();
+  if (!/^mongodb(\+srv)?:\/\//.test(value)) {
+    throw new ConfigError(`${where} must be a mongodb:// or mongodb+srv:// connection string, got "${redactConnectionString(value)}"`);
+  }
+  return value;
+}
 
 /**
  * Builds the deployment from the resolved settings and cross-checks it. Every ConfigError names the
@@ -200,8 +211,7 @@ export function resolveDeployment(
       if (c.uriEnv && readUris) {
         const value = env[c.uriEnv]?.trim();
         if (!value) throw new ConfigError(`REAPER_CLUSTERS.${c.name}.uriEnv names ${c.uriEnv}, which is not set; set it to the cluster's connection string`);
-        if (!URI.test(value)) throw new ConfigError(`${c.uriEnv} (REAPER_CLUSTERS.${c.name}.uriEnv) must be a mongodb:// or mongodb+srv:// connection string, got "${redactUri(value)}"`);
-        target.uri = value;
+        target.uri = checkConnectionString(value, `${c.uriEnv} (REAPER_CLUSTERS.${c.name}.uriEnv)`);
       }
       clusters.set(c.name, target);
     }

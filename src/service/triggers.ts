@@ -159,6 +159,8 @@ export interface AtlasAlert {
   eventTypeName: string;
   metricName?: string;
   status: string;
+  /** When Atlas last changed the alert (ISO 8601): with id and status, what tells a new notification from a copy. */
+  updated?: string;
   clusterName?: string;
   groupId?: string;
   replicaSetName?: string;
@@ -183,7 +185,7 @@ export function parseAtlasAlert(body: string): AtlasAlert {
   const raw = checked<Record<keyof AtlasAlert, string | null | undefined>>(validateAtlasAlert, doc, 'the Atlas alert',
     'Atlas sends an alert as a JSON object with "id", "eventTypeName" and "status"');
   const alert: AtlasAlert = { id: raw.id!, eventTypeName: raw.eventTypeName!, status: raw.status! };
-  for (const f of ['metricName', 'clusterName', 'groupId', 'replicaSetName', 'hostnameAndPort'] as const) {
+  for (const f of ['metricName', 'updated', 'clusterName', 'groupId', 'replicaSetName', 'hostnameAndPort'] as const) {
     const v = raw[f];
     // Atlas sends null for a field that does not apply.
     if (typeof v === 'string') alert[f] = v;

@@ -72,3 +72,6 @@ export class SecretError extends ReaperError {}
 
 /** A pass could not be handed to the reaper function (Lambda Invoke failed). */
 export class DispatchError extends ReaperError {}
+
+/** The state table (DynamoDB: alert replay records) could not be read or written. */
+export class StateStoreError extends ReaperError {}

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { Binary, MongoClient, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
 import type { Activity, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
-import { redactUri } from '../../util/redact.ts';
+import { redactConnectionString, redactUri } from '../../util/redact.ts';
 import { commandBatches } from './raw-cursor.ts';
 import { readListedSession } from './session-doc-reader.ts';
 
@@ -219,11 +219,15 @@ export class MongoAdapter implements MongoPort {
 
   /** Connects with command monitoring on (to count round trips) and the reaper's appName. */
   static async connect(uri: string, options: MongoClientOptions = {}): Promise<MongoAdapter> {
-    const client = new MongoClient(uri, { appName: REAPER_APP_NAME, monitorCommands: true, serverSelectionTimeoutMS: 10_000, ...options });
+    let client: MongoClient | undefined;
     try {
+      // Inside the try: the driver parses the string in the constructor, and its parse errors need the same wording.
+      client = new MongoClient(uri, { appName: REAPER_APP_NAME, monitorCommands: true, serverSelectionTimeoutMS: 10_000, ...options });
       await client.connect();
     } catch (e) {
-      throw new MongoStageError(`cannot connect to ${redactUri(uri)}: ${(e as Error).message}; check the connection string, the network path and the credentials`, { cause: e });
+      await client?.close().catch(() => {});
+      // The driver's own message is free text that may quote the string back: redacted too.
+      throw new MongoStageError(`cannot connect to ${redactConnectionString(uri)}: ${redactUri((e as Error).message)}; check the connection string, the network path and the credentials`, { cause: e });
     }
     return new MongoAdapter(client, true);
   }

@@ -6,6 +6,7 @@
  * unnoticed in tests.
  */
 import { randomUUID } from 'node:crypto';
+import { printableJson } from '../../util/terminal.ts';
 
 /**
  * Bumped on any change to the Detail shape; consumers match on it (`detail.schemaVersion`). 1.1 added
@@ -202,5 +203,6 @@ export function eventForLog(event: AuditEvent): { source: string; detailType: De
 
 /** The JSON-lines form shared by the file and stdout sinks: one envelope per line. */
 export function toJsonLines(events: readonly AuditEvent[], options: EnvelopeOptions = {}): string {
-  return events.map((event) => JSON.stringify(toEventEnvelope(event, options)) + '\n').join('');
+  // printableJson: the same JSON, but an appName's C1 controls or bidi overrides reach no terminal raw (stdout sink, demo).
+  return events.map((event) => printableJson(JSON.stringify(toEventEnvelope(event, options))) + '\n').join('');
 }

@@ -11,10 +11,25 @@ export function parseJsonWithPosition(text: string): JsonParseResult {
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch (err) {
-    const offset = findSyntaxErrorOffset(text);
+    const offset = syntaxErrorOffset(text, err as Error);
     const { line, column } = lineAndColumn(text, offset);
     const detail = (err as Error).message.replace(/ (in JSON )?at position \d+.*$/, '').replace(/, (\.\.\.)?".*" is not valid JSON$/s, '');
     return { ok: false, message: detail, line, column };
+  }
+}
+
+/**
+ * The scanner recurses once per nesting level; text nested deeper than the stack allows (20,000 "["
+ * will do) falls back on V8's "at position N", or on the end of the text when V8 gives none (its
+ * "Unexpected end of JSON input", which is where such text goes wrong).
+ */
+function syntaxErrorOffset(text: string, parseError: Error): number {
+  try {
+    return findSyntaxErrorOffset(text);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    const position = / at position (\d+)/.exec(parseError.message);
+    return position ? Number(position[1]) : text.length;
   }
 }
 

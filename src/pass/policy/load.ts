@@ -8,6 +8,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isObject } from '../../util/validate.ts';
+import { conditionDepthProblems } from './depth.ts';
 import { parseJsonWithPosition } from './json.ts';
 import { collectParameters, resolveParameters, type ParameterSources } from './parameters.ts';
 import { PolicySetError, type PolicyProblem } from './problems.ts';
@@ -69,6 +70,13 @@ export function parsePolicySet(files: readonly PolicyFileText[], opts: LoadOptio
     const doc = result.value;
     if (!isObject(doc)) {
       problems.push({ file: name, message: 'must be a JSON object with "version": 1 and a "rules" array' });
+      continue;
+    }
+    // Checked first: every later check walks condition trees recursively. A file with a tree past
+    // the limit gets only these problems; its other ones show on the next check, once it is flat.
+    const tooDeep = conditionDepthProblems(name, doc);
+    if (tooDeep.length > 0) {
+      problems.push(...tooDeep);
       continue;
     }
     problems.push(...checkStructure(name, doc));

@@ -17,6 +17,7 @@
 import { isObject } from '../../util/validate.ts';
 import type { FactType } from '../facts.ts';
 import { addHostPattern, emptyHostPatterns, hostMatches } from './cidr.ts';
+import { compilePolicyRegex, type PolicyRegex } from './regex.ts';
 
 export type FactPredicate = (factValue: unknown) => boolean;
 
@@ -156,11 +157,8 @@ const builtins: OperatorSpec[] = [
 
 // ---- custom operators ----
 
-/** Flags that keep RegExp.test stateless and meaningful: g and y would make test() depend on lastIndex. */
-const REGEX_FLAGS = /^[imsu]*$/;
-
-/** Accepts "pattern" or {"pattern": "...", "flags": "i"}; returns the RegExp or the problem. */
-export function parseRegexValue(value: unknown): RegExp | string {
+/** Accepts "pattern" or {"pattern": "...", "flags": "i"}; returns the compiled RE2 regex or the problem. */
+export function parseRegexValue(value: unknown): PolicyRegex | string {
   let pattern: unknown = value;
   let flags: unknown = '';
   if (isObject(value)) {
@@ -171,17 +169,11 @@ export function parseRegexValue(value: unknown): RegExp | string {
     flags = (value as { flags?: unknown }).flags ?? '';
   }
   if (typeof pattern !== 'string') return `must be a regex string or {"pattern": "...", "flags": "i"}, got ${describe(value)}`;
-  if (typeof flags !== 'string' || !REGEX_FLAGS.test(flags)) {
-    return `flags must be a combination of i, m, s, u (g and y make matching stateful), got ${JSON.stringify(flags)}`;
-  }
-  try {
-    return new RegExp(pattern, flags);
-  } catch (err) {
-    return `is not a valid regular expression: ${(err as Error).message}`;
-  }
+  if (typeof flags !== 'string') return `flags must be a string of i, m, s, u, got ${describe(flags)}`;
+  return compilePolicyRegex(pattern, flags);
 }
 
-function compileRegex(value: unknown): RegExp {
+function compileRegex(value: unknown): PolicyRegex {
   const re = parseRegexValue(value);
   if (typeof re === 'string') throw new TypeError(`regex value ${re}`);
   return re;
@@ -216,10 +208,13 @@ const REGEX_EXAMPLES = {
     { pattern: 'backup$' },
     '',
     '^$',
+    // Exponential for a backtracking engine on the hostile sample below; linear on RE2.
+    '^(a+)+$',
   ],
 };
 const REGEX_SAMPLES = {
-  string: ['', 'mongodump', 'MONGODUMP 100.9', 'MongoDB Automation Agent v13', 'pbm-agent', 'nightly backup', 'Backup', 'mongosh 2.3', 'app'],
+  string: ['', 'mongodump', 'MONGODUMP 100.9', 'MongoDB Automation Agent v13', 'pbm-agent', 'nightly backup', 'Backup', 'mongosh 2.3', 'app',
+    'aaaa', `${'a'.repeat(120)}!`],
 };
 const HOST_EXAMPLES = {
   string: ['10.0.0.0/8', ['192.168.1.0/24', 'fd00::/8'], '10.1.2.3', ['app-1.internal', '::1'], ['0.0.0.0/0']],
@@ -234,14 +229,14 @@ const LIST_SAMPLES = { string: ['', '__system', '__SYSTEM', 'admin', 'ADMIN', 'm
 const customs: OperatorSpec[] = [
   {
     name: 'matchesRegex', factTypes: ['string'], builtin: false,
-    valueDescription: 'a regex string or {"pattern": "...", "flags": "i"}',
+    valueDescription: 'an RE2 regex string or {"pattern": "...", "flags": "i"}',
     valueCheck: (value) => { const re = parseRegexValue(value); return typeof re === 'string' ? re : null; },
     compile: (value) => { const re = compileRegex(value); return (a) => typeof a === 'string' && re.test(a); },
     examples: REGEX_EXAMPLES, sampleFacts: REGEX_SAMPLES,
   },
   {
     name: 'notMatchesRegex', factTypes: ['string'], builtin: false,
-    valueDescription: 'a regex string or {"pattern": "...", "flags": "i"}',
+    valueDescription: 'an RE2 regex string or {"pattern": "...", "flags": "i"}',
     valueCheck: (value) => { const re = parseRegexValue(value); return typeof re === 'string' ? re : null; },
     compile: (value) => { const re = compileRegex(value); return (a) => typeof a === 'string' && !re.test(a); },
     examples: REGEX_EXAMPLES, sampleFacts: REGEX_SAMPLES,

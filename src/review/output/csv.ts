@@ -1,6 +1,9 @@
 /**
  * CSV as RFC 4180 has it: CRLF line breaks, a header line, and a field quoted when it holds a comma,
- * a double quote, CR or LF, with each double quote inside doubled. Values are written unchanged.
+ * a double quote, CR or LF, with each double quote inside doubled. Values are written unchanged but
+ * for one thing: a value a spreadsheet would take for a formula (application and user names are
+ * chosen by clients: "=HYPERLINK(...)", "@SUM(...)") gets a leading single quote, as OWASP's "CSV
+ * Injection" page recommends, so Excel, LibreOffice and Google Sheets show it as text.
  */
 import type { ReviewRow } from '../row.ts';
 
@@ -15,8 +18,12 @@ const CSV_HEADERS: Record<keyof ReviewRow, string> = {
   opid: 'opid', reason: 'reason', note: 'note', facts: 'facts', eventId: 'event_id',
 };
 
+/** The characters a spreadsheet starts a formula with (OWASP "CSV Injection": = + - @, tab, CR). */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
 export function csvField(value: string): string {
-  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+  const text = FORMULA_START.test(value) ? `'${value}` : value;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
 export function csvHeader(): string {

@@ -4,7 +4,8 @@
  * million rows exactly would mean holding them all before printing the first.
  */
 import type { ReviewRow } from '../row.ts';
-import { ChunkedWriter, printable } from './write.ts';
+import { printable } from '../../util/terminal.ts';
+import { ChunkedWriter } from './write.ts';
 
 export const WIDTH_SAMPLE = 1_000;
 

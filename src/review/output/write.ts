@@ -16,17 +16,6 @@ export function isClosedPipe(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === 'EPIPE';
 }
 
-/**
- * Characters that a terminal interprets (escape sequences, backspace, bell...) replaced by "?":
- * user and application names come from clients, and a crafted appName must not rewrite the
- * reviewer's screen, nor (bidirectional overrides) show a name reversed. For text output only; CSV
- * and JSON carry the data unchanged.
- */
-export function printable(text: string): string {
-  // Line breaks and tabs inside a value become spaces: one value, one line.
-  return text.replace(/[\t\n\r]/g, ' ').replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, '?');
-}
-
 /** Bytes gathered before one write: one write call per line would cost more than the rest of the read. */
 const FLUSH_AT = 64 * 1024;
 

@@ -11,7 +11,7 @@ import { AUDIT_LOG_MARGIN_MS, createReaper, DEADLINE_MARGIN_MS, type Reaper } fr
 import { AuditDeliveryError, KillsFailedError, PassInProgressError, ReaperError } from '../../util/errors.ts';
 import { describeKillFailures } from '../../pass/kill-failures.ts';
 import { PASS_FAILURE, type RunReport } from '../../pass/pass.ts';
-import { redactUri } from '../../util/redact.ts';
+import { redactError, redactUri } from '../../util/redact.ts';
 import type { PassPlan } from '../triggers.ts';
 import { randomUUID } from 'node:crypto';
 import { logger } from './log.ts';
@@ -23,8 +23,11 @@ export { logger };
 
 let shared: Promise<Reaper> | null = null;
 
+/** The container's Reaper; a start-up error is redacted before the Lambda runtime prints it. */
 export function sharedReaper(): Promise<Reaper> {
-  shared ??= createReaper(process.env, logger);
+  shared ??= createReaper(process.env, logger).catch((e: unknown) => {
+    throw redactError(e);
+  });
   return shared;
 }
 
