@@ -23,20 +23,17 @@ function contract(name: string, makeStore: (now: () => number) => Promise<LeaseS
   describe(name, () => {
     test('a second pass for the same cluster does not start while the first holds the lease; it names the holder', async (t) => {
       if (skip(t)) return;
-      // Prepare: the first pass waits on a promise the test controls.
+      // Prepare
       const c = clock();
       const leases = await makeStore(c.now);
-      let finish!: () => void;
-      const first = withLease(leases, { cluster: 'orders', owner: 'schedule req-1', ttlMs: TTL }, () => new Promise<string>((r) => (finish = () => r('first done'))));
-      await new Promise((r) => setImmediate(r));
-      // Act + Assess
+      // Act + Assess: the first pass holds the lease (acquired, not yet released)
+      const releaseFirst = await leases.acquire({ cluster: 'orders', owner: 'schedule req-1', ttlMs: TTL });
       await assert.rejects(
         withLease(leases, { cluster: 'orders', owner: 'alarm req-2', ttlMs: TTL }, async () => 'second'),
         (e: Error) => e instanceof PassInProgressError && e.cluster === 'orders' && e.message.includes('already running (schedule req-1, since 2026-12-01T10:00:00.000Z)'),
       );
       assert.equal(await withLease(leases, { cluster: 'billing', owner: 'alarm req-3', ttlMs: TTL }, async () => 'other cluster'), 'other cluster');
-      finish();
-      assert.equal(await first, 'first done');
+      await releaseFirst();
       assert.equal(await withLease(leases, { cluster: 'orders', owner: 'alarm req-4', ttlMs: TTL }, async () => 'after'), 'after');
     });
 
