@@ -96,7 +96,8 @@ describe('never-kill rules on real traffic (stand-in)', () => {
     // Assess
     const d = report.decisions.find((x) => x.appName === 'dba-console');
     assert.equal(d?.rule, 'index-build');
-    assert.equal(d?.outcome, 'protected');
+    // A protection that overrode a kill rule: a skipped kill, with both rules in why (one outcome vocabulary).
+    assert.equal(d?.outcome, 'skipped');
     assert.match(d?.why ?? '', /kill rule "runaway-operation" also matched/);
     assert.equal((await currentOp({ opid: clientOp!.opid })).length, 1, 'the build is still running');
     await admin.db('admin').command({ configureFailPoint: 'hangAfterInitializingIndexBuild', mode: 'off' });
@@ -123,7 +124,8 @@ describe('never-kill rules on real traffic (stand-in)', () => {
     // Assess
     const d = report.decisions.find((x) => x.sessionId === cursorDoc.lsid.id.toUUID().toString());
     assert.equal(d?.rule, 'change-stream');
-    assert.equal(d?.outcome, 'protected');
+    // A protection that overrode a kill rule: a skipped kill, with both rules in why (one outcome vocabulary).
+    assert.equal(d?.outcome, 'skipped');
     assert.match(d?.why ?? '', /kill rule "stale-cursor-session" also matched/);
     const next = stream.next();
     await admin.db('shop').collection<Order>('orders').updateOne({ _id: 1000 }, { $set: { total: 2 } });
@@ -146,7 +148,8 @@ describe('never-kill rules on real traffic (stand-in)', () => {
     const d = report.decisions.find((x) => x.sessionId === session.id!.id.toUUID().toString());
     assert.equal(d?.rule, 'application-unknown');
     assert.equal(d?.appName, null);
-    assert.equal(d?.outcome, 'protected');
+    // A protection that overrode a kill rule: a skipped kill, with both rules in why (one outcome vocabulary).
+    assert.equal(d?.outcome, 'skipped');
     const total = await admin.db('shop').collection('orders').countDocuments();
     assert.equal((await cursor.toArray()).length, total - 1, 'the dump reads on');
     await session.endSession();
@@ -190,7 +193,8 @@ describe('never-kill rules on real traffic (stand-in)', () => {
     // Assess
     const d = reported.decisions.find((x) => x.appName === 'etl');
     assert.equal(d?.rule, 'output-aggregation');
-    assert.equal(d?.outcome, 'protected');
+    // A protection that overrode a kill rule: a skipped kill, with both rules in why (one outcome vocabulary).
+    assert.equal(d?.outcome, 'skipped');
     const k = killed.decisions.find((x) => x.appName === 'etl');
     assert.equal(k?.rule, 'runaway-operation');
     assert.equal(k?.outcome, 'killed');

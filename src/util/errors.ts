@@ -1,4 +1,14 @@
-import type { KillFailureGroup } from '../pass/audit/events.ts';
+/** Failed kills of one pass that share an error (the run summary's killFailures). */
+export interface KillFailureGroup {
+  error: { code?: number; codeName?: string; message: string };
+  /** How many kills failed with this error. */
+  count: number;
+  /** Ids of sessions whose kill failed with it: a sample, the first KILL_FAILURE_IDS_MAX. */
+  sessionIds: string[];
+  /** Opids of sessionless operations whose killOp failed with it: a sample, likewise. */
+  opids: string[];
+}
+
 
 /**
  * One root error class with named subclasses, each carrying `cause` (the Powertools pattern).

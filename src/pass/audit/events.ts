@@ -127,15 +127,9 @@ export interface RunSummaryDetail {
 }
 
 /** Failed kills that share one error (src/pass/kill-failures.ts). */
-export interface KillFailureGroup {
-  error: { code?: number; codeName?: string; message: string };
-  /** How many kills failed with this error. */
-  count: number;
-  /** Ids of sessions whose kill failed with it: a sample, the first KILL_FAILURE_IDS_MAX. */
-  sessionIds: string[];
-  /** Opids of sessionless operations whose killOp failed with it: a sample, likewise. */
-  opids: string[];
-}
+/** Kept in src/util/errors.ts, which the Lambda's KillsFailedError carries it from (util imports nothing of ours). */
+export type { KillFailureGroup } from '../../util/errors.ts';
+import type { KillFailureGroup } from '../../util/errors.ts';
 
 export type AuditDetail = DecisionDetail | RunSummaryDetail;
 
