@@ -106,7 +106,7 @@ describe('session-reaper policies check', () => {
   it('accepts the default set and lists its rules and threshold flags', async () => {
     const { code, stdout } = await cli(['policies', 'check', POLICIES]);
     assert.equal(code, 0);
-    assert.match(stdout, /7 rules in 1 file\(s\) are valid/);
+    assert.match(stdout, /15 rules in 1 file\(s\) are valid/);
     assert.match(stdout, /--idle-txn-seconds/);
   });
 

@@ -113,8 +113,9 @@ describe('policy sets, alarms and Atlas routes', () => {
     try {
       // Assess
       const p = (set: string) => reaper.policySet(set).parameters;
-      assert.deepEqual(p('default'), { idleTransactionSeconds: 60, runawayOperationSeconds: 300, staleCursorIdleSeconds: 900 });
-      assert.deepEqual(p('strict'), { idleTransactionSeconds: 15, runawayOperationSeconds: 60, staleCursorIdleSeconds: 300 });
+      const switches = { protectOutputAggregations: 1, protectUnknownApplications: 1 };
+      assert.deepEqual(p('default'), { idleTransactionSeconds: 60, runawayOperationSeconds: 300, staleCursorIdleSeconds: 900, ...switches });
+      assert.deepEqual(p('strict'), { idleTransactionSeconds: 15, runawayOperationSeconds: 60, staleCursorIdleSeconds: 300, ...switches });
       assert.equal(p('night').idleTransactionSeconds, 30);
       assert.throws(() => reaper.policySet('nope'), configError(/no policy set "nope"; known sets: default, strict, night/));
     } finally {
