@@ -5,6 +5,7 @@
  * history with a hostile application name and a corrupt line. Screenshots are left in the temp
  * directory (named in the test output) for a person to look at.
  */
+import { identityLabel } from '../src/util/identity-label.ts';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -105,8 +106,8 @@ describe('the report of a real audit trail, in the browser', () => {
       for (const [user, n] of countBy(ds.filter((d) => d.outcome === outcome), (d) => d.session?.user ?? '')) {
         assert.equal(figure(figures, `user-${outcome}`, user), n, `${outcome} of ${user}`);
       }
-      // An empty application name (the cursor-only session) is shown as "(none)".
-      for (const [app, n] of countBy(ds.filter((d) => d.outcome === outcome), (d) => d.session?.appName || '(none)')) {
+      // The cursor-only session's application is unknown (null): shown as "(unknown)"; "" would be "(none)".
+      for (const [app, n] of countBy(ds.filter((d) => d.outcome === outcome), (d) => identityLabel(d.session?.appName))) {
         assert.equal(figure(figures, `app-${outcome}`, app), n, `${outcome} of ${app}`);
       }
     }

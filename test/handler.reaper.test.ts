@@ -34,7 +34,8 @@ const savedEnv = { ...process.env };
 const audit = () => readFileSync(auditFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 
 before(async () => {
-  // Prepare: the workload idle or running for ~3 s, and a "demo" policy set with thresholds in seconds.
+  // Prepare: the workload idle or running for ~3 s, and a "demo" policy set with thresholds in seconds that
+  // lets the kill rules act on sessions whose application is unknown.
   orders = await startStandin({ params: { auth: true }, users: ['admin:admin-secret:root'] });
   billing = await startStandin();
   workload = await startWorkload({ adminUri: orders.uriFor('admin', 'admin-secret'), uriFor: (u, p) => orders.uriFor(u, p) });
@@ -43,7 +44,9 @@ before(async () => {
     REAPER_CLUSTERS: JSON.stringify({ orders: { uriEnv: 'ORDERS_URI' }, billing: { uriEnv: 'BILLING_URI' } }),
     ORDERS_URI: workload.reaperUri,
     BILLING_URI: billing.uri,
-    REAPER_POLICY_SETS: JSON.stringify({ demo: { dir: DEFAULT_POLICIES_DIR, parameters: DEMO_THRESHOLDS } }),
+    // The cursor-only session's application is unknown (idle cursors carry no appName); the demo set lifts that
+    // protection, so the alarm below still has its stale cursor to kill.
+    REAPER_POLICY_SETS: JSON.stringify({ demo: { dir: DEFAULT_POLICIES_DIR, parameters: { ...DEMO_THRESHOLDS, protectUnknownApplications: 0 } } }),
     REAPER_ALARMS: JSON.stringify({ 'orders-tickets-exhausted': { cluster: 'orders', policySet: 'demo' } }),
     REAPER_AUDIT: `file:${auditFile}`,
   });

@@ -167,7 +167,8 @@ before(async () => {
   for (const k of ['MONGODB_URI', 'DRY_RUN', 'REAPER_AUDIT', 'REAPER_CLUSTER']) delete process.env[k];
   Object.assign(process.env, {
     REAPER_CLUSTERS: JSON.stringify({ orders: { secretArn: clusterSecret } }),
-    REAPER_POLICY_SETS: JSON.stringify({ demo: { dir: DEFAULT_POLICIES_DIR, parameters: DEMO_THRESHOLDS } }),
+    // protectUnknownApplications 0: the cursor-only session (application unknown) is one of the three kills.
+    REAPER_POLICY_SETS: JSON.stringify({ demo: { dir: DEFAULT_POLICIES_DIR, parameters: { ...DEMO_THRESHOLDS, protectUnknownApplications: 0 } } }),
     REAPER_ALARMS: JSON.stringify({ 'orders-tickets-exhausted': 'demo' }),
     REAPER_ATLAS_ALERTS: JSON.stringify({ 'OUTSIDE_METRIC_THRESHOLD/CONNECTIONS': 'demo' }),
     AUDIT_EVENT_BUS_NAME: BUS,

@@ -104,8 +104,10 @@ describe('compiled evaluator vs json-rules-engine', () => {
 
     // Assess
     assert.ok(compiled.length > 0 && compiled.length < records.length, `some records decided and some not (${compiled.length} of ${records.length})`);
-    const rulesThatWon = new Set(compiled.map((c) => c.rule));
-    assert.deepEqual([...rulesThatWon].sort(), policy.rules.map((r) => r.name).sort(), 'every default rule decided some record');
+    // With ten protections, a random record nearly always has one: each rule is checked where it matched.
+    const rulesThatMatched = new Set(compiled.flatMap((c) => c.matched));
+    assert.deepEqual([...rulesThatMatched].sort(), policy.rules.map((r) => r.name).sort(), 'every default rule matched some record');
+    assert.ok(new Set(compiled.map((c) => c.action)).size === 2, 'both protections and kills won somewhere');
   });
 
   it('agrees with the engine that empty all and empty any groups are true', async () => {

@@ -1,6 +1,7 @@
 /**
  * A real audit trail: the demo workload on the stand-in (access control on, least-privilege reaper
- * user) and three passes with the default policies at demo thresholds, each publishing to the sink
+ * user) and three passes with the default policies at demo thresholds (and protectUnknownApplications 0, so
+ * that the cursor-only session, whose application is unknown, is a kill too), each publishing to the sink
  * the caller gives (e.g. EventBridge on moto, a file, memory):
  *   1. a dry run: 3 kills planned, 2 kills skipped (protected backup tool, prepared transaction);
  *   2. a real pass while the server fails killSessions (a failCommand fail point): 3 kills failed;
@@ -39,7 +40,7 @@ export async function recordRealPasses(sink: AuditSink): Promise<RealHistory> {
   try {
     await admin.connect();
     await sleep(3000);
-    const policy = await loadPolicySet(DEFAULT_POLICIES_DIR, { overrides: DEMO_THRESHOLDS });
+    const policy = await loadPolicySet(DEFAULT_POLICIES_DIR, { overrides: { ...DEMO_THRESHOLDS, protectUnknownApplications: 0 } });
     mongo = await MongoAdapter.connect(workload.reaperUri);
     const options: PassOptions = {
       cluster: REAL_CLUSTER, trigger: { type: 'cli', name: 'audit-review-test' }, dryRun: true, maxKills: 100, maxKillShare: 1,
