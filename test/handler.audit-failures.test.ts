@@ -30,16 +30,23 @@ function contextEnding(ms: number) {
   return { getRemainingTimeInMillis: () => end - Date.now(), awsRequestId: 'req-audit' };
 }
 
-/** What the Lambda logger printed while `fn` ran (it writes through console). */
+/** What the Lambda logger printed while `fn` ran (Powertools writes JSON lines to process.stdout / stderr). */
 async function captureLogs<T>(fn: () => Promise<T>): Promise<{ lines: string[]; outcome: PromiseSettledResult<T> }> {
   const lines: string[] = [];
-  const saved = { log: console.log, warn: console.warn, error: console.error };
-  console.log = console.warn = console.error = (m: unknown) => void lines.push(String(m));
+  const saved = { out: process.stdout.write, err: process.stderr.write };
+  const capture = (original: typeof process.stdout.write) => ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    if (typeof chunk !== 'string') return (original as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
+    for (const l of chunk.split('\n')) if (l.startsWith('{')) lines.push(l);
+    return true;
+  }) as typeof process.stdout.write;
+  process.stdout.write = capture(saved.out);
+  process.stderr.write = capture(saved.err);
   try {
     const [outcome] = await Promise.allSettled([fn()]);
     return { lines, outcome: outcome! };
   } finally {
-    Object.assign(console, saved);
+    process.stdout.write = saved.out;
+    process.stderr.write = saved.err;
   }
 }
 
