@@ -11,7 +11,7 @@
  * EventBridge envelopes are recognised by source and detail-type; direct payloads must carry "kind"
  * ("schedule", "manual", "atlas-alert"). Audit events and archive replays are ignored before that.
  */
-import { closeSharedReaper, logger, runPlanned, sharedReaper, type HandlerResult, type InvocationContext } from '../src/service/lambda/runtime.ts';
+import { closeSharedReaper, logger, runDecision, sharedReaper, type HandlerResult, type InvocationContext } from '../src/service/lambda/runtime.ts';
 import { classify, handoffDecision } from '../src/service/triggers.ts';
 import { handleAlarm } from '../src/service/handlers/alarm.ts';
 import { handleManual, type ManualResult } from '../src/service/handlers/manual.ts';
@@ -32,11 +32,8 @@ export async function handler(event: unknown, context: InvocationContext): Promi
       return handleAlarm(reaper, trigger.event, context);
     case 'manual':
       return handleManual(reaper, trigger.payload, context);
-    case 'atlas-alert': {
-      const decision = handoffDecision(trigger.payload, reaper.deployment);
-      if ('ignore' in decision) return { ignored: decision.ignore };
-      return runPlanned(reaper, decision.run, context);
-    }
+    case 'atlas-alert':
+      return runDecision(reaper, handoffDecision(trigger.payload, reaper.deployment), context);
   }
 }
 

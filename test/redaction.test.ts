@@ -111,7 +111,7 @@ describe('the adapter and the Lambda start-up never carry the password', () => {
   it('the Lambda logger masks connection strings in messages and in fields', async (t) => {
     // The Powertools Logger writes error lines to process.stderr through its own Console.
     const lines: string[] = [];
-    const write = t.mock.method(process.stderr, 'write', (chunk: string | Uint8Array) => void lines.push(...String(chunk).split('\n').filter(Boolean)) ?? true);
+    const write = t.mock.method(process.stderr, 'write', (chunk: string | Uint8Array) => { lines.push(...String(chunk).split('\n').filter(Boolean)); return true; });
     logger.error('cannot connect to mongodb://reaper:S3CRET pw@h:1/', { uri: `mongodb//reaper:${SECRET}@h` });
     logger.error(`{"detail":"reaper:${SECRET}@h"}`);
     write.mock.restore();

@@ -4,15 +4,10 @@
  * alarm's cluster with the policy set mapped to the alarm (usually "strict"); OK and
  * INSUFFICIENT_DATA do nothing. An alarm not in REAPER_ALARMS is refused (the rule is too broad).
  */
-import { logger, runPlanned, type HandlerResult, type InvocationContext } from '../lambda/runtime.ts';
+import { runDecision, type HandlerResult, type InvocationContext } from '../lambda/runtime.ts';
 import type { Reaper } from '../app.ts';
 import { alarmDecision } from '../triggers.ts';
 
 export async function handleAlarm(reaper: Reaper, event: unknown, context: InvocationContext): Promise<HandlerResult> {
-  const decision = alarmDecision(event, reaper.deployment, reaper.config.source);
-  if ('ignore' in decision) {
-    logger.info(decision.ignore);
-    return { ignored: decision.ignore };
-  }
-  return runPlanned(reaper, decision.run, context);
+  return runDecision(reaper, alarmDecision(event, reaper.deployment, reaper.config.source), context, 'info');
 }

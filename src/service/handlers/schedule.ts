@@ -9,17 +9,12 @@
  * validates it. The pass stops starting new kills
  * DEADLINE_MARGIN_MS before the invocation's deadline and reports what it did not finish.
  */
-import { logger, runPlanned, type HandlerResult, type InvocationContext } from '../lambda/runtime.ts';
+import { runDecision, type HandlerResult, type InvocationContext } from '../lambda/runtime.ts';
 import type { Reaper } from '../app.ts';
 import { scheduleDecision } from '../triggers.ts';
 
 export type SchedulerInput = { kind?: 'schedule'; cluster?: string; policySet?: string; dryRun?: boolean; scheduleArn?: string; executionId?: string };
 
 export async function handleScheduled(reaper: Reaper, event: unknown, context: InvocationContext): Promise<HandlerResult> {
-  const decision = scheduleDecision(event, reaper.deployment, reaper.config.source);
-  if ('ignore' in decision) {
-    logger.warn(decision.ignore);
-    return { ignored: decision.ignore };
-  }
-  return runPlanned(reaper, decision.run, context);
+  return runDecision(reaper, scheduleDecision(event, reaper.deployment, reaper.config.source), context, 'warn');
 }

@@ -12,7 +12,7 @@ import { AuditDeliveryError, KillsFailedError, PassInProgressError, ReaperError 
 import { describeKillFailures } from '../../pass/kill-failures.ts';
 import { PASS_FAILURE, type RunReport } from '../../pass/pass.ts';
 import { redactError, redactUri } from '../../util/redact.ts';
-import type { PassPlan } from '../triggers.ts';
+import type { PassPlan, TriggerDecision } from '../triggers.ts';
 import { randomUUID } from 'node:crypto';
 import { logger } from './log.ts';
 import { publishPassMetrics } from './metrics.ts';
@@ -143,4 +143,16 @@ export function finishPass(report: RunReport, policySet: string): PassResult {
   logger.info('Reaper pass completed', result);
   checkReport(report);
   return result;
+}
+
+/**
+ * A trigger's decision carried out: an ignored trigger is logged (at `ignoredAs`: a warning where the event
+ * was probably meant to start a pass) and answered as ignored; a planned pass runs.
+ */
+export async function runDecision(reaper: Reaper, decision: TriggerDecision, context: InvocationContext, ignoredAs: 'info' | 'warn' = 'info'): Promise<HandlerResult> {
+  if ('ignore' in decision) {
+    logger[ignoredAs](decision.ignore);
+    return { ignored: decision.ignore };
+  }
+  return runPlanned(reaper, decision.run, context);
 }
