@@ -19,6 +19,7 @@ import { dynamoDbAlertReplayGuard, STATE_TABLE_KEYS } from '../src/adapters/dyna
 import { DispatchError, StateStoreError } from '../src/util/errors.ts';
 import { startLambdaInvokeStandin, type LambdaInvokeStandin } from './support/lambda-invoke.ts';
 import { motoAvailable, requireMoto, startMoto, type Moto } from './support/moto.ts';
+import { loadReaperAndWebhook, webhookTestEnv } from './support/webhook.ts';
 
 const SECRET = 'test-webhook-secret';
 const TABLE = 'session-reaper-test-state';
@@ -68,15 +69,10 @@ before(async () => {
   const reaperModule = { handler: null as null | ((e: unknown, c: typeof context) => Promise<unknown>) };
   lambda = await startLambdaInvokeStandin({ 'session-reaper': (payload) => reaperModule.handler!(payload, context) });
   Object.assign(process.env, {
-    MONGODB_URI: standin.uri, REAPER_CLUSTER: 'orders', REAPER_AUDIT: `file:${join(mkdtempSync(join(tmpdir(), 'replay-')), 'audit.jsonl')}`, DRY_RUN: 'true',
-    REAPER_ATLAS_ALERTS: JSON.stringify({ 'OUTSIDE_METRIC_THRESHOLD/CONNECTIONS': 'strict' }),
-    ATLAS_WEBHOOK_SECRET: SECRET, REAPER_FUNCTION_NAME: 'session-reaper', AWS_ENDPOINT_URL_LAMBDA: lambda.endpoint,
+    ...webhookTestEnv({ uri: standin.uri, auditFile: join(mkdtempSync(join(tmpdir(), 'replay-')), 'audit.jsonl'), secret: SECRET, lambdaEndpoint: lambda.endpoint }),
     REAPER_STATE_TABLE: TABLE, ATLAS_REPLAY_WINDOW_SECONDS: String(WINDOW_SECONDS),
   });
-  const reaper = await import('../functions/reaper.ts');
-  reaperModule.handler = reaper.handler as never;
-  closeReaper = reaper.close;
-  ({ handler: webhook } = await import('../functions/atlas-webhook.ts'));
+  ({ webhook, closeReaper } = await loadReaperAndWebhook(reaperModule));
 });
 
 after(async () => {

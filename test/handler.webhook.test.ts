@@ -12,6 +12,7 @@ import type { LambdaFunctionURLEvent } from 'aws-lambda';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
 import { signBody } from '../src/service/signature.ts';
 import { startLambdaInvokeStandin, type LambdaInvokeStandin } from './support/lambda-invoke.ts';
+import { loadReaperAndWebhook, webhookTestEnv } from './support/webhook.ts';
 
 const SECRET = 'test-webhook-secret';
 const fixture = (): LambdaFunctionURLEvent => JSON.parse(readFileSync(new URL('./events/function-url-atlas-alert.json', import.meta.url), 'utf8'));
@@ -48,15 +49,10 @@ before(async () => {
   const reaperModule = { handler: null as null | ((e: unknown, c: typeof context) => Promise<unknown>) };
   lambda = await startLambdaInvokeStandin({ 'session-reaper': (payload) => reaperModule.handler!(payload, context) });
   Object.assign(process.env, {
-    MONGODB_URI: standin.uri, REAPER_CLUSTER: 'orders', REAPER_AUDIT: `file:${auditFile}`, DRY_RUN: 'true',
-    REAPER_ATLAS_ALERTS: JSON.stringify({ 'OUTSIDE_METRIC_THRESHOLD/CONNECTIONS': 'strict' }),
-    ATLAS_WEBHOOK_SECRET: SECRET, REAPER_FUNCTION_NAME: 'session-reaper',
-    AWS_ENDPOINT_URL_LAMBDA: lambda.endpoint, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test',
+    ...webhookTestEnv({ uri: standin.uri, auditFile, secret: SECRET, lambdaEndpoint: lambda.endpoint }),
+    AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test',
   });
-  const reaper = await import('../functions/reaper.ts');
-  reaperModule.handler = reaper.handler as never;
-  closeReaper = reaper.close;
-  ({ handler: webhook } = await import('../functions/atlas-webhook.ts'));
+  ({ webhook, closeReaper } = await loadReaperAndWebhook(reaperModule));
 });
 after(async () => {
   await closeReaper?.();
