@@ -19,8 +19,6 @@ import { loadPolicySet } from '../src/pass/policy/load.ts';
 import { PolicyError } from '../src/util/errors.ts';
 import { needsAuth, startTarget, targetKinds, targetNotice, type Target } from '../standin/test/target.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 function options(overrides: Partial<PassOptions> = {}): PassOptions {
   return {
     cluster: 'e2e', trigger: { type: 'cli' }, dryRun: false, maxKills: 100, maxKillShare: 1, batchSize: 100, concurrency: 2,
@@ -45,13 +43,13 @@ for (const kind of targetKinds()) {
       target = await startTarget(kind, { auth: true });
       if (!target.auth) return;
       workload = await startWorkload({ adminUri: target.adminUri, uriFor: (u, p) => target.standin ? target.standin.uriFor(u, p) : target.adminUri.replace(/\/\/[^@]*@/, `//${u}:${p}@`) });
-      await sleep(3000);
+      await target.letTimePass(3000);
       const policy = await loadPolicySet(DEFAULT_POLICIES_DIR, { overrides: DEMO_THRESHOLDS });
       sink = new InMemoryAuditSink();
       const mongo = await MongoAdapter.connect(workload.reaperUri);
       // Act
       try {
-        report = await runPass(mongo, policy, sink, options());
+        report = await runPass(mongo, policy, sink, options({ now: target.now }));
       } finally {
         await mongo.close();
       }
@@ -131,7 +129,7 @@ for (const kind of targetKinds()) {
       target = await startTarget(kind, { auth: true });
       if (!target.auth) return;
       workload = await startWorkload({ adminUri: target.adminUri, uriFor: (u, p) => target.standin ? target.standin.uriFor(u, p) : target.adminUri.replace(/\/\/[^@]*@/, `//${u}:${p}@`) });
-      await sleep(3000);
+      await target.letTimePass(3000);
     });
     after(async () => {
       await workload?.close();
@@ -142,7 +140,7 @@ for (const kind of targetKinds()) {
       const policy = await loadPolicySet(dir, { overrides: DEMO_THRESHOLDS });
       const mongo = await MongoAdapter.connect(workload.reaperUri);
       try {
-        return { report: await runPass(mongo, policy, sink, options(opts)), sink };
+        return { report: await runPass(mongo, policy, sink, options({ now: target.now, ...opts })), sink };
       } finally {
         await mongo.close();
       }
