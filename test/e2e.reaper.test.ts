@@ -40,7 +40,7 @@ for (const kind of targetKinds()) {
 
     before(async () => {
       // Prepare: the demo workload, idle or running for ~3 s, and the default policies at demo thresholds.
-      target = await startTarget(kind, { auth: true });
+      target = await startTarget(kind, { auth: true, manualClock: true });
       if (!target.auth) return;
       workload = await startWorkload({ adminUri: target.adminUri, uriFor: (u, p) => target.standin ? target.standin.uriFor(u, p) : target.adminUri.replace(/\/\/[^@]*@/, `//${u}:${p}@`) });
       await target.letTimePass(3000);
@@ -126,7 +126,7 @@ for (const kind of targetKinds()) {
     let target: Target;
     let workload: Workload;
     before(async () => {
-      target = await startTarget(kind, { auth: true });
+      target = await startTarget(kind, { auth: true, manualClock: true });
       if (!target.auth) return;
       workload = await startWorkload({ adminUri: target.adminUri, uriFor: (u, p) => target.standin ? target.standin.uriFor(u, p) : target.adminUri.replace(/\/\/[^@]*@/, `//${u}:${p}@`) });
       await target.letTimePass(3000);

@@ -232,7 +232,7 @@ for (const kind of targetKinds()) {
         return;
       }
       // Prepare: a 0.5 s session timeout and a TTL monitor every 0.1 s (both startup parameters).
-      const target = await startTarget(kind, { params: { localLogicalSessionTimeoutMinutes: 0.5 / 60, ttlMonitorSleepSecs: 0.1 } });
+      const target = await startTarget(kind, { manualClock: true, params: { localLogicalSessionTimeoutMinutes: 0.5 / 60, ttlMonitorSleepSecs: 0.1 } });
       try {
         const c = await target.client();
         await c.db('test').collection('e').insertMany([{ n: 1 }, { n: 2 }]);

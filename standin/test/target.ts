@@ -42,6 +42,11 @@ export interface Target {
 
 export interface TargetOptions {
   auth?: boolean;
+  /**
+   * The stand-in reads a ManualClock that moves only with letTimePass (default: the system clock, for tests that
+   * wait for the server's own timers: transaction expiry, TTL).
+   */
+  manualClock?: boolean;
   params?: Partial<MongodParams>;
 }
 
@@ -60,9 +65,9 @@ export async function startTarget(kind: 'stand-in' | 'real server', opts: Target
   let standin: RunningStandin | null = null;
   let adminUri: string;
   let auth: boolean;
-  const clock = kind === 'stand-in' ? new ManualClock() : null;
+  const clock = kind === 'stand-in' && opts.manualClock ? new ManualClock() : null;
   if (kind === 'stand-in') {
-    standin = await startStandin({ clock: clock!, params: { auth: opts.auth === true, ...opts.params }, users: opts.auth ? [`${ADMIN.user}:${ADMIN.password}:root`] : [] });
+    standin = await startStandin({ ...(clock ? { clock } : {}), params: { auth: opts.auth === true, ...opts.params }, users: opts.auth ? [`${ADMIN.user}:${ADMIN.password}:root`] : [] });
     adminUri = opts.auth ? standin.uriFor(ADMIN.user, ADMIN.password) : standin.uri;
     auth = opts.auth === true;
   } else {
@@ -105,7 +110,8 @@ export async function startTarget(kind: 'stand-in' | 'real server', opts: Target
     now: () => clock ? clock.now() : Date.now(),
     async letTimePass(ms) {
       if (clock) clock.advance(ms);
-      else await new Promise((r) => setTimeout(r, ms));
+      else if (kind === 'real server') await new Promise((r) => setTimeout(r, ms));
+      else throw new Error('letTimePass: start the stand-in target with { manualClock: true }');
     },
     async stop() {
       if (kind === 'real server') {
