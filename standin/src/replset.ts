@@ -9,7 +9,7 @@
  */
 import { AuthRegistry } from './auth.ts';
 import { systemClock, type Clock } from './clock.ts';
-import type { Logger, Mongod, MongodParams } from './mongod.ts';
+import type { Logger, Mongod, MongodParams, ServerVersion } from './mongod.ts';
 import { memberConfigs, ReplicaMember, ReplicaSetTopology, type MemberOptions } from './replication.ts';
 import { createMongod, createUsers, NodeListener, type UserSpec } from './server.ts';
 import { SessionsCollection } from './sessions-collection.ts';
@@ -28,6 +28,14 @@ export interface ReplicaSetOptions {
   users?: UserSpec[];
   clock?: Clock;
   log?: Logger;
+  /** What buildInfo and hello report (default 7.0.14). */
+  version?: ServerVersion;
+  /**
+   * The users and config.system.sessions of a sharded cluster, shared with its routers and other shards
+   * (sharding/cluster.ts); a set on its own gets fresh ones.
+   */
+  auth?: AuthRegistry;
+  sessionsCollection?: SessionsCollection;
 }
 
 export type MemberStateName = 'PRIMARY' | 'SECONDARY' | 'DOWN';
@@ -90,13 +98,13 @@ export async function startReplicaSet(opts: ReplicaSetOptions): Promise<RunningR
   }
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? (() => {});
-  const shared = { storage: new Storage(), auth: new AuthRegistry(), sessionsCollection: new SessionsCollection() };
+  const shared = { storage: new Storage(), auth: opts.auth ?? new AuthRegistry(), sessionsCollection: opts.sessionsCollection ?? new SessionsCollection() };
   createUsers(shared.auth, opts.users ?? []);
   const listeners = options.map(() => new NodeListener(host));
   const mongods: Mongod[] = [];
   const ports: number[] = [];
   const newMongod = (i: number): Mongod =>
-    createMongod({ params: opts.params, clock, log: (line) => log(`[member ${i}] ${line}`), ...shared });
+    createMongod({ params: opts.params, version: opts.version, clock, log: (line) => log(`[member ${i}] ${line}`), ...shared });
   let topology: ReplicaSetTopology;
   let hosts: string[];
   try {
