@@ -11,6 +11,7 @@ import net from 'node:net';
 import { MongoClient, MongoServerError, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
 import { startShardedCluster, type RunningShardedCluster, type ShardedClusterOptions } from '../src/sharding/cluster.ts';
 import { until } from './poll.ts';
+import { opQuery, Raw } from './raw-wire.ts';
 
 /** Test documents have whole-number ids (so that a test can choose their shard). */
 type Doc = { _id: number; [k: string]: unknown };
@@ -102,6 +103,20 @@ describe('a router answers as mongos', () => {
       assert.equal(build.version, '8.0.4');
       assert.deepEqual(build.versionArray.slice(0, 2), [8, 0]);
       assert.equal(status.process, 'mongos');
+    });
+  });
+
+  test('the legacy handshake over OP_QUERY answers as mongos: ismaster, msg isdbgrid, no replica-set fields', async () => {
+    await withCluster({}, async (cluster) => {
+      const raw = await Raw.connect(cluster.routers[0]!.port);
+      const reply = await raw.send(opQuery(1, 'admin.$cmd', { isMaster: 1, client: { application: { name: 'raw' } } }));
+      raw.end();
+      assert.equal(reply?.opCode, 1, 'OP_REPLY');
+      assert.equal(reply?.doc.ismaster, true);
+      assert.equal(reply?.doc.msg, 'isdbgrid');
+      assert.equal(reply?.doc.setName, undefined);
+      assert.equal(reply?.doc.hosts, undefined);
+      assert.equal(typeof reply?.doc.logicalSessionTimeoutMinutes, 'number');
     });
   });
 
@@ -280,6 +295,32 @@ describe('kills through the router', () => {
       assert.equal(next.code, 251);
       assert.ok(next.errorLabels.includes('TransientTransactionError'));
       assert.equal(committed, 0, 'nothing of the transaction was committed');
+    });
+  });
+
+  test('with auth, a reaper with killAnySession kills another user\'s two-shard transaction through the router', async () => {
+    const users = ['admin:pw:root', 'app:pw:readWriteAnyDatabase', 'reaper:pw:clusterMonitor'];
+    await withCluster({ params: { auth: true }, users }, async (cluster) => {
+      const admin = await connect(cluster.uriFor('admin', 'pw'));
+      await admin.db('admin').command({ createRole: 'killer', privileges: [{ resource: { cluster: true }, actions: ['killAnySession'] }], roles: [] });
+      await admin.db('admin').command({ grantRolesToUser: 'reaper', roles: ['killer'] });
+      await admin.db('admin').command({ shardCollection: 'app.t', key: { _id: 'hashed' } });
+      const app = await connect(cluster.uriFor('app', 'pw'));
+      const reaper = await connect(cluster.uriFor('reaper', 'pw'));
+      const [a, a2] = idsOn(cluster, 'shard0', 2);
+      const s = app.startSession();
+      s.startTransaction();
+      const coll = app.db('app').collection<Doc>('t');
+      await coll.insertOne({ _id: a }, { session: s });
+      await coll.insertOne({ _id: idsOn(cluster, 'shard1')[0]! }, { session: s });
+      const seen = (await currentOp(reaper, { allUsers: true }, { type: 'idleSession' })).filter((d) => lsidHex(d) === hexOf(s));
+      await reaper.db('admin').command({ killSessions: [seen[0]!.lsid] });
+      const left = (await currentOp(reaper, { allUsers: true }, { type: 'idleSession' })).filter((d) => lsidHex(d) === hexOf(s));
+      const next = await serverError(coll.insertOne({ _id: a2 }, { session: s }));
+      await s.endSession();
+      assert.deepEqual(seen.map((d) => d.shard).sort(), ['shard0', 'shard1']);
+      assert.deepEqual(left, []);
+      assert.equal(next.code, 251);
     });
   });
 
