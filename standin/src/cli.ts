@@ -177,26 +177,17 @@ export async function runMongod(argv: string[], out = process.stdout, err = proc
   out.write(`${standin.uri}\n`);
   log(`stand-in mongod listening on ${standin.uri}${values.auth ? ' (auth on)' : ''}`);
   let commands: ReturnType<typeof createInterface> | null = null;
-  if (cluster) {
-    const c = cluster;
-    log(`${await clusterCommand(c, 'status')}; ${CLUSTER_USAGE}`);
-    let queue = Promise.resolve();
-    commands = createInterface({ input: process.stdin });
-    commands.on('line', (line) => {
-      queue = queue.then(async () => {
-        const said = await clusterCommand(c, line);
-        if (said) log(said);
-      });
-    });
-  } else if (replicaSet) {
-    const rs = replicaSet;
-    log(`${await memberCommand(rs, 'status')}; ${STDIN_USAGE}`);
+  const run = cluster
+    ? { exec: (line: string) => clusterCommand(cluster!, line), usage: CLUSTER_USAGE }
+    : replicaSet ? { exec: (line: string) => memberCommand(replicaSet!, line), usage: STDIN_USAGE } : null;
+  if (run) {
+    log(`${await run.exec('status')}; ${run.usage}`);
     // Commands run one after another, in the order given.
     let queue = Promise.resolve();
     commands = createInterface({ input: process.stdin });
     commands.on('line', (line) => {
       queue = queue.then(async () => {
-        const said = await memberCommand(rs, line);
+        const said = await run.exec(line);
         if (said) log(said);
       });
     });

@@ -40,18 +40,22 @@ export interface ReplicaSetOptions {
 
 export type MemberStateName = 'PRIMARY' | 'SECONDARY' | 'DOWN';
 
-export interface RunningMember {
+/** A stand-in process of a set or a cluster (a member, a router), which a test can stop and start. */
+export interface RunningNode {
   readonly index: number;
   /** host:port, as in hello's hosts and me. */
   readonly host: string;
   readonly port: number;
-  /** The member's current server state; a new one after each start(). */
+  /** The process's current server state; a new one after each start(). */
   readonly mongod: Mongod;
-  readonly state: MemberStateName;
-  /** Stops the member as a crash would: the port refuses connections, open connections are cut. */
+  /** Stops it as a crash would: the port refuses connections, open connections are cut. */
   stop(): Promise<void>;
-  /** Starts a stopped member again on the same port. */
+  /** Starts it again on the same port. */
   start(): Promise<void>;
+}
+
+export interface RunningMember extends RunningNode {
+  readonly state: MemberStateName;
 }
 
 export interface RunningReplicaSet {
@@ -83,7 +87,8 @@ function memberOptions(members: ReplicaSetOptions['members']): MemberOptions[] {
   return members;
 }
 
-function credentials(user: string | undefined, password: string | undefined): string {
+/** "user:password@" for a connection string, or nothing without a user. */
+export function credentials(user: string | undefined, password: string | undefined): string {
   if (user === undefined) return '';
   if (password === undefined) throw new Error('a user needs a password in the connection string');
   return `${encodeURIComponent(user)}:${encodeURIComponent(password)}@`;

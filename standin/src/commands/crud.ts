@@ -272,6 +272,42 @@ export function nextBatchReply(ctx: CommandContext, cursor: Cursor, batchSize: n
   return batchReply('nextBatch', batch, outId, cursor.ns);
 }
 
+/** A getMore's cursor, checked (validateGetMore), and its batch size (absent or 0: as many as fit). */
+export function getMoreCursor(ctx: CommandContext): { cursor: Cursor; batchSize: number | null } {
+  const id = ctx.cmd.getMore;
+  if (!(id instanceof Long) && !isNumber(id)) throw wrongType('getMore.getMore', id, 'long');
+  const coll = typeof ctx.cmd.collection === 'string' ? ctx.cmd.collection : '';
+  const cursor = findCursor(ctx, id);
+  validateGetMore(ctx, cursor, coll);
+  return { cursor, batchSize: batchSizeOf(ctx.cmd.batchSize, 'getMore', null) };
+}
+
+/**
+ * killCursors: each cursor named is closed if the caller owns it or has killAnyCursor (else the generic 13);
+ * `also` runs for each one closed (the router kills the shard cursors behind a router cursor).
+ */
+export async function killCursors(ctx: CommandContext, also: (cursor: Cursor) => void | Promise<void>): Promise<Document> {
+  const m = ctx.mongod;
+  const ids = expectArray(ctx.cmd.cursors, 'killCursors.cursors');
+  const killed: Long[] = [];
+  const notFound: Long[] = [];
+  for (const raw of ids) {
+    const id = raw instanceof Long ? raw : Long.fromNumber(toNumber(raw));
+    const cursor = m.cursors.get(id);
+    if (!cursor) {
+      notFound.push(id);
+      continue;
+    }
+    if (m.params.auth && cursor.owner !== m.userName(ctx.conn) && !m.can(ctx.conn, { cluster: true }, 'killAnyCursor')) {
+      throw m.notAuthorized(ctx.db, ctx.cmd);
+    }
+    m.cursors.close(cursor);
+    await also(cursor);
+    killed.push(id);
+  }
+  return { cursorsKilled: killed, cursorsNotFound: notFound, cursorsAlive: [], cursorsUnknown: [], ok: 1 };
+}
+
 export const crudCommands: CommandDef[] = [
   {
     names: ['insert'], secondaryAllowed: 'never', allowedInTransaction: true, opType: 'insert',
@@ -321,12 +357,7 @@ export const crudCommands: CommandDef[] = [
     names: ['getMore'], secondaryAllowed: 'always', allowedInTransaction: true, opType: 'getmore',
     run: async (ctx) => {
       const m = ctx.mongod;
-      const id = ctx.cmd.getMore;
-      if (!(id instanceof Long) && !isNumber(id)) throw wrongType('getMore.getMore', id, 'long');
-      const coll = typeof ctx.cmd.collection === 'string' ? ctx.cmd.collection : '';
-      const cursor = findCursor(ctx, id);
-      validateGetMore(ctx, cursor, coll);
-      const batchSize = batchSizeOf(ctx.cmd.batchSize, 'getMore', null);
+      const { cursor, batchSize } = getMoreCursor(ctx);
       cursor.pinned = true;
       ctx.op.details = { cursor }; // $currentOp shows the cursor a getMore runs on
       try {
@@ -339,26 +370,7 @@ export const crudCommands: CommandDef[] = [
   },
   {
     names: ['killCursors'], secondaryAllowed: 'always', allowedInTransaction: true, opType: 'killcursors',
-    run: (ctx) => {
-      const m = ctx.mongod;
-      const ids = expectArray(ctx.cmd.cursors, 'killCursors.cursors');
-      const killed: Long[] = [];
-      const notFound: Long[] = [];
-      for (const raw of ids) {
-        const id = raw instanceof Long ? raw : Long.fromNumber(toNumber(raw));
-        const cursor = m.cursors.get(id);
-        if (!cursor) {
-          notFound.push(id);
-          continue;
-        }
-        if (m.params.auth && cursor.owner !== m.userName(ctx.conn) && !m.can(ctx.conn, { cluster: true }, 'killAnyCursor')) {
-          throw m.notAuthorized(ctx.db, ctx.cmd);
-        }
-        m.cursors.close(cursor);
-        killed.push(id);
-      }
-      return { cursorsKilled: killed, cursorsNotFound: notFound, cursorsAlive: [], cursorsUnknown: [], ok: 1 };
-    },
+    run: (ctx) => killCursors(ctx, () => {}),
   },
   {
     names: ['update'], secondaryAllowed: 'never', allowedInTransaction: true, opType: 'update',

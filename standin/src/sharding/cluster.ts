@@ -18,7 +18,7 @@ import { sessionCommands } from '../commands/sessions.ts';
 import { txnCommands } from '../commands/txn.ts';
 import { userCommands } from '../commands/users.ts';
 import { Mongod, type Logger, type MongodParams, type ServerVersion } from '../mongod.ts';
-import { startReplicaSet, type RunningReplicaSet } from '../replset.ts';
+import { credentials, startReplicaSet, type RunningNode, type RunningReplicaSet } from '../replset.ts';
 import { createUsers, NodeListener, type UserSpec } from '../server.ts';
 import { SessionsCollection } from '../sessions-collection.ts';
 import { ClusterConfig, type Shard } from './config.ts';
@@ -42,16 +42,9 @@ export interface ShardedClusterOptions {
   log?: Logger;
 }
 
-export interface RunningRouter {
-  readonly index: number;
-  readonly host: string;
-  readonly port: number;
-  /** The router's current process state; a new one after each start(). */
-  readonly mongod: Mongod;
+export interface RunningRouter extends RunningNode {
   readonly router: Router;
   readonly up: boolean;
-  stop(): Promise<void>;
-  start(): Promise<void>;
 }
 
 export interface RunningShardedCluster {
@@ -70,12 +63,6 @@ function count(name: string, v: number | undefined, dflt: number): number {
   const n = v ?? dflt;
   if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a whole number of at least 1, got ${n}`);
   return n;
-}
-
-function credentials(user: string | undefined, password: string | undefined): string {
-  if (user === undefined) return '';
-  if (password === undefined) throw new Error('a user needs a password in the connection string');
-  return `${encodeURIComponent(user)}:${encodeURIComponent(password)}@`;
 }
 
 /** A router's process state: the mongod commands a mongos shares, then the router's own (commands/router/). */
