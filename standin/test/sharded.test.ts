@@ -163,6 +163,29 @@ describe('placement and cursors', () => {
     });
   });
 
+  test('updates, deletes, counts and aggregates on a sharded collection reach every shard they must', async () => {
+    await withCluster({}, async (cluster) => {
+      const c = await connect(cluster.uri);
+      const coll = c.db('app').collection<Doc>('w');
+      await c.db('admin').command({ shardCollection: 'app.w', key: { _id: 'hashed' } });
+      await coll.insertMany(Array.from({ length: 12 }, (_, i) => ({ _id: i, g: i % 3, v: 1 })));
+      const many = await coll.updateMany({ g: 0 }, { $set: { v: 2 } });
+      const one = await coll.updateOne({ _id: idsOn(cluster, 'shard1')[0]! }, { $set: { v: 11 } });
+      const upsert = await coll.updateOne({ _id: 500 }, { $set: { v: 5 } }, { upsert: true });
+      const untargeted = await serverError(coll.updateOne({ g: 9 }, { $set: { v: 1 } }, { upsert: true }));
+      const removed = await coll.deleteMany({ g: 1 });
+      const count = await coll.countDocuments({ v: { $gte: 1 } });
+      const groups = await coll.aggregate([{ $match: { g: { $in: [0, 2] } } }, { $group: { _id: '$g', n: { $sum: 1 } } }, { $sort: { _id: 1 } }]).toArray();
+      assert.equal(many.modifiedCount, 4);
+      assert.equal(one.modifiedCount, 1);
+      assert.equal(upsert.upsertedCount, 1);
+      assert.equal(untargeted.code, 61);
+      assert.equal(removed.deletedCount, 4);
+      assert.equal(count, 9);
+      assert.deepEqual(groups, [{ _id: 0, n: 4 }, { _id: 2, n: 4 }]);
+    });
+  });
+
   test('a find through the router opens a router cursor over shard cursors; getMore and killCursors go through the router', async () => {
     await withCluster({}, async (cluster) => {
       const c = await connect(cluster.uri);
@@ -428,6 +451,20 @@ describe('kills through the router', () => {
       assert.equal(still.length, 1, 'the op on the secondary still runs');
       assert.equal(direct.ok, 1);
       assert.equal(killed?.code, 11601, 'killed on the member where it was seen');
+    });
+  });
+
+  test('killOp with a number kills one of the router\'s own operations', async () => {
+    await withCluster({}, async (cluster) => {
+      const c = await connect(cluster.uri);
+      const sleeper = await connect(cluster.uri);
+      const sleeping = sleeper.db('admin').command({ sleep: 1, secs: 30, lock: 'none' }).then(() => null, (e) => e as MongoServerError);
+      const op = await until(async () => (await currentOp(c, { localOps: true }, { 'command.sleep': 1 }))[0], 'the sleep on the router');
+      const reply = await c.db('admin').command({ killOp: 1, op: op.opid });
+      const killed = await sleeping;
+      assert.equal(typeof op.opid, 'number');
+      assert.deepEqual(reply, { info: 'attempting to kill op', ok: 1 });
+      assert.equal(killed?.code, 11601);
     });
   });
 
