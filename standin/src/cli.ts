@@ -1,7 +1,8 @@
 /**
  * `session-reaper mongod [--port N] [--host H] [--auth] [--user NAME:PASSWORD:ROLE[,ROLE...]]...
  *                        [--refresh-millis N] [--txn-lifetime-seconds N] [--max-sessions N]
- *                        [--replset NAME [--members N] [--hidden I]...] [--shards K [--members N] [--routers R]]`
+ *                        [--replset NAME [--members N] [--hidden I]...]
+ *                        [--shards K [--members N] [--routers R] [--shard-user NAME:PASSWORD:ROLE[,ROLE...]]...]`
  *
  * Prints the connection string as the first line of stdout once it accepts connections, logs one line per
  * connection, authentication and kill to stderr, and stops cleanly on SIGINT and SIGTERM.
@@ -24,13 +25,15 @@ import type { MemberOptions } from './replication.ts';
 
 export const MONGOD_USAGE = `usage: session-reaper mongod [--port N] [--host H] [--auth] [--user NAME:PASSWORD:ROLE[,ROLE...]]...
                              [--refresh-millis N] [--txn-lifetime-seconds N] [--max-sessions N]
-                             [--replset NAME [--members N] [--hidden I]...] [--shards K [--members N] [--routers R]]
+                             [--replset NAME [--members N] [--hidden I]...]
+                             [--shards K [--members N] [--routers R] [--shard-user NAME:PASSWORD:ROLE[,ROLE...]]...]
   --replset NAME   a replica set of --members N (default 3) on ports --port, --port+1, ... (0: free ports);
                    the first line is mongodb://H:P1,H:P2,.../?replicaSet=NAME
   --hidden I       member I (0 first) is hidden (priority 0, not in hello's hosts); repeatable
   --shards K       a sharded cluster: --routers R mongos (default 1) over K shards, each a replica set of
                    --members N (default 1) on ports from --port (default: free ports); the first line
-                   is mongodb://H:P1,H:P2/ (the routers)
+                   is mongodb://H:P1,H:P2/ (the routers); --user makes cluster users (clients of the
+                   routers), --shard-user shard-local users (direct connections to members)
   stdin (with --replset), one command a line: stop I | start I | stepup I | status
   stdin (with --shards): stop router I | start router I | stop SHARD I | start SHARD I | status`;
 
@@ -104,7 +107,7 @@ export async function runMongod(argv: string[], out = process.stdout, err = proc
         port: { type: 'string' }, host: { type: 'string' }, auth: { type: 'boolean' }, user: { type: 'string', multiple: true },
         'refresh-millis': { type: 'string' }, 'txn-lifetime-seconds': { type: 'string' }, 'max-sessions': { type: 'string' }, help: { type: 'boolean' },
         replset: { type: 'string' }, members: { type: 'string' }, hidden: { type: 'string', multiple: true },
-        shards: { type: 'string' }, routers: { type: 'string' },
+        shards: { type: 'string' }, routers: { type: 'string' }, 'shard-user': { type: 'string', multiple: true },
       },
       strict: true,
     }));
@@ -128,7 +131,7 @@ export async function runMongod(argv: string[], out = process.stdout, err = proc
     if (values.replset !== undefined && values.shards !== undefined) {
       throw new Error('--replset and --shards are two topologies: give one (the shards of --shards are replica sets of --members)');
     }
-    if (values.shards === undefined && values.routers !== undefined) throw new Error('--routers describes a sharded cluster: add --shards K');
+    if (values.shards === undefined && (values.routers !== undefined || values['shard-user'] !== undefined)) throw new Error('--routers and --shard-user describe a sharded cluster: add --shards K');
     if (values.shards !== undefined && values.hidden !== undefined) throw new Error('--hidden is for --replset: the shards of --shards have no hidden members');
     if (values.replset === undefined && values.shards === undefined && (values.members !== undefined || values.hidden !== undefined)) {
       throw new Error('--members and --hidden describe a replica set: add --replset NAME (or --shards K for a sharded cluster)');
@@ -153,6 +156,7 @@ export async function runMongod(argv: string[], out = process.stdout, err = proc
       };
       cluster = await startShardedCluster({
         ...common, port: values.port === undefined ? 0 : port,
+        shardUsers: values['shard-user'] ?? [],
         shards: atLeastOne('shards', values.shards, 2), members: atLeastOne('members', values.members, 1), routers: atLeastOne('routers', values.routers, 1),
       });
       standin = cluster;

@@ -98,6 +98,9 @@ export interface CurrentOpOptions {
   targetAllNodes: boolean;
 }
 
+/** The wire version of 7.1, the first with $currentOp targetAllNodes (src/mongo/db/wire_version.h). */
+export const TARGET_ALL_NODES_WIRE_VERSION = 22;
+
 const CURRENT_OP_DEFAULTS: CurrentOpOptions = {
   allUsers: false, idleConnections: false, idleCursors: false, idleSessions: true, localOps: false, truncateOps: false, targetAllNodes: false,
 };
@@ -112,11 +115,13 @@ export function parseCurrentOpSpec(m: Mongod, conn: ConnState, spec: unknown, in
   }
   const opts = { ...CURRENT_OP_DEFAULTS };
   for (const [k, v] of Object.entries(spec)) {
-    if (!(k in opts) && k !== 'backtrace') throw new CommandError(9, 'FailedToParse', `Unrecognized option '${k}' in $currentOp stage.`);
+    // targetAllNodes came with 7.1 (wire version 22): an older server does not know it.
+    const known = k in opts && (k !== 'targetAllNodes' || m.version.maxWireVersion >= TARGET_ALL_NODES_WIRE_VERSION);
+    if (!known && k !== 'backtrace') throw new CommandError(9, 'FailedToParse', `Unrecognized option '${k}' in $currentOp stage.`);
     if (typeof v !== 'boolean') {
       throw new CommandError(9, 'FailedToParse', `The '${k}' parameter of the $currentOp stage must be a boolean value, but found: ${bsonTypeName(v)}`);
     }
-    if (k in opts) (opts as unknown as Record<string, boolean>)[k] = v;
+    if (known) (opts as unknown as Record<string, boolean>)[k] = v;
   }
   if (opts.targetAllNodes && opts.localOps) {
     throw new CommandError(9, 'FailedToParse', "The 'localOps' parameter of the $currentOp stage cannot be true when 'targetAllNodes' is also true");

@@ -168,7 +168,7 @@ test('mongod --shards prints the routers\' URI; the routers answer as mongos; st
 
 test('mongod --routers without --shards, and --replset with --shards, are refused', async () => {
   for (const [args, message] of [
-    [['--routers', '2'], /--routers describes a sharded cluster: add --shards K/],
+    [['--routers', '2'], /--routers and --shard-user describe a sharded cluster: add --shards K/],
     [['--replset', 'rs0', '--shards', '2'], /--replset and --shards are two topologies/],
   ] as const) {
     const bad = spawn(process.execPath, [BIN, 'mongod', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });

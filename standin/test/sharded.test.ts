@@ -120,6 +120,35 @@ describe('a router answers as mongos', () => {
     });
   });
 
+  test('a cluster older than 7.1 says so in buildInfo and hello, and $currentOp there does not know targetAllNodes', async () => {
+    await withCluster({ version: { version: '7.0.14', maxWireVersion: 21 } }, async (cluster) => {
+      const c = await connect(cluster.uri);
+      const build = await c.db('admin').command({ buildInfo: 1 });
+      const hello = await c.db('admin').command({ hello: 1 });
+      const err = await serverError(currentOp(c, { targetAllNodes: true }));
+      const plain = await currentOp(c, {});
+      assert.equal(build.version, '7.0.14');
+      assert.equal(hello.maxWireVersion, 21);
+      assert.equal(err.code, 9);
+      assert.equal(err.message, "Unrecognized option 'targetAllNodes' in $currentOp stage.");
+      assert.ok(plain.length > 0);
+    });
+  });
+
+  test('with auth, cluster users log in through the routers and shard-local users directly on members', async () => {
+    await withCluster({ params: { auth: true }, users: ['admin:pw:root'], shardUsers: ['local:pw:root'] }, async (cluster) => {
+      const member = cluster.shards[0]!.set;
+      const viaRouter = await connect(cluster.uriFor('admin', 'pw'));
+      const refused = await connect(member.directUri(0, 'admin', 'pw')).then(() => null, (e: Error) => e);
+      const direct = await connect(member.directUri(0, 'local', 'pw'));
+      const routerRefusesLocal = await connect(cluster.uriFor('local', 'pw')).then(() => null, (e: Error) => e);
+      assert.equal((await viaRouter.db('admin').command({ ping: 1 })).ok, 1);
+      assert.match(String(refused?.message), /Authentication failed/);
+      assert.equal((await direct.db('admin').command({ ping: 1 })).ok, 1);
+      assert.match(String(routerRefusesLocal?.message), /Authentication failed/);
+    });
+  });
+
   test('the connection string lists every router, and getShardMap, listShards and config.shards list the shards\' hosts', async () => {
     await withCluster({ shards: 2, members: 2, routers: 2 }, async (cluster) => {
       const c = await connect(cluster.uri);

@@ -1,11 +1,16 @@
 /**
  * A stand-in sharded cluster in one process: R routers (mongos) over K shards, each shard a replica set of N
  * members (replset.ts), and the config state they share (config.ts): the shard list, the sharded collections,
- * the users (a cluster's users live on its config servers) and config.system.sessions (one sharded collection
+ * the cluster's users (created through a router, they live on the config servers) and config.system.sessions (one sharded collection
  * every router and shard member refreshes into).
  *
- * Version: 8.0.4, wire version 25, on every process: a version where $currentOp through mongos accepts
- * targetAllNodes (7.1+; document_source_current_op.cpp).
+ * Users: the cluster's users authenticate clients of the routers only. A direct connection to a shard member
+ * authenticates against that shard's own users (shard-local users: admin.system.users of the shard's replica
+ * set, created on its primary, not through mongos), given here with `shardUsers` and shared by every shard.
+ * The routers reach the members as the internal user, so shard-local users are needed only for direct access.
+ *
+ * Version: 8.0.4, wire version 25 by default, on every process: a version where $currentOp through mongos
+ * accepts targetAllNodes (7.1+; document_source_current_op.cpp). `version` gives another, for an older cluster.
  *
  * Routers and shard members can be stopped and started; a restarted router has a fresh cache, operations,
  * cursors and router transaction state (what mongos keeps in memory), on the same port.
@@ -37,7 +42,12 @@ export interface ShardedClusterOptions {
   /** The first router's port; the other routers follow, then each shard's members. 0 (the default): free ports. */
   port?: number;
   params?: Partial<MongodParams>;
+  /** The cluster's users (clients of the routers). */
   users?: UserSpec[];
+  /** Shard-local users, created on every shard (direct connections to members); none by default. */
+  shardUsers?: UserSpec[];
+  /** Default CLUSTER_VERSION (8.0.4); a version below 7.1 (wire < 22) has no targetAllNodes. */
+  version?: ServerVersion;
   clock?: Clock;
   log?: Logger;
 }
@@ -82,6 +92,7 @@ export async function startShardedCluster(opts: ShardedClusterOptions = {}): Pro
   const portAt = (offset: number) => (firstPort === 0 ? 0 : firstPort + offset);
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? (() => {});
+  const version = opts.version ?? CLUSTER_VERSION;
   const auth = new AuthRegistry();
   const sessionsCollection = new SessionsCollection();
   createUsers(auth, opts.users ?? []);
@@ -96,8 +107,8 @@ export async function startShardedCluster(opts: ShardedClusterOptions = {}): Pro
     for (let k = 0; k < nShards; k++) {
       const name = `shard${k}`;
       sets.push(await startReplicaSet({
-        name, members: nMembers, host, port: portAt(nRouters + k * nMembers), params: opts.params, clock, version: CLUSTER_VERSION,
-        auth, sessionsCollection, log: (line) => log(`[${name}] ${line}`),
+        name, members: nMembers, host, port: portAt(nRouters + k * nMembers), params: opts.params, clock, version,
+        users: opts.shardUsers ?? [], sessionsCollection, log: (line) => log(`[${name}] ${line}`),
       }));
     }
     const config = new ClusterConfig(sets.map((set) => ({ name: set.name, set })));
@@ -106,7 +117,7 @@ export async function startShardedCluster(opts: ShardedClusterOptions = {}): Pro
       const listener = new NodeListener(host);
       listeners.push(listener);
       const fresh = (): Router => {
-        const m = createRouterMongod({ params: opts.params, version: CLUSTER_VERSION, clock, log: (line) => log(`[router ${i}] ${line}`), auth, sessionsCollection });
+        const m = createRouterMongod({ params: opts.params, version, clock, log: (line) => log(`[router ${i}] ${line}`), auth, sessionsCollection });
         return new Router(m, config);
       };
       let router = fresh();
