@@ -497,6 +497,26 @@ describe('kills through the router', () => {
     });
   });
 
+  test('a router operation killed while it waits on a shard fails with 11601, and the router carries on', async () => {
+    await withCluster({}, async (cluster) => {
+      const c = await connect(cluster.uri, { appName: 'slow' });
+      const admin = await connect(cluster.uri);
+      await admin.db('admin').command({ shardCollection: 'app.big', key: { _id: 'hashed' } });
+      await admin.db('app').collection<Doc>('big').insertMany(Array.from({ length: 40 }, (_, i) => ({ _id: i })));
+      const first = await c.db('app').command({ find: 'big', batchSize: 1 });
+      // shard1's getMore is held on its primary: the router's getMore makes its shard0 calls, then waits there.
+      const shard1 = await connect(cluster.shards[1]!.set.directUri(0));
+      await shard1.db('admin').command({ configureFailPoint: 'failCommand', mode: { times: 1 }, data: { failCommands: ['getMore'], blockConnection: true, blockTimeMS: 2000, appName: 'slow' } });
+      const more = c.db('app').command({ getMore: first.cursor.id, collection: 'big', batchSize: 1000 }).then(() => null, (e) => e as MongoServerError);
+      const op = await until(async () => (await currentOp(admin, { localOps: true }, { 'command.getMore': { $exists: true } }))[0], 'the router\'s getMore');
+      await admin.db('admin').command({ killOp: 1, op: op.opid });
+      const killed = await more;
+      const after = await admin.db('app').collection<Doc>('big').countDocuments();
+      assert.equal(killed?.code, 11601);
+      assert.equal(after, 40, 'the router still answers');
+    });
+  });
+
   test('with auth, killOp of a shard op needs killop on the cluster', async () => {
     await withCluster({ params: { auth: true }, users: ['admin:pw:root', 'app:pw:readWriteAnyDatabase'] }, async (cluster) => {
       const app = await connect(cluster.uriFor('app', 'pw'));
