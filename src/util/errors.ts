@@ -49,3 +49,10 @@ export class SecretError extends ReaperError {}
 
 /** A pass could not be handed to the reaper function (Lambda Invoke failed). */
 export class DispatchError extends ReaperError {}
+
+/**
+ * A snapshot file that cannot be used for decisions: not gzip, cut short, a line that is not JSON, a
+ * section missing or incomplete, a format version this reader does not know. Names the file and the line
+ * or section, and the snapshot is left out of the backtest (the summary counts it).
+ */
+export class SnapshotError extends ReaperError {}

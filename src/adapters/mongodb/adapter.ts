@@ -6,7 +6,7 @@
  * $currentOp is projected down to the fields the inventory reads (its documents carry whole commands).
  */
 import { createHash } from 'node:crypto';
-import { Binary, MongoClient, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
+import { Binary, BSON, MongoClient, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
 import type { Activity, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
 import { redactUri } from '../../util/redact.ts';
@@ -93,9 +93,16 @@ export function killSessionsCommand(batch: readonly SessionKey[]): Document {
   };
 }
 
+/** The listings whose raw documents a tap receives. */
+export type RawListing = 'listSessions' | 'listLocalSessions' | 'currentOp';
+
+/** Receives every raw document a listing returns, as the server sent it (snapshots record them: src/adapters/snapshot/). */
+export type RawDocumentTap = (listing: RawListing, bson: Uint8Array) => void;
+
 export class MongoAdapter implements MongoPort {
   private trips = 0;
   private session: ClientSession | null = null;
+  private tap: RawDocumentTap | null = null;
 
   private constructor(readonly client: MongoClient, private readonly ownsClient: boolean) {
     client.on('commandStarted', () => this.trips++);
@@ -134,22 +141,38 @@ export class MongoAdapter implements MongoPort {
     };
   }
 
+  /**
+   * Hands every raw document of the listings to `tap` too (null: no more). While tapped, $currentOp is read
+   * whole (no projection) and raw, so that what is recorded is what the server sent.
+   */
+  tapRawDocuments(tap: RawDocumentTap | null): void {
+    this.tap = tap;
+  }
+
+  private listingReader(listing: RawListing): (bytes: Buffer) => ListedSession {
+    const tap = this.tap;
+    return tap ? (bytes) => (tap(listing, bytes), readListedSession(bytes)) : readListedSession;
+  }
+
   async *listSessions(): AsyncIterable<ListedSession[]> {
     const command = { aggregate: 'system.sessions', pipeline: [{ $listSessions: { allUsers: true } }], cursor: {} };
-    yield* commandBatches(this.client.db('config'), command, this.ownSession(), readListedSession);
+    yield* commandBatches(this.client.db('config'), command, this.ownSession(), this.listingReader('listSessions'));
   }
 
   async *listLocalSessions(): AsyncIterable<ListedSession[]> {
     const command = { aggregate: 1, pipeline: [{ $listLocalSessions: { allUsers: true } }], cursor: {} };
-    yield* commandBatches(this.client.db('admin'), command, this.ownSession(), readListedSession);
+    yield* commandBatches(this.client.db('admin'), command, this.ownSession(), this.listingReader('listLocalSessions'));
   }
 
   async *currentOp(): AsyncIterable<Activity[]> {
-    const cursor = this.client.db('admin').aggregate(
-      [{ $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } }, { $project: CURRENT_OP_PROJECTION }],
-      { session: this.ownSession() },
-    );
-    while (await cursor.hasNext()) yield cursor.readBufferedDocuments().map(toActivity);
+    const tap = this.tap;
+    const stage = { $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } };
+    const cursor = this.client.db('admin').aggregate(tap ? [stage] : [stage, { $project: CURRENT_OP_PROJECTION }], { session: this.ownSession(), ...(tap ? { raw: true } : {}) });
+    while (await cursor.hasNext()) {
+      const docs = cursor.readBufferedDocuments();
+      // Raw documents are deserialised with the driver's default options, so toActivity sees what it sees untapped.
+      yield tap ? docs.map((bytes) => (tap('currentOp', bytes as unknown as Uint8Array), toActivity(BSON.deserialize(bytes as unknown as Uint8Array)))) : docs.map(toActivity);
+    }
   }
 
   async killSessions(batch: readonly SessionKey[]): Promise<void> {
