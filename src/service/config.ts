@@ -147,6 +147,7 @@ export function resolveConfig(
   flags: Record<string, string | boolean | undefined>,
   env: Record<string, string | undefined> = process.env,
   scope: SettingsScope = 'cli',
+  only?: readonly (keyof RunConfig)[],
 ): RunConfig {
   const out: Partial<RunConfig> = {};
   const assign = <K extends keyof RunConfig>(key: K, value: RunConfig[K]): void => {
@@ -155,6 +156,7 @@ export function resolveConfig(
   const given = (s: Setting<keyof RunConfig>): boolean => (s.flag !== null && flags[s.flag] !== undefined) || (env[s.env] !== undefined && env[s.env] !== '');
   const deferred: Setting<keyof RunConfig>[] = [];
   for (const s of SETTINGS) {
+    if (only && !only.includes(s.key)) continue;
     const flag = s.flag === null ? undefined : flags[s.flag];
     if (s.scope === 'lambda' && scope !== 'lambda') {
       assign(s.key, s.default as RunConfig[keyof RunConfig]);
@@ -176,4 +178,12 @@ export function resolveConfig(
   }
   for (const s of deferred) assign(s.key, (s.default as (c: Partial<RunConfig>) => RunConfig[keyof RunConfig])(out));
   return out as RunConfig;
+}
+
+/**
+ * Only the named settings of `session-reaper run` (flag, then environment, then default), for the commands
+ * that share a few of them (snapshot: the connection string; backtest: the plan's caps and the evaluator).
+ */
+export function resolveSettings<K extends keyof RunConfig>(keys: readonly K[], flags: Record<string, string | boolean | undefined>, env: Record<string, string | undefined>): Pick<RunConfig, K> {
+  return resolveConfig(flags, env, 'cli', keys);
 }
