@@ -4,7 +4,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,20 +13,10 @@ import { startStandin, type RunningStandin } from '../standin/src/server.ts';
 import { resolveConfig } from '../src/service/config.ts';
 import { ConfigError } from '../src/util/errors.ts';
 import { redactUri } from '../src/util/redact.ts';
+import { cli } from './support/cli.ts';
 
-const BIN = fileURLToPath(new URL('../bin/session-reaper.mjs', import.meta.url));
 const POLICIES = fileURLToPath(new URL('../policies', import.meta.url));
 
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, MONGODB_URI: '', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 describe('session-reaper run', () => {
   let standin: RunningStandin;

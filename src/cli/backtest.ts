@@ -247,8 +247,7 @@ export async function backtestCommand(argv: string[], io: CliIo): Promise<number
   for (const file of files) results.push(await decideSnapshot(file, plan));
   const totals = totalsOf(results, dirs.b !== null, plan.crossCheck);
   if (json) {
-    const snapshots = dirs.b ? results.map(({ a, b, ...r }) => ({ ...r, ...(a ? { a: { ...a, decisions: undefined } } : {}), ...(b ? { b: { ...b, decisions: undefined } } : {}) })) : results;
-    io.stdout.write(`${JSON.stringify({ policies: dirs, snapshots, totals })}\n`);
+    io.stdout.write(`${JSON.stringify({ policies: dirs, snapshots: results, totals })}\n`);
   } else {
     io.stdout.write(`${renderBacktest(results, totals, dirs)}\n`);
   }

@@ -61,7 +61,7 @@ async function* lines(path: string): AsyncIterable<Line[]> {
     }
   } catch (e) {
     const what = gzip ? 'is not a readable gzip stream' : 'cannot be read';
-    throw new SnapshotError(`${path} ${what} after line ${number} (${(e as Error).message}): the file is damaged or was cut short; record it again`, { cause: e });
+    throw new SnapshotError(`${path} ${what} ${number ? `after line ${number}` : 'from its start'} (${(e as Error).message}): the file is damaged or was cut short; record it again`, { cause: e });
   } finally {
     stream.destroy();
     raw.destroy();
