@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Binary, BSON, Long, UUID, type Document } from 'mongodb';
-import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, WRITER_NAME, WRITER_VERSION, type SnapshotHeader } from '../../src/adapters/snapshot/format.ts';
+import { snapshotHeader, type SnapshotHeader } from '../../src/adapters/snapshot/format.ts';
 import { SnapshotWriter } from '../../src/adapters/snapshot/writer.ts';
 
 export const MEMBER = 'db0.example.net:27017';
@@ -16,13 +16,14 @@ export const NO_AUTH_UID = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495
 
 export function header(overrides: Partial<SnapshotHeader> = {}): SnapshotHeader {
   return {
-    format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, writer: `${WRITER_NAME} ${WRITER_VERSION}`,
-    takenAt: new Date(NOW).toISOString(), takenAtMs: NOW,
-    source: { uri: 'mongodb://***:***@db0.example.net:27017/', recordedBy: 'snapshot' },
-    topology: { kind: 'replicaSet', setName: 'rs0', hosts: [MEMBER] },
-    members: [{ name: MEMBER, hello: { me: MEMBER, setName: 'rs0', isWritablePrimary: true } }],
-    reaper: { sessionId: randomUUID(), uid: NO_AUTH_UID, user: '' },
-    redaction: { values: 'redacted', kept: { currentOp: [], listings: [] } },
+    ...snapshotHeader({
+      takenAtMs: NOW,
+      source: { uri: 'mongodb://***:***@db0.example.net:27017/', recordedBy: 'snapshot' },
+      topology: { kind: 'replicaSet', setName: 'rs0', hosts: [MEMBER] },
+      members: [{ name: MEMBER, hello: { me: MEMBER, setName: 'rs0', isWritablePrimary: true } }],
+      reaper: { sessionId: randomUUID(), uid: NO_AUTH_UID, user: '' },
+      valuesKept: false,
+    }),
     ...overrides,
   };
 }

@@ -13,6 +13,7 @@
  * old snapshots. Sections are per member from the start: a replica set's members each get their three.
  * docs/snapshots.md describes the format for people; this module is its single definition in code.
  */
+import { KEPT_CURRENT_OP_FIELDS, KEPT_LISTING_FIELDS } from './redaction.ts';
 
 export const SNAPSHOT_FORMAT = 'mongodb-session-reaper/snapshot';
 
@@ -80,6 +81,19 @@ export interface Trailer {
 
 /** The first key of every line that is not a document. */
 export const LINE_KEYS = { header: '$snapshot', section: '$section', end: '$end', trailer: '$trailer' } as const;
+
+/** A header for a snapshot written now by this code (the recorder, a test's excerpt). */
+export function snapshotHeader(fields: Pick<SnapshotHeader, 'takenAtMs' | 'source' | 'topology' | 'members' | 'reaper'> & { valuesKept: boolean }): SnapshotHeader {
+  const { valuesKept, ...rest } = fields;
+  return {
+    format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, writer: `${WRITER_NAME} ${WRITER_VERSION}`,
+    takenAt: new Date(fields.takenAtMs).toISOString(), ...rest,
+    redaction: {
+      values: valuesKept ? 'kept' : 'redacted',
+      kept: { currentOp: KEPT_CURRENT_OP_FIELDS.map((f) => f.path), listings: KEPT_LISTING_FIELDS.map((f) => f.path) },
+    },
+  };
+}
 
 export function isListingSource(v: unknown): v is ListingSource {
   return typeof v === 'string' && (SOURCES as readonly string[]).includes(v);

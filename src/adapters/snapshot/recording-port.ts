@@ -11,8 +11,7 @@ import type { Activity, ListedSession, MongoPort, ReaperIdentity, SessionKey } f
 import { redactUri } from '../../util/redact.ts';
 import type { MongoAdapter, RawListing } from '../mongodb/adapter.ts';
 import { describeServer } from '../mongodb/topology.ts';
-import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, SOURCES, WRITER_NAME, WRITER_VERSION, type ListingSource, type SnapshotHeader } from './format.ts';
-import { KEPT_CURRENT_OP_FIELDS, KEPT_LISTING_FIELDS } from './redaction.ts';
+import { snapshotHeader, SOURCES, type ListingSource, type SnapshotHeader } from './format.ts';
 import type { SnapshotWriter, WrittenSnapshot } from './writer.ts';
 
 export interface RecordingInfo {
@@ -51,18 +50,14 @@ export class RecordingMongoPort implements MongoPort {
     const self = this.self ?? (await this.identity());
     const takenAtMs = this.lastClockMs ?? Date.now();
     this.member = server.name;
-    this.writer.header({
-      format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, writer: `${WRITER_NAME} ${WRITER_VERSION}`,
-      takenAt: new Date(takenAtMs).toISOString(), takenAtMs,
+    this.writer.header(snapshotHeader({
+      takenAtMs,
       source: { uri: redactUri(this.info.uri), ...(this.info.cluster ? { cluster: this.info.cluster } : {}), recordedBy: this.info.recordedBy },
       topology: { kind: server.kind, ...(server.setName ? { setName: server.setName } : {}), ...(server.hosts ? { hosts: server.hosts } : {}) },
       members: [{ name: server.name, hello: server.hello }],
       reaper: { sessionId: self.sessionId, uid: self.uid, user: self.user },
-      redaction: {
-        values: this.writer.valuesKept ? 'kept' : 'redacted',
-        kept: { currentOp: KEPT_CURRENT_OP_FIELDS.map((f) => f.path), listings: KEPT_LISTING_FIELDS.map((f) => f.path) },
-      },
-    });
+      valuesKept: this.writer.valuesKept,
+    }));
     return this.member;
   }
 
