@@ -17,6 +17,7 @@ import { resolveConfig, type RunConfig } from './config.ts';
 import { pickCluster, resolveDeployment, type ClusterTarget, type Deployment } from './deployment.ts';
 import { ConfigError, PolicyError } from '../util/errors.ts';
 import { ClusterLeases } from './lease.ts';
+import { withRecording } from './recording.ts';
 import { runPass, type RunReport } from '../pass/pass.ts';
 import { loadPolicySet } from '../pass/policy/load.ts';
 import type { PolicySet } from '../pass/policy/types.ts';
@@ -130,11 +131,12 @@ export async function createReaper(env: Record<string, string | undefined>, logg
     const owner = `${request.trigger.type}${request.trigger.id ? ` ${request.trigger.id}` : ''}`;
     return leases.with(cluster.name, owner, async () => {
       const mongo = await adapterFor(cluster);
-      const report = await runPass(mongo, policy, sink, {
+      const report = await withRecording(config, cluster.name, mongo, logger, (port, now) => runPass(port, policy, sink, {
         cluster: cluster.name, trigger: request.trigger, dryRun, maxKills: config.maxKills, maxKillShare: config.maxKillShare,
         batchSize: config.batchSize, concurrency: config.concurrency, source: config.source, evaluator: config.evaluator,
         ...(request.deadlineMs !== undefined ? { deadlineMs: request.deadlineMs } : {}),
-      });
+        ...(now ? { now } : {}),
+      }));
       if (report.error) {
         logger.warn(`pass ${report.runId} on ${cluster.name} failed (${redactUri(report.error)}); its client and cached secret are dropped so the next pass starts afresh`);
         await forget(cluster);

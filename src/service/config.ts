@@ -42,6 +42,10 @@ export interface RunConfig {
   webhookSecret: string;
   /** Name or ARN of the function the Atlas webhook hands its passes to. */
   reaperFunction: string;
+  /** S3 bucket the reaper function records each pass's snapshot into; '' (the default): no recording. */
+  snapshotBucket: string;
+  /** Key prefix of the recorded snapshots. */
+  snapshotPrefix: string;
 }
 
 /** "cli": the settings of `session-reaper run`; "lambda": also the deployment settings of the functions. */
@@ -135,6 +139,8 @@ export const SETTINGS: readonly Setting<keyof RunConfig>[] = [
   { key: 'webhookSecretArn', env: 'ATLAS_WEBHOOK_SECRET_ARN', flag: null, scope: 'lambda', description: 'Secrets Manager ARN of the Atlas webhook secret (the X-MMS-Signature key); fetched once per container', default: '', parse: (r, w) => checkSecretArn(r.trim(), w) },
   { key: 'webhookSecret', env: 'ATLAS_WEBHOOK_SECRET', flag: null, scope: 'lambda', description: 'The Atlas webhook secret itself, for local runs and tests (prefer ATLAS_WEBHOOK_SECRET_ARN)', default: '', parse: text },
   { key: 'reaperFunction', env: 'REAPER_FUNCTION_NAME', flag: null, scope: 'lambda', description: 'Name or ARN of the reaper function the Atlas webhook hands its passes to (asynchronous Invoke)', default: '', parse: text },
+  { key: 'snapshotBucket', env: 'REAPER_SNAPSHOT_BUCKET', flag: null, scope: 'lambda', description: 'S3 bucket the reaper function records every pass\'s snapshot into (values redacted; for `session-reaper backtest`); empty: no recording (the default)', default: '', parse: (r) => r.trim() },
+  { key: 'snapshotPrefix', env: 'REAPER_SNAPSHOT_PREFIX', flag: null, scope: 'lambda', description: 'Key prefix of the recorded snapshots (objects are PREFIX CLUSTER/YYYY/MM/DD/TIME-RUNID.jsonl.gz)', default: 'snapshots/', parse: (r) => r.trim() },
 ];
 
 /**

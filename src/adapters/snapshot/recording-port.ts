@@ -24,6 +24,7 @@ export class RecordingMongoPort implements MongoPort {
   private self: ReaperIdentity | null = null;
   private lastClockMs: number | null = null;
   private member: string | null = null;
+  private headerTimeMs: number | null = null;
   private readonly recorded = new Set<ListingSource>();
   private recording: ListingSource | null = null;
   private closed: Promise<WrittenSnapshot> | null = null;
@@ -32,6 +33,11 @@ export class RecordingMongoPort implements MongoPort {
     inner.tapRawDocuments((listing: RawListing, bytes) => {
       if (listing === this.recording) writer.document(bytes);
     });
+  }
+
+  /** The snapshot's time once its header is written (the first listing); null while nothing is recorded. */
+  get takenAtMs(): number | null {
+    return this.headerTimeMs;
   }
 
   /** The pass's clock, observed: give it to runPass as `now` so the snapshot's time is the pass's. */
@@ -50,6 +56,7 @@ export class RecordingMongoPort implements MongoPort {
     const self = this.self ?? (await this.identity());
     const takenAtMs = this.lastClockMs ?? Date.now();
     this.member = server.name;
+    this.headerTimeMs = takenAtMs;
     this.writer.header(snapshotHeader({
       takenAtMs,
       source: { uri: redactUri(this.info.uri), ...(this.info.cluster ? { cluster: this.info.cluster } : {}), recordedBy: this.info.recordedBy },
