@@ -104,43 +104,59 @@ async function decideSnapshot(file: string, plan: Plan): Promise<SnapshotResult>
   }
 }
 
+export interface SideTotals {
+  decisions: number;
+  planned: number;
+  skipped: number;
+  protected: number;
+  reported: number;
+  reportOnlyPasses: number;
+}
+
 export interface Totals {
   snapshots: number;
   usable: number;
   unusable: number;
   sessions: number;
   sessionlessOps: number;
-  a: Record<'decisions' | 'planned' | 'skipped' | 'protected' | 'reported' | 'reportOnlyPasses', number>;
-  b?: Totals['a'];
+  a: SideTotals;
+  b?: SideTotals;
   differences?: number;
   disagreements?: number;
 }
 
-function sideTotals(results: readonly SnapshotResult[], pick: (r: SnapshotResult) => SideResult | undefined): Totals['a'] {
-  const t = { decisions: 0, planned: 0, skipped: 0, protected: 0, reported: 0, reportOnlyPasses: 0 };
-  for (const r of results) {
-    const s = pick(r);
-    if (!s) continue;
-    t.decisions += s.counts.decisions;
-    t.planned += s.counts.planned;
-    t.skipped += s.counts.skipped;
-    t.protected += s.counts.protected;
-    t.reported += s.counts.reported;
-    if (s.reportOnly) t.reportOnlyPasses++;
-  }
-  return t;
+const emptySide = (): SideTotals => ({ decisions: 0, planned: 0, skipped: 0, protected: 0, reported: 0, reportOnlyPasses: 0 });
+
+export function emptyTotals(compare: boolean, crossCheck: boolean): Totals {
+  return {
+    snapshots: 0, usable: 0, unusable: 0, sessions: 0, sessionlessOps: 0, a: emptySide(),
+    ...(compare ? { b: emptySide(), differences: 0 } : {}), ...(crossCheck ? { disagreements: 0 } : {}),
+  };
 }
 
-export function totalsOf(results: readonly SnapshotResult[], compare: boolean, crossCheck: boolean): Totals {
-  const usable = results.filter((r) => r.usable);
-  return {
-    snapshots: results.length, usable: usable.length, unusable: results.length - usable.length,
-    sessions: usable.reduce((n, r) => n + r.a!.counts.sessions, 0),
-    sessionlessOps: usable.reduce((n, r) => n + r.a!.counts.sessionlessOps, 0),
-    a: sideTotals(usable, (r) => r.a),
-    ...(compare ? { b: sideTotals(usable, (r) => r.b), differences: usable.reduce((n, r) => n + (r.differences?.length ?? 0), 0) } : {}),
-    ...(crossCheck ? { disagreements: usable.reduce((n, r) => n + (r.disagreements?.length ?? 0), 0) } : {}),
-  };
+function addSide(t: SideTotals, s: SideResult): void {
+  t.decisions += s.counts.decisions;
+  t.planned += s.counts.planned;
+  t.skipped += s.counts.skipped;
+  t.protected += s.counts.protected;
+  t.reported += s.counts.reported;
+  if (s.reportOnly) t.reportOnlyPasses++;
+}
+
+/** Adds one snapshot's result to the totals (results are written as they come and then dropped). */
+export function addToTotals(t: Totals, r: SnapshotResult): void {
+  t.snapshots++;
+  if (!r.usable || !r.a) {
+    t.unusable++;
+    return;
+  }
+  t.usable++;
+  t.sessions += r.a.counts.sessions;
+  t.sessionlessOps += r.a.counts.sessionlessOps;
+  addSide(t.a, r.a);
+  if (t.b && r.b) addSide(t.b, r.b);
+  if (t.differences !== undefined) t.differences += r.differences?.length ?? 0;
+  if (t.disagreements !== undefined) t.disagreements += r.disagreements?.length ?? 0;
 }
 
 function sideCell(s: DecisionSide): string {
@@ -171,40 +187,46 @@ function heading(r: SnapshotResult): string {
   return `== ${r.file}: taken ${r.takenAt}, ${r.topology} (${r.members!.join(', ')}), ${c.sessions} sessions, ${c.sessionlessOps} sessionless operations`;
 }
 
-export function renderBacktest(results: readonly SnapshotResult[], totals: Totals, dirs: { a: string; b: string | null }): string {
-  const out: string[] = [];
-  const compare = dirs.b !== null;
-  if (compare) out.push(`A = ${dirs.a}`, `B = ${dirs.b}`, '');
-  for (const r of results) {
-    out.push(heading(r));
-    for (const n of r.notes) out.push(`   note: ${n}`);
-    if (r.usable) {
-      for (const [label, side] of [['A', r.a], ['B', r.b]] as const) {
-        if (side?.reportOnly) out.push(`   ${compare ? `${label}: ` : ''}REPORT-ONLY: ${side.reportOnlyReason}`);
-      }
-      out.push('', compare ? renderDifferences(r.differences!, { a: 'A', b: 'B' }) : renderDecisions(r.a!.decisions));
-      if (r.disagreements?.length) out.push('', 'CROSS-CHECK: the compiled evaluator and json-rules-engine disagree:', renderDifferences(r.disagreements, { a: 'compiled', b: 'json-rules-engine' }));
+/** One snapshot's part of the text output. */
+export function renderSnapshot(r: SnapshotResult, compare: boolean): string {
+  const out: string[] = [heading(r)];
+  for (const n of r.notes) out.push(`   note: ${n}`);
+  if (r.usable) {
+    for (const [label, side] of [['A', r.a], ['B', r.b]] as const) {
+      if (side?.reportOnly) out.push(`   ${compare ? `${label}: ` : ''}REPORT-ONLY: ${side.reportOnlyReason}`);
     }
-    out.push('');
+    out.push('', compare ? renderDifferences(r.differences!, { a: 'A', b: 'B' }) : renderDecisions(r.a!.decisions));
+    if (r.disagreements?.length) out.push('', 'CROSS-CHECK: the compiled evaluator and json-rules-engine disagree:', renderDifferences(r.disagreements, { a: 'compiled', b: 'json-rules-engine' }));
   }
+  out.push('');
+  return out.join('\n');
+}
+
+export function renderTotals(totals: Totals): string {
+  const compare = totals.b !== undefined;
+  const pad = compare ? [''] : [];
   const rows: [string, ...(string | number)[]][] = [
-    ['snapshots', totals.snapshots, ...(compare ? [''] : [])],
-    ['unusable snapshots', totals.unusable, ...(compare ? [''] : [])],
-    ['sessions', totals.sessions, ...(compare ? [''] : [])],
-    ['sessionless operations', totals.sessionlessOps, ...(compare ? [''] : [])],
+    ['snapshots', totals.snapshots, ...pad],
+    ['unusable snapshots', totals.unusable, ...pad],
+    ['sessions', totals.sessions, ...pad],
+    ['sessionless operations', totals.sessionlessOps, ...pad],
   ];
   const sides = compare ? [totals.a, totals.b!] : [totals.a];
   for (const [label, key] of [['decisions', 'decisions'], ['planned (would kill)', 'planned'], ['skipped', 'skipped'], ['protected', 'protected'], ['reported', 'reported'], ['report-only passes', 'reportOnlyPasses']] as const) {
     rows.push([label, ...sides.map((s) => s[key])]);
   }
   if (compare) rows.push(['sessions decided differently', totals.differences!, '']);
-  if (totals.disagreements !== undefined) rows.push(['evaluator disagreements', totals.disagreements, ...(compare ? [''] : [])]);
-  out.push(formatTable(rows, [
+  if (totals.disagreements !== undefined) rows.push(['evaluator disagreements', totals.disagreements, ...pad]);
+  return formatTable(rows, [
     { header: 'TOTALS', value: (r) => r[0] },
     { header: compare ? 'A' : '', value: (r) => r[1]! },
     ...(compare ? [{ header: 'B', value: (r: (typeof rows)[number]) => r[2]! }] : []),
-  ]));
-  return out.join('\n');
+  ]);
+}
+
+/** Writes and waits for the stream to take more (a pipe into a pager must not buffer every snapshot). */
+function write(stream: NodeJS.WritableStream, text: string): Promise<void> {
+  return stream.write(text) ? Promise.resolve() : new Promise((resolve) => stream.once('drain', () => resolve()));
 }
 
 /** Loads the two sets; each threshold flag goes to the sets that declare it, and must be declared by one. */
@@ -242,15 +264,18 @@ export async function backtestCommand(argv: string[], io: CliIo): Promise<number
     io.stderr.write(`session-reaper backtest: ${(e as Error).message}\n`);
     return e instanceof ReaperError ? 2 : 1;
   }
-  const results: SnapshotResult[] = [];
-  // One snapshot at a time: each streams from its file, so memory holds one snapshot's decisions at most.
-  for (const file of files) results.push(await decideSnapshot(file, plan));
-  const totals = totalsOf(results, dirs.b !== null, plan.crossCheck);
-  if (json) {
-    io.stdout.write(`${JSON.stringify({ policies: dirs, snapshots: results, totals })}\n`);
-  } else {
-    io.stdout.write(`${renderBacktest(results, totals, dirs)}\n`);
+  const compare = dirs.b !== null;
+  const totals = emptyTotals(compare, plan.crossCheck);
+  // One snapshot at a time, each written out as soon as it is decided and then dropped: memory holds one
+  // snapshot's decisions, however many snapshots there are. The JSON output is one document, written in parts.
+  if (json) io.stdout.write(`{"policies":${JSON.stringify(dirs)},"snapshots":[`);
+  else if (compare) io.stdout.write(`A = ${dirs.a}\nB = ${dirs.b}\n\n`);
+  for (const [i, file] of files.entries()) {
+    const r = await decideSnapshot(file, plan);
+    addToTotals(totals, r);
+    await write(io.stdout, json ? `${i ? ',' : ''}${JSON.stringify(r)}` : `${renderSnapshot(r, compare)}\n`);
+    if (!r.usable) io.stderr.write(`session-reaper backtest: ${r.error}\n`);
   }
-  for (const r of results) if (!r.usable) io.stderr.write(`session-reaper backtest: ${r.error}\n`);
+  await write(io.stdout, json ? `],"totals":${JSON.stringify(totals)}}\n` : `${renderTotals(totals)}\n`);
   return totals.unusable > 0 || (totals.disagreements ?? 0) > 0 ? 1 : 0;
 }
