@@ -7,13 +7,13 @@
  *   npm run bench -- --quick      10,000 only (the CI smoke check; no time assertions)
  *   npm run bench -- --sizes 100000 --no-baseline
  *
- * Inventory per size (standinBulkCreateSessions): 4 users, 10 applications (one of them mongodump,
- * protected by the default policies), 5% of sessions running an operation for 10-600 s, 2% with an idle
- * transaction (120-600 s), 10% holding a cursor idle for 300-1800 s, the rest idle. With the default
- * thresholds (60 s / 300 s / 900 s) about a tenth of the sessions are killed.
+ * Inventory per size: bench/standin-process.ts (about a tenth of the sessions are killed at the default
+ * thresholds).
  *
  * The stand-in runs in its own process (as a server would) and each case in a fresh process, so the
  * peak RSS reported is the pass's alone.
+ *
+ * Then the backtest benchmark (bench/backtest.ts): a snapshot's size on disk and a backtest of many snapshots.
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -25,6 +25,7 @@ import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { startPutEventsResponder } from './putevents-responder.ts';
 import type { CaseResult } from './case.ts';
 import { seed, startStandinProcess } from './standin-process.ts';
+import { benchBacktest, formatBacktestBench } from './backtest.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, sizes: { type: 'string' }, 'no-baseline': { type: 'boolean' }, out: { type: 'string' } } });
 const SIZES = values.quick ? [10_000] : values.sizes ? values.sizes.split(',').map(Number) : [10_000, 100_000, 1_000_000];
@@ -99,5 +100,8 @@ console.log(formatTable(results, [
   { header: 'EVAL/s', value: (r) => ms(r.evaluationRate) },
   { header: 'VS BASE', value: ratio },
 ]));
-writeFileSync(OUT, `${JSON.stringify({ machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, thresholds: THRESHOLDS, results }, null, 2)}\n`);
+
+const backtest = await benchBacktest({ quick: values.quick === true, policiesDir: DEFAULT_POLICIES_DIR, log: (line) => process.stderr.write(`${line}\n`) });
+console.log(`\n${formatBacktestBench(backtest)}`);
+writeFileSync(OUT, `${JSON.stringify({ machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, thresholds: THRESHOLDS, results, backtest }, null, 2)}\n`);
 console.log(`\nwritten ${OUT}`);

@@ -197,6 +197,17 @@ describe('backtest --compare', () => {
     assert.match(unknown.stderr, /unknown option --idle-seconds; threshold flags of .* and .*: --idle-txn-seconds, --runaway-op-seconds, --stale-cursor-seconds/);
   });
 
+  test('several snapshots are decided in worker threads and reported in the order given, as one thread does', async () => {
+    const threads = await cli(['backtest', '--json', '--jobs', '2', file, file, file]);
+    const one = await cli(['backtest', '--json', '--jobs', '1', file, file, file]);
+    assert.equal(threads.code, 0, threads.stderr);
+    assert.deepEqual(JSON.parse(threads.stdout), JSON.parse(one.stdout));
+    assert.equal(JSON.parse(threads.stdout).totals.snapshots, 3);
+    const bad = await cli(['backtest', '--jobs', '0', file]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--jobs must be a whole number from 1 to 64, got "0"/);
+  });
+
   test('--evaluator json-rules-engine cross-checks the compiled evaluator: they agree', async () => {
     const r = await cli(['backtest', '--json', '--evaluator', 'json-rules-engine', file]);
     assert.equal(r.code, 0, r.stderr);

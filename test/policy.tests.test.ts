@@ -98,7 +98,7 @@ describe('failing cases', () => {
     const dir = setWithTests([{ name: 'broken lsid', snapshot: { time: 0, currentOp: [{ type: 'op', active: true, lsid: { id: 'not a uuid' } }] }, expect: { action: 'none' } }]);
     const r = await run([dir]);
     assert.equal(r.code, 1);
-    assert.match(r.stdout, /FAIL {2}broken lsid\n {8}error: {4}.*tests\/default\.json case "broken lsid", snapshot\.currentOp\[0\]: a \$currentOp document cannot be read/);
+    assert.match(r.stdout, /FAIL {2}broken lsid\n {8}error: {4}.*tests\/default\.json case "broken lsid", snapshot\.currentOp\[0\]: the currentOp document cannot be read/);
   });
 });
 

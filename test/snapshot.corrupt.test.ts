@@ -8,7 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { backtestCommand, type SnapshotResult, type Totals } from '../src/cli/backtest.ts';
+import { backtestCommand } from '../src/cli/backtest.ts';
+import type { SnapshotResult } from '../src/cli/backtest-decide.ts';
+import type { Totals } from '../src/cli/backtest-output.ts';
 import { capture } from './support/capture.ts';
 import { editSnapshot, listed, runningOp, writeSnapshot } from './support/snapshots.ts';
 

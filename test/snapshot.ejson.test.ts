@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import {
   Binary, BSON, BSONRegExp, BSONSymbol, Code, DBRef, Decimal128, Double, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp, UUID,
 } from 'mongodb';
-import { activityFromRecord, listedFromRecord } from '../src/adapters/snapshot/decode.ts';
+import { activityFromRecord, currentOpDocument, generalDriverDocument, listedFromRecord } from '../src/adapters/snapshot/decode.ts';
 import { bsonToCanonicalJson } from '../src/adapters/snapshot/ejson.ts';
 import { compileKept, KEEP_ALL, KEPT_CURRENT_OP_FIELDS, KEPT_LISTING_FIELDS } from '../src/adapters/snapshot/redaction.ts';
 import { readListedSession } from '../src/adapters/mongodb/session-doc-reader.ts';
@@ -59,7 +59,7 @@ describe('canonical Extended JSON from BSON bytes', () => {
     assert.deepEqual(back.effectiveUsers, [{ user: 'app', db: 'admin' }]);
     assert.deepEqual(back.secs_running, { $numberLong: '12' });
     // The facts come out as they would live.
-    assert.deepEqual(activityFromRecord({ where: 'test', doc: back }), toActivity(BSON.deserialize(BSON.serialize(doc))));
+    assert.deepEqual(activityFromRecord({ where: 'test', text: line }), toActivity(BSON.deserialize(BSON.serialize(doc))));
   });
 
   test('credentials are removed in every mode, --keep-values too, and connection strings lose their user:password', () => {
@@ -83,18 +83,52 @@ describe('listing documents read back', () => {
     { _id: { id: new Binary(randomBytes(16), 3), uid }, lastUse: new Date(0) },
   ];
   for (const [i, doc] of shapes.entries()) {
-    test(`shape ${i}: the same record as the live raw reader`, () => {
+    test(`shape ${i}: the same record as the live raw reader, on every path`, () => {
       const bytes = BSON.serialize(doc);
-      const json = JSON.parse(bsonToCanonicalJson(bytes, compileKept(KEPT_LISTING_FIELDS)));
-      const relaxed = JSON.parse(BSON.EJSON.stringify(BSON.deserialize(bytes), { relaxed: true }));
+      const line = bsonToCanonicalJson(bytes, compileKept(KEPT_LISTING_FIELDS));
       const live = readListedSession(bytes);
-      assert.deepEqual(listedFromRecord({ where: 'test', doc: json }), live);
-      // Relaxed Extended JSON (a file edited by hand, another tool) reads the same.
-      if (!('extra' in doc)) assert.deepEqual(listedFromRecord({ where: 'test', doc: relaxed }), live);
+      // The recorded line (read without JSON.parse when it has the usual shape) ...
+      assert.deepEqual(listedFromRecord({ where: 'test', text: line }), live);
+      // ... the same line spaced out (parsed, then read from the parsed document) ...
+      assert.deepEqual(listedFromRecord({ where: 'test', text: JSON.stringify(JSON.parse(line), null, 1) }), live);
+      // ... and relaxed Extended JSON (a file edited by hand, another tool).
+      if (!('extra' in doc)) assert.deepEqual(listedFromRecord({ where: 'test', text: BSON.EJSON.stringify(BSON.deserialize(bytes), { relaxed: true }) }), live);
     });
   }
 
   test('a document without a session key names where it is', () => {
-    assert.throws(() => listedFromRecord({ where: 'snap.jsonl.gz line 9', doc: { lastUse: { $date: '2024-01-01T00:00:00Z' } } }), /^SnapshotError: snap\.jsonl\.gz line 9: a session listing document cannot be read \(.*_id\.id/);
+    assert.throws(() => listedFromRecord({ where: 'snap.jsonl.gz line 9', text: '{"lastUse":{"$date":"2024-01-01T00:00:00Z"}}' }), /^SnapshotError: snap\.jsonl\.gz line 9: the session listing document cannot be read \(.*_id\.id/);
+    assert.throws(() => listedFromRecord({ where: 'snap.jsonl.gz line 9', text: '{"_id":' }, 'listSessions document'), /^SnapshotError: snap\.jsonl\.gz line 9: the listSessions document is not valid JSON/);
+  });
+});
+
+describe('$currentOp documents read back', () => {
+  test('the direct conversion gives what the general path (bson EJSON, BSON round trip) gives, value for value', () => {
+    // Prepare: the types $currentOp documents carry, nested as they are, and values at the edges.
+    const docs = [
+      {
+        type: 'op', opid: 12, active: true, secs_running: Long.fromNumber(5), microsecs_running: Long.fromString('9007199254740993'),
+        lsid: { id: new UUID(), uid: new Binary(randomBytes(32), 0) }, currentOpTime: '2024-06-01T12:00:00.000+00:00',
+        effectiveUsers: [{ user: 'a', db: 'admin' }], numYields: new Int32(0), ratio: new Double(0.25), whole: new Double(2), neg: new Double(-0),
+        locks: {}, lockStats: { Global: { acquireCount: { r: Long.fromNumber(3) } } }, nothing: null, flags: [true, false],
+        command: { find: 'c', filter: { a: { $gt: 5, $in: [1, 'x'] } }, $db: 'shop', lsid: { id: new UUID() } },
+        txn: { readTimestamp: new Timestamp({ t: 1, i: 2 }), startWallClockTime: new Date(3), id: new ObjectId() },
+        bins: [new Binary(Buffer.from([1]), 0), new Binary(Buffer.from('0123456789abcdef'), 4), new Binary(Buffer.from([2, 3]), 2), new Binary(Buffer.alloc(0), 5)],
+      },
+      { type: 'idleCursor', cursor: { cursorId: Long.fromString('-8070450532247928832'), lastAccessDate: new Date(-1000), tailable: false } },
+    ];
+    for (const doc of docs) {
+      // Act
+      const text = bsonToCanonicalJson(BSON.serialize(doc), KEEP_ALL);
+      // Assess
+      assert.deepStrictEqual(currentOpDocument(JSON.parse(text), text), generalDriverDocument(JSON.parse(text)));
+      assert.deepStrictEqual(currentOpDocument(JSON.parse(text), text), BSON.deserialize(BSON.serialize(doc)));
+    }
+  });
+
+  test('rare types (decimal, regex, code, DBRef) take the general path and still come out as the driver\'s', () => {
+    const doc = { type: 'op', d: Decimal128.fromString('1.5'), re: new BSONRegExp('a', 'i'), code: new Code('x'), ref: new DBRef('c', new ObjectId()), min: new MinKey() };
+    const text = bsonToCanonicalJson(BSON.serialize(doc), KEEP_ALL);
+    assert.deepStrictEqual(currentOpDocument(JSON.parse(text), text), BSON.deserialize(BSON.serialize(doc)));
   });
 });

@@ -22,7 +22,7 @@ export function excerptContent(excerpt: SnapshotExcerpt, where: string): Snapsho
     }),
     notes: [],
     async *documents(source: ListingSource): AsyncIterable<RecordedDocument[]> {
-      yield excerpt[source].map((doc, i) => ({ where: `${where}, snapshot.${source}[${i}]`, doc }));
+      yield excerpt[source].map((doc, i) => ({ where: `${where}, snapshot.${source}[${i}]`, text: JSON.stringify(doc) }));
     },
   };
 }

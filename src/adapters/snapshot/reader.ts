@@ -4,10 +4,11 @@
  * short, a line that is not JSON, a section that is missing, incomplete, duplicated or miscounted, a format
  * version this code does not know: each is a SnapshotError that names the file and the line or section.
  *
- * documents(source) reads the file from its start each time and yields the documents of that listing's
- * sections (every member's), a chunk of lines at a time. It stops at the next section after the last one it
- * wants, so a pass reading the listings in the recorded order decompresses the big listing once; the read
- * that reaches the end checks the whole structure (every section present and complete, the trailer).
+ * documents(source) yields the documents of that listing's sections (every member's), a chunk of lines at a
+ * time. It stops at the next section after the last one it wants, and the next read carries on from there if
+ * it wants that section, else starts again from the top: a pass reading the listings in the recorded order
+ * decompresses the file once. The read that reaches the end checks the whole structure (every section present
+ * and complete, the trailer).
  */
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -18,10 +19,14 @@ import {
   type ListingSource, type SectionEnd, type SnapshotHeader,
 } from './format.ts';
 
-/** A recorded document and where it is, for messages ("line 812", or "case x, currentOp[2]" in a test file). */
+/**
+ * A recorded document: its line of Extended JSON, not yet parsed (decode.ts parses it, and reads the usual
+ * listing line without parsing it as JSON at all), and where it is, for messages ("FILE line 812", or
+ * "FILE case x, snapshot.currentOp[2]" in a test file).
+ */
 export interface RecordedDocument {
   where: string;
-  doc: unknown;
+  text: string;
 }
 
 /** What a replay reads: a file, or a snapshot excerpt inside a policy test case. */
@@ -35,10 +40,16 @@ export interface SnapshotContent {
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 
+/** Decompressed bytes per chunk: zlib's default is 16 KiB; larger chunks mean fewer hops per line. */
+const GUNZIP_CHUNK = 256 * 1024;
+
 type Line = { number: number; text: string };
 
+/** Consecutive lines of the file: `texts[i]` is line `first + i`. */
+type Lines = { first: number; texts: string[] };
+
 /** Lines of the file, a chunk at a time, decompressed when the file is gzip. */
-async function* lines(path: string): AsyncIterable<Line[]> {
+async function* lines(path: string): AsyncIterable<Lines> {
   const head = Buffer.alloc(2);
   const handle = await open(path, 'r');
   try {
@@ -48,16 +59,17 @@ async function* lines(path: string): AsyncIterable<Line[]> {
   }
   const raw = createReadStream(path);
   const gzip = head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1];
-  const stream = gzip ? raw.pipe(createGunzip()) : raw;
+  const stream = gzip ? raw.pipe(createGunzip({ chunkSize: GUNZIP_CHUNK })) : raw;
   if (gzip) raw.on('error', (e) => stream.destroy(e));
   stream.setEncoding('utf8');
   let rest = '';
   let number = 0;
   try {
     for await (const chunk of stream as AsyncIterable<string>) {
-      const parts = (rest + chunk).split('\n');
-      rest = parts.pop()!;
-      yield parts.map((text) => ({ number: ++number, text }));
+      const texts = (rest + chunk).split('\n');
+      rest = texts.pop()!;
+      yield { first: number + 1, texts };
+      number += texts.length;
     }
   } catch (e) {
     const what = gzip ? 'is not a readable gzip stream' : 'cannot be read';
@@ -66,7 +78,16 @@ async function* lines(path: string): AsyncIterable<Line[]> {
     stream.destroy();
     raw.destroy();
   }
-  if (rest) yield [{ number: ++number, text: rest }];
+  if (rest) yield { first: number + 1, texts: [rest] };
+}
+
+/** A document line of a file; its place is spelled out only when a message needs it. */
+class FileDocument implements RecordedDocument {
+  constructor(readonly text: string, private readonly path: string, private readonly line: number) {}
+
+  get where(): string {
+    return `${this.path} line ${this.line}`;
+  }
 }
 
 function fail(path: string, line: number, message: string): never {
@@ -172,16 +193,24 @@ class Structure {
   }
 }
 
+/** Where a read stopped early: the next read, when it wants the section that starts there, carries on. */
+interface Resume {
+  iterator: AsyncIterator<Lines>;
+  pending: Lines | null;
+  structure: Structure;
+}
+
 export class SnapshotFile implements SnapshotContent {
+  private resume: Resume | null = null;
+
   private constructor(readonly name: string, readonly header: SnapshotHeader, readonly notes: readonly string[]) {}
 
   /** Reads and checks the header line; the rest is checked as it is read. */
   static async open(path: string): Promise<SnapshotFile> {
     try {
       for await (const chunk of lines(path)) {
-        if (chunk.length === 0) continue;
-        const first = chunk[0]!;
-        const { header, notes } = checkHeader(path, parseLine(path, first, 'the header line'));
+        if (chunk.texts.length === 0) continue;
+        const { header, notes } = checkHeader(path, parseLine(path, { number: 1, text: chunk.texts[0]! }, 'the header line'));
         return new SnapshotFile(path, header, notes);
       }
     } catch (e) {
@@ -191,35 +220,72 @@ export class SnapshotFile implements SnapshotContent {
     throw new SnapshotError(`${path} is empty: it is not a snapshot`);
   }
 
+  /** The stopped read, when the next line starts a section of `source`; any other is closed. */
+  private takeResume(source: ListingSource): Resume | null {
+    const r = this.resume;
+    this.resume = null;
+    if (!r) return null;
+    const next = r.pending?.texts[0];
+    const start = next !== undefined && controlKey(next) === LINE_KEYS.section ? (JSON.parse(next) as { $section?: { source?: unknown } }).$section?.source : undefined;
+    if (start === source) return r;
+    void r.iterator.return?.();
+    return null;
+  }
+
+  /** Closes a read left open for the next listing (a replay that ended early). */
+  async close(): Promise<void> {
+    const r = this.resume;
+    this.resume = null;
+    await r?.iterator.return?.();
+  }
+
   async *documents(source: ListingSource): AsyncIterable<RecordedDocument[]> {
     const path = this.name;
-    const structure = new Structure(path, this.header);
+    const state: Resume = this.takeResume(source) ?? { iterator: lines(path)[Symbol.asyncIterator](), pending: null, structure: new Structure(path, this.header) };
+    const { structure } = state;
     const wanted = this.header.members.length;
     let done = 0;
     let last = 0;
-    for await (const chunk of lines(path)) {
-      const out: RecordedDocument[] = [];
-      for (const line of chunk) {
-        last = line.number;
-        if (line.number === 1) continue;
-        if (line.text === '') continue;
-        const key = controlKey(line.text);
-        if (key === null) {
-          const open = structure.open;
-          if (!open) fail(path, line.number, structure.trailerLine ? 'a document after the trailer' : 'a document outside any section');
-          open.documents++;
-          if (open.source === source) out.push({ where: `${path} line ${line.number}`, doc: parseLine(path, line, `the ${source} document`) });
-          continue;
+    let handedOver = false;
+    const next = async (): Promise<Lines | null> => {
+      const p = state.pending;
+      state.pending = null;
+      if (p) return p;
+      const r = await state.iterator.next();
+      return r.done ? null : r.value;
+    };
+    try {
+      for (let chunk = await next(); chunk; chunk = await next()) {
+        const out: RecordedDocument[] = [];
+        const { first, texts } = chunk;
+        for (let i = 0; i < texts.length; i++) {
+          const text = texts[i]!;
+          const number = first + i;
+          last = number;
+          if (number === 1 || text === '') continue;
+          const key = controlKey(text);
+          if (key === null) {
+            const open = structure.open;
+            if (!open) fail(path, number, structure.trailerLine ? 'a document after the trailer' : 'a document outside any section');
+            open.documents++;
+            if (open.source === source) out.push(new FileDocument(text, path, number));
+            continue;
+          }
+          // Past every section this read wants, the next section start ends the read; the next read carries
+          // on from there when it wants that section (the recorded order is the order a pass reads in).
+          if (key === LINE_KEYS.section && done === wanted) {
+            if (out.length) yield out;
+            this.resume = { iterator: state.iterator, pending: { first: number, texts: texts.slice(i) }, structure };
+            handedOver = true;
+            return;
+          }
+          if (structure.control({ number, text }, key)?.source === source) done++;
         }
-        // Past every section this read wants, the next section start ends the read: another read checks the rest.
-        if (key === LINE_KEYS.section && done === wanted) {
-          if (out.length) yield out;
-          return;
-        }
-        if (structure.control(line, key)?.source === source) done++;
+        if (out.length) yield out;
       }
-      if (out.length) yield out;
+      structure.end(last);
+    } finally {
+      if (!handedOver) await state.iterator.return?.();
     }
-    structure.end(last);
   }
 }

@@ -22,10 +22,11 @@ export class SnapshotReplayPort implements MongoPort {
     return { sessionId, uid, user };
   }
 
-  private async *records<T>(source: ListingSource, read: (r: RecordedDocument) => T): AsyncIterable<T[]> {
+  private async *records<T>(source: ListingSource, read: (r: RecordedDocument, what: string) => T): AsyncIterable<T[]> {
+    const what = `${source} document`;
     for await (const batch of this.snapshot.documents(source)) {
       const out = new Array<T>(batch.length);
-      for (let i = 0; i < batch.length; i++) out[i] = read(batch[i]!);
+      for (let i = 0; i < batch.length; i++) out[i] = read(batch[i]!, what);
       yield out;
     }
   }
