@@ -14,14 +14,15 @@
  */
 import { spawn } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatTable } from '../src/util/table.ts';
 import { BIN, seed, startStandinProcess } from './standin-process.ts';
 
 export interface BacktestBench {
   snapshot: { sessions: number; bytes: number; mb: number; recordMs: number };
-  backtest: { snapshots: number; sessionsEach: number; compare: boolean; sessions: number; decisions: number; totalMs: number; peakRssMb: number }[];
+  /** cpuMs: user + system CPU time of the process (all its threads): what the work costs, whatever else runs on the machine. */
+  backtest: { snapshots: number; sessionsEach: number; compare: boolean; sessions: number; decisions: number; totalMs: number; cpuMs: number; peakRssMb: number }[];
 }
 
 /** Distinct recordings the backtest's snapshots are copies of. */
@@ -88,15 +89,16 @@ export async function benchBacktest(opts: { quick: boolean; policiesDir: string;
     for (const compare of [false, true]) {
       const out = join(dir, 'out.json');
       const cli = [BIN, 'backtest', '--json', '--policies', opts.policiesDir, ...(compare ? ['--compare', comparePoliciesDir] : []), ...files];
-      const r = await run(TIME, ['-f', 'TIME %e %M', '-o', join(dir, 'time.txt'), 'sh', '-c', `"$0" "$@" > ${out}`, process.execPath, ...cli], false);
+      const r = await run(TIME, ['-f', 'TIME %e %M %U %S', '-o', join(dir, 'time.txt'), 'sh', '-c', `"$0" "$@" > ${out}`, process.execPath, ...cli], false);
       if (r.code !== 0) throw new Error(`backtest failed (${r.code}): ${r.stderr.slice(-2000)}`);
-      const [, seconds, kb] = /TIME ([\d.]+) (\d+)/.exec(readFileSync(join(dir, 'time.txt'), 'utf8'))!;
+      const [, seconds, kb, user, system] = /TIME ([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(readFileSync(join(dir, 'time.txt'), 'utf8'))!;
       const { totals } = JSON.parse(readFileSync(out, 'utf8'));
       if (totals.unusable) throw new Error(`backtest: ${totals.unusable} snapshots unusable: ${r.stderr.slice(-2000)}`);
       const totalMs = Number(seconds) * 1000;
       const peakRssMb = Number(kb) / 1024;
-      backtest.push({ snapshots: count, sessionsEach: each, compare, sessions: totals.sessions, decisions: totals.a.decisions + (totals.b?.decisions ?? 0), totalMs, peakRssMb });
-      opts.log(`  backtest${compare ? ' --compare' : ''} of ${count} snapshots: ${Math.round(totalMs)} ms, peak RSS ${Math.round(peakRssMb)} MB`);
+      const cpuMs = (Number(user) + Number(system)) * 1000;
+      backtest.push({ snapshots: count, sessionsEach: each, compare, sessions: totals.sessions, decisions: totals.a.decisions + (totals.b?.decisions ?? 0), totalMs, cpuMs, peakRssMb });
+      opts.log(`  backtest${compare ? ' --compare' : ''} of ${count} snapshots: ${Math.round(totalMs)} ms (CPU ${Math.round(cpuMs)} ms), peak RSS ${Math.round(peakRssMb)} MB`);
     }
     return { snapshot: { sessions: snapshotSessions, bytes, mb: bytes / 1048576, recordMs }, backtest };
   } finally {
@@ -106,6 +108,7 @@ export async function benchBacktest(opts: { quick: boolean; policiesDir: string;
 
 export function formatBacktestBench(b: BacktestBench): string {
   return [
+    `load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} (other work on the machine lengthens TOTAL, not CPU)`,
     `snapshot of ${b.snapshot.sessions.toLocaleString('en-US')} sessions: ${b.snapshot.mb.toFixed(2)} MB on disk, recorded in ${Math.round(b.snapshot.recordMs)} ms`,
     '',
     formatTable(b.backtest, [
@@ -114,6 +117,7 @@ export function formatBacktestBench(b: BacktestBench): string {
       { header: 'SESSIONS', value: (r) => r.sessions },
       { header: 'DECISIONS', value: (r) => r.decisions },
       { header: 'TOTAL ms', value: (r) => Math.round(r.totalMs) },
+      { header: 'CPU ms', value: (r) => Math.round(r.cpuMs) },
       { header: 'RSS MB', value: (r) => Math.round(r.peakRssMb) },
     ]),
   ].join('\n');
