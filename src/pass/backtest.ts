@@ -48,17 +48,11 @@ export interface DecisionSide {
   why?: string;
 }
 
-export interface DecisionDifference {
-  target: 'session' | 'operation';
-  sessionId: string;
-  uid: string;
-  opid: string;
-  user: string;
-  appName: string;
-  holds: string;
+/** A session (or sessionless operation) the two lists decide differently: who it is, and both decisions. */
+export type DecisionDifference = Pick<DecisionRow, 'target' | 'sessionId' | 'uid' | 'opid' | 'user' | 'appName' | 'holds'> & {
   a: DecisionSide;
   b: DecisionSide;
-}
+};
 
 const NONE: DecisionSide = { outcome: 'none', rule: '', reason: '' };
 
