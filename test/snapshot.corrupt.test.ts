@@ -59,7 +59,7 @@ const CASES: { name: string; make: () => void; error: RegExp }[] = [
     name: 'a missing section',
     make: () => editSnapshot(good, path('missing.jsonl.gz'), (l) => {
       const start = l.findIndex((x) => x.includes('"source":"listLocalSessions"'));
-      return [...l.slice(0, start), ...l.slice(start + 3)].map((x) => x.replace('{"$trailer":{"sections":3', '{"$trailer":{"sections":2'));
+      return [...l.slice(0, start), ...l.slice(start + 3)].map((x) => x.replace('{"$trailer":{"sections":3,"documents":23', '{"$trailer":{"sections":2,"documents":22'));
     }),
     error: /missing\.jsonl\.gz: section listLocalSessions of db0\.example\.net:27017 is missing/,
   },
@@ -72,6 +72,11 @@ const CASES: { name: string; make: () => void; error: RegExp }[] = [
     name: 'a line missing inside a section',
     make: () => editSnapshot(good, path('miscounted.jsonl.gz'), (l) => l.filter((_, i) => i !== 8)),
     error: /miscounted\.jsonl\.gz line \d+: section listSessions of db0\.example\.net:27017 says 21 documents and has 20/,
+  },
+  {
+    name: 'a trailer that does not add up',
+    make: () => editSnapshot(good, path('trailer.jsonl.gz'), (l) => l.map((x) => x.replace(/("\$trailer":\{"sections":3,"documents":)\d+/, '$17'))),
+    error: /trailer\.jsonl\.gz line \d+: the trailer counts 7 documents, the sections hold 23/,
   },
   {
     name: 'a newer format version',
@@ -94,13 +99,13 @@ describe('bad snapshots in a backtest', () => {
   test('each is named, left out of the decisions and counted; the good one is decided', async () => {
     // Prepare
     for (const c of CASES) c.make();
-    const bad = ['damaged.jsonl.gz', 'truncated.jsonl.gz', 'bad-line.jsonl.gz', 'missing.jsonl.gz', 'incomplete.jsonl.gz', 'miscounted.jsonl.gz', 'newer.jsonl.gz', 'notes.txt', 'empty.jsonl.gz'].map(path);
+    const bad = ['damaged.jsonl.gz', 'truncated.jsonl.gz', 'bad-line.jsonl.gz', 'missing.jsonl.gz', 'incomplete.jsonl.gz', 'miscounted.jsonl.gz', 'trailer.jsonl.gz', 'newer.jsonl.gz', 'notes.txt', 'empty.jsonl.gz'].map(path);
     // Act
     const { code, results, totals, stderr } = await backtest(good, ...bad);
     // Assess
     assert.equal(code, 1);
-    assert.equal(totals.snapshots, 10);
-    assert.equal(totals.unusable, 9);
+    assert.equal(totals.snapshots, 11);
+    assert.equal(totals.unusable, 10);
     assert.equal(results[0]!.usable, true);
     assert.deepEqual(results[0]!.a!.decisions.map((d) => [d.outcome, d.rule]), [['planned', 'runaway-operation']]);
     assert.equal(totals.a.planned, 1, 'only the good snapshot\'s decisions count');

@@ -6,7 +6,7 @@
  *
  * Exit codes: 0 written; 1 the cluster could not be read or the file not written; 2 bad usage.
  */
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { MongoAdapter } from '../adapters/mongodb/adapter.ts';
 import { SOURCES } from '../adapters/snapshot/format.ts';
 import { RecordingMongoPort } from '../adapters/snapshot/recording-port.ts';
@@ -55,11 +55,12 @@ export async function snapshotCommand(argv: string[], io: CliIo): Promise<number
     io.stdout.write(`${out}: ${written.documents} documents in ${written.sections} sections, ${(size / 1024).toFixed(1)} KiB, values ${writer.valuesKept ? 'kept (--keep-values)' : 'redacted'}\n`);
     return 0;
   } catch (e) {
-    io.stderr.write(`session-reaper snapshot: ${redactUri((e as Error).message)}\n`);
+    // A half-written snapshot is no snapshot: nothing is left behind to be backtested by mistake.
+    await (recorder?.close() ?? writer.finish()).catch(() => {});
+    await rm(out, { force: true });
+    io.stderr.write(`session-reaper snapshot: ${redactUri((e as Error).message)}; no snapshot was written\n`);
     return 1;
   } finally {
-    await recorder?.close().catch(() => {});
-    if (!recorder) await writer.finish().catch(() => {});
     await mongo?.close();
   }
 }

@@ -158,6 +158,8 @@ class Structure {
       if (this.open) fail(path, line.number, `the trailer comes while section ${this.open.source} of ${this.open.member} (line ${this.open.line}) is open`);
       this.trailerLine = line.number;
       if (body.sections !== this.seen.size) fail(path, line.number, `the trailer counts ${String(body.sections)} sections, the file has ${this.seen.size}`);
+      const documents = [...this.seen.values()].reduce((n, s) => n + s.documents, 0);
+      if (body.documents !== documents) fail(path, line.number, `the trailer counts ${String(body.documents)} documents, the sections hold ${documents}`);
       return null;
     }
     const { member, source } = body;
