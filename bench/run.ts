@@ -7,30 +7,28 @@
  *   npm run bench -- --quick      10,000 only (the CI smoke check; no time assertions)
  *   npm run bench -- --sizes 100000 --no-baseline
  *
- * Inventory per size (standinBulkCreateSessions): 4 users, 10 applications (one of them mongodump,
- * protected by the default policies), 5% of sessions running an operation for 10-600 s, 2% with an idle
- * transaction (120-600 s), 10% holding a cursor idle for 300-1800 s, the rest idle. With the default
- * thresholds (60 s / 300 s / 900 s) about a tenth of the sessions are killed.
+ * Inventory per size: bench/standin-process.ts (about a tenth of the sessions are killed at the default
+ * thresholds).
  *
  * The stand-in runs in its own process (as a server would) and each case in a fresh process, so the
  * peak RSS reported is the pass's alone.
+ *
+ * Then the backtest benchmark (bench/backtest.ts): a snapshot's size on disk and a backtest of many snapshots.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
-import { MongoClient } from 'mongodb';
 import { formatTable } from '../src/util/table.ts';
 import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { startPutEventsResponder } from './putevents-responder.ts';
 import type { CaseResult } from './case.ts';
+import { seed, startStandinProcess } from './standin-process.ts';
+import { benchBacktest, formatBacktestBench } from './backtest.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, sizes: { type: 'string' }, 'no-baseline': { type: 'boolean' }, out: { type: 'string' } } });
 const SIZES = values.quick ? [10_000] : values.sizes ? values.sizes.split(',').map(Number) : [10_000, 100_000, 1_000_000];
-const BIN = fileURLToPath(new URL('../bin/session-reaper.mjs', import.meta.url));
 const CASE_SOURCE = fileURLToPath(new URL('./case.ts', import.meta.url));
 // Cases run as plain JavaScript (esbuild, dependencies left as imports), not through tsx, so their
 // time and memory are the code's own and not the TypeScript loader's.
@@ -41,31 +39,6 @@ const OUT = values.out ?? fileURLToPath(new URL('./results.json', import.meta.ur
 // the default set would protect them all (application-unknown); lifting that keeps the kill mix (about a tenth
 // of the sessions) the same as before that protection existed, so results stay comparable across versions.
 const THRESHOLDS = { idleTransactionSeconds: 60, runawayOperationSeconds: 300, staleCursorIdleSeconds: 900, protectUnknownApplications: 0 };
-const APPS = ['orders-api', 'billing', 'analytics', 'search', 'checkout', 'inventory', 'reporting', 'notifications', 'mongodump', 'admin-console'];
-const USERS = ['app', 'etl', 'web', 'report'].map((user) => ({ user, db: 'admin' }));
-const CHUNK = 100_000;
-
-async function startStandinProcess(size: number): Promise<{ uri: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [BIN, 'mongod', '--port', '0', '--txn-lifetime-seconds', '86400', '--max-sessions', String(size + 10_000)], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const [uri] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-  return { uri, child };
-}
-
-async function seed(uri: string, size: number): Promise<void> {
-  const c = new MongoClient(uri);
-  await c.connect();
-  for (let done = 0, chunk = 0; done < size; done += CHUNK, chunk++) {
-    const n = Math.min(CHUNK, size - done);
-    await c.db('admin').command({
-      standinBulkCreateSessions: n, users: USERS, appNames: APPS, seed: chunk + 1,
-      lastUseAgeSeconds: { min: 0, max: 1500 } /* under the 30-minute session timeout with room for a slow run: the TTL pass must not delete seeded sessions mid-benchmark */,
-      runningOps: Math.round(n * 0.05), opSecondsRunning: { min: 10, max: 600 },
-      idleTransactions: Math.round(n * 0.02), txnInactiveSeconds: { min: 120, max: 600 },
-      cursors: Math.round(n * 0.1), cursorIdleSeconds: { min: 300, max: 1800 },
-    });
-  }
-  await c.close();
-}
 
 function runCase(args: object, env: Record<string, string>): Promise<CaseResult> {
   return new Promise((resolve, reject) => {
@@ -99,8 +72,7 @@ for (const size of SIZES) {
         results.push({ size, ...r });
         process.stderr.write(`  ${impl} ${mode}: ${r.totalMs.toFixed(0)} ms, ${r.kills} kills, ${r.putEventsCalls} PutEvents, peak RSS ${r.peakRssMb.toFixed(0)} MB\n`);
       } finally {
-        standin.child.kill('SIGTERM');
-        await once(standin.child, 'exit');
+        await standin.stop();
       }
     }
   }
@@ -131,5 +103,8 @@ console.log(formatTable(results, [
   { header: 'EVAL/s', value: (r) => ms(r.evaluationRate) },
   { header: 'VS BASE', value: ratio },
 ]));
-writeFileSync(OUT, `${JSON.stringify({ machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, thresholds: THRESHOLDS, results }, null, 2)}\n`);
+
+const backtest = await benchBacktest({ quick: values.quick === true, policiesDir: DEFAULT_POLICIES_DIR, log: (line) => process.stderr.write(`${line}\n`) });
+console.log(`\n${formatBacktestBench(backtest)}`);
+writeFileSync(OUT, `${JSON.stringify({ machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, thresholds: THRESHOLDS, results, backtest }, null, 2)}\n`);
 console.log(`\nwritten ${OUT}`);

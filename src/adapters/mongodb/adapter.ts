@@ -6,7 +6,7 @@
  * $currentOp is projected down to the fields the inventory reads (its documents carry whole commands).
  */
 import { createHash } from 'node:crypto';
-import { Binary, MongoClient, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
+import { Binary, BSON, MongoClient, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
 import type { Activity, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
 import { redactConnectionString, redactUri } from '../../util/redact.ts';
@@ -22,7 +22,7 @@ export const REAPER_APP_NAME = 'mongodb-session-reaper';
  * it, curop.cpp reportState); COMMAND_PAYLOAD then removes their arguments, which can be most of a document (an
  * insert's documents) and which toActivity never reads; client metadata only as its driver name and version.
  */
-const CURRENT_OP_PROJECTION = {
+export const CURRENT_OP_PROJECTION = {
   type: 1, lsid: 1, opid: 1, active: 1, secs_running: 1, op: 1, ns: 1, appName: 1, client: 1, client_s: 1,
   connectionId: 1, desc: 1, msg: 1, planSummary: 1, queryShapeHash: 1, command: 1, killPending: 1,
   waitingForLock: 1, numYields: 1, writeConflicts: 1, lockStats: 1, twoPhaseCommitCoordinator: 1,
@@ -82,10 +82,15 @@ function isDocument(v: unknown): v is Document {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
+/** The command name at the start of the text of a command the server truncated (`{ find: "c", ... }`); '' when none. */
+export function truncatedCommandName(text: string): string {
+  return /^\{ ?"?([A-Za-z_$][\w$]*)/.exec(text)?.[1] ?? '';
+}
+
 function commandNameOf(cmd: Document | null): string {
   if (!cmd) return '';
   for (const key in cmd) {
-    if (key === '$truncated') return typeof cmd.$truncated === 'string' ? /^\{ ?"?([A-Za-z_$][\w$]*)/.exec(cmd.$truncated)?.[1] ?? '' : '';
+    if (key === '$truncated') return typeof cmd.$truncated === 'string' ? truncatedCommandName(cmd.$truncated) : '';
     return key;
   }
   return '';
@@ -209,9 +214,16 @@ export function killSessionsCommand(batch: readonly SessionKey[]): Document {
   };
 }
 
+/** The listings whose raw documents a tap receives. */
+export type RawListing = 'listSessions' | 'listLocalSessions' | 'currentOp';
+
+/** Receives every raw document a listing returns, as the server sent it (snapshots record them: src/adapters/snapshot/). */
+export type RawDocumentTap = (listing: RawListing, bson: Uint8Array) => void;
+
 export class MongoAdapter implements MongoPort {
   private trips = 0;
   private session: ClientSession | null = null;
+  private tap: RawDocumentTap | null = null;
 
   private constructor(readonly client: MongoClient, private readonly ownsClient: boolean) {
     client.on('commandStarted', () => this.trips++);
@@ -254,22 +266,41 @@ export class MongoAdapter implements MongoPort {
     };
   }
 
+  /**
+   * Hands every raw document of the listings to `tap` too (null: no more). While tapped, $currentOp is read
+   * whole (no projection) and raw, so that what is recorded is what the server sent.
+   */
+  tapRawDocuments(tap: RawDocumentTap | null): void {
+    this.tap = tap;
+  }
+
+  private listingReader(listing: RawListing): (bytes: Buffer) => ListedSession {
+    const tap = this.tap;
+    return tap ? (bytes) => (tap(listing, bytes), readListedSession(bytes)) : readListedSession;
+  }
+
   async *listSessions(): AsyncIterable<ListedSession[]> {
     const command = { aggregate: 'system.sessions', pipeline: [{ $listSessions: { allUsers: true } }], cursor: {} };
-    yield* commandBatches(this.client.db('config'), command, this.ownSession(), readListedSession);
+    yield* commandBatches(this.client.db('config'), command, this.ownSession(), this.listingReader('listSessions'));
   }
 
   async *listLocalSessions(): AsyncIterable<ListedSession[]> {
     const command = { aggregate: 1, pipeline: [{ $listLocalSessions: { allUsers: true } }], cursor: {} };
-    yield* commandBatches(this.client.db('admin'), command, this.ownSession(), readListedSession);
+    yield* commandBatches(this.client.db('admin'), command, this.ownSession(), this.listingReader('listLocalSessions'));
   }
 
   async *currentOp(): AsyncIterable<Activity[]> {
-    const cursor = this.client.db('admin').aggregate(
-      [{ $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } }, { $project: CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }],
-      { session: this.ownSession() },
-    );
-    while (await cursor.hasNext()) yield cursor.readBufferedDocuments().map(toActivity);
+    const tap = this.tap;
+    const stage = { $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } };
+    // Tapped (a snapshot is being recorded): the documents whole and raw, as the server sent them; else only
+    // what toActivity reads.
+    const pipeline = tap ? [stage] : [stage, { $project: CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }];
+    const cursor = this.client.db('admin').aggregate(pipeline, { session: this.ownSession(), ...(tap ? { raw: true } : {}) });
+    while (await cursor.hasNext()) {
+      const docs = cursor.readBufferedDocuments();
+      // Raw documents are deserialised with the driver's default options, so toActivity sees what it sees untapped.
+      yield tap ? docs.map((bytes) => (tap('currentOp', bytes as unknown as Uint8Array), toActivity(BSON.deserialize(bytes as unknown as Uint8Array)))) : docs.map(toActivity);
+    }
   }
 
   async killSessions(batch: readonly SessionKey[]): Promise<void> {
