@@ -8,6 +8,9 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import type { FindCursor } from 'mongodb';
 import type { DecisionDifference } from '../src/pass/backtest.ts';
 import type { DecisionRow } from '../src/pass/pass.ts';
@@ -17,6 +20,7 @@ import { startTarget, type Target } from '../standin/test/target.ts';
 import { runCli as cli } from './support/cli.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'backtest-cli-'));
+const BIN = fileURLToPath(new URL('../bin/session-reaper.mjs', import.meta.url));
 
 describe('run --record, then backtest', () => {
   let target: Target;
@@ -207,6 +211,18 @@ describe('backtest --compare', () => {
     const bad = await cli(['backtest', '--jobs', '0', file]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--jobs must be a whole number from 1 to 64, got "0"/);
+  });
+
+  test('a reader that goes away (backtest | head) ends the backtest quietly, with its exit code', async () => {
+    // Act: the output's reader takes the first line and closes the pipe.
+    const child = spawn(process.execPath, [BIN, 'backtest', '--jobs', '2', file, file, file, file], { env: { ...process.env, MONGODB_URI: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const [code] = (await once(child, 'exit')) as [number];
+    // Assess
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /EPIPE|Error/);
   });
 
   test('--evaluator json-rules-engine cross-checks the compiled evaluator: they agree', async () => {

@@ -97,6 +97,21 @@ describe('listing documents read back', () => {
     });
   }
 
+  test('recorded lines read at fixed places give what the live raw reader gives, for any id, uid, time and name', () => {
+    const names = ['app@admin', '', 'x', 'quote"d@admin', 'back\\slash@admin', 'héllo@db', 'tab\tname@admin', 'a}b@admin', 'ünïcödé €@admin'];
+    for (let i = 0; i < 500; i++) {
+      const user = names[i % names.length]!;
+      const doc = {
+        _id: { id: new UUID(), uid: new Binary(randomBytes(i % 7 === 0 ? 20 : 32), 0) },
+        lastUse: new Date(i % 5 === 0 ? -Math.floor(Math.random() * 1e12) : Math.floor(Math.random() * 4e12)),
+        ...(i % 3 === 0 ? {} : i % 3 === 1 ? { user } : { user: { name: user } }),
+      };
+      const bytes = BSON.serialize(doc);
+      const line = bsonToCanonicalJson(bytes, compileKept(KEPT_LISTING_FIELDS));
+      assert.deepEqual(listedFromRecord({ where: 'test', text: line }), readListedSession(bytes), line);
+    }
+  });
+
   test('a document without a session key names where it is', () => {
     assert.throws(() => listedFromRecord({ where: 'snap.jsonl.gz line 9', text: '{"lastUse":{"$date":"2024-01-01T00:00:00Z"}}' }), /^SnapshotError: snap\.jsonl\.gz line 9: the session listing document cannot be read \(.*_id\.id/);
     assert.throws(() => listedFromRecord({ where: 'snap.jsonl.gz line 9', text: '{"_id":' }, 'listSessions document'), /^SnapshotError: snap\.jsonl\.gz line 9: the listSessions document is not valid JSON/);

@@ -95,6 +95,7 @@ describe('a snapshot recorded by a dry-run pass, backtested', () => {
 
   test('the header names the member, the topology and the reaper, without credentials', async () => {
     const snapshot = await SnapshotFile.open(file);
+    await snapshot.close();
     const { header } = snapshot;
     assert.equal(header.members.length, 1);
     assert.match(header.members[0]!.name, /^127\.0\.0\.1:\d+$/);

@@ -10,6 +10,7 @@ import { compareDecisions, decideOffline, type DecisionDifference } from '../pas
 import type { DecisionRow } from '../pass/pass.ts';
 import type { EvaluatorKind } from '../pass/policy/evaluate.ts';
 import type { PolicySet } from '../pass/policy/types.ts';
+import { renderResult, type OutputFormat, type RenderedSnapshot } from './backtest-output.ts';
 
 /** One policy set's decisions on one snapshot. */
 export interface SideResult {
@@ -43,6 +44,8 @@ export interface BacktestPlan {
   maxKills: number;
   maxKillShare: number;
   crossCheck: boolean;
+  /** How each snapshot's result is written out (renderResult). */
+  format: OutputFormat;
 }
 
 /** One snapshot, decided by the plan's sets (and cross-checked); a snapshot that cannot be read comes back unusable. */
@@ -81,3 +84,8 @@ export async function decideSnapshot(file: string, plan: BacktestPlan): Promise<
   }
 }
 
+
+/** One snapshot decided and rendered for output (the command's thread or a worker's). */
+export async function decideAndRender(file: string, plan: BacktestPlan): Promise<RenderedSnapshot> {
+  return renderResult(await decideSnapshot(file, plan), plan.format, plan.b !== null, plan.crossCheck);
+}

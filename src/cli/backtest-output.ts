@@ -4,8 +4,9 @@
  */
 import type { DecisionDifference, DecisionSide } from '../pass/backtest.ts';
 import { formatTable } from '../util/table.ts';
+import { printableJson } from '../util/terminal.ts';
 import type { SideResult, SnapshotResult } from './backtest-decide.ts';
-import { renderDecisions, sessionLabel } from './run.ts';
+import { appLabel, renderDecisions, sessionLabel } from './decision-table.ts';
 
 export interface SideTotals {
   decisions: number;
@@ -62,6 +63,44 @@ export function addToTotals(t: Totals, r: SnapshotResult): void {
   if (t.disagreements !== undefined) t.disagreements += r.disagreements?.length ?? 0;
 }
 
+/** Adds one snapshot's totals (RenderedSnapshot.totals) to the running totals. */
+export function addTotals(into: Totals, from: Totals): void {
+  into.snapshots += from.snapshots;
+  into.usable += from.usable;
+  into.unusable += from.unusable;
+  into.sessions += from.sessions;
+  into.sessionlessOps += from.sessionlessOps;
+  for (const side of ['a', 'b'] as const) {
+    const t = into[side];
+    const f = from[side];
+    if (!t || !f) continue;
+    for (const key of Object.keys(t) as (keyof SideTotals)[]) t[key] += f[key];
+  }
+  if (into.differences !== undefined) into.differences += from.differences ?? 0;
+  if (into.disagreements !== undefined) into.disagreements += from.disagreements ?? 0;
+}
+
+export type OutputFormat = 'text' | 'json';
+
+/**
+ * One snapshot as the command writes it: its text (or its JSON document, an element of "snapshots") and its
+ * share of the totals. Rendered where it was decided (a worker thread): only this crosses to the command's
+ * thread, not the decisions.
+ */
+export interface RenderedSnapshot {
+  text: string;
+  usable: boolean;
+  error?: string;
+  totals: Totals;
+}
+
+export function renderResult(r: SnapshotResult, format: OutputFormat, compare: boolean, crossCheck: boolean): RenderedSnapshot {
+  const totals = emptyTotals(compare, crossCheck);
+  addToTotals(totals, r);
+  const text = format === 'json' ? printableJson(JSON.stringify(r)) : `${renderSnapshot(r, compare)}\n`;
+  return { text, usable: r.usable, ...(r.error !== undefined ? { error: r.error } : {}), totals };
+}
+
 function sideCell(s: DecisionSide): string {
   return s.outcome === 'none' ? 'none (no rule matched)' : `${s.outcome} ${s.rule}`;
 }
@@ -75,7 +114,7 @@ export function renderDifferences(differences: readonly DecisionDifference[], la
   return formatTable(differences, [
     { header: 'SESSION', value: sessionLabel },
     { header: 'USER', value: (d) => d.user || '-', max: 20 },
-    { header: 'APP', value: (d) => d.appName || '-', max: 20 },
+    { header: 'APP', value: (d) => appLabel(d.appName), max: 20 },
     { header: 'HOLDS', value: (d) => d.holds, max: 32 },
     { header: `${labels.a}: DECISION`, value: (d) => sideCell(d.a), max: 40 },
     { header: `${labels.b}: DECISION`, value: (d) => sideCell(d.b), max: 40 },

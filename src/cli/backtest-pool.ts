@@ -8,14 +8,15 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { decideSnapshot, type BacktestPlan, type SnapshotResult } from './backtest-decide.ts';
+import { decideAndRender, type BacktestPlan } from './backtest-decide.ts';
+import type { RenderedSnapshot } from './backtest-output.ts';
 
 export interface Job {
   index: number;
   file: string;
 }
 
-export type Reply = { index: number; result: SnapshotResult } | { index: number; failure: string };
+export type Reply = { index: number; result: RenderedSnapshot } | { index: number; failure: string };
 
 /** Snapshots sent ahead per job: enough to keep a thread busy while its last result is written. */
 const AHEAD_PER_JOB = 2;
@@ -45,13 +46,13 @@ function startWorker(entry: URL, plan: BacktestPlan): Worker {
   return new Worker(`import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry.href)}); });`, { eval: true, workerData: { plan }, resourceLimits: WORKER_LIMITS });
 }
 
-export async function* decideInOrder(files: readonly string[], plan: BacktestPlan, jobs: number): AsyncIterable<SnapshotResult> {
+export async function* decideInOrder(files: readonly string[], plan: BacktestPlan, jobs: number): AsyncIterable<RenderedSnapshot> {
   const entry = jobs > 1 && files.length > 1 ? workerEntry() : null;
   if (!entry) {
-    for (const file of files) yield await decideSnapshot(file, plan);
+    for (const file of files) yield await decideAndRender(file, plan);
     return;
   }
-  const done = new Map<number, SnapshotResult>();
+  const done = new Map<number, RenderedSnapshot>();
   const idle: Worker[] = [];
   let wake: (() => void) | null = null;
   let failure: Error | null = null;

@@ -20,8 +20,11 @@ import type { PolicySet } from '../pass/policy/types.ts';
 import { resolveSettings } from '../service/config.ts';
 import { ConfigError, ReaperError } from '../util/errors.ts';
 import type { BacktestPlan } from './backtest-decide.ts';
-import { addToTotals, emptyTotals, renderSnapshot, renderTotals } from './backtest-output.ts';
+import { addTotals, emptyTotals, renderTotals } from './backtest-output.ts';
 import { decideInOrder } from './backtest-pool.ts';
+import { isClosedPipe } from '../review/output/write.ts';
+import { writeFully } from '../util/stream-write.ts';
+import { printable, printableJson } from '../util/terminal.ts';
 import { loadPolicyWithFlags, splitFlags, thresholdFlags, type CliIo, type FlagSpec } from './run.ts';
 
 export const BACKTEST_USAGE = `usage: session-reaper backtest [--policies DIR] [--compare DIR2] [--json] [--max-kills N] [--max-kill-share F]
@@ -44,10 +47,6 @@ const BACKTEST_FLAGS: FlagSpec = {
   usage: BACKTEST_USAGE,
 };
 
-/** Writes and waits for the stream to take more (a pipe into a pager must not buffer every snapshot). */
-function write(stream: NodeJS.WritableStream, text: string): Promise<void> {
-  return stream.write(text) ? Promise.resolve() : new Promise((resolve) => stream.once('drain', () => resolve()));
-}
 
 /** Loads the two sets; each threshold flag goes to the sets that declare it, and must be declared by one. */
 async function loadSets(dirA: string, dirB: string | null, extra: Record<string, string>, env: CliIo['env']): Promise<{ a: PolicySet; b: PolicySet | null }> {
@@ -78,7 +77,7 @@ export async function backtestCommand(argv: string[], io: CliIo): Promise<number
     const settings = resolveSettings(['policiesDir', 'maxKills', 'maxKillShare', 'evaluator'], flags, io.env);
     dirs = { a: settings.policiesDir, b: typeof flags.compare === 'string' ? flags.compare : null };
     const sets = await loadSets(dirs.a, dirs.b, extra, io.env);
-    plan = { ...sets, maxKills: settings.maxKills, maxKillShare: settings.maxKillShare, crossCheck: settings.evaluator === 'json-rules-engine' };
+    plan = { ...sets, maxKills: settings.maxKills, maxKillShare: settings.maxKillShare, crossCheck: settings.evaluator === 'json-rules-engine', format: flags.json === true ? 'json' : 'text' };
     jobs = flags.jobs === undefined ? Math.min(MAX_DEFAULT_JOBS, availableParallelism()) : Number(flags.jobs);
     if (!Number.isInteger(jobs) || jobs < 1 || jobs > MAX_JOBS) throw new ConfigError(`--jobs must be a whole number from 1 to ${MAX_JOBS}, got "${String(flags.jobs)}"`);
     files = positionals;
@@ -92,14 +91,23 @@ export async function backtestCommand(argv: string[], io: CliIo): Promise<number
   // Each snapshot is written out, in the order given, as soon as it is decided, and then dropped: memory holds
   // a few snapshots' decisions (one per job), however many snapshots there are. The JSON output is one
   // document, written in parts.
-  if (json) io.stdout.write(`{"policies":${JSON.stringify(dirs)},"snapshots":[`);
-  else if (compare) io.stdout.write(`A = ${dirs.a}\nB = ${dirs.b}\n\n`);
-  let i = 0;
-  for await (const r of decideInOrder(files, plan, jobs)) {
-    addToTotals(totals, r);
-    await write(io.stdout, json ? `${i++ ? ',' : ''}${JSON.stringify(r)}` : `${renderSnapshot(r, compare)}\n`);
-    if (!r.usable) io.stderr.write(`session-reaper backtest: ${r.error}\n`);
+  // Each write waits until the output takes it (a pipe into a pager must not buffer every snapshot). A reader
+  // that goes away (`backtest ... | head`) ends the backtest: the rest would be decided for nobody.
+  const absorb = (): void => {};
+  io.stdout.on('error', absorb);
+  try {
+    await writeFully(io.stdout, json ? `{"policies":${printableJson(JSON.stringify(dirs))},"snapshots":[` : compare ? printable(`A = ${dirs.a}`) + `\n${printable(`B = ${dirs.b}`)}\n\n` : '');
+    let i = 0;
+    for await (const r of decideInOrder(files, plan, jobs)) {
+      addTotals(totals, r.totals);
+      await writeFully(io.stdout, json && i++ ? `,${r.text}` : r.text);
+      if (!r.usable) io.stderr.write(`session-reaper backtest: ${printable(r.error ?? '')}\n`);
+    }
+    await writeFully(io.stdout, json ? `],"totals":${JSON.stringify(totals)}}\n` : `${renderTotals(totals)}\n`);
+  } catch (e) {
+    if (!isClosedPipe(e)) throw e;
+  } finally {
+    io.stdout.off('error', absorb);
   }
-  await write(io.stdout, json ? `],"totals":${JSON.stringify(totals)}}\n` : `${renderTotals(totals)}\n`);
   return totals.unusable > 0 || (totals.disagreements ?? 0) > 0 ? 1 : 0;
 }

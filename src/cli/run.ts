@@ -10,14 +10,14 @@
  * usage or configuration; 3 audit events could not all be delivered (each one is logged on stderr with its
  * content); 4 kills failed. Several at once: 3, then 1, then 4.
  */
-import { UNKNOWN_LABEL } from '../util/identity-label.ts';
 import { parseArgs } from 'node:util';
 import { createAuditSink } from '../adapters/audit-sinks.ts';
 import type { AuditLogger, AuditSink } from '../pass/audit/sink.ts';
 import { MongoAdapter } from '../adapters/mongodb/adapter.ts';
 import { resolveConfig, SETTINGS, type RunConfig } from '../service/config.ts';
 import { ConfigError, ReaperError } from '../util/errors.ts';
-import { runPass, type DecisionRow, type RunReport } from '../pass/pass.ts';
+import { runPass, type RunReport } from '../pass/pass.ts';
+import { renderDecisions } from './decision-table.ts';
 import { auditBudget } from '../pass/audit/budget.ts';
 import { isClosedPipe } from '../review/output/write.ts';
 import { writeFully } from '../util/stream-write.ts';
@@ -123,27 +123,6 @@ export function thresholdFlags(set: PolicySet): Map<string, ParameterInfo> {
   return new Map(Object.values(set.parameterInfo).filter((p) => p.flag).map((p) => [p.flag!, p]));
 }
 
-/** The session column: the first 8 digits of the id, or the opid of a sessionless operation. */
-export function sessionLabel(r: Pick<DecisionRow, 'target' | 'opid' | 'sessionId'>): string {
-  return r.target === 'operation' ? `op ${r.opid}` : r.sessionId ? r.sessionId.slice(0, 8) : '';
-}
-
-/** The decision table of a pass (run) or a backtest: killed first, then failed, planned, skipped, protected, reported. */
-export function renderDecisions(decisions: readonly DecisionRow[]): string {
-  const rows = [...decisions].sort((a, b) => ORDER.indexOf(a.outcome) - ORDER.indexOf(b.outcome));
-  return rows.length
-    ? formatTable(rows, [
-      { header: 'OUTCOME', value: (r) => r.outcome },
-      { header: 'RULE', value: (r) => r.rule },
-      { header: 'USER', value: (r) => r.user || '-', max: 24 },
-      { header: 'APP', value: (r) => (r.appName === null ? UNKNOWN_LABEL : r.appName || '-'), max: 24 },
-      { header: 'SESSION', value: sessionLabel },
-      { header: 'HOLDS', value: (r) => r.holds, max: 36 },
-      { header: 'WHY', value: (r) => r.error?.message ?? r.why ?? r.reason, max: 80 },
-    ])
-    : '(no session matched any rule)';
-}
-
 export function renderReport(report: RunReport): string {
   const table = renderDecisions(report.decisions);
   const c = report.counts;
@@ -161,8 +140,6 @@ export function renderReport(report: RunReport): string {
   ].filter(Boolean);
   return [`run ${report.runId} on ${report.cluster}${report.dryRun ? ' (dry run)' : ''}`, '', table, '', summary, ...(notes.length ? ['', ...notes] : [])].join('\n');
 }
-
-const ORDER = ['killed', 'failed', 'planned', 'skipped', 'protected', 'reported'];
 
 export interface PreparedRun {
   config: RunConfig;

@@ -11,7 +11,7 @@ import { MongoStageError } from '../../util/errors.ts';
 import type { Activity, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
 import { redactConnectionString, redactUri } from '../../util/redact.ts';
 import { commandBatches } from './raw-cursor.ts';
-import { readListedSession } from './session-doc-reader.ts';
+import { readListedSession, uuid } from './session-doc-reader.ts';
 
 /** The appName the reaper announces, so operators can see it in $currentOp and logs. */
 export const REAPER_APP_NAME = 'mongodb-session-reaper';
@@ -47,7 +47,11 @@ const COMMAND_PAYLOAD = [
 const CURRENT_OP_UNSET = COMMAND_PAYLOAD.flatMap((f) => [`command.${f}`, `cursor.originatingCommand.${f}`]);
 
 function uuidString(b: unknown): string {
-  if (b instanceof Binary) return b.toUUID().toString();
+  if (b instanceof Binary) {
+    // bson's toUUID().toString() builds a UUID and five sub-arrays per call; the string is the same.
+    if (b.sub_type === Binary.SUBTYPE_UUID && b.position === 16) return uuid(Buffer.from(b.buffer.buffer, b.buffer.byteOffset, 16), 0);
+    return b.toUUID().toString();
+  }
   throw new MongoStageError(`expected a UUID (BinData subtype 4) in a session id, got ${typeof b}`);
 }
 

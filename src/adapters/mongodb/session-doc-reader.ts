@@ -19,7 +19,8 @@ function hex(buf: Buffer, start: number, length: number): string {
   return buf.toString('hex', start, start + length);
 }
 
-function uuid(buf: Buffer, start: number): string {
+/** The 16 bytes at `start` as a UUID string (lowercase, dashed: what bson's UUID.toHexString gives). */
+export function uuid(buf: Buffer, start: number): string {
   const h = hex(buf, start, 16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }

@@ -91,17 +91,119 @@ function parse(r: RecordedDocument, what: string): unknown {
   }
 }
 
+/** Base64 digit values by character code (-1: not a base64 digit; "=" is padding, handled apart). */
+const BASE64_DIGIT = (() => {
+  const t = new Int8Array(128).fill(-1);
+  const digits = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  for (let i = 0; i < digits.length; i++) t[digits.charCodeAt(i)] = i;
+  return t;
+})();
+const HEX_DIGIT = Buffer.from('0123456789abcdef');
+/** The UUID being written, as ASCII: one flat string per id (a Map key hashes it without flattening). */
+const UUID_TEXT = Buffer.alloc(36);
+
 /**
- * The listing line exactly as the recorder writes it (ejson.ts, canonical, fields in the server's order), read
- * without parsing it as JSON: id, uid, lastUse, and the user as a string ($listLocalSessions) or {name}
- * ($listSessions), or none. Any other line is parsed.
+ * The UUID string of a 16-byte binary given as 22 base64 digits and "==" at `at` of `text`; null when a digit
+ * is not base64. Read digit by digit into the dashed hex text: no buffer and no intermediate strings per id.
  */
-const RECORDED_LISTING = /^\{"_id":\{"id":\{"\$binary":\{"base64":"([A-Za-z0-9+/]{22}==)","subType":"04"\}\},"uid":\{"\$binary":\{"base64":"([A-Za-z0-9+/=]*)","subType":"00"\}\}\},"lastUse":\{"\$date":\{"\$numberLong":"(-?\d{1,16})"\}\}(?:,"user":(?:"([^"\\]*)"|\{"name":"([^"\\]*)"\}))?\}$/;
+function uuidOfBase64At(text: string, at: number): string | null {
+  let bits = 0;
+  let acc = 0;
+  let nibbles = 0;
+  let out = 0;
+  for (let i = at; i < at + 22; i++) {
+    const c = text.charCodeAt(i);
+    const d = c < 128 ? BASE64_DIGIT[c]! : -1;
+    if (d < 0) return null;
+    acc = (acc << 6) | d;
+    bits += 6;
+    while (bits >= 4 && nibbles < 32) {
+      bits -= 4;
+      if (nibbles === 8 || nibbles === 12 || nibbles === 16 || nibbles === 20) UUID_TEXT[out++] = 0x2d;
+      UUID_TEXT[out++] = HEX_DIGIT[(acc >> bits) & 15]!;
+      nibbles++;
+    }
+    acc &= (1 << bits) - 1;
+  }
+  return UUID_TEXT.toString('latin1', 0, 36);
+}
+
+function isBase64Text(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c !== 0x3d && (c >= 128 || BASE64_DIGIT[c]! < 0)) return false;
+  }
+  return true;
+}
+
+/**
+ * The listing line exactly as the recorder writes it (ejson.ts, canonical, fields in the server's order):
+ *
+ *   {"_id":{"id":{"$binary":{"base64":"<22 digits>==","subType":"04"}},"uid":{"$binary":{"base64":"<digits>","subType":"00"}}},
+ *    "lastUse":{"$date":{"$numberLong":"<ms>"}}[,"user":"<name>" | ,"user":{"name":"<name>"}]}
+ *
+ * read at fixed places, without parsing it as JSON (the bulk of a snapshot: one line per session). Anything
+ * else (null) is parsed: a name with an escape, another field order, an edited file.
+ */
+const LINE_START = '{"_id":{"id":{"$binary":{"base64":"';
+const AFTER_ID = '==","subType":"04"}},"uid":{"$binary":{"base64":"';
+const AFTER_UID = '","subType":"00"}}},"lastUse":{"$date":{"$numberLong":"';
+const AFTER_LAST_USE = '"}}';
+const USER_TEXT = ',"user":"';
+const USER_NAME = ',"user":{"name":"';
+/** At most 16 digits: what the line's pattern allowed before (epoch ms until the year 318857). */
+const MAX_MS_DIGITS = 16;
+
+let lastUidBase64 = '';
+let lastUidHex = '';
+
+function recordedListing(t: string): ListedSession | null {
+  if (!t.startsWith(LINE_START)) return null;
+  const idAt = LINE_START.length;
+  if (!t.startsWith(AFTER_ID, idAt + 22)) return null;
+  const id = uuidOfBase64At(t, idAt);
+  if (id === null) return null;
+  const uidAt = idAt + 22 + AFTER_ID.length;
+  const uidEnd = t.indexOf('"', uidAt);
+  if (uidEnd < 0 || !t.startsWith(AFTER_UID, uidEnd)) return null;
+  // Sessions share a handful of uids (one per user): the last one is compared before the cache is asked.
+  const uidBase64 = t.slice(uidAt, uidEnd);
+  let uid: string;
+  if (uidBase64 === lastUidBase64) uid = lastUidHex;
+  else {
+    if (!isBase64Text(uidBase64)) return null;
+    uid = uidHex(uidBase64);
+    lastUidBase64 = uidBase64;
+    lastUidHex = uid;
+  }
+  const msAt = uidEnd + AFTER_UID.length;
+  let p = t.charCodeAt(msAt) === 0x2d ? msAt + 1 : msAt;
+  const digitsAt = p;
+  while (p < t.length && t.charCodeAt(p) >= 0x30 && t.charCodeAt(p) <= 0x39) p++;
+  if (p === digitsAt || p - digitsAt > MAX_MS_DIGITS || !t.startsWith(AFTER_LAST_USE, p)) return null;
+  const lastUseMs = Number(t.slice(msAt, p));
+  p += AFTER_LAST_USE.length;
+  const last = t.length - 1;
+  if (t.charCodeAt(last) !== 0x7d) return null;
+  if (p === last) return { id, uid, lastUseMs, user: '' };
+  let close: number;
+  let user: string;
+  if (t.startsWith(USER_TEXT, p)) {
+    close = t.indexOf('"', p + USER_TEXT.length);
+    if (close + 1 !== last) return null;
+    user = t.slice(p + USER_TEXT.length, close);
+  } else if (t.startsWith(USER_NAME, p)) {
+    close = t.indexOf('"', p + USER_NAME.length);
+    if (close + 2 !== last || t.charCodeAt(close + 1) !== 0x7d) return null;
+    user = t.slice(p + USER_NAME.length, close);
+  } else return null;
+  return user.includes('\\') ? null : { id, uid, lastUseMs, user };
+}
 
 /** A recorded $listSessions / $listLocalSessions document as the adapter would have read it live. */
 export function listedFromRecord(r: RecordedDocument, what = 'session listing document'): ListedSession {
-  const m = RECORDED_LISTING.exec(r.text);
-  if (m) return { id: uuidOf(m[1]!)!, uid: uidHex(m[2]!), lastUseMs: Number(m[3]), user: m[4] ?? m[5] ?? '' };
+  const recorded = recordedListing(r.text);
+  if (recorded) return recorded;
   const doc = parse(r, what);
   const fast = fastListed(doc);
   if (fast) return fast;

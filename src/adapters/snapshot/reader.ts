@@ -207,17 +207,28 @@ export class SnapshotFile implements SnapshotContent {
 
   private constructor(readonly name: string, readonly header: SnapshotHeader, readonly notes: readonly string[]) {}
 
-  /** Reads and checks the header line; the rest is checked as it is read. */
+  /**
+   * Reads and checks the header line; the rest is checked as it is read. The read is kept for the first
+   * listing (the one recorded first, which a replay reads first), so the start of the file is decompressed once.
+   */
   static async open(path: string): Promise<SnapshotFile> {
+    let iterator: AsyncIterator<Lines> | null = null;
     try {
-      for await (const chunk of lines(path)) {
+      iterator = lines(path)[Symbol.asyncIterator]();
+      for (let r = await iterator.next(); !r.done; r = await iterator.next()) {
+        const chunk = r.value;
         if (chunk.texts.length === 0) continue;
         const { header, notes } = checkHeader(path, parseLine(path, { number: 1, text: chunk.texts[0]! }, 'the header line'));
-        return new SnapshotFile(path, header, notes);
+        const file = new SnapshotFile(path, header, notes);
+        file.resume = { iterator, pending: { first: chunk.first + 1, texts: chunk.texts.slice(1) }, structure: new Structure(path, header) };
+        iterator = null;
+        return file;
       }
     } catch (e) {
       if (e instanceof SnapshotError) throw e;
       throw new SnapshotError(`cannot read the snapshot ${path}: ${(e as Error).message}`, { cause: e });
+    } finally {
+      await iterator?.return?.();
     }
     throw new SnapshotError(`${path} is empty: it is not a snapshot`);
   }

@@ -7,7 +7,7 @@
 import type { DecisionRow } from '../journal.ts';
 import type { SessionFacts } from '../facts.ts';
 import { createEngineEvaluator } from './engine.ts';
-import { createEvaluator, type Decision, type EvaluatorKind } from './evaluate.ts';
+import { evaluatorFor, type Decision, type EvaluatorKind } from './evaluate.ts';
 import type { ExpectedAction, PolicyTestCase, SnapshotExcerpt } from './test-file.ts';
 import type { Outcome } from '../journal.ts';
 import type { PolicySet } from './types.ts';
@@ -70,17 +70,12 @@ function mismatches(c: PolicyTestCase, d: Decided): Mismatch[] {
   return out;
 }
 
-/** Per policy set, its two evaluators, built once. */
+/** Per policy set, its reference evaluator, built once (the compiled one is cached by evaluatorFor). */
 class Evaluators {
-  private readonly compiled = new Map<PolicySet, ReturnType<typeof createEvaluator>>();
   private readonly engine = new Map<PolicySet, ReturnType<typeof createEngineEvaluator>>();
 
   async decide(set: PolicySet, facts: SessionFacts, kind: EvaluatorKind): Promise<Decided> {
-    if (kind === 'compiled') {
-      let e = this.compiled.get(set);
-      if (!e) this.compiled.set(set, (e = createEvaluator(set)));
-      return fromDecision(e.decide(facts));
-    }
+    if (kind === 'compiled') return fromDecision(evaluatorFor(set).decide(facts));
     let e = this.engine.get(set);
     if (!e) this.engine.set(set, (e = createEngineEvaluator(set)));
     return fromDecision(await e.decide(facts));
