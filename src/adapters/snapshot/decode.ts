@@ -14,8 +14,8 @@
  *    $currentOp (decimal, regex, code, DBRef, ...) sends the whole document down the general path.
  * test/snapshot.ejson.test.ts holds each direct path to the general one.
  */
-import { Binary, BSON, Long, ObjectId, Timestamp, UUID } from 'mongodb';
-import { toActivity } from '../mongodb/adapter.ts';
+import { Binary, BSON, Long, ObjectId, Timestamp, UUID } from '../mongodb/driver-bson.ts';
+import { toActivity } from '../mongodb/activity.ts';
 import { readListedSession } from '../mongodb/session-doc-reader.ts';
 import type { Activity, ListedSession } from '../../pass/ports.ts';
 import { SnapshotError } from '../../util/errors.ts';

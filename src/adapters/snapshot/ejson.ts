@@ -9,7 +9,7 @@
  * output for every BSON type (test/snapshot.ejson.test.ts). Layout reference: bsonspec.org "Specification
  * Version 1.1".
  */
-import { Decimal128 } from 'mongodb';
+import { Decimal128 } from '../mongodb/driver-bson.ts';
 import { int32, skipCString, valueSize } from '../mongodb/session-doc-reader.ts';
 import { redactUri } from '../../util/redact.ts';
 import { CREDENTIAL_FIELDS, redactedMarker, type KeepNode } from './redaction.ts';

@@ -10,7 +10,7 @@
  * docs/snapshots.md lists the kept fields with the reason for each; a test holds the two lists together.
  */
 
-import { truncatedCommandName } from '../mongodb/adapter.ts';
+import { truncatedCommandName } from '../mongodb/activity.ts';
 
 /** A dotted path (array elements are transparent: "effectiveUsers.user" is the user of every element). */
 export interface KeptField {
