@@ -68,6 +68,12 @@ export interface SessionFacts {
   isReaperSession: boolean;
   /** The session belongs to the user the reaper is authenticated as. */
   isReaperUser: boolean;
+  /** Replica-set members (host:port) where it holds an operation, transaction or cursor; [] on a standalone. */
+  members: string[];
+  /** Distinct states ("PRIMARY", "SECONDARY") of those members. */
+  memberStates: string[];
+  /** It holds something on a secondary. */
+  onSecondary: boolean;
 }
 
 export const FACT_CATALOGUE: readonly FactSpec[] = [
@@ -97,6 +103,9 @@ export const FACT_CATALOGUE: readonly FactSpec[] = [
   { name: 'longestCursorIdleSeconds', type: 'number', unit: 's', meaning: 'Longest time since one of its cursors was last used' },
   { name: 'isReaperSession', type: 'boolean', unit: '', meaning: 'The session the reaper itself uses' },
   { name: 'isReaperUser', type: 'boolean', unit: '', meaning: 'The session belongs to the reaper\'s own user' },
+  { name: 'members', type: 'string[]', unit: 'host:port', meaning: 'Replica-set members where it holds an operation, transaction or cursor; [] on a standalone or through mongos' },
+  { name: 'memberStates', type: 'string[]', unit: '"PRIMARY", "SECONDARY"', meaning: 'Distinct states of those members' },
+  { name: 'onSecondary', type: 'boolean', unit: '', meaning: 'It holds something on a secondary (reads with secondary read preference)' },
 ];
 
 export const FACT_NAMES: ReadonlySet<string> = new Set(FACT_CATALOGUE.map((f) => f.name));
@@ -118,6 +127,7 @@ export function resetFacts(f: SessionFacts, target: SessionFacts['target'] = 'se
   f.opTypes = NO_STRINGS; f.namespaces = NO_STRINGS; f.opid = ''; f.hasTransaction = false; f.txnOpenSeconds = 0;
   f.txnActiveSeconds = 0; f.txnInactiveSeconds = 0; f.txnPrepared = false; f.txnExpiresInSeconds = 0; f.cursorCount = 0;
   f.longestCursorIdleSeconds = 0; f.isReaperSession = false; f.isReaperUser = false;
+  f.members = NO_STRINGS; f.memberStates = NO_STRINGS; f.onSecondary = false;
   return f;
 }
 

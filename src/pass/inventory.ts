@@ -167,11 +167,13 @@ export class InventoryBuilder {
         f.isReaperUser = this.self.user !== '' && a.user === this.self.user;
       }
       f.lastUseMs = this.now - a.secsRunning * 1000;
+      this.applyMember(f, a);
       this.sessionlessOps.push(f);
       return;
     }
     const f = this.record(a.sessionId, a.uid, a.user);
     this.applyClient(f, a);
+    if ((a.type === 'op' && a.active) || a.txn || a.type === 'idleCursor') this.applyMember(f, a);
     if (a.type === 'op' && a.active) {
       f.opCount++;
       if (a.secsRunning > f.longestOpSeconds) f.longestOpSeconds = a.secsRunning;
@@ -195,6 +197,14 @@ export class InventoryBuilder {
       if (idle > f.longestCursorIdleSeconds) f.longestCursorIdleSeconds = idle;
       this.touch(f, a.cursorLastAccessMs);
     }
+  }
+
+  /** Where it holds something: the member the document was read on (the kill goes there). */
+  private applyMember(f: SessionFacts, a: Activity): void {
+    if (!a.member) return;
+    f.members = withItem(f.members, this.intern(a.member));
+    if (a.memberState) f.memberStates = withItem(f.memberStates, a.memberState);
+    if (a.memberState === 'SECONDARY') f.onSecondary = true;
   }
 
   private applyClient(f: SessionFacts, a: Activity): void {

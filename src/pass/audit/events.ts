@@ -64,8 +64,13 @@ export interface DecisionDetail {
   why?: string;
   /** What the server said; required when outcome is "failed". */
   error?: { code?: number; codeName?: string; message: string };
-  /** Which killSessions / killOp batch carried this kill, when batched. */
+  /** Which killSessions / killOp batch carried this kill, when batched (counted per member on a replica set). */
   killBatch?: { index: number; size: number };
+  /**
+   * Replica-set members (host:port) where the session or operation held something, and, once the kill was
+   * sent, what it did on each; absent on a standalone, through mongos, or with --members primary.
+   */
+  members?: { host: string; outcome?: 'killed' | 'failed' | 'not-attempted'; error?: string }[];
 }
 
 export interface RunCounts {
@@ -109,6 +114,13 @@ export interface RunSummaryDetail {
   /** What was not done, e.g. stopped before the Lambda deadline. */
   unfinished?: string;
   error?: { message: string };
+  /** What the URI pointed at and which members the pass read; absent from reapers before topology discovery. */
+  coverage?: {
+    topology: 'standalone' | 'replicaSet' | 'mongos';
+    setName: string;
+    members: { host: string; state: string; covered: boolean; why?: string }[];
+    notes: string[];
+  };
 }
 
 export type AuditDetail = DecisionDetail | RunSummaryDetail;
