@@ -18,6 +18,7 @@ import { loadPolicySet } from '../src/pass/policy/load.ts';
 import type { PolicySet } from '../src/pass/policy/types.ts';
 import { ManualClock } from '../standin/src/clock.ts';
 import { startReplicaSet, type RunningReplicaSet } from '../standin/src/replset.ts';
+import { rawAuthenticated } from '../standin/test/scram-client.ts';
 
 const PASSWORD = 'rs-password';
 
@@ -190,5 +191,33 @@ describe('a replica set with a member down', () => {
     assert.equal(await bobOp, '11601 Interrupted');
     const summary = sink.events.at(-1)!.detail;
     assert.equal(summary.kind === 'run' && summary.coverage?.members.find((m) => m.host === down)?.covered, false);
+  });
+});
+
+describe('a sessionless operation on a secondary', () => {
+  let s: SetUp;
+  afterEach(async () => {
+    await Promise.all(s.clients.map((c) => c.close().catch(() => {})));
+    await s.rs.stop();
+  });
+
+  test('is killed with killOp on that member, and on no other', async () => {
+    // Prepare: bob's operation carries no lsid (raw wire protocol), on secondary 1.
+    s = await setUp();
+    const member = s.rs.members[1]!;
+    const bob = await rawAuthenticated(member.port, 'bob', PASSWORD);
+    const running = bob.command({ sleep: 1, secs: 3600, lock: 'none' });
+    await eventually('the sessionless operation runs on secondary 1', async () => (await seenOn(s, 1, 'sessionless')).some((d) => d.active && !d.lsid));
+    s.clock.advance(10_000);
+    // Act
+    const { report } = await pass(s, s.rs.uriFor('reaper', PASSWORD));
+    // Assess
+    const reply = await running;
+    bob.raw.end();
+    assert.equal(reply?.code, 11601);
+    const row = report.decisions.find((d) => d.target === 'operation');
+    assert.equal(row?.outcome, 'killed');
+    assert.deepEqual(row?.memberKills, [{ host: member.host, outcome: 'killed' }]);
+    assert.equal(report.counts.killOpCalls, 1);
   });
 });

@@ -150,7 +150,7 @@ export class MongoAdapter implements MongoPort {
       const topology = hello.msg === 'isdbgrid' ? 'mongos' : hello.setName ? 'replicaSet' : 'standalone';
       return { topology, setName: String(hello.setName ?? ''), members: [], notes: ['the adapter wraps a client without its connection string: only the server the driver selects is read'] };
     }
-    const coverage = await this.pool.discover(this.client);
+    const coverage = await this.pool.discover(this.client, session, (host, client) => this.memberSession({ host, client }));
     this.coverage = coverage;
     for (const m of this.pool.current) {
       // Listening on the member clients counts their round trips too (once per client).
@@ -164,7 +164,7 @@ export class MongoAdapter implements MongoPort {
     return coverage;
   }
 
-  private memberSession(m: Member): ClientSession {
+  private memberSession(m: Pick<Member, 'host' | 'client'>): ClientSession {
     let s = this.memberSessions.get(m.host);
     if (!s || s.hasEnded) {
       s = m.client.startSession({ causalConsistency: false });

@@ -8,7 +8,7 @@
  * (same credentials, TLS and auth options), opened once and kept across passes (a warm Lambda reuses it).
  */
 import { ConnectionString } from 'mongodb-connection-string-url';
-import { MongoClient, type Document, type MongoClientOptions } from 'mongodb';
+import { MongoClient, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
 import type { Coverage, MemberCoverage, MemberState } from '../../pass/ports.ts';
 
@@ -79,8 +79,9 @@ export class MemberPool {
    * Discovery: hello on the main client says what the URI points at; on a replica set every member in
    * hosts and passives (data-bearing; arbiters hold no data) is asked hello over its own connection.
    */
-  async discover(main: MongoClient): Promise<Coverage> {
-    const hello = await main.db('admin').command({ hello: 1 });
+  async discover(main: MongoClient, session: ClientSession, memberSession: (host: string, client: MongoClient) => ClientSession): Promise<Coverage> {
+    // In the reaper's own session: an implicit one would show up as one more session in the inventory.
+    const hello = await main.db('admin').command({ hello: 1 }, { session });
     if (hello.msg === 'isdbgrid') {
       this.current = [];
       return {
@@ -100,12 +101,13 @@ export class MemberPool {
     const asked = await Promise.all(hosts.map(async (host): Promise<{ cover: MemberCoverage; member?: Member }> => {
       const client = this.clientFor(host);
       try {
-        const h = await client.db('admin').command({ hello: 1 }, { timeoutMS: MEMBER_TIMEOUT_MS });
+        const own = memberSession(host, client);
+        const h = await client.db('admin').command({ hello: 1 }, { timeoutMS: MEMBER_TIMEOUT_MS, session: own });
         if (h.setName !== setName) {
           return { cover: { host, state: '', covered: false, why: `${host} answers as replica set "${h.setName ?? '(none)'}", not "${setName}"; fix the member's replSetName or the seed list` } };
         }
         // connectionStatus checks the credentials took (hello itself needs none).
-        await client.db('admin').command({ connectionStatus: 1 }, { timeoutMS: MEMBER_TIMEOUT_MS });
+        await client.db('admin').command({ connectionStatus: 1 }, { timeoutMS: MEMBER_TIMEOUT_MS, session: own });
         const state = stateOf(h);
         return { cover: { host, state, covered: true }, member: { host, state, client } };
       } catch (e) {
