@@ -55,6 +55,10 @@ export interface Activity {
   memberState?: MemberState;
 }
 
+/** Which replica-set members a pass reads and kills on: every data-bearing member, or the primary only. */
+export const MEMBERS_MODES = ['all', 'primary'] as const;
+export type MembersMode = (typeof MEMBERS_MODES)[number];
+
 /** A member's role as hello reported it at the start of the pass. */
 export type MemberState = 'PRIMARY' | 'SECONDARY' | 'STANDALONE' | 'MONGOS';
 

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { Binary, MongoClient, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
-import type { Activity, Coverage, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
+import type { Activity, Coverage, ListedSession, MembersMode, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
 import { redactUri } from '../../util/redact.ts';
 import { commandBatches } from './raw-cursor.ts';
 import { readListedSession } from './session-doc-reader.ts';
@@ -93,9 +93,6 @@ export function killSessionsCommand(batch: readonly SessionKey[]): Document {
     }),
   };
 }
-
-/** Which members a pass reads and kills on: every data-bearing member, or the primary only (the old behaviour). */
-export type MembersMode = 'all' | 'primary';
 
 /** killOp's command; through mongos the opid is "shard:opid" and is passed as that string (docs/server-semantics.md#through-mongos). */
 function killOpCommand(opid: string): Document {
