@@ -16,6 +16,7 @@ import { REAPER_ROLE_DOCUMENT } from '../src/demo/workload.ts';
 import { runPass, type PassOptions, type RunReport } from '../src/pass/pass.ts';
 import { loadPolicySet } from '../src/pass/policy/load.ts';
 import type { PolicySet } from '../src/pass/policy/types.ts';
+import type { MembersMode } from '../src/pass/ports.ts';
 import { ManualClock } from '../standin/src/clock.ts';
 import { startReplicaSet, type RunningReplicaSet } from '../standin/src/replset.ts';
 import { rawAuthenticated } from '../standin/test/scram-client.ts';
@@ -66,9 +67,9 @@ async function setUp(): Promise<SetUp> {
   return { rs, clock, policy, clients, connect, killSessionsCalls: () => rs.members.map((m) => m.mongod.stats.killSessionsCalls) };
 }
 
-async function pass(s: SetUp, uri: string): Promise<{ report: RunReport; sink: InMemoryAuditSink }> {
+async function pass(s: SetUp, uri: string, members: MembersMode = 'all'): Promise<{ report: RunReport; sink: InMemoryAuditSink }> {
   const sink = new InMemoryAuditSink();
-  const mongo = await MongoAdapter.connect(uri);
+  const mongo = await MongoAdapter.connect(uri, {}, members);
   try {
     return { report: await runPass(mongo, s.policy, sink, options(() => s.clock.now())), sink };
   } finally {
@@ -84,6 +85,19 @@ async function seenOn(s: SetUp, member: number, appName: string): Promise<Docume
   } finally {
     await c.close();
   }
+}
+
+async function tearDown(s: SetUp): Promise<void> {
+  await Promise.all(s.clients.map((c) => c.close().catch(() => {})));
+  await s.rs.stop();
+}
+
+/** bob's hour-long operation, in a session, on secondary 1; resolves to how it ended once it is running. */
+async function runawayOnSecondary(s: SetUp): Promise<Promise<string>> {
+  const bob = await s.connect(s.rs.directUri(1, 'bob', PASSWORD), 'reporting-job');
+  const bobOp = outcome(bob.db('admin').command({ sleep: 1, secs: 3600, lock: 'none' }, { session: bob.startSession() }));
+  await eventually('bob\'s operation runs on secondary 1', async () => (await seenOn(s, 1, 'reporting-job')).some((d) => d.active));
+  return bobOp;
 }
 
 describe('a reaping pass on a replica set, member by member', () => {
@@ -123,10 +137,7 @@ describe('a reaping pass on a replica set, member by member', () => {
       alice: await outcome(aliceSession.commitTransaction()),
     };
   });
-  after(async () => {
-    await Promise.all(s.clients.map((c) => c.close().catch(() => {})));
-    await s.rs.stop();
-  });
+  after(() => tearDown(s));
 
   test('the pass covers all three members and names their states', () => {
     assert.equal(report.error, null);
@@ -168,17 +179,12 @@ describe('a reaping pass on a replica set, member by member', () => {
 
 describe('a replica set with a member down', () => {
   let s: SetUp;
-  afterEach(async () => {
-    await Promise.all(s.clients.map((c) => c.close().catch(() => {})));
-    await s.rs.stop();
-  });
+  afterEach(() => tearDown(s));
 
   test('the stopped member is named as not covered, and the pass completes on the others', async () => {
     // Prepare
     s = await setUp();
-    const bob = await s.connect(s.rs.directUri(1, 'bob', PASSWORD), 'reporting-job');
-    const bobOp = outcome(bob.db('admin').command({ sleep: 1, secs: 3600, lock: 'none' }, { session: bob.startSession() }));
-    await eventually('bob\'s operation runs on secondary 1', async () => (await seenOn(s, 1, 'reporting-job')).some((d) => d.active));
+    const bobOp = await runawayOnSecondary(s);
     await s.rs.members[2]!.stop();
     s.clock.advance(10_000);
     // Act
@@ -196,10 +202,7 @@ describe('a replica set with a member down', () => {
 
 describe('a sessionless operation on a secondary', () => {
   let s: SetUp;
-  afterEach(async () => {
-    await Promise.all(s.clients.map((c) => c.close().catch(() => {})));
-    await s.rs.stop();
-  });
+  afterEach(() => tearDown(s));
 
   test('is killed with killOp on that member, and on no other', async () => {
     // Prepare: bob's operation carries no lsid (raw wire protocol), on secondary 1.
@@ -219,5 +222,31 @@ describe('a sessionless operation on a secondary', () => {
     assert.equal(row?.outcome, 'killed');
     assert.deepEqual(row?.memberKills, [{ host: member.host, outcome: 'killed' }]);
     assert.equal(report.counts.killOpCalls, 1);
+  });
+});
+
+describe('--members primary and bad connection strings', () => {
+  let s: SetUp;
+  afterEach(() => tearDown(s));
+
+  test('--members primary reads the primary only and names the secondaries as not covered', async () => {
+    // Prepare
+    s = await setUp();
+    const bobOp = await runawayOnSecondary(s);
+    s.clock.advance(10_000);
+    const before = s.killSessionsCalls();
+    // Act
+    const { report } = await pass(s, s.rs.uriFor('reaper', PASSWORD), 'primary');
+    // Assess: nothing on the secondary was seen or killed, and the report says so.
+    assert.deepEqual(s.killSessionsCalls(), before);
+    assert.equal(report.decisions.find((d) => d.appName === 'reporting-job'), undefined);
+    assert.deepEqual(report.coverage?.members.filter((m) => !m.covered).map((m) => m.host), [s.rs.members[1]!.host, s.rs.members[2]!.host]);
+    assert.match(report.unfinished ?? '', /not read: --members primary/);
+  });
+
+  test('a replica set name that does not match is a clear error before anything is read', async () => {
+    s = await setUp();
+    const wrong = s.rs.uriFor('reaper', PASSWORD).replace('replicaSet=rs0', 'replicaSet=other');
+    await assert.rejects(MongoAdapter.connect(wrong, { serverSelectionTimeoutMS: 1000 }), /cannot connect to .*replicaSet name/);
   });
 });
