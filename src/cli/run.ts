@@ -95,7 +95,8 @@ export function renderReport(report: RunReport): string {
       { header: 'APP', value: (r) => r.appName || '-', max: 24 },
       { header: 'SESSION', value: (r) => (r.target === 'operation' ? `op ${r.opid}` : shortId(r.sessionId)) },
       { header: 'HOLDS', value: (r) => r.holds, max: 36 },
-      { header: 'MEMBERS', value: (r) => membersCell(r), max: 48 },
+      // Only on a replica set read member by member: a standalone's table is as it always was.
+      ...(rows.some((r) => r.members.length) ? [{ header: 'MEMBERS', value: (r: RunReport['decisions'][number]) => membersCell(r), max: 48 }] : []),
       { header: 'WHY', value: (r) => r.error?.message ?? r.why ?? r.reason, max: 80 },
     ])
     : '(no session matched any rule)';

@@ -95,6 +95,11 @@ export class MemberPool {
     }
     const setName = String(hello.setName);
     const hosts: string[] = [...(hello.hosts ?? []), ...(hello.passives ?? [])].map(String);
+    if (hosts.length === 1) {
+      // A one-member set: everything is on its primary, which the main connection reads; no second connection.
+      this.current = [];
+      return { topology: 'replicaSet', setName, members: [{ host: hosts[0]!, state: stateOf(hello), covered: true }], notes: [] };
+    }
     // hello lists neither hidden members nor arbiters (src/mongo/db/repl/replication_info.cpp); hidden
     // members hold data and sessions, and are not read yet: said in every run summary, never skipped silently.
     const notes = ['hidden members (not listed by hello) are not covered: replSetGetConfig is not read yet'];
