@@ -3,7 +3,7 @@
  *
  *   session-reaper run --uri URI [--policies DIR] [--dry-run] [--max-kills N] [--max-kill-share F]
  *                      [--batch-size N] [--concurrency N] [--audit eventbridge|stdout|file:PATH]
- *                      [--cluster NAME] [--json] [--<threshold flag> N]...
+ *                      [--cluster NAME] [--members all|primary] [--json] [--<threshold flag> N]...
  *
  * Threshold flags come from the policy set's parameters (e.g. --idle-txn-seconds 5 for the default set).
  * Exit codes (src/cli/run-outcome.ts): 0 the pass completed; 1 the pass failed (message on stderr); 2 bad
@@ -41,6 +41,7 @@ export const RUN_USAGE = `usage: session-reaper run --uri URI [--policies DIR] [
                           [--batch-size N] [--concurrency N] [--audit eventbridge|eventbridge:BUS|stdout|file:PATH]
                           [--audit-timeout SECONDS] [--audit-request-timeout SECONDS] [--cluster NAME]
                           [--source SOURCE] [--event-bus NAME] [--evaluator compiled|json-rules-engine]
+                          [--members all|primary]
                           [--json] [--<threshold> N]...
 threshold flags of the policy set: see 'session-reaper policies check'`;
 
@@ -102,6 +103,8 @@ export function renderReport(report: RunReport): string {
       { header: 'APP', value: (r) => (r.appName === null ? UNKNOWN_LABEL : r.appName || '-'), max: 24 },
       { header: 'SESSION', value: (r) => (r.target === 'operation' ? `op ${r.opid}` : shortId(r.sessionId)) },
       { header: 'HOLDS', value: (r) => r.holds, max: 36 },
+      // Only on a replica set read member by member: a standalone's table is as it always was.
+      ...(rows.some((r) => r.members.length) ? [{ header: 'MEMBERS', value: (r: RunReport['decisions'][number]) => membersCell(r), max: 48 }] : []),
       { header: 'WHY', value: (r) => r.error?.message ?? r.why ?? r.reason, max: 80 },
     ])
     : '(no session matched any rule)';
@@ -114,11 +117,29 @@ export function renderReport(report: RunReport): string {
     ['audit events', `${report.audit.sent}/${report.audit.events} sent`], ['duration', `${report.durationMs} ms`],
   ] as [string, string | number][], [{ header: 'SUMMARY', value: (r) => r[0] }, { header: '', value: (r) => r[1] }]);
   const notes = [
+    ...coverageLines(report),
     report.reportOnly ? `REPORT-ONLY: ${report.reportOnlyReason}` : '',
     report.unfinished ? `UNFINISHED: ${report.unfinished}` : '',
     report.error ? `FAILED: ${report.error}` : '',
   ].filter(Boolean);
   return [`run ${report.runId} on ${report.cluster}${report.dryRun ? ' (dry run)' : ''}`, '', table, '', summary, ...(notes.length ? ['', ...notes] : [])].join('\n');
+}
+
+/** Where it held something, and what the kill did there when it was not killed everywhere. */
+function membersCell(r: RunReport['decisions'][number]): string {
+  if (r.memberKills?.some((k) => k.outcome !== 'killed')) return r.memberKills.map((k) => `${k.host} ${k.outcome}`).join(', ');
+  return r.members.join(', ');
+}
+
+/** The topology and every member the pass did not read, and why: never a silent skip. */
+function coverageLines(report: RunReport): string[] {
+  const c = report.coverage;
+  if (!c) return [];
+  const read = c.members.filter((m) => m.covered).map((m) => `${m.host} ${m.state}`);
+  return [
+    `TOPOLOGY: ${c.topology}${c.setName ? ` "${c.setName}"` : ''}${read.length ? `; read ${read.join(', ')}` : ''}`,
+    ...c.members.filter((m) => !m.covered).map((m) => `NOT COVERED: ${m.host}: ${m.why}`),
+  ];
 }
 
 const ORDER = ['killed', 'failed', 'planned', 'skipped', 'protected', 'reported'];
@@ -179,7 +200,7 @@ export async function runCommand(argv: string[], io: CliIo = { stdout: process.s
   const absorb = (): void => {};
   io.stdout.on('error', absorb);
   try {
-    mongo = await MongoAdapter.connect(config.uri);
+    mongo = await MongoAdapter.connect(config.uri, {}, config.members);
     const report = await runPass(mongo, policy, sink, {
       cluster: config.cluster, trigger, dryRun: config.dryRun, maxKills: config.maxKills, maxKillShare: config.maxKillShare,
       batchSize: config.batchSize, concurrency: config.concurrency, source: config.source, evaluator: config.evaluator,

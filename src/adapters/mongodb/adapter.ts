@@ -8,10 +8,11 @@
 import { createHash } from 'node:crypto';
 import { Binary, MongoClient, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
-import type { Activity, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
+import type { Activity, Coverage, ListedSession, MembersMode, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
 import { redactConnectionString, redactUri } from '../../util/redact.ts';
 import { commandBatches } from './raw-cursor.ts';
 import { readListedSession } from './session-doc-reader.ts';
+import { MemberPool, type Member } from './members.ts';
 
 /** The appName the reaper announces, so operators can see it in $currentOp and logs. */
 export const REAPER_APP_NAME = 'mongodb-session-reaper';
@@ -209,16 +210,30 @@ export function killSessionsCommand(batch: readonly SessionKey[]): Document {
   };
 }
 
+/** killOp's command; through mongos the opid is "shard:opid" and is passed as that string (docs/server-semantics.md#through-mongos). */
+function killOpCommand(opid: string): Document {
+  return { killOp: 1, op: /^-?\d+$/.test(opid) ? Number(opid) : opid };
+}
+
 export class MongoAdapter implements MongoPort {
   private trips = 0;
   private session: ClientSession | null = null;
+  /** Each member client's own session id, reported as the reaper's one session (see tagged()). */
+  private readonly memberSessions = new Map<string, ClientSession>();
+  private readonly pool: MemberPool | null;
+  /** The last discover()'s answer, updated when a member fails later in the pass. */
+  private coverage: Coverage | null = null;
+  private readonly count = (): void => {
+    this.trips++;
+  };
 
-  private constructor(readonly client: MongoClient, private readonly ownsClient: boolean) {
-    client.on('commandStarted', () => this.trips++);
+  private constructor(readonly client: MongoClient, private readonly ownsClient: boolean, uri: string | null, options: MongoClientOptions, private readonly mode: MembersMode) {
+    client.on('commandStarted', this.count);
+    this.pool = uri ? new MemberPool(uri, { appName: REAPER_APP_NAME, monitorCommands: true, ...options }) : null;
   }
 
   /** Connects with command monitoring on (to count round trips) and the reaper's appName. */
-  static async connect(uri: string, options: MongoClientOptions = {}): Promise<MongoAdapter> {
+  static async connect(uri: string, options: MongoClientOptions = {}, mode: MembersMode = 'all'): Promise<MongoAdapter> {
     let client: MongoClient | undefined;
     try {
       // Inside the try: the driver parses the string in the constructor, and its parse errors need the same wording.
@@ -227,14 +242,72 @@ export class MongoAdapter implements MongoPort {
     } catch (e) {
       await client?.close().catch(() => {});
       // The driver's own message is free text that may quote the string back: redacted too.
-      throw new MongoStageError(`cannot connect to ${redactConnectionString(uri)}: ${redactUri((e as Error).message)}; check the connection string, the network path and the credentials`, { cause: e });
+      throw new MongoStageError(`cannot connect to ${redactConnectionString(uri)}: ${redactUri((e as Error).message)}; check the connection string (seed list, replicaSet name), the network path and the credentials`, { cause: e });
     }
-    return new MongoAdapter(client, true);
+    return new MongoAdapter(client, true, uri, options, mode);
   }
 
-  /** Wraps a client created elsewhere (a Lambda's module-scope client); it must have monitorCommands on to count round trips. */
-  static wrap(client: MongoClient): MongoAdapter {
-    return new MongoAdapter(client, false);
+  /**
+   * Wraps a client created elsewhere (a Lambda's module-scope client); it must have monitorCommands on to count
+   * round trips. With its URI the adapter reads every replica-set member; without, the server the client picks.
+   */
+  static wrap(client: MongoClient, uri: string | null = null, mode: MembersMode = 'all'): MongoAdapter {
+    return new MongoAdapter(client, false, uri, {}, mode);
+  }
+
+  /** The members read member by member this pass; empty on a standalone, through mongos, or with --members primary. */
+  private members(): Member[] {
+    return this.mode === 'all' && this.pool ? this.pool.current : [];
+  }
+
+  async discover(): Promise<Coverage> {
+    const session = this.ownSession();
+    if (!this.pool) {
+      const hello = await this.client.db('admin').command({ hello: 1 }, { session });
+      const topology = hello.msg === 'isdbgrid' ? 'mongos' : hello.setName ? 'replicaSet' : 'standalone';
+      return { topology, setName: String(hello.setName ?? ''), members: [], notes: ['the adapter wraps a client without its connection string: only the server the driver selects is read'] };
+    }
+    const coverage = await this.pool.discover(this.client, session, (host, client) => this.memberSession({ host, client }));
+    this.coverage = coverage;
+    for (const m of this.pool.current) {
+      // Listening on the member clients counts their round trips too (once per client).
+      if (m.client.listenerCount('commandStarted') === 0) m.client.on('commandStarted', this.count);
+    }
+    if (this.mode === 'primary' && coverage.topology === 'replicaSet') {
+      for (const m of coverage.members) {
+        if (m.state === 'SECONDARY') Object.assign(m, { covered: false, why: 'not read: --members primary (REAPER_MEMBERS=primary)' });
+      }
+    }
+    return coverage;
+  }
+
+  private memberSession(m: Pick<Member, 'host' | 'client'>): ClientSession {
+    let s = this.memberSessions.get(m.host);
+    if (!s || s.hasEnded) {
+      s = m.client.startSession({ causalConsistency: false });
+      this.memberSessions.set(m.host, s);
+    }
+    return s;
+  }
+
+  /**
+   * Every member's documents, read in parallel, each tagged with its member. The reaper's session on a member
+   * client is reported under the reaper's main session id, so the policy's isReaperSession protects it too.
+   */
+  private async readMembers<T>(read: (db: (name: string) => ReturnType<MongoClient['db']>, session: ClientSession) => Promise<T[]>, tag: (item: T, m: Member, mainId: string, ownId: string) => T): Promise<T[]> {
+    const mainId = uuidString(this.ownSession().id?.id);
+    const parts = await Promise.all(this.members().map(async (m) => {
+      const session = this.memberSession(m);
+      const ownId = uuidString(session.id?.id);
+      try {
+        return (await read((name) => m.client.db(name), session)).map((x) => tag(x, m, mainId, ownId));
+      } catch (e) {
+        // One member failing does not stop the pass: it is marked not covered (and why) in this pass's coverage.
+        this.pool!.drop(this.coverage, m.host, e);
+        return [];
+      }
+    }));
+    return parts.flat();
   }
 
   private ownSession(): ClientSession {
@@ -261,15 +334,31 @@ export class MongoAdapter implements MongoPort {
 
   async *listLocalSessions(): AsyncIterable<ListedSession[]> {
     const command = { aggregate: 1, pipeline: [{ $listLocalSessions: { allUsers: true } }], cursor: {} };
-    yield* commandBatches(this.client.db('admin'), command, this.ownSession(), readListedSession);
+    if (this.members().length === 0) {
+      yield* commandBatches(this.client.db('admin'), command, this.ownSession(), readListedSession);
+      return;
+    }
+    // Each member's cache: a session used on a secondary is in that secondary's cache only.
+    yield await this.readMembers<ListedSession>(async (db, session) => {
+      const all: ListedSession[] = [];
+      for await (const b of commandBatches(db('admin'), command, session, readListedSession)) all.push(...b);
+      return all;
+    }, (s, _m, mainId, ownId) => (s.id === ownId ? { ...s, id: mainId } : s));
   }
 
   async *currentOp(): AsyncIterable<Activity[]> {
-    const cursor = this.client.db('admin').aggregate(
-      [{ $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } }, { $project: CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }],
-      { session: this.ownSession() },
-    );
-    while (await cursor.hasNext()) yield cursor.readBufferedDocuments().map(toActivity);
+    const pipeline = [{ $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } }, { $project: CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }];
+    if (this.members().length === 0) {
+      const cursor = this.client.db('admin').aggregate(pipeline, { session: this.ownSession() });
+      while (await cursor.hasNext()) yield cursor.readBufferedDocuments().map(toActivity);
+      return;
+    }
+    yield await this.readMembers<Activity>(async (db, session) => {
+      const all: Activity[] = [];
+      const cursor = db('admin').aggregate(pipeline, { session });
+      while (await cursor.hasNext()) all.push(...cursor.readBufferedDocuments().map(toActivity));
+      return all;
+    }, (a, m, mainId, ownId) => ({ ...a, sessionId: a.sessionId === ownId ? mainId : a.sessionId, member: m.host, memberState: m.state }));
   }
 
   async killSessions(batch: readonly SessionKey[]): Promise<void> {
@@ -277,9 +366,22 @@ export class MongoAdapter implements MongoPort {
   }
 
   async killOp(opid: string): Promise<void> {
-    // Through mongos the opid is "shard:opid" and is passed as that string (docs/server-semantics.md#through-mongos).
-    const op = /^-?\d+$/.test(opid) ? Number(opid) : opid;
-    await this.client.db('admin').command({ killOp: 1, op }, { session: this.ownSession() });
+    await this.client.db('admin').command(killOpCommand(opid), { session: this.ownSession() });
+  }
+
+  async killSessionsOn(member: string, batch: readonly SessionKey[]): Promise<void> {
+    const m = this.memberOrThrow(member);
+    await m.client.db('admin').command(killSessionsCommand(batch), { session: this.memberSession(m) });
+  }
+
+  async killOpOn(member: string, opid: string): Promise<void> {
+    const m = this.memberOrThrow(member);
+    await m.client.db('admin').command(killOpCommand(opid), { session: this.memberSession(m) });
+  }
+
+  private memberOrThrow(host: string): Member {
+    if (!this.pool) throw new MongoStageError(`no member connections (the adapter wraps a client without its URI); cannot send to ${host}`);
+    return this.pool.member(host);
   }
 
   roundTrips(): number {
@@ -289,6 +391,9 @@ export class MongoAdapter implements MongoPort {
   async close(): Promise<void> {
     await this.session?.endSession().catch(() => {});
     this.session = null;
+    await Promise.all([...this.memberSessions.values()].map((s) => s.endSession().catch(() => {})));
+    this.memberSessions.clear();
+    await this.pool?.close();
     if (this.ownsClient) await this.client.close();
   }
 }
