@@ -63,7 +63,8 @@ async function setUp(): Promise<SetUp> {
   await adminDb.command({ createUser: 'reaper', pwd: PASSWORD, roles: [{ role: 'sessionReaper', db: 'admin' }] });
   for (const u of ['alice', 'bob', 'carol']) await adminDb.command({ createUser: u, pwd: PASSWORD, roles: [{ role: 'readWrite', db: 'shop' }] });
   await admin.db('shop').collection('orders').insertMany(Array.from({ length: 20 }, (_, i) => ({ _id: i as never, total: i })));
-  const policy = await loadPolicySet(DEFAULT_POLICIES_DIR, { overrides: DEMO_THRESHOLDS });
+  // protectUnknownApplications 0: carol's cursor-only session (idle cursors name no application) is a kill target.
+  const policy = await loadPolicySet(DEFAULT_POLICIES_DIR, { overrides: { ...DEMO_THRESHOLDS, protectUnknownApplications: 0 } });
   return { rs, clock, policy, clients, connect, killSessionsCalls: () => rs.members.map((m) => m.mongod.stats.killSessionsCalls) };
 }
 
@@ -92,12 +93,15 @@ async function tearDown(s: SetUp): Promise<void> {
   await s.rs.stop();
 }
 
-/** bob's hour-long operation, in a session, on secondary 1; resolves to how it ended once it is running. */
-async function runawayOnSecondary(s: SetUp): Promise<Promise<string>> {
+/**
+ * bob's hour-long operation, in a session, on secondary 1, once it is running; `ended` resolves to how it ended
+ * (wrapped: an async function returning the promise itself would wait for the operation to end).
+ */
+async function runawayOnSecondary(s: SetUp): Promise<{ ended: Promise<string> }> {
   const bob = await s.connect(s.rs.directUri(1, 'bob', PASSWORD), 'reporting-job');
   const bobOp = outcome(bob.db('admin').command({ sleep: 1, secs: 3600, lock: 'none' }, { session: bob.startSession() }));
   await eventually('bob\'s operation runs on secondary 1', async () => (await seenOn(s, 1, 'reporting-job')).some((d) => d.active));
-  return bobOp;
+  return { ended: bobOp };
 }
 
 describe('a reaping pass on a replica set, member by member', () => {
@@ -184,7 +188,7 @@ describe('a replica set with a member down', () => {
   test('the stopped member is named as not covered, and the pass completes on the others', async () => {
     // Prepare
     s = await setUp();
-    const bobOp = await runawayOnSecondary(s);
+    const { ended: bobOp } = await runawayOnSecondary(s);
     await s.rs.members[2]!.stop();
     s.clock.advance(10_000);
     // Act
@@ -232,7 +236,7 @@ describe('--members primary and bad connection strings', () => {
   test('--members primary reads the primary only and names the secondaries as not covered', async () => {
     // Prepare
     s = await setUp();
-    const bobOp = await runawayOnSecondary(s);
+    const { ended: bobOp } = await runawayOnSecondary(s);
     s.clock.advance(10_000);
     const before = s.killSessionsCalls();
     // Act

@@ -134,7 +134,8 @@ function membersCell(r: RunReport['decisions'][number]): string {
 /** The topology and every member the pass did not read, and why: never a silent skip. */
 function coverageLines(report: RunReport): string[] {
   const c = report.coverage;
-  if (!c) return [];
+  // A standalone or a one-member set fully read says nothing more than it always did.
+  if (!c || (c.members.length <= 1 && c.members.every((m) => m.covered) && c.notes.length === 0)) return [];
   const read = c.members.filter((m) => m.covered).map((m) => `${m.host} ${m.state}`);
   return [
     `TOPOLOGY: ${c.topology}${c.setName ? ` "${c.setName}"` : ''}${read.length ? `; read ${read.join(', ')}` : ''}`,

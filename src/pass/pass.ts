@@ -124,7 +124,7 @@ async function inventoryStage(pass: PassContext): Promise<{ self: ReaperIdentity
   if (pass.mongo.discover) {
     const coverage = await timed(pass, 'inventory', () => pass.mongo.discover!());
     pass.coverage = coverage;
-    if (coverage.topology === 'replicaSet' && !coverage.members.some((m) => m.covered && m.state === 'PRIMARY')) {
+    if (coverage.topology === 'replicaSet' && coverage.members.length > 1 && !coverage.members.some((m) => m.covered && m.state === 'PRIMARY')) {
       // No primary read: sessions that hold nothing anywhere would be killed on a guess; do not start.
       throw new Error(`no primary of replica set "${coverage.setName}" could be read (${coverage.members.map((m) => `${m.host}: ${m.why ?? m.state}`).join('; ')}); nothing was killed. Fix the member(s) named, or point the URI at a set with a primary`);
     }

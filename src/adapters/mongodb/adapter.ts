@@ -6,7 +6,7 @@
  * $currentOp is projected down to the fields the inventory reads (its documents carry whole commands).
  */
 import { createHash } from 'node:crypto';
-import { Binary, MongoClient, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
+import { Binary, MongoClient, type ClientSession, type Document, type MongoClientOptions, type TopologyDescription } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
 import type { Activity, Coverage, ListedSession, MembersMode, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
 import { redactConnectionString, redactUri } from '../../util/redact.ts';
@@ -227,24 +227,33 @@ export class MongoAdapter implements MongoPort {
     this.trips++;
   };
 
+  /** What the driver's monitors last said the deployment is (SDAM): discovery costs the pass no command. */
+  private description: TopologyDescription | null = null;
+
   private constructor(readonly client: MongoClient, private readonly ownsClient: boolean, uri: string | null, options: MongoClientOptions, private readonly mode: MembersMode) {
     client.on('commandStarted', this.count);
-    this.pool = uri ? new MemberPool(uri, { appName: REAPER_APP_NAME, monitorCommands: true, ...options }) : null;
+    client.on('topologyDescriptionChanged', (e) => {
+      this.description = e.newDescription;
+    });
+    this.pool = uri ? new MemberPool(uri, { appName: REAPER_APP_NAME, monitorCommands: true, ...options }, (c) => c.on('commandStarted', this.count)) : null;
   }
 
   /** Connects with command monitoring on (to count round trips) and the reaper's appName. */
   static async connect(uri: string, options: MongoClientOptions = {}, mode: MembersMode = 'all'): Promise<MongoAdapter> {
     let client: MongoClient | undefined;
+    let adapter: MongoAdapter;
     try {
       // Inside the try: the driver parses the string in the constructor, and its parse errors need the same wording.
       client = new MongoClient(uri, { appName: REAPER_APP_NAME, monitorCommands: true, serverSelectionTimeoutMS: 10_000, ...options });
+      // Before connect(): the adapter follows the topology description from the first hello on.
+      adapter = new MongoAdapter(client, true, uri, options, mode);
       await client.connect();
     } catch (e) {
       await client?.close().catch(() => {});
       // The driver's own message is free text that may quote the string back: redacted too.
       throw new MongoStageError(`cannot connect to ${redactConnectionString(uri)}: ${redactUri((e as Error).message)}; check the connection string (seed list, replicaSet name), the network path and the credentials`, { cause: e });
     }
-    return new MongoAdapter(client, true, uri, options, mode);
+    return adapter;
   }
 
   /**
@@ -255,30 +264,20 @@ export class MongoAdapter implements MongoPort {
     return new MongoAdapter(client, false, uri, {}, mode);
   }
 
-  /** The members read member by member this pass; empty on a standalone, through mongos, or with --members primary. */
+  /** The members read member by member this pass; empty on a standalone, a one-member set, through mongos, or with --members primary. */
   private members(): Member[] {
-    return this.mode === 'all' && this.pool ? this.pool.current : [];
+    return this.pool ? this.pool.current : [];
   }
 
   async discover(): Promise<Coverage> {
-    const session = this.ownSession();
-    if (!this.pool) {
-      const hello = await this.client.db('admin').command({ hello: 1 }, { session });
+    if (!this.pool || !this.description) {
+      // A wrapped client: its description was not followed from the start, so one hello says what it is.
+      const hello = await this.client.db('admin').command({ hello: 1 }, { session: this.ownSession() });
       const topology = hello.msg === 'isdbgrid' ? 'mongos' : hello.setName ? 'replicaSet' : 'standalone';
-      return { topology, setName: String(hello.setName ?? ''), members: [], notes: ['the adapter wraps a client without its connection string: only the server the driver selects is read'] };
+      return { topology, setName: String(hello.setName ?? ''), members: [], notes: ['the adapter wraps a client it did not connect: only the server the driver selects is read'] };
     }
-    const coverage = await this.pool.discover(this.client, session, (host, client) => this.memberSession({ host, client }));
-    this.coverage = coverage;
-    for (const m of this.pool.current) {
-      // Listening on the member clients counts their round trips too (once per client).
-      if (m.client.listenerCount('commandStarted') === 0) m.client.on('commandStarted', this.count);
-    }
-    if (this.mode === 'primary' && coverage.topology === 'replicaSet') {
-      for (const m of coverage.members) {
-        if (m.state === 'SECONDARY') Object.assign(m, { covered: false, why: 'not read: --members primary (REAPER_MEMBERS=primary)' });
-      }
-    }
-    return coverage;
+    this.coverage = await this.pool.discover(this.description, this.mode);
+    return this.coverage;
   }
 
   private memberSession(m: Pick<Member, 'host' | 'client'>): ClientSession {

@@ -8,9 +8,9 @@
  * (same credentials, TLS and auth options), opened once and kept across passes (a warm Lambda reuses it).
  */
 import { ConnectionString } from 'mongodb-connection-string-url';
-import { MongoClient, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
+import { MongoClient, type MongoClientOptions, type ServerDescription, type TopologyDescription } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
-import type { Coverage, MemberCoverage, MemberState } from '../../pass/ports.ts';
+import type { Coverage, MemberCoverage, MembersMode, MemberState } from '../../pass/ports.ts';
 
 /**
  * How long a member may take to answer before the pass carries on without it: well under the default
@@ -33,10 +33,10 @@ export function memberUri(uri: string, host: string): string {
   return direct.toString();
 }
 
-function stateOf(hello: Document): MemberState {
-  if (hello.msg === 'isdbgrid') return 'MONGOS';
-  if (!hello.setName) return 'STANDALONE';
-  return hello.isWritablePrimary === true || hello.ismaster === true ? 'PRIMARY' : 'SECONDARY';
+function stateOf(sd: ServerDescription | undefined): MemberState {
+  if (sd?.type === 'Mongos') return 'MONGOS';
+  if (sd?.type === 'Standalone') return 'STANDALONE';
+  return sd?.type === 'RSPrimary' ? 'PRIMARY' : 'SECONDARY';
 }
 
 /** Why a member could not be used, with the fix. */
@@ -64,63 +64,108 @@ export class MemberPool {
   /** The members covered by the last discover(), in hello's order. */
   current: Member[] = [];
 
-  constructor(private readonly uri: string, private readonly options: MongoClientOptions) {}
+  /** Hosts whose client connected (and authenticated). */
+  private readonly ready = new Set<string>();
+  private readonly seen = new Map<string, ServerDescription>();
+
+  /** onConnected: called once per member client after it connected (the adapter counts its round trips from then). */
+  constructor(private readonly uri: string, private readonly options: MongoClientOptions, private readonly onConnected: (client: MongoClient) => void) {}
 
   private clientFor(host: string): MongoClient {
     let c = this.clients.get(host);
     if (!c) {
       c = new MongoClient(memberUri(this.uri, host), { ...this.options, serverSelectionTimeoutMS: MEMBER_TIMEOUT_MS, connectTimeoutMS: MEMBER_TIMEOUT_MS });
+      // What this client's own monitor last saw of its member: its state when the main client has not looked yet.
+      c.on('serverDescriptionChanged', (e) => this.seen.set(host, e.newDescription));
       this.clients.set(host, c);
     }
     return c;
   }
 
   /**
-   * Discovery: hello on the main client says what the URI points at; on a replica set every member in
-   * hosts and passives (data-bearing; arbiters hold no data) is asked hello over its own connection.
+   * A member's client, connected: connect() authenticates a pooled connection (the driver checks out one
+   * connection when credentials are given), so a member that refuses the reaper's credentials fails here,
+   * before anything is read. Connected clients are kept; one that failed is dropped and tried again next pass.
    */
-  async discover(main: MongoClient, session: ClientSession, memberSession: (host: string, client: MongoClient) => ClientSession): Promise<Coverage> {
-    // In the reaper's own session: an implicit one would show up as one more session in the inventory.
-    const hello = await main.db('admin').command({ hello: 1 }, { session });
-    if (hello.msg === 'isdbgrid') {
+  private async connected(host: string): Promise<MongoClient> {
+    const c = this.clientFor(host);
+    if (this.ready.has(host)) return c;
+    try {
+      await c.connect();
+    } catch (e) {
+      this.clients.delete(host);
+      await c.close().catch(() => {});
+      throw e;
+    }
+    this.ready.add(host);
+    this.onConnected(c);
+    return c;
+  }
+
+  /**
+   * Discovery from the main client's topology description (what the driver's monitors learnt from hello,
+   * src/mongo/db/repl/replication_info.cpp on the server; the server discovery and monitoring spec in the
+   * driver): no command of the pass's own. A standalone, a one-member set and mongos are read over the main
+   * connection, as before topology discovery; a set of two or more members is read member by member over
+   * direct connections to every data-bearing member in hosts and passives (arbiters hold no data).
+   */
+  async discover(description: TopologyDescription, mode: MembersMode): Promise<Coverage> {
+    const servers = [...description.servers.values()];
+    if (description.type === 'Sharded' || servers.some((sd) => sd.type === 'Mongos')) {
       this.current = [];
       return {
-        topology: 'mongos', setName: '', members: [{ host: String(hello.me ?? ''), state: 'MONGOS', covered: true }],
-        notes: ['connected to mongos: sharded clusters are not yet supported member by member; the pass reads and kills through the router'],
+        topology: 'mongos', setName: '',
+        members: servers.filter((sd) => sd.type === 'Mongos').map((sd) => ({ host: sd.address, state: 'MONGOS' as const, covered: true })),
+        notes: ['connected to mongos: sharded clusters are not yet read shard by shard; the pass reads and kills through the router'],
       };
     }
-    if (!hello.setName) {
+    const setName = description.setName ?? servers.find((sd) => sd.setName)?.setName ?? '';
+    if (!setName) {
       this.current = [];
-      return { topology: 'standalone', setName: '', members: [{ host: String(hello.me ?? ''), state: 'STANDALONE', covered: true }], notes: [] };
+      return { topology: 'standalone', setName: '', members: servers.map((sd) => ({ host: sd.address, state: 'STANDALONE' as const, covered: true })), notes: [] };
     }
-    const setName = String(hello.setName);
-    const hosts: string[] = [...(hello.hosts ?? []), ...(hello.passives ?? [])].map(String);
-    if (hosts.length === 1) {
-      // A one-member set: everything is on its primary, which the main connection reads; no second connection.
+    // Every data-bearing member any member names (the primary's list first), and the servers the driver tracks.
+    const named = servers.filter((sd) => sd.setName === setName).sort((a, b) => Number(b.type === 'RSPrimary') - Number(a.type === 'RSPrimary'));
+    const hosts = [...new Set([...named.flatMap((sd) => [...sd.hosts, ...sd.passives]), ...servers.filter((sd) => !sd.arbiters.includes(sd.address)).map((sd) => sd.address)])];
+    if (hosts.length <= 1 || description.type === 'Single') {
+      // A one-member set, or a direct connection to one member: the main connection reads it, as it always has.
       this.current = [];
-      return { topology: 'replicaSet', setName, members: [{ host: hosts[0]!, state: stateOf(hello), covered: true }], notes: [] };
+      const one = named[0] ?? servers[0];
+      const notes = description.type === 'Single' && hosts.length > 1
+        ? [`directConnection to ${one?.address ?? '?'}: only that member is read; connect with the seed list and replicaSet=${setName} to read every member`]
+        : [];
+      return { topology: 'replicaSet', setName, members: one ? [{ host: one.address, state: stateOf(one), covered: true }] : [], notes };
     }
-    // hello lists neither hidden members nor arbiters (src/mongo/db/repl/replication_info.cpp); hidden
-    // members hold data and sessions, and are not read yet: said in every run summary, never skipped silently.
-    const notes = ['hidden members (not listed by hello) are not covered: replSetGetConfig is not read yet'];
+    if (mode === 'primary') {
+      // The behaviour before topology discovery: the main connection reads the primary, the others are named.
+      this.current = [];
+      return {
+        topology: 'replicaSet', setName, notes: [],
+        members: hosts.map((host) => {
+          const sd = description.servers.get(host);
+          return sd?.type === 'RSPrimary'
+            ? { host, state: 'PRIMARY' as const, covered: true }
+            : { host, state: sd && sd.type !== 'Unknown' ? stateOf(sd) : '' as const, covered: false, why: 'not read: --members primary (REAPER_MEMBERS=primary)' };
+        }),
+      };
+    }
     const asked = await Promise.all(hosts.map(async (host): Promise<{ cover: MemberCoverage; member?: Member }> => {
-      const client = this.clientFor(host);
+      const sd = description.servers.get(host);
+      // A member the monitor found down (Unknown with an error) is not waited for again.
+      if (sd && sd.type === 'Unknown' && sd.error) return { cover: { host, state: '', covered: false, why: whyNot(host, sd.error) } };
+      if (sd && (sd.type === 'RSGhost' || sd.type === 'RSOther')) {
+        return { cover: { host, state: '', covered: false, why: `${host} is neither primary nor secondary (${sd.type}: starting up, recovering or in rollback); it is read again when it is` } };
+      }
       try {
-        const own = memberSession(host, client);
-        const h = await client.db('admin').command({ hello: 1 }, { timeoutMS: MEMBER_TIMEOUT_MS, session: own });
-        if (h.setName !== setName) {
-          return { cover: { host, state: '', covered: false, why: `${host} answers as replica set "${h.setName ?? '(none)'}", not "${setName}"; fix the member's replSetName or the seed list` } };
-        }
-        // connectionStatus checks the credentials took (hello itself needs none).
-        await client.db('admin').command({ connectionStatus: 1 }, { timeoutMS: MEMBER_TIMEOUT_MS, session: own });
-        const state = stateOf(h);
+        const client = await this.connected(host);
+        const state = sd && sd.type !== 'Unknown' ? stateOf(sd) : stateOf(this.seen.get(host) ?? sd);
         return { cover: { host, state, covered: true }, member: { host, state, client } };
       } catch (e) {
         return { cover: { host, state: '', covered: false, why: whyNot(host, e) } };
       }
     }));
     this.current = asked.flatMap((a) => (a.member ? [a.member] : []));
-    return { topology: 'replicaSet', setName, members: asked.map((a) => a.cover), notes };
+    return { topology: 'replicaSet', setName, members: asked.map((a) => a.cover), notes: [] };
   }
 
   /** A member that failed after discovery: no longer read or killed on in this pass, and said why. */
@@ -139,6 +184,7 @@ export class MemberPool {
   async close(): Promise<void> {
     await Promise.all([...this.clients.values()].map((c) => c.close().catch(() => {})));
     this.clients.clear();
+    this.ready.clear();
     this.current = [];
   }
 }
