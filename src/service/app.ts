@@ -90,6 +90,11 @@ export interface ReaperDeps {
   leases?: LeaseStore;
   /** Audit sink instead of the one REAPER_AUDIT describes (tests). */
   sink?: AuditSink;
+  /**
+   * The passes' clock, epoch ms (default Date.now): what idle times and ages are measured against. Tests give
+   * the stand-in's clock, so time passes without waiting. Leases and the audit's deadlines stay wall-clock.
+   */
+  now?: () => number;
 }
 
 /**
@@ -120,6 +125,7 @@ export async function createReaper(env: Record<string, string | undefined>, logg
   const secrets: SecretStore | null = deps.secrets ?? (needsSecrets ? new CachedSecrets(createSecretsManagerClient()) : null);
   const leases: LeaseStore = deps.leases ?? (config.stateTable ? await createDynamoDbLeases(config.stateTable) : new InProcessLeases());
   const adapters = new Map<string, Promise<MongoAdapter>>();
+  const now = deps.now ?? Date.now;
 
   async function uriOf(cluster: ClusterTarget): Promise<string> {
     if (cluster.uri) return cluster.uri;
@@ -157,7 +163,7 @@ export async function createReaper(env: Record<string, string | undefined>, logg
     const owner = `${request.trigger.type}${request.trigger.id ? ` ${request.trigger.id}` : ''}${request.runId ? `, run ${request.runId}` : ''}`;
     const opts: PassOptions = {
       cluster: cluster.name, trigger: request.trigger, dryRun, maxKills: config.maxKills, maxKillShare: config.maxKillShare,
-      batchSize: config.batchSize, concurrency: config.concurrency, source: config.source, evaluator: config.evaluator,
+      batchSize: config.batchSize, concurrency: config.concurrency, source: config.source, evaluator: config.evaluator, now,
       ...(request.deadlineMs !== undefined ? { deadlineMs: request.deadlineMs } : {}),
       ...(request.runId !== undefined ? { runId: request.runId } : {}),
       audit: auditBudget({
@@ -165,6 +171,7 @@ export async function createReaper(env: Record<string, string | undefined>, logg
         ...(request.auditDeadlineMs !== undefined ? { deadlineMs: request.auditDeadlineMs, logMsPerEvent: AUDIT_LOG_MS_PER_EVENT } : {}),
       }),
     };
+    // Leases are wall-clock (their expiry is compared by the lease store, DynamoDB included), whatever the pass's clock.
     const ttlMs = (request.deadlineMs ?? Date.now() + DEFAULT_PASS_BUDGET_MS) - Date.now() + LEASE_MARGIN_MS;
     try {
       return await withLease(leases, { cluster: cluster.name, owner, ttlMs }, async () => {

@@ -1,6 +1,6 @@
 /**
  * `session-reaper mongod [--port N] [--host H] [--auth] [--user NAME:PASSWORD:ROLE[,ROLE...]]...
- *                        [--refresh-millis N] [--txn-lifetime-seconds N] [--max-sessions N]
+ *                        [--refresh-millis N] [--txn-lifetime-seconds N] [--max-sessions N] [--reply-latency-ms N]
  *                        [--replset NAME [--members N] [--hidden I]...]`
  *
  * Prints the connection string as the first line of stdout once it accepts connections, logs one line per
@@ -17,8 +17,9 @@ import { startReplicaSet, type RunningReplicaSet } from './replset.ts';
 import type { MemberOptions } from './replication.ts';
 
 export const MONGOD_USAGE = `usage: session-reaper mongod [--port N] [--host H] [--auth] [--user NAME:PASSWORD:ROLE[,ROLE...]]...
-                             [--refresh-millis N] [--txn-lifetime-seconds N] [--max-sessions N]
+                             [--refresh-millis N] [--txn-lifetime-seconds N] [--max-sessions N] [--reply-latency-ms N]
                              [--replset NAME [--members N] [--hidden I]...]
+  --reply-latency-ms N   a simulated network: every reply leaves N ms after it is ready (benchmarks)
   --replset NAME   a replica set of --members N (default 3) on ports --port, --port+1, ... (0: free ports);
                    the first line is mongodb://H:P1,H:P2,.../?replicaSet=NAME
   --hidden I       member I (0 first) is hidden (priority 0, not in hello's hosts); repeatable
@@ -61,7 +62,7 @@ export async function runMongod(argv: string[], out = process.stdout, err = proc
       args: argv,
       options: {
         port: { type: 'string' }, host: { type: 'string' }, auth: { type: 'boolean' }, user: { type: 'string', multiple: true },
-        'refresh-millis': { type: 'string' }, 'txn-lifetime-seconds': { type: 'string' }, 'max-sessions': { type: 'string' }, help: { type: 'boolean' },
+        'refresh-millis': { type: 'string' }, 'txn-lifetime-seconds': { type: 'string' }, 'max-sessions': { type: 'string' }, 'reply-latency-ms': { type: 'string' }, help: { type: 'boolean' },
         replset: { type: 'string' }, members: { type: 'string' }, hidden: { type: 'string', multiple: true },
       },
       strict: true,
@@ -95,6 +96,7 @@ export async function runMongod(argv: string[], out = process.stdout, err = proc
         ...(values['max-sessions'] ? { maxSessions: positiveInt('max-sessions', values['max-sessions']) } : {}),
       },
       log,
+      ...(values['reply-latency-ms'] ? { replyLatencyMs: positiveInt('reply-latency-ms', values['reply-latency-ms']) } : {}),
     };
     const port = positiveInt('port', values.port) ?? 27017;
     if (values.replset !== undefined) {

@@ -28,6 +28,8 @@ export interface ReplicaSetOptions {
   users?: UserSpec[];
   clock?: Clock;
   log?: Logger;
+  /** A simulated network: every reply of every member is sent this many ms after it is ready (default 0). */
+  replyLatencyMs?: number;
 }
 
 export type MemberStateName = 'PRIMARY' | 'SECONDARY' | 'DOWN';
@@ -92,7 +94,7 @@ export async function startReplicaSet(opts: ReplicaSetOptions): Promise<RunningR
   const log = opts.log ?? (() => {});
   const shared = { storage: new Storage(), auth: new AuthRegistry(), sessionsCollection: new SessionsCollection() };
   createUsers(shared.auth, opts.users ?? []);
-  const listeners = options.map(() => new NodeListener(host));
+  const listeners = options.map(() => new NodeListener(host, opts.replyLatencyMs));
   const mongods: Mongod[] = [];
   const ports: number[] = [];
   const newMongod = (i: number): Mongod =>
