@@ -18,6 +18,12 @@ export function appLabel(appName: string | null): string {
   return appName === null ? UNKNOWN_LABEL : appName || '-';
 }
 
+/** Where it held something, and what the kill did there when it was not killed everywhere. */
+function membersCell(r: DecisionRow): string {
+  if (r.memberKills?.some((k) => k.outcome !== 'killed')) return r.memberKills.map((k) => `${k.host} ${k.outcome}`).join(', ');
+  return r.members.join(', ');
+}
+
 /** Killed first, then failed, planned, skipped, protected, reported. */
 export function renderDecisions(decisions: readonly DecisionRow[]): string {
   const rows = [...decisions].sort((a, b) => ORDER.indexOf(a.outcome) - ORDER.indexOf(b.outcome));
@@ -29,6 +35,8 @@ export function renderDecisions(decisions: readonly DecisionRow[]): string {
       { header: 'APP', value: (r) => appLabel(r.appName), max: 24 },
       { header: 'SESSION', value: sessionLabel },
       { header: 'HOLDS', value: (r) => r.holds, max: 36 },
+      // Only on a replica set read member by member: a standalone's table is as it always was.
+      ...(rows.some((r) => r.members.length) ? [{ header: 'MEMBERS', value: (r: DecisionRow) => membersCell(r), max: 48 }] : []),
       { header: 'WHY', value: (r) => r.error?.message ?? r.why ?? r.reason, max: 80 },
     ])
     : '(no session matched any rule)';

@@ -3,7 +3,7 @@
  *
  *   session-reaper run --uri URI [--policies DIR] [--dry-run] [--max-kills N] [--max-kill-share F]
  *                      [--batch-size N] [--concurrency N] [--audit eventbridge|stdout|file:PATH]
- *                      [--cluster NAME] [--record FILE [--keep-values]] [--json] [--<threshold flag> N]...
+ *                      [--cluster NAME] [--members all|primary] [--record FILE [--keep-values]] [--json] [--<threshold flag> N]...
  *
  * Threshold flags come from the policy set's parameters (e.g. --idle-txn-seconds 5 for the default set).
  * Exit codes (src/cli/run-outcome.ts): 0 the pass completed; 1 the pass failed (message on stderr); 2 bad
@@ -41,7 +41,7 @@ export const RUN_USAGE = `usage: session-reaper run --uri URI [--policies DIR] [
                           [--batch-size N] [--concurrency N] [--audit eventbridge|eventbridge:BUS|stdout|file:PATH]
                           [--audit-timeout SECONDS] [--audit-request-timeout SECONDS] [--cluster NAME]
                           [--source SOURCE] [--event-bus NAME] [--evaluator compiled|json-rules-engine]
-                          [--record FILE [--keep-values]] [--json] [--<threshold> N]...
+                          [--members all|primary] [--record FILE [--keep-values]] [--json] [--<threshold> N]...
 threshold flags of the policy set: see 'session-reaper policies check'
 --record FILE writes the snapshot the pass decided on (see 'session-reaper snapshot'); backtest it with 'session-reaper backtest'`;
 
@@ -134,11 +134,24 @@ export function renderReport(report: RunReport): string {
     ['audit events', `${report.audit.sent}/${report.audit.events} sent`], ['duration', `${report.durationMs} ms`],
   ] as [string, string | number][], [{ header: 'SUMMARY', value: (r) => r[0] }, { header: '', value: (r) => r[1] }]);
   const notes = [
+    ...coverageLines(report),
     report.reportOnly ? `REPORT-ONLY: ${report.reportOnlyReason}` : '',
     report.unfinished ? `UNFINISHED: ${report.unfinished}` : '',
     report.error ? `FAILED: ${report.error}` : '',
   ].filter(Boolean);
   return [`run ${report.runId} on ${report.cluster}${report.dryRun ? ' (dry run)' : ''}`, '', table, '', summary, ...(notes.length ? ['', ...notes] : [])].join('\n');
+}
+
+/** The topology and every member the pass did not read, and why: never a silent skip. */
+function coverageLines(report: RunReport): string[] {
+  const c = report.coverage;
+  // A standalone or a one-member set fully read says nothing more than it always did.
+  if (!c || (c.members.length <= 1 && c.members.every((m) => m.covered) && c.notes.length === 0)) return [];
+  const read = c.members.filter((m) => m.covered).map((m) => `${m.host} ${m.state}`);
+  return [
+    `TOPOLOGY: ${c.topology}${c.setName ? ` "${c.setName}"` : ''}${read.length ? `; read ${read.join(', ')}` : ''}`,
+    ...c.members.filter((m) => !m.covered).map((m) => `NOT COVERED: ${m.host}: ${m.why}`),
+  ];
 }
 
 export interface PreparedRun {
@@ -204,7 +217,7 @@ export async function runCommand(argv: string[], io: CliIo = { stdout: process.s
   io.stdout.on('error', absorb);
   let recorder: RecordingMongoPort | null = null;
   try {
-    mongo = await MongoAdapter.connect(config.uri);
+    mongo = await MongoAdapter.connect(config.uri, {}, config.members);
     recorder = record ? new RecordingMongoPort(mongo, record, { uri: config.uri, cluster: config.cluster, recordedBy: 'run' }) : null;
     const report = await runPass(recorder ?? mongo, policy, sink, {
       cluster: config.cluster, trigger, dryRun: config.dryRun, maxKills: config.maxKills, maxKillShare: config.maxKillShare,

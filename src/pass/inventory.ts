@@ -210,6 +210,7 @@ export class InventoryBuilder {
       }
       this.applyDocument(f, a);
       f.lastUseMs = this.now - a.secsRunning * 1000;
+      this.applyMember(f, a);
       this.sessionlessOps.push(f);
       return;
     }
@@ -217,6 +218,8 @@ export class InventoryBuilder {
     this.applyDocument(f, a);
     if (a.childSession) f.childSessionDocs++;
     if (a.type === 'op' && a.active) this.touch(f, this.now); // a running op is a use right now
+    // Where it holds something (the kill goes there): an operation running, a transaction, a cursor.
+    if ((a.type === 'op' && a.active) || a.txn || a.type === 'idleCursor') this.applyMember(f, a);
     if (a.txn) {
       f.hasTransaction = true;
       f.holdsNothing = false;
@@ -234,6 +237,14 @@ export class InventoryBuilder {
       if (idle > f.longestCursorIdleSeconds) f.longestCursorIdleSeconds = idle;
       this.touch(f, a.cursorLastAccessMs);
     }
+  }
+
+  /** Where it holds something: the member the document was read on (the kill goes there). */
+  private applyMember(f: SessionFacts, a: Activity): void {
+    if (!a.member) return;
+    f.members = withItem(f.members, this.intern(a.member));
+    if (a.memberState) f.memberStates = withItem(f.memberStates, a.memberState);
+    if (a.memberState === 'SECONDARY') f.onSecondary = true;
   }
 
   /** What every document type contributes, aggregated as FactSpec.perSession says. */

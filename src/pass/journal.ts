@@ -37,12 +37,24 @@ export interface DecisionRow {
   error?: { code?: number; codeName?: string; message: string };
   /** What the session held, for the table. */
   holds: string;
+  /** Replica-set members where it held something (host:port); [] on a standalone. */
+  members: string[];
+  /** Per member, what the kill did there; absent for a kill through the main connection. */
+  memberKills?: MemberKill[];
+}
+
+/** One member's part of a kill sent to several replica-set members. */
+export interface MemberKill {
+  host: string;
+  outcome: 'killed' | 'failed' | 'not-attempted';
+  error?: string;
 }
 
 export interface RecordDetails {
   why?: string;
   error?: DecisionRow['error'];
   killBatch?: { index: number; size: number };
+  members?: MemberKill[];
 }
 
 export interface AuditTotals {
@@ -80,8 +92,9 @@ export class PassJournal {
     const f = d.facts;
     this.rows.push({
       target: f.target, sessionId: f.sessionId, uid: f.uid, opid: f.opid, user: f.user, appName: f.appName,
-      rule: d.rule, reason: d.reason, action: d.action, outcome, holds: holds(f),
+      rule: d.rule, reason: d.reason, action: d.action, outcome, holds: holds(f), members: f.members ?? [],
       ...(details.why ? { why: details.why } : {}), ...(details.error ? { error: details.error } : {}),
+      ...(details.members ? { memberKills: details.members } : {}),
     });
     this.counts[outcome]++;
     if (!AUDITED.has(outcome)) return;
@@ -93,6 +106,7 @@ export class PassJournal {
       ...(details.why ? { why: details.why } : {}),
       ...(details.error ? { error: details.error } : {}),
       ...(details.killBatch ? { killBatch: details.killBatch } : {}),
+      ...(f.members?.length ? { members: details.members ?? f.members.map((host) => ({ host })) } : {}),
     }));
   }
 

@@ -25,6 +25,11 @@ export interface KillTarget {
   kind: 'session' | 'operation';
   key: SessionKey | null;
   opid: string;
+  /**
+   * Replica-set members (host:port) where it holds something: the kill goes to each of them over its direct
+   * connection. Empty or absent: the kill goes through the main connection (the primary, a standalone, mongos).
+   */
+  members?: readonly string[];
 }
 
 export interface KillError {
@@ -37,8 +42,10 @@ export interface KillOutcome<T> {
   item: T;
   status: 'killed' | 'failed' | 'not-attempted';
   error?: KillError;
-  /** Which killSessions batch carried it (sessions only). */
+  /** Which killSessions batch carried it (sessions only); batches are counted per member. */
   batch?: { index: number; size: number };
+  /** The member this outcome is for; absent for a kill through the main connection. */
+  member?: string;
 }
 
 export interface KillStageResult<T> {
@@ -73,26 +80,50 @@ export function validateBatchSize(n: number): number {
   return n;
 }
 
+/** "" stands for the main connection. */
+const MAIN = '';
+
+/** Targets by the member they go to: each member where they hold something, or the main connection. */
+function byMember<T extends KillTarget>(targets: readonly T[], memberAware: boolean): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const t of targets) {
+    const where = memberAware && t.members && t.members.length ? t.members : [MAIN];
+    for (const m of where) {
+      let g = groups.get(m);
+      if (!g) groups.set(m, (g = []));
+      g.push(t);
+    }
+  }
+  return groups;
+}
+
 export async function executeKills<T extends KillTarget>(mongo: MongoPort, targets: readonly T[], opts: KillOptions): Promise<KillStageResult<T>> {
   const now = opts.now ?? Date.now;
   const batchSize = validateBatchSize(opts.batchSize);
-  const sessions = targets.filter((t) => t.kind === 'session');
-  const operations = targets.filter((t) => t.kind === 'operation');
-  const batches: T[][] = [];
-  for (let i = 0; i < sessions.length; i += batchSize) batches.push(sessions.slice(i, i + batchSize));
+  const memberAware = mongo.killSessionsOn !== undefined && mongo.killOpOn !== undefined;
+  // Batched per member: ceil(kills there / batch size) killSessions commands on each member.
+  const batches: { member: string; items: T[] }[] = [];
+  for (const [member, group] of byMember(targets.filter((t) => t.kind === 'session'), memberAware)) {
+    for (let i = 0; i < group.length; i += batchSize) batches.push({ member, items: group.slice(i, i + batchSize) });
+  }
+  const operations = [...byMember(targets.filter((t) => t.kind === 'operation'), memberAware)].flatMap(([member, items]) => items.map((item) => ({ member, item })));
+  const on = (member: string) => (member ? { member } : {});
 
   const outcomes: KillOutcome<T>[] = [];
   let killSessionsCalls = 0;
   let killOpCalls = 0;
   let failedBatches = 0;
   let done = 0;
-  const total = targets.length;
+  const total = batches.reduce((n, b) => n + b.items.length, 0) + operations.length;
   const pastDeadline = (): boolean => opts.deadlineMs !== undefined && now() >= opts.deadlineMs;
 
-  await mapLimit(batches, opts.concurrency, async (batch, index) => {
+  const indexOn = new Map<string, number>();
+  await mapLimit(batches, opts.concurrency, async ({ member, items: batch }) => {
+    const index = indexOn.get(member) ?? 0;
+    indexOn.set(member, index + 1);
     const where = { index, size: batch.length };
     if (pastDeadline()) {
-      for (const item of batch) outcomes.push({ item, status: 'not-attempted', batch: where });
+      for (const item of batch) outcomes.push({ item, status: 'not-attempted', batch: where, ...on(member) });
       return;
     }
     // Never an empty batch, never an element without its uid: both are checked here and in the adapter.
@@ -102,33 +133,36 @@ export async function executeKills<T extends KillTarget>(mongo: MongoPort, targe
       // rather than throwing and losing the outcomes of the batches already sent.
       const error = { message: 'internal: a session kill without {id, uid} reached the kill stage; the batch was not sent' };
       failedBatches++;
-      for (const item of batch) outcomes.push({ item, status: 'failed', error, batch: where });
+      for (const item of batch) outcomes.push({ item, status: 'failed', error, batch: where, ...on(member) });
       return;
     }
     killSessionsCalls++;
     try {
-      await mongo.killSessions(keys);
-      for (const item of batch) outcomes.push({ item, status: 'killed', batch: where });
+      if (member) await mongo.killSessionsOn!(member, keys);
+      else await mongo.killSessions(keys);
+      for (const item of batch) outcomes.push({ item, status: 'killed', batch: where, ...on(member) });
     } catch (e) {
       failedBatches++;
       const error = toKillError(e);
-      for (const item of batch) outcomes.push({ item, status: 'failed', error, batch: where });
+      for (const item of batch) outcomes.push({ item, status: 'failed', error, batch: where, ...on(member) });
     }
     done += batch.length;
     opts.onProgress?.(done, total);
   });
 
-  await mapLimit(operations, opts.concurrency, async (item) => {
+  await mapLimit(operations, opts.concurrency, async ({ member, item }) => {
     if (pastDeadline()) {
-      outcomes.push({ item, status: 'not-attempted' });
+      outcomes.push({ item, status: 'not-attempted', ...on(member) });
       return;
     }
     killOpCalls++;
     try {
-      await mongo.killOp(item.opid);
-      outcomes.push({ item, status: 'killed' });
+      // Opids are per process: killOp goes to the member the operation was seen on, never another.
+      if (member) await mongo.killOpOn!(member, item.opid);
+      else await mongo.killOp(item.opid);
+      outcomes.push({ item, status: 'killed', ...on(member) });
     } catch (e) {
-      outcomes.push({ item, status: 'failed', error: toKillError(e) });
+      outcomes.push({ item, status: 'failed', error: toKillError(e), ...on(member) });
     }
     done++;
     opts.onProgress?.(done, total);

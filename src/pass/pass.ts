@@ -16,12 +16,12 @@ import { earliest, type AuditBudget } from './audit/budget.ts';
 import type { KillFailureGroup, RunCounts, StillRunningOp, TriggerInfo } from './audit/events.ts';
 import { groupKillFailures } from './kill-failures.ts';
 import type { AuditSink } from './audit/sink.ts';
-import { PassJournal, type AuditTotals, type DecisionRow } from './journal.ts';
-import { executeKills, type KillTarget } from './kill.ts';
+import { PassJournal, type AuditTotals, type DecisionRow, type MemberKill } from './journal.ts';
+import { executeKills, type KillOutcome, type KillTarget } from './kill.ts';
 import { planKills, type Plan } from './plan.ts';
 import type { Decision, EvaluatorKind } from './policy/evaluate.ts';
 import type { PolicySet } from './policy/types.ts';
-import type { MongoPort, ReaperIdentity } from './ports.ts';
+import type { Coverage, MongoPort, ReaperIdentity } from './ports.ts';
 import { scan, type Scan } from './scan.ts';
 import { VERIFY_MIN_MS, verifyKills } from './verify.ts';
 
@@ -80,6 +80,8 @@ export interface RunReport {
   stillRunning: StillRunningOp[];
   unfinished: string | null;
   internalOps: number;
+  /** What the connection string pointed at and which members were read; null when the port cannot tell. */
+  coverage: Coverage | null;
   /** The failure's message (credentials redacted by the callers that print it); null when the pass completed. */
   error: string | null;
   [PASS_FAILURE]?: Error;
@@ -96,6 +98,7 @@ interface PassContext {
   readonly stages: Record<StageName, number>;
   /** What the pass left undone, in the order it happened. */
   readonly unfinished: string[];
+  coverage: Coverage | null;
 }
 
 async function timed<T>(pass: PassContext, stage: StageName, fn: () => Promise<T> | T): Promise<T> {
@@ -107,8 +110,25 @@ async function timed<T>(pass: PassContext, stage: StageName, fn: () => Promise<T
   }
 }
 
-/** Inventory and evaluate: who the reaper is, then the streaming scan. */
+/** Coverage as lines for `unfinished`: every member not read, and why; never a silent skip. */
+export function coverageGaps(coverage: Coverage | null): string[] {
+  if (!coverage) return [];
+  return [
+    ...coverage.members.filter((m) => !m.covered).map((m) => `member ${m.host} not covered: ${m.why ?? 'no reason given'}`),
+    ...coverage.notes,
+  ];
+}
+
+/** Inventory and evaluate: what the URI points at, who the reaper is, then the streaming scan. */
 async function inventoryStage(pass: PassContext): Promise<{ self: ReaperIdentity; scanned: Scan }> {
+  if (pass.mongo.discover) {
+    const coverage = await timed(pass, 'inventory', () => pass.mongo.discover!());
+    pass.coverage = coverage;
+    if (coverage.topology === 'replicaSet' && coverage.members.length > 1 && !coverage.members.some((m) => m.covered && m.state === 'PRIMARY')) {
+      // No primary read: sessions that hold nothing anywhere would be killed on a guess; do not start.
+      throw new Error(`no primary of replica set "${coverage.setName}" could be read (${coverage.members.map((m) => `${m.host}: ${m.why ?? m.state}`).join('; ')}); nothing was killed. Fix the member(s) named, or point the URI at a set with a primary`);
+    }
+  }
   const self = await pass.mongo.identity();
   const scanned = await timed(pass, 'inventory', () => scan(pass.mongo, self, pass.now(), pass.policy, { ...(pass.opts.progress ? { progress: pass.opts.progress } : {}), ...(pass.opts.evaluator ? { evaluator: pass.opts.evaluator } : {}) }));
   // The scan interleaves reading and evaluating; its evaluation time is reported as its own stage.
@@ -144,6 +164,7 @@ async function killStage(pass: PassContext, plan: Plan): Promise<Target[]> {
     kind: k.kind,
     key: k.kind === 'session' ? { id: k.decision.facts.sessionId, uid: k.decision.facts.uid } : null,
     opid: k.decision.facts.opid,
+    members: k.decision.facts.members,
     decision: k.decision,
   }));
   if (opts.dryRun) {
@@ -158,17 +179,48 @@ async function killStage(pass: PassContext, plan: Plan): Promise<Target[]> {
   journal.counts.killSessionsCalls = result.killSessionsCalls;
   journal.counts.killOpCalls = result.killOpCalls;
   let notAttempted = 0;
-  for (const o of result.outcomes) {
-    const d = o.item.decision;
-    if (o.status === 'killed') journal.record(d, 'killed', { ...(o.batch ? { killBatch: o.batch } : {}) });
-    else if (o.status === 'failed') journal.record(d, 'failed', { ...(o.error ? { error: o.error } : {}), ...(o.batch ? { killBatch: o.batch } : {}) });
-    else {
+  const killed: Target[] = [];
+  for (const [item, outcomes] of perTarget(result.outcomes)) {
+    const d = item.decision;
+    const o = outcomes[0]!;
+    const where = memberResults(outcomes);
+    const failed = outcomes.filter((x) => x.status === 'failed');
+    const sent = outcomes.filter((x) => x.status !== 'not-attempted');
+    if (failed.length === 0 && sent.length === outcomes.length) {
+      journal.record(d, 'killed', { ...(o.batch ? { killBatch: o.batch } : {}), ...where });
+      killed.push(item);
+    } else if (sent.length > 0) {
+      // A kill that failed (or was not sent) on one member is recorded per member; the others still happened.
+      const first = failed[0];
+      const names = outcomes.filter((x) => x.status !== 'killed').map((x) => `${x.member ?? 'primary'}: ${x.status === 'failed' ? x.error?.message ?? 'failed' : 'not attempted before the deadline'}`);
+      const error = { ...(first?.error ?? {}), message: outcomes.length > 1 || o.member ? `not killed on ${names.join('; ')}` : (first?.error?.message ?? names.join('; ')) };
+      journal.record(d, 'failed', { error, ...(o.batch ? { killBatch: o.batch } : {}), ...where });
+      if (outcomes.some((x) => x.status === 'killed')) killed.push(item);
+    } else {
       notAttempted++;
-      journal.record(d, 'skipped', { why: 'not attempted: the pass reached its deadline before this kill was sent' });
+      journal.record(d, 'skipped', { why: 'not attempted: the pass reached its deadline before this kill was sent', ...where });
     }
   }
   if (notAttempted) pass.unfinished.push(`${notAttempted} planned kill(s) were not sent before the deadline`);
-  return result.outcomes.filter((o) => o.status === 'killed').map((o) => o.item);
+  return killed;
+}
+
+/** A target's outcomes, one per member it was sent to, in first-outcome order. */
+function perTarget(outcomes: readonly KillOutcome<Target>[]): Map<Target, KillOutcome<Target>[]> {
+  const by = new Map<Target, KillOutcome<Target>[]>();
+  for (const o of outcomes) {
+    const list = by.get(o.item);
+    if (list) list.push(o);
+    else by.set(o.item, [o]);
+  }
+  return by;
+}
+
+/** The per-member results for the decision's row and audit event; none for a kill through the main connection. */
+function memberResults(outcomes: readonly KillOutcome<Target>[]): { members?: MemberKill[] } {
+  const on = outcomes.filter((o) => o.member);
+  if (on.length === 0) return {};
+  return { members: on.map((o) => ({ host: o.member!, outcome: o.status, ...(o.error ? { error: o.error.message } : {}) })) };
 }
 
 /** Verify: what of the killed sessions and operations still runs, when there is time to look. */
@@ -203,7 +255,7 @@ export async function runPass(mongo: MongoPort, policy: PolicySet, sink: AuditSi
   const roundTripsBefore = mongo.roundTrips();
   const audit: AuditContext = { source: opts.source, runId, cluster: opts.cluster, trigger: opts.trigger, dryRun: opts.dryRun, now: () => new Date(now()) };
   const pass: PassContext = {
-    mongo, policy, sink, opts, now, journal: new PassJournal(audit), unfinished: [],
+    mongo, policy, sink, opts, now, journal: new PassJournal(audit), unfinished: [], coverage: null,
     stages: { inventory: 0, evaluate: 0, plan: 0, kill: 0, verify: 0, audit: 0 },
   };
 
@@ -228,6 +280,7 @@ export async function runPass(mongo: MongoPort, policy: PolicySet, sink: AuditSi
   // on its own, after the other events, so that it can say how many of them were not delivered.
   await timed(pass, 'audit', () => pass.journal.publishPending(sink, opts.audit));
   const finishedAt = new Date(now());
+  pass.unfinished.unshift(...coverageGaps(pass.coverage));
   const unfinished = pass.unfinished.length ? pass.unfinished.join('; ') : null;
   const reportOnly = plan?.reportOnly ?? false;
   const reportOnlyReason = plan?.reportOnlyReason ?? null;
@@ -239,6 +292,7 @@ export async function runPass(mongo: MongoPort, policy: PolicySet, sink: AuditSi
     ...(failure ? { error: { message: failure.message } } : {}),
     ...(killFailures.length ? { killFailures } : {}),
     audit: { events: before.events, undelivered: before.failed },
+    ...(pass.coverage ? { coverage: pass.coverage } : {}),
   });
   await timed(pass, 'audit', () => pass.journal.publishPending(sink, opts.audit));
 
@@ -247,7 +301,7 @@ export async function runPass(mongo: MongoPort, policy: PolicySet, sink: AuditSi
     startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - startedAt.getTime(),
     counts: pass.journal.counts, stages: pass.stages, roundTrips: mongo.roundTrips() - roundTripsBefore,
     audit: pass.journal.auditTotals(), killFailures, decisions: pass.journal.rows, stillRunning, unfinished, internalOps,
-    error: failure?.message ?? null,
+    coverage: pass.coverage, error: failure?.message ?? null,
     ...(failure ? { [PASS_FAILURE]: failure } : {}),
   };
 }

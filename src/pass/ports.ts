@@ -78,6 +78,37 @@ export interface Activity {
   awaitData: boolean;
   noCursorTimeout: boolean;
   docsReturned: number;
+  /** host:port of the replica-set member it was seen on; absent on a standalone or through mongos. */
+  member?: string;
+  /** That member's state when it was read. */
+  memberState?: MemberState;
+}
+
+/** Which replica-set members a pass reads and kills on: every data-bearing member, or the primary only. */
+export const MEMBERS_MODES = ['all', 'primary'] as const;
+export type MembersMode = (typeof MEMBERS_MODES)[number];
+
+/** A member's role as hello reported it at the start of the pass. */
+export type MemberState = 'PRIMARY' | 'SECONDARY' | 'STANDALONE' | 'MONGOS';
+
+/** One member of the deployment and whether this pass read (and may kill on) it. */
+export interface MemberCoverage {
+  host: string;
+  /** Its state from hello; "" when it could not be asked. */
+  state: MemberState | '';
+  covered: boolean;
+  /** Why it is not covered (down, unreachable, refused the reaper's credentials, hidden): the fix included. */
+  why?: string;
+}
+
+/** What the connection string points at, found from hello at the start of each pass. */
+export interface Coverage {
+  topology: 'standalone' | 'replicaSet' | 'mongos';
+  /** replSetName, "" when not a replica set. */
+  setName: string;
+  members: MemberCoverage[];
+  /** What the pass could not see as a whole (e.g. the shards behind mongos). */
+  notes: string[];
 }
 
 /** A session to kill: always the pair, since a bare id only ever matches the caller's own sessions. */
@@ -129,6 +160,16 @@ export interface MongoPort {
   killOp(opid: string): Promise<void>;
   /** Server round trips so far (commands and getMores), for the run report and benchmarks. */
   roundTrips(): number;
+  /**
+   * Topology-aware ports only: asks hello what the connection string points at and (re)opens a direct
+   * connection to each data-bearing member; currentOp and listLocalSessions then read every covered member
+   * and tag what they yield with `member`. Ports without it read one server, as before.
+   */
+  discover?(): Promise<Coverage>;
+  /** killSessions on one member (host:port from `Activity.member`), over its direct connection. */
+  killSessionsOn?(member: string, batch: readonly SessionKey[]): Promise<void>;
+  /** killOp on the member the operation was seen on (opids are per process: never on another). */
+  killOpOn?(member: string, opid: string): Promise<void>;
 }
 
 // --- State across passes: one pass per cluster at a time ---

@@ -144,7 +144,7 @@ export async function createReaper(env: Record<string, string | undefined>, logg
   function adapterFor(cluster: ClusterTarget): Promise<MongoAdapter> {
     let adapter = adapters.get(cluster.name);
     if (!adapter) {
-      adapter = uriOf(cluster).then((uri) => MongoAdapter.connect(uri));
+      adapter = uriOf(cluster).then((uri) => MongoAdapter.connect(uri, {}, config.members));
       adapters.set(cluster.name, adapter);
       adapter.catch(() => void forget(cluster));
     }

@@ -9,6 +9,7 @@ import { DEFAULT_AUDIT_SOURCE } from '../pass/audit/events.ts';
 import { DEFAULT_AUDIT_REQUEST_TIMEOUT_SECONDS } from '../pass/audit/budget.ts';
 import { EVALUATORS, type EvaluatorKind } from '../pass/policy/evaluate.ts';
 import { shippedPath } from '../util/shipped-path.ts';
+import { MEMBERS_MODES, type MembersMode } from '../pass/ports.ts';
 import {
   checkConnectionString, checkSecretArn, parseAlarms, parseAtlasAlerts, parseClusters, parsePolicySets,
   type AlarmRoute, type AtlasAlertRoutes, type ClusterSpec, type PolicySetSpec,
@@ -41,6 +42,8 @@ export interface RunConfig {
   source: string;
   eventBusName: string;
   evaluator: EvaluatorKind;
+  /** Replica-set members read and killed on: "all" data-bearing members, or "primary" only (the behaviour before topology discovery). */
+  members: MembersMode;
   // Lambda deployment settings (scope "lambda": no CLI flag, read only by the Lambda functions).
   /** Secrets Manager ARN of the single cluster's connection string; '' when absent. */
   secretArn: string;
@@ -143,6 +146,7 @@ export const SETTINGS: readonly Setting<keyof RunConfig>[] = [
   { key: 'source', env: 'REAPER_AUDIT_SOURCE', flag: 'source', description: 'EventBridge Source of audit events', default: DEFAULT_AUDIT_SOURCE, parse: text },
   { key: 'eventBusName', env: 'AUDIT_EVENT_BUS_NAME', flag: 'event-bus', description: 'EventBridge bus for --audit eventbridge', default: '', parse: (r) => r.trim() },
   { key: 'evaluator', env: 'REAPER_EVALUATOR', flag: 'evaluator', description: 'Policy evaluator: compiled (fast, the default) or json-rules-engine (the reference the compiled one is tested against; slower)', default: 'compiled', parse: oneOf(EVALUATORS) },
+  { key: 'members', env: 'REAPER_MEMBERS', flag: 'members', description: 'Replica-set members a pass reads and kills on: all (every data-bearing member, over direct connections) or primary (the primary only; secondaries are named as not covered)', default: 'all', parse: oneOf(MEMBERS_MODES) },
   { key: 'secretArn', env: 'MONGODB_SECRET_ARN', flag: null, scope: 'lambda', description: 'Secrets Manager ARN holding the single cluster\'s connection string (the SecretString itself, or JSON with a "uri" field); fetched once per container', default: '', parse: (r, w) => checkSecretArn(r.trim(), w) },
   { key: 'clusters', env: 'REAPER_CLUSTERS', flag: null, scope: 'lambda', description: 'Several clusters from one deployment, JSON: {"NAME": {"secretArn": ARN | "uriEnv": VAR, "policySet"?: SET, "atlasClusterName"?: NAME, "atlasGroupId"?: ID}}', default: null, parse: parseClusters },
   { key: 'policySets', env: 'REAPER_POLICY_SETS', flag: null, scope: 'lambda', description: 'Named policy sets besides "default" (REAPER_POLICIES_DIR) and "strict" (shipped rules, tighter thresholds), JSON: {"NAME": DIR | {"dir": DIR, "parameters": {"NAME": NUMBER}}}', default: null, parse: parsePolicySets },

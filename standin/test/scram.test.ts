@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { clientFinal } from './scram-client.ts';
 import { CommandError } from '../src/errors.ts';
 import {
   DEFAULT_ITERATION_COUNT,
@@ -19,26 +20,6 @@ function assertAuthFailed(fn: () => unknown): void {
     assert.equal(e.message, 'Authentication failed.');
     return true;
   });
-}
-
-/**
- * A SCRAM client as auth.md describes it (and the Node driver's src/cmap/auth/scram.ts does it):
- * returns the client-final message for the server-first message.
- */
-function clientFinal(mechanism: ScramMechanism, user: string, password: string, clientFirstBare: string, serverFirst: string): { message: string; serverSignature: string } {
-  const algo = mechanism === 'SCRAM-SHA-1' ? 'sha1' : 'sha256';
-  const length = mechanism === 'SCRAM-SHA-1' ? 20 : 32;
-  const fields = Object.fromEntries(serverFirst.split(',').map((f) => [f[0], f.slice(2)]));
-  const processed = mechanism === 'SCRAM-SHA-1' ? createHash('md5').update(`${user}:mongo:${password}`).digest('hex') : password;
-  const salted = pbkdf2Sync(processed, Buffer.from(fields.s, 'base64'), Number(fields.i), length, algo);
-  const clientKey = createHmac(algo, salted).update('Client Key').digest();
-  const serverKey = createHmac(algo, salted).update('Server Key').digest();
-  const storedKey = createHash(algo).update(clientKey).digest();
-  const withoutProof = `c=biws,r=${fields.r}`;
-  const authMessage = `${clientFirstBare},${serverFirst},${withoutProof}`;
-  const signature = createHmac(algo, storedKey).update(authMessage).digest();
-  const proof = Buffer.from(clientKey.map((b, i) => b ^ signature[i])).toString('base64');
-  return { message: `${withoutProof},p=${proof}`, serverSignature: createHmac(algo, serverKey).update(authMessage).digest('base64') };
 }
 
 function lookupOf(users: Record<string, ScramCredentials>): (user: string) => ScramCredentials | null {

@@ -6,13 +6,14 @@
  * $currentOp is projected down to the fields the inventory reads (its documents carry whole commands).
  */
 import { createHash } from 'node:crypto';
-import { Binary, BSON, MongoClient, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
+import { Binary, BSON, MongoClient, type ClientSession, type Document, type MongoClientOptions, type TopologyDescription } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
-import type { Activity, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
+import type { Activity, Coverage, ListedSession, MembersMode, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
 import { redactConnectionString, redactUri } from '../../util/redact.ts';
 import { commandBatches } from './raw-cursor.ts';
 import { CURRENT_OP_PROJECTION, CURRENT_OP_UNSET, toActivity, uuidString } from './activity.ts';
 import { readListedSession } from './session-doc-reader.ts';
+import { MemberPool, type Member } from './members.ts';
 
 export { CURRENT_OP_PROJECTION, toActivity, toListedSession, truncatedCommandName } from './activity.ts';
 
@@ -45,33 +46,104 @@ export type RawListing = 'listSessions' | 'listLocalSessions' | 'currentOp';
 /** Receives every raw document a listing returns, as the server sent it (snapshots record them: src/adapters/snapshot/). */
 export type RawDocumentTap = (listing: RawListing, bson: Uint8Array) => void;
 
+/** killOp's command; through mongos the opid is "shard:opid" and is passed as that string (docs/server-semantics.md#through-mongos). */
+function killOpCommand(opid: string): Document {
+  return { killOp: 1, op: /^-?\d+$/.test(opid) ? Number(opid) : opid };
+}
+
 export class MongoAdapter implements MongoPort {
   private trips = 0;
   private session: ClientSession | null = null;
   private tap: RawDocumentTap | null = null;
+  /** Each member client's own session id, reported as the reaper's one session (see tagged()). */
+  private readonly memberSessions = new Map<string, ClientSession>();
+  private readonly pool: MemberPool | null;
+  /** The last discover()'s answer, updated when a member fails later in the pass. */
+  private coverage: Coverage | null = null;
+  private readonly count = (): void => {
+    this.trips++;
+  };
 
-  private constructor(readonly client: MongoClient, private readonly ownsClient: boolean) {
-    client.on('commandStarted', () => this.trips++);
+  /** What the driver's monitors last said the deployment is (SDAM): discovery costs the pass no command. */
+  private description: TopologyDescription | null = null;
+
+  private constructor(readonly client: MongoClient, private readonly ownsClient: boolean, uri: string | null, options: MongoClientOptions, private readonly mode: MembersMode) {
+    client.on('commandStarted', this.count);
+    client.on('topologyDescriptionChanged', (e) => {
+      this.description = e.newDescription;
+    });
+    this.pool = uri ? new MemberPool(uri, { appName: REAPER_APP_NAME, monitorCommands: true, ...options }, (c) => c.on('commandStarted', this.count)) : null;
   }
 
   /** Connects with command monitoring on (to count round trips) and the reaper's appName. */
-  static async connect(uri: string, options: MongoClientOptions = {}): Promise<MongoAdapter> {
+  static async connect(uri: string, options: MongoClientOptions = {}, mode: MembersMode = 'all'): Promise<MongoAdapter> {
     let client: MongoClient | undefined;
+    let adapter: MongoAdapter;
     try {
       // Inside the try: the driver parses the string in the constructor, and its parse errors need the same wording.
       client = new MongoClient(uri, { appName: REAPER_APP_NAME, monitorCommands: true, serverSelectionTimeoutMS: 10_000, ...options });
+      // Before connect(): the adapter follows the topology description from the first hello on.
+      adapter = new MongoAdapter(client, true, uri, options, mode);
       await client.connect();
     } catch (e) {
       await client?.close().catch(() => {});
       // The driver's own message is free text that may quote the string back: redacted too.
-      throw new MongoStageError(`cannot connect to ${redactConnectionString(uri)}: ${redactUri((e as Error).message)}; check the connection string, the network path and the credentials`, { cause: e });
+      throw new MongoStageError(`cannot connect to ${redactConnectionString(uri)}: ${redactUri((e as Error).message)}; check the connection string (seed list, replicaSet name), the network path and the credentials`, { cause: e });
     }
-    return new MongoAdapter(client, true);
+    return adapter;
   }
 
-  /** Wraps a client created elsewhere (a Lambda's module-scope client); it must have monitorCommands on to count round trips. */
-  static wrap(client: MongoClient): MongoAdapter {
-    return new MongoAdapter(client, false);
+  /**
+   * Wraps a client created elsewhere (a Lambda's module-scope client); it must have monitorCommands on to count
+   * round trips. With its URI the adapter reads every replica-set member; without, the server the client picks.
+   */
+  static wrap(client: MongoClient, uri: string | null = null, mode: MembersMode = 'all'): MongoAdapter {
+    return new MongoAdapter(client, false, uri, {}, mode);
+  }
+
+  /** The members read member by member this pass; empty on a standalone, a one-member set, through mongos, or with --members primary. */
+  private members(): Member[] {
+    return this.pool ? this.pool.current : [];
+  }
+
+  async discover(): Promise<Coverage> {
+    if (!this.pool || !this.description) {
+      // A wrapped client: its description was not followed from the start, so one hello says what it is.
+      const hello = await this.client.db('admin').command({ hello: 1 }, { session: this.ownSession() });
+      const topology = hello.msg === 'isdbgrid' ? 'mongos' : hello.setName ? 'replicaSet' : 'standalone';
+      return { topology, setName: String(hello.setName ?? ''), members: [], notes: ['the adapter wraps a client it did not connect: only the server the driver selects is read'] };
+    }
+    this.coverage = await this.pool.discover(this.description, this.mode);
+    return this.coverage;
+  }
+
+  private memberSession(m: Pick<Member, 'host' | 'client'>): ClientSession {
+    let s = this.memberSessions.get(m.host);
+    if (!s || s.hasEnded) {
+      s = m.client.startSession({ causalConsistency: false });
+      this.memberSessions.set(m.host, s);
+    }
+    return s;
+  }
+
+  /**
+   * Every member's documents, read in parallel, each tagged with its member. The reaper's session on a member
+   * client is reported under the reaper's main session id, so the policy's isReaperSession protects it too.
+   */
+  private async readMembers<T>(read: (db: (name: string) => ReturnType<MongoClient['db']>, session: ClientSession) => Promise<T[]>, tag: (item: T, m: Member, mainId: string, ownId: string) => T): Promise<T[]> {
+    const mainId = uuidString(this.ownSession().id?.id);
+    const parts = await Promise.all(this.members().map(async (m) => {
+      const session = this.memberSession(m);
+      const ownId = uuidString(session.id?.id);
+      try {
+        return (await read((name) => m.client.db(name), session)).map((x) => tag(x, m, mainId, ownId));
+      } catch (e) {
+        // One member failing does not stop the pass: it is marked not covered (and why) in this pass's coverage.
+        this.pool!.drop(this.coverage, m.host, e);
+        return [];
+      }
+    }));
+    return parts.flat();
   }
 
   private ownSession(): ClientSession {
@@ -111,7 +183,17 @@ export class MongoAdapter implements MongoPort {
 
   async *listLocalSessions(): AsyncIterable<ListedSession[]> {
     const command = { aggregate: 1, pipeline: [{ $listLocalSessions: { allUsers: true } }], cursor: {} };
-    yield* commandBatches(this.client.db('admin'), command, this.ownSession(), this.listingReader('listLocalSessions'));
+    const reader = this.listingReader('listLocalSessions');
+    if (this.members().length === 0) {
+      yield* commandBatches(this.client.db('admin'), command, this.ownSession(), reader);
+      return;
+    }
+    // Each member's cache: a session used on a secondary is in that secondary's cache only.
+    yield await this.readMembers<ListedSession>(async (db, session) => {
+      const all: ListedSession[] = [];
+      for await (const b of commandBatches(db('admin'), command, session, reader)) all.push(...b);
+      return all;
+    }, (s, _m, mainId, ownId) => (s.id === ownId ? { ...s, id: mainId } : s));
   }
 
   async *currentOp(): AsyncIterable<Activity[]> {
@@ -120,12 +202,22 @@ export class MongoAdapter implements MongoPort {
     // Tapped (a snapshot is being recorded): the documents whole and raw, as the server sent them; else only
     // what toActivity reads.
     const pipeline = tap ? [stage] : [stage, { $project: CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }];
-    const cursor = this.client.db('admin').aggregate(pipeline, { session: this.ownSession(), ...(tap ? { raw: true } : {}) });
-    while (await cursor.hasNext()) {
-      const docs = cursor.readBufferedDocuments();
-      // Raw documents are deserialised with the driver's default options, so toActivity sees what it sees untapped.
-      yield tap ? docs.map((bytes) => (tap('currentOp', bytes as unknown as Uint8Array), toActivity(BSON.deserialize(bytes as unknown as Uint8Array)))) : docs.map(toActivity);
+    const options = tap ? { raw: true } : {};
+    // Raw documents are deserialised with the driver's default options, so toActivity sees what it sees untapped.
+    const decode = (docs: unknown[]): Activity[] => (tap
+      ? docs.map((bytes) => (tap('currentOp', bytes as Uint8Array), toActivity(BSON.deserialize(bytes as Uint8Array))))
+      : (docs as Document[]).map(toActivity));
+    if (this.members().length === 0) {
+      const cursor = this.client.db('admin').aggregate(pipeline, { session: this.ownSession(), ...options });
+      while (await cursor.hasNext()) yield decode(cursor.readBufferedDocuments());
+      return;
     }
+    yield await this.readMembers<Activity>(async (db, session) => {
+      const all: Activity[] = [];
+      const cursor = db('admin').aggregate(pipeline, { session, ...options });
+      while (await cursor.hasNext()) all.push(...decode(cursor.readBufferedDocuments()));
+      return all;
+    }, (a, m, mainId, ownId) => ({ ...a, sessionId: a.sessionId === ownId ? mainId : a.sessionId, member: m.host, memberState: m.state }));
   }
 
   async killSessions(batch: readonly SessionKey[]): Promise<void> {
@@ -133,9 +225,22 @@ export class MongoAdapter implements MongoPort {
   }
 
   async killOp(opid: string): Promise<void> {
-    // Through mongos the opid is "shard:opid" and is passed as that string (docs/server-semantics.md#through-mongos).
-    const op = /^-?\d+$/.test(opid) ? Number(opid) : opid;
-    await this.client.db('admin').command({ killOp: 1, op }, { session: this.ownSession() });
+    await this.client.db('admin').command(killOpCommand(opid), { session: this.ownSession() });
+  }
+
+  async killSessionsOn(member: string, batch: readonly SessionKey[]): Promise<void> {
+    const m = this.memberOrThrow(member);
+    await m.client.db('admin').command(killSessionsCommand(batch), { session: this.memberSession(m) });
+  }
+
+  async killOpOn(member: string, opid: string): Promise<void> {
+    const m = this.memberOrThrow(member);
+    await m.client.db('admin').command(killOpCommand(opid), { session: this.memberSession(m) });
+  }
+
+  private memberOrThrow(host: string): Member {
+    if (!this.pool) throw new MongoStageError(`no member connections (the adapter wraps a client without its URI); cannot send to ${host}`);
+    return this.pool.member(host);
   }
 
   roundTrips(): number {
@@ -145,6 +250,9 @@ export class MongoAdapter implements MongoPort {
   async close(): Promise<void> {
     await this.session?.endSession().catch(() => {});
     this.session = null;
+    await Promise.all([...this.memberSessions.values()].map((s) => s.endSession().catch(() => {})));
+    this.memberSessions.clear();
+    await this.pool?.close();
     if (this.ownsClient) await this.client.close();
   }
 }

@@ -7,7 +7,7 @@
  * not what the pass decided on. The snapshot's time is the last reading of the pass's clock (clock()) before
  * the first listing: the "now" the pass measured every idle time from, so a backtest decides with the same.
  */
-import type { Activity, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
+import type { Activity, Coverage, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
 import { redactUri } from '../../util/redact.ts';
 import type { MongoAdapter, RawListing } from '../mongodb/adapter.ts';
 import { describeServer } from '../mongodb/topology.ts';
@@ -106,6 +106,19 @@ export class RecordingMongoPort implements MongoPort {
 
   currentOp(): AsyncIterable<Activity[]> {
     return this.section('currentOp', () => this.inner.currentOp());
+  }
+
+  // Topology-aware calls pass straight through: a recorded pass reads and kills where an unrecorded one does.
+  discover(): Promise<Coverage> {
+    return this.inner.discover();
+  }
+
+  killSessionsOn(member: string, batch: readonly SessionKey[]): Promise<void> {
+    return this.inner.killSessionsOn(member, batch);
+  }
+
+  killOpOn(member: string, opid: string): Promise<void> {
+    return this.inner.killOpOn(member, opid);
   }
 
   killSessions(batch: readonly SessionKey[]): Promise<void> {

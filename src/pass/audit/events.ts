@@ -10,12 +10,13 @@ import { printableJson } from '../../util/terminal.ts';
 
 /**
  * Bumped on any change to the Detail shape; consumers match on it (`detail.schemaVersion`). 1.1 added
- * the run summary's optional `killFailures` and `audit`; a 1.0 detail is still valid under the schema.
+ * the run summary's optional `killFailures` and `audit`; 1.2 the decision's optional `members` and the run
+ * summary's optional `coverage`. An earlier detail is still valid under the schema.
  */
-export const AUDIT_SCHEMA_VERSION = '1.1';
+export const AUDIT_SCHEMA_VERSION = '1.2';
 
 /** Every version schemas/audit-event.v1.json accepts: the trail written by earlier releases stays readable. */
-export type AuditSchemaVersion = '1.0' | '1.1';
+export type AuditSchemaVersion = '1.0' | '1.1' | '1.2';
 
 /** Default EventBridge `Source`; configurable because some organisations reserve a prefix per team. */
 export const DEFAULT_AUDIT_SOURCE = 'mongodb.session-reaper';
@@ -72,8 +73,13 @@ export interface DecisionDetail {
   why?: string;
   /** What the server said; required when outcome is "failed". */
   error?: { code?: number; codeName?: string; message: string };
-  /** Which killSessions / killOp batch carried this kill, when batched. */
+  /** Which killSessions / killOp batch carried this kill, when batched (counted per member on a replica set). */
   killBatch?: { index: number; size: number };
+  /**
+   * Replica-set members (host:port) where the session or operation held something, and, once the kill was
+   * sent, what it did on each; absent on a standalone, through mongos, or with --members primary.
+   */
+  members?: { host: string; outcome?: 'killed' | 'failed' | 'not-attempted'; error?: string }[];
 }
 
 export interface RunCounts {
@@ -124,6 +130,13 @@ export interface RunSummaryDetail {
    * decision events, of which `undelivered` did not reach the sink and were logged in full instead.
    */
   audit?: { events: number; undelivered: number };
+  /** What the URI pointed at and which members the pass read; absent from reapers before topology discovery. */
+  coverage?: {
+    topology: 'standalone' | 'replicaSet' | 'mongos';
+    setName: string;
+    members: { host: string; state: string; covered: boolean; why?: string }[];
+    notes: string[];
+  };
 }
 
 /** Failed kills that share one error (src/pass/kill-failures.ts). */

@@ -1,0 +1,256 @@
+/**
+ * End to end on a replica set (the stand-in's, with access control): the reaper, as a user holding only the
+ * least-privilege role (infra/mongodb-role.json), reads $currentOp and $listLocalSessions on every member over
+ * direct connections and kills each session on the member(s) where it holds something. Time passes on the
+ * stand-in's injected clock, never by sleeping.
+ */
+import { after, afterEach, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MongoClient, type ClientSession, type Document } from 'mongodb';
+import { MongoAdapter } from '../src/adapters/mongodb/adapter.ts';
+import { InMemoryAuditSink } from '../src/adapters/audit-sinks.ts';
+import { validateAuditDetail } from '../src/pass/audit/schema.ts';
+import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
+import { DEMO_THRESHOLDS } from '../src/demo/thresholds.ts';
+import { REAPER_ROLE_DOCUMENT } from '../src/demo/workload.ts';
+import { runPass, type PassOptions, type RunReport } from '../src/pass/pass.ts';
+import { loadPolicySet } from '../src/pass/policy/load.ts';
+import type { PolicySet } from '../src/pass/policy/types.ts';
+import type { MembersMode } from '../src/pass/ports.ts';
+import { ManualClock } from '../standin/src/clock.ts';
+import { startReplicaSet, type RunningReplicaSet } from '../standin/src/replset.ts';
+import { rawAuthenticated } from '../standin/test/scram-client.ts';
+
+const PASSWORD = 'rs-password';
+
+function options(now: () => number): PassOptions {
+  return { cluster: 'rs-e2e', trigger: { type: 'cli' }, dryRun: false, maxKills: 100, maxKillShare: 1, batchSize: 100, concurrency: 2, source: 'mongodb.session-reaper', now };
+}
+
+/** Polls for a condition the server reaches on its own (an operation registered); bounded, no fixed sleep. */
+async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
+
+const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e: { code?: number; codeName?: string }) => `${e.code} ${e.codeName}`);
+
+interface SetUp {
+  rs: RunningReplicaSet;
+  clock: ManualClock;
+  policy: PolicySet;
+  clients: MongoClient[];
+  connect(uri: string, appName: string): Promise<MongoClient>;
+  killSessionsCalls(): number[];
+}
+
+async function setUp(): Promise<SetUp> {
+  const clock = new ManualClock();
+  const rs = await startReplicaSet({ name: 'rs0', members: 3, params: { auth: true }, users: [`admin:${PASSWORD}:root`], clock });
+  const clients: MongoClient[] = [];
+  const connect = async (uri: string, appName: string): Promise<MongoClient> => {
+    const c = new MongoClient(uri, { appName, serverSelectionTimeoutMS: 5000 });
+    clients.push(c);
+    await c.connect();
+    return c;
+  };
+  const admin = await connect(rs.uriFor('admin', PASSWORD), 'setup');
+  const adminDb = admin.db('admin');
+  await adminDb.command(REAPER_ROLE_DOCUMENT);
+  await adminDb.command({ createUser: 'reaper', pwd: PASSWORD, roles: [{ role: 'sessionReaper', db: 'admin' }] });
+  for (const u of ['alice', 'bob', 'carol']) await adminDb.command({ createUser: u, pwd: PASSWORD, roles: [{ role: 'readWrite', db: 'shop' }] });
+  await admin.db('shop').collection('orders').insertMany(Array.from({ length: 20 }, (_, i) => ({ _id: i as never, total: i })));
+  // protectUnknownApplications 0: carol's cursor-only session (idle cursors name no application) is a kill target.
+  const policy = await loadPolicySet(DEFAULT_POLICIES_DIR, { overrides: { ...DEMO_THRESHOLDS, protectUnknownApplications: 0 } });
+  return { rs, clock, policy, clients, connect, killSessionsCalls: () => rs.members.map((m) => m.mongod.stats.killSessionsCalls) };
+}
+
+async function pass(s: SetUp, uri: string, members: MembersMode = 'all'): Promise<{ report: RunReport; sink: InMemoryAuditSink }> {
+  const sink = new InMemoryAuditSink();
+  const mongo = await MongoAdapter.connect(uri, {}, members);
+  try {
+    return { report: await runPass(mongo, s.policy, sink, options(() => s.clock.now())), sink };
+  } finally {
+    await mongo.close();
+  }
+}
+
+/** The activity a member reports for an app, over the admin user's direct connection. */
+async function seenOn(s: SetUp, member: number, appName: string): Promise<Document[]> {
+  const c = await s.connect(s.rs.directUri(member, 'admin', PASSWORD), 'watch');
+  try {
+    return await c.db('admin').aggregate([{ $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } }, { $match: { appName } }]).toArray();
+  } finally {
+    await c.close();
+  }
+}
+
+async function tearDown(s: SetUp): Promise<void> {
+  await Promise.all(s.clients.map((c) => c.close().catch(() => {})));
+  await s.rs.stop();
+}
+
+/**
+ * bob's hour-long operation, in a session, on secondary 1, once it is running; `ended` resolves to how it ended
+ * (wrapped: an async function returning the promise itself would wait for the operation to end).
+ */
+async function runawayOnSecondary(s: SetUp): Promise<{ ended: Promise<string> }> {
+  const bob = await s.connect(s.rs.directUri(1, 'bob', PASSWORD), 'reporting-job');
+  const bobOp = outcome(bob.db('admin').command({ sleep: 1, secs: 3600, lock: 'none' }, { session: bob.startSession() }));
+  await eventually('bob\'s operation runs on secondary 1', async () => (await seenOn(s, 1, 'reporting-job')).some((d) => d.active));
+  return { ended: bobOp };
+}
+
+describe('a reaping pass on a replica set, member by member', () => {
+  let s: SetUp;
+  let report: RunReport;
+  let sink: InMemoryAuditSink;
+  let seen: Record<string, string>;
+  let before0: number[];
+  let after0: number[];
+
+  before(async () => {
+    // Prepare: bob runs a long operation on secondary 1, carol leaves a cursor open on secondary 2 (and
+    // nothing on the primary), alice leaves a transaction idle on the primary.
+    s = await setUp();
+    const { rs } = s;
+    const bob = await s.connect(rs.directUri(1, 'bob', PASSWORD), 'reporting-job');
+    const bobSession = bob.startSession();
+    const bobOp = outcome(bob.db('admin').command({ sleep: 1, secs: 3600, lock: 'none' }, { session: bobSession }));
+    const carol = await s.connect(rs.directUri(2, 'carol', PASSWORD), 'analytics');
+    const carolSession = carol.startSession();
+    const cursor = carol.db('shop').collection('orders').find({}, { batchSize: 2, session: carolSession });
+    await cursor.next();
+    const alice = await s.connect(rs.uriFor('alice', PASSWORD), 'orders-api');
+    const aliceSession: ClientSession = alice.startSession();
+    aliceSession.startTransaction();
+    await alice.db('shop').collection('orders').updateOne({ _id: 1 as never }, { $set: { total: 100 } }, { session: aliceSession });
+    await eventually('bob\'s operation runs on secondary 1', async () => (await seenOn(s, 1, 'reporting-job')).some((d) => d.active));
+    // Ten seconds pass on the set's clock: past every demo threshold.
+    s.clock.advance(10_000);
+    before0 = s.killSessionsCalls();
+    // Act
+    ({ report, sink } = await pass(s, rs.uriFor('reaper', PASSWORD)));
+    after0 = s.killSessionsCalls();
+    seen = {
+      bob: await bobOp,
+      carol: await outcome(cursor.toArray()),
+      alice: await outcome(aliceSession.commitTransaction()),
+    };
+  });
+  after(() => tearDown(s));
+
+  test('the pass covers all three members and names their states', () => {
+    assert.equal(report.error, null);
+    assert.equal(report.coverage?.topology, 'replicaSet');
+    assert.deepEqual(report.coverage?.members.map((m) => [m.host, m.state, m.covered]), s.rs.members.map((m, i) => [m.host, i === 0 ? 'PRIMARY' : 'SECONDARY', true]));
+  });
+
+  test('the operation on a secondary is interrupted (11601) and its facts say where it ran', () => {
+    assert.equal(seen.bob, '11601 Interrupted');
+    const row = report.decisions.find((d) => d.appName === 'reporting-job');
+    assert.equal(row?.outcome, 'killed');
+    assert.deepEqual(row?.members, [s.rs.members[1]!.host]);
+  });
+
+  test('the idle cursor on a secondary is gone (43), killed on that secondary only', () => {
+    assert.equal(seen.carol, '43 CursorNotFound');
+    // Found by user: idle cursor documents carry no appName.
+    const row = report.decisions.find((d) => d.user === 'carol@admin');
+    assert.deepEqual(row?.memberKills, [{ host: s.rs.members[2]!.host, outcome: 'killed' }]);
+  });
+
+  test('the idle transaction on the primary is aborted (251)', () => {
+    assert.equal(seen.alice, '251 NoSuchTransaction');
+  });
+
+  test('killSessions went once to each member where something was held, and nowhere else', () => {
+    assert.deepEqual(after0.map((n, i) => n - before0[i]!), [1, 1, 1]);
+    assert.equal(report.counts.killSessionsCalls, 3);
+  });
+
+  test('the audit events carry the members and the run summary its coverage, valid against the schema', () => {
+    for (const e of sink.events) assert.deepEqual(validateAuditDetail(e.detail), [], JSON.stringify(e.detail));
+    const killedCursor = sink.events.find((e) => e.detail.kind === 'decision' && e.detail.session?.user === 'carol@admin');
+    assert.deepEqual(killedCursor?.detail.kind === 'decision' && killedCursor.detail.members, [{ host: s.rs.members[2]!.host, outcome: 'killed' }]);
+    const summary = sink.events.at(-1)!.detail;
+    assert.equal(summary.kind === 'run' && summary.coverage?.members.length, 3);
+  });
+});
+
+describe('a replica set with a member down', () => {
+  let s: SetUp;
+  afterEach(() => tearDown(s));
+
+  test('the stopped member is named as not covered, and the pass completes on the others', async () => {
+    // Prepare
+    s = await setUp();
+    const { ended: bobOp } = await runawayOnSecondary(s);
+    await s.rs.members[2]!.stop();
+    s.clock.advance(10_000);
+    // Act
+    const { report, sink } = await pass(s, s.rs.uriFor('reaper', PASSWORD));
+    // Assess
+    const down = s.rs.members[2]!.host;
+    assert.equal(report.error, null);
+    assert.deepEqual(report.coverage?.members.filter((m) => !m.covered).map((m) => m.host), [down]);
+    assert.match(report.unfinished ?? '', new RegExp(`member ${down} not covered: ${down} did not answer`));
+    assert.equal(await bobOp, '11601 Interrupted');
+    const summary = sink.events.at(-1)!.detail;
+    assert.equal(summary.kind === 'run' && summary.coverage?.members.find((m) => m.host === down)?.covered, false);
+  });
+});
+
+describe('a sessionless operation on a secondary', () => {
+  let s: SetUp;
+  afterEach(() => tearDown(s));
+
+  test('is killed with killOp on that member, and on no other', async () => {
+    // Prepare: bob's operation carries no lsid (raw wire protocol), on secondary 1.
+    s = await setUp();
+    const member = s.rs.members[1]!;
+    const bob = await rawAuthenticated(member.port, 'bob', PASSWORD);
+    const running = bob.command({ sleep: 1, secs: 3600, lock: 'none' });
+    await eventually('the sessionless operation runs on secondary 1', async () => (await seenOn(s, 1, 'sessionless')).some((d) => d.active && !d.lsid));
+    s.clock.advance(10_000);
+    // Act
+    const { report } = await pass(s, s.rs.uriFor('reaper', PASSWORD));
+    // Assess
+    const reply = await running;
+    bob.raw.end();
+    assert.equal(reply?.code, 11601);
+    const row = report.decisions.find((d) => d.target === 'operation');
+    assert.equal(row?.outcome, 'killed');
+    assert.deepEqual(row?.memberKills, [{ host: member.host, outcome: 'killed' }]);
+    assert.equal(report.counts.killOpCalls, 1);
+  });
+});
+
+describe('--members primary and bad connection strings', () => {
+  let s: SetUp;
+  afterEach(() => tearDown(s));
+
+  test('--members primary reads the primary only and names the secondaries as not covered', async () => {
+    // Prepare
+    s = await setUp();
+    const { ended: bobOp } = await runawayOnSecondary(s);
+    s.clock.advance(10_000);
+    const before = s.killSessionsCalls();
+    // Act
+    const { report } = await pass(s, s.rs.uriFor('reaper', PASSWORD), 'primary');
+    // Assess: nothing on the secondary was seen or killed, and the report says so.
+    assert.deepEqual(s.killSessionsCalls(), before);
+    assert.equal(report.decisions.find((d) => d.appName === 'reporting-job'), undefined);
+    assert.deepEqual(report.coverage?.members.filter((m) => !m.covered).map((m) => m.host), [s.rs.members[1]!.host, s.rs.members[2]!.host]);
+    assert.match(report.unfinished ?? '', /not read: --members primary/);
+  });
+
+  test('a replica set name that does not match is a clear error before anything is read', async () => {
+    s = await setUp();
+    const wrong = s.rs.uriFor('reaper', PASSWORD).replace('replicaSet=rs0', 'replicaSet=other');
+    await assert.rejects(MongoAdapter.connect(wrong, { serverSelectionTimeoutMS: 1000 }), /cannot connect to .*replicaSet name/);
+  });
+});
