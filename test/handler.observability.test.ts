@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
 import type { PassResult } from '../src/service/lambda/runtime.ts';
+import { membersNotCovered } from '../src/service/lambda/metrics.ts';
+import type { MemberCoverage } from '../src/pass/ports.ts';
 
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(`./events/${name}`, import.meta.url), 'utf8'));
 const context = { getRemainingTimeInMillis: () => 60_000, awsRequestId: 'req-observability-1', functionName: 'session-reaper-test' };
@@ -84,8 +86,15 @@ test('the pass\'s metrics in EMF match its report', async () => {
   assert.equal(perCluster.KillsPlanned, value.counts.planned);
   assert.equal(perCluster.AuditEventsUndelivered, value.auditFailed);
   assert.equal(perCluster.PassFailed, 0);
+  assert.equal(perCluster.MembersNotCovered, 0, 'a standalone: every member read');
   assert.ok(Number.isFinite(perCluster.PassDuration));
   const fleet = emf.find((l) => l.cluster === undefined && l.AuditEventsUndelivered !== undefined);
   assert.ok(fleet, 'a fleet-wide copy for the alarms');
   assert.deepEqual(fleet._aws.CloudWatchMetrics[0].Dimensions, [['service']]);
+});
+
+test('members not covered are counted from the pass\'s coverage', () => {
+  const member = (host: string, covered: boolean): MemberCoverage => ({ host, state: covered ? 'SECONDARY' : '', covered, ...(covered ? {} : { why: 'connection refused' }) });
+  assert.equal(membersNotCovered({ coverage: null }), 0);
+  assert.equal(membersNotCovered({ coverage: { topology: 'replicaSet', setName: 'rs', notes: [], members: [member('a:1', true), member('b:1', false), member('c:1', false)] } }), 2);
 });

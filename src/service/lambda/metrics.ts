@@ -4,9 +4,9 @@
  *
  * Namespace MongoDBSessionReaper (the one the audit log's metric filter already uses). Per pass:
  *   dimensions {service, cluster}:        SessionsSeen, SessionsKilled, KillsFailed, KillsPlanned, KillsSkipped,
- *                                         PassDuration (ms), AuditEventsUndelivered, PassFailed
+ *                                         PassDuration (ms), AuditEventsUndelivered, PassFailed, MembersNotCovered
  *   dimensions {service, cluster, rule, outcome}:  Decisions, one per rule and outcome of the pass's kill rules
- *   dimensions {service} (fleet-wide, for alarms): AuditEventsUndelivered, KillsFailed
+ *   dimensions {service} (fleet-wide, for alarms): AuditEventsUndelivered, KillsFailed, MembersNotCovered
  * A CloudWatch alarm watches one exact set of dimensions, hence the fleet-wide copies (infra/alarms.yml).
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -28,6 +28,7 @@ export function publishPassMetrics(report: RunReport): void {
   metrics.addMetric('PassDuration', MetricUnit.Milliseconds, report.durationMs);
   metrics.addMetric('AuditEventsUndelivered', MetricUnit.Count, report.audit.failed);
   metrics.addMetric('PassFailed', MetricUnit.Count, report.error ? 1 : 0);
+  metrics.addMetric('MembersNotCovered', MetricUnit.Count, membersNotCovered(report));
   metrics.publishStoredMetrics();
 
   const byRuleAndOutcome = new Map<string, { rule: string; outcome: string; n: number }>();
@@ -47,5 +48,11 @@ export function publishPassMetrics(report: RunReport): void {
   const fleet = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
   fleet.addMetric('AuditEventsUndelivered', MetricUnit.Count, report.audit.failed);
   fleet.addMetric('KillsFailed', MetricUnit.Count, c.failed);
+  fleet.addMetric('MembersNotCovered', MetricUnit.Count, membersNotCovered(report));
   fleet.publishStoredMetrics();
+}
+
+/** Data-bearing members the pass could not read (down, unreachable, refusing the reaper): 0 on a standalone. */
+export function membersNotCovered(report: Pick<RunReport, 'coverage'>): number {
+  return report.coverage?.members.filter((m) => !m.covered).length ?? 0;
 }
