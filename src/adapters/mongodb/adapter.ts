@@ -276,7 +276,7 @@ export class MongoAdapter implements MongoPort {
       const topology = hello.msg === 'isdbgrid' ? 'mongos' : hello.setName ? 'replicaSet' : 'standalone';
       return { topology, setName: String(hello.setName ?? ''), members: [], notes: ['the adapter wraps a client it did not connect: only the server the driver selects is read'] };
     }
-    this.coverage = await this.pool.discover(this.description, this.mode);
+    this.coverage = await this.pool.discover(this.description, this.mode, (host, client) => this.memberSession({ host, client }));
     return this.coverage;
   }
 
@@ -293,9 +293,9 @@ export class MongoAdapter implements MongoPort {
    * Every member's documents, read in parallel, each tagged with its member. The reaper's session on a member
    * client is reported under the reaper's main session id, so the policy's isReaperSession protects it too.
    */
-  private async readMembers<T>(read: (db: (name: string) => ReturnType<MongoClient['db']>, session: ClientSession) => Promise<T[]>, tag: (item: T, m: Member, mainId: string, ownId: string) => T): Promise<T[]> {
+  private async readMembers<T>(read: (db: (name: string) => ReturnType<MongoClient['db']>, session: ClientSession) => Promise<T[]>, tag: (item: T, m: Member, mainId: string, ownId: string) => T, only?: ReadonlySet<string>): Promise<T[]> {
     const mainId = uuidString(this.ownSession().id?.id);
-    const parts = await Promise.all(this.members().map(async (m) => {
+    const parts = await Promise.all(this.members().filter((m) => !only || only.has(m.host)).map(async (m) => {
       const session = this.memberSession(m);
       const ownId = uuidString(session.id?.id);
       try {
@@ -346,6 +346,15 @@ export class MongoAdapter implements MongoPort {
   }
 
   async *currentOp(): AsyncIterable<Activity[]> {
+    yield* this.currentOpWhere();
+  }
+
+  /** $currentOp on the named members only (the verification after kills re-reads where it killed). */
+  async *currentOpOn(members: readonly string[]): AsyncIterable<Activity[]> {
+    yield* this.currentOpWhere(new Set(members));
+  }
+
+  private async *currentOpWhere(only?: ReadonlySet<string>): AsyncIterable<Activity[]> {
     const pipeline = [{ $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } }, { $project: CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }];
     if (this.members().length === 0) {
       const cursor = this.client.db('admin').aggregate(pipeline, { session: this.ownSession() });
@@ -357,7 +366,7 @@ export class MongoAdapter implements MongoPort {
       const cursor = db('admin').aggregate(pipeline, { session });
       while (await cursor.hasNext()) all.push(...cursor.readBufferedDocuments().map(toActivity));
       return all;
-    }, (a, m, mainId, ownId) => ({ ...a, sessionId: a.sessionId === ownId ? mainId : a.sessionId, member: m.host, memberState: m.state }));
+    }, (a, m, mainId, ownId) => ({ ...a, sessionId: a.sessionId === ownId ? mainId : a.sessionId, member: m.host, memberState: m.state }), only);
   }
 
   async killSessions(batch: readonly SessionKey[]): Promise<void> {
@@ -369,13 +378,26 @@ export class MongoAdapter implements MongoPort {
   }
 
   async killSessionsOn(member: string, batch: readonly SessionKey[]): Promise<void> {
-    const m = this.memberOrThrow(member);
-    await m.client.db('admin').command(killSessionsCommand(batch), { session: this.memberSession(m) });
+    await this.onMember(member, (m) => m.client.db('admin').command(killSessionsCommand(batch), { session: this.memberSession(m) }));
   }
 
   async killOpOn(member: string, opid: string): Promise<void> {
+    await this.onMember(member, (m) => m.client.db('admin').command(killOpCommand(opid), { session: this.memberSession(m) }));
+  }
+
+  /**
+   * One command on one member. A member that stops answering in the middle of the pass (no server reply: the
+   * connection was refused or cut) is dropped from the pass, so the run summary names it as not covered; a
+   * server's refusal (a reply with a code) is the kill's failure only.
+   */
+  private async onMember(member: string, send: (m: Member) => Promise<unknown>): Promise<void> {
     const m = this.memberOrThrow(member);
-    await m.client.db('admin').command(killOpCommand(opid), { session: this.memberSession(m) });
+    try {
+      await send(m);
+    } catch (e) {
+      if (typeof (e as { code?: unknown }).code !== 'number') this.pool!.drop(this.coverage, m.host, e);
+      throw e;
+    }
   }
 
   private memberOrThrow(host: string): Member {
