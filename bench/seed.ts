@@ -15,7 +15,11 @@ const USERS = ['app', 'etl', 'web', 'report'].map((user) => ({ user, db: 'admin'
 /** Sessions per standinBulkCreateSessions command (one command's reply stays small). */
 const CHUNK = 100_000;
 
-export async function seed(uri: string, size: number): Promise<void> {
+/**
+ * spreadOverMembers (a replica-set stand-in): operations and cursors are dealt round-robin over the members,
+ * transactions go to the primary (standinBulkCreateSessions, standin/src/commands/sessions.ts).
+ */
+export async function seed(uri: string, size: number, spreadOverMembers = false): Promise<void> {
   const c = new MongoClient(uri);
   await c.connect();
   try {
@@ -27,6 +31,7 @@ export async function seed(uri: string, size: number): Promise<void> {
         runningOps: Math.round(n * 0.05), opSecondsRunning: { min: 10, max: 600 },
         idleTransactions: Math.round(n * 0.02), txnInactiveSeconds: { min: 120, max: 600 },
         cursors: Math.round(n * 0.1), cursorIdleSeconds: { min: 300, max: 1800 },
+        ...(spreadOverMembers ? { spreadOverMembers: true } : {}),
       });
     }
   } finally {
