@@ -6,7 +6,7 @@
  *   node bench/.build/fleet-standins.mjs '{"names":["d0","d1"],"sessions":2000,"latencyMs":30}'
  */
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
-import { seed } from './seed.ts';
+import { seed } from './standin-process.ts';
 
 const { names, sessions, latencyMs } = JSON.parse(process.argv[2]!) as { names: string[]; sessions: number; latencyMs: number };
 const standins: RunningStandin[] = [];

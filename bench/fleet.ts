@@ -24,7 +24,7 @@ import { build } from 'esbuild';
 import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { formatTable } from '../src/util/table.ts';
 import { startPutEventsResponder } from './putevents-responder.ts';
-import { THRESHOLDS } from './seed.ts';
+import { THRESHOLDS } from './standin-process.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, clusters: { type: 'string' }, sessions: { type: 'string' }, 'latency-ms': { type: 'string' }, rounds: { type: 'string' }, out: { type: 'string' } } });
 const CLUSTERS = Number(values.clusters ?? (values.quick ? 4 : 20));

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:replset`: the replica-set case of issue #9. The same 100,000 seeded sessions (bench/seed.ts)
+ * `npm run bench:replset`: the replica-set case of issue #9. The same 100,000 seeded sessions (bench/standin-process.ts)
  * on a single node and on a three-member replica set with the activity spread over the members; one reaping
  * pass in kill mode on each, alternating, REPEATS times; prints the medians side by side, the ratio (target:
  * the replica-set pass at most 1.3 times the single-node pass, the members being read in parallel) and each
@@ -21,13 +21,12 @@ import { formatTable } from '../src/util/table.ts';
 import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { startPutEventsResponder } from './putevents-responder.ts';
 import type { CaseResult } from './case.ts';
-import { seed, THRESHOLDS } from './seed.ts';
+import { BIN, seed, THRESHOLDS } from './standin-process.ts';
 
 const { values } = parseArgs({ options: { sessions: { type: 'string' }, repeats: { type: 'string' } } });
 const SESSIONS = Number(values.sessions ?? 100_000);
 const REPEATS = Number(values.repeats ?? 3);
 const TARGET_RATIO = 1.3;
-const BIN = fileURLToPath(new URL('../bin/session-reaper.mjs', import.meta.url));
 const CASE = fileURLToPath(new URL('./.build/case.mjs', import.meta.url));
 await build({ entryPoints: [fileURLToPath(new URL('./case.ts', import.meta.url))], bundle: true, packages: 'external', platform: 'node', format: 'esm', target: 'node20', outfile: CASE, logLevel: 'warning' });
 
@@ -59,7 +58,7 @@ for (let i = 0; i < REPEATS; i++) {
   for (const shape of (i % 2 ? ['replset', 'single'] : ['single', 'replset']) as Shape[]) {
     const standin = await startStandin(shape);
     try {
-      await seed(standin.uri, SESSIONS, shape === 'replset');
+      await seed(standin.uri, SESSIONS, 1, shape === 'replset');
       const r = await runCase({ impl: 'reaper', mode: 'kill', uri: standin.uri, thresholds: THRESHOLDS, bus: 'bench', policiesDir: DEFAULT_POLICIES_DIR }, env);
       runs.push({ shape, ...r });
       process.stderr.write(`  ${shape}: ${r.totalMs.toFixed(0)} ms, ${r.kills} kills, ${r.roundTrips} round trips, ${r.killSessionsCalls} killSessions\n`);

@@ -7,16 +7,17 @@
  *   npm run bench -- --quick      10,000 only (the CI smoke check; no time assertions)
  *   npm run bench -- --sizes 100000 --no-baseline
  *
- * Inventory per size: bench/seed.ts (about a tenth of the sessions are killed). The fleet case (20 clusters
- * behind a simulated network, all passes through the reaper function's handler) is bench/fleet.ts, run last.
+ * Inventory per size: bench/standin-process.ts (about a tenth of the sessions are killed). The fleet case (20
+ * clusters behind a simulated network, all passes through the reaper function's handler) is bench/fleet.ts, run last.
  *
  * The stand-in runs in its own process (as a server would) and each case in a fresh process, so the
  * peak RSS reported is the pass's alone.
+ *
+ * Then the backtest benchmark (bench/backtest.ts): a snapshot's size on disk and a backtest of many snapshots.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -25,22 +26,17 @@ import { formatTable } from '../src/util/table.ts';
 import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { startPutEventsResponder } from './putevents-responder.ts';
 import type { CaseResult } from './case.ts';
-import { seed, THRESHOLDS } from './seed.ts';
+import { seed, startStandinProcess, THRESHOLDS } from './standin-process.ts';
+import { benchBacktest, formatBacktestBench } from './backtest.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, sizes: { type: 'string' }, 'no-baseline': { type: 'boolean' }, out: { type: 'string' } } });
 const SIZES = values.quick ? [10_000] : values.sizes ? values.sizes.split(',').map(Number) : [10_000, 100_000, 1_000_000];
-const BIN = fileURLToPath(new URL('../bin/session-reaper.mjs', import.meta.url));
 const CASE_SOURCE = fileURLToPath(new URL('./case.ts', import.meta.url));
 // Cases run as plain JavaScript (esbuild, dependencies left as imports), not through tsx, so their
 // time and memory are the code's own and not the TypeScript loader's.
 const CASE = fileURLToPath(new URL('./.build/case.mjs', import.meta.url));
 await build({ entryPoints: [CASE_SOURCE], bundle: true, packages: 'external', platform: 'node', format: 'esm', target: 'node20', outfile: CASE, logLevel: 'warning' });
 const OUT = values.out ?? fileURLToPath(new URL('./results.json', import.meta.url));
-async function startStandinProcess(size: number): Promise<{ uri: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [BIN, 'mongod', '--port', '0', '--txn-lifetime-seconds', '86400', '--max-sessions', String(size + 10_000)], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const [uri] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-  return { uri, child };
-}
 
 function runCase(args: object, env: Record<string, string>): Promise<CaseResult> {
   return new Promise((resolve, reject) => {
@@ -74,8 +70,7 @@ for (const size of SIZES) {
         results.push({ size, ...r });
         process.stderr.write(`  ${impl} ${mode}: ${r.totalMs.toFixed(0)} ms, ${r.kills} kills, ${r.putEventsCalls} PutEvents, peak RSS ${r.peakRssMb.toFixed(0)} MB\n`);
       } finally {
-        standin.child.kill('SIGTERM');
-        await once(standin.child, 'exit');
+        await standin.stop();
       }
     }
   }
@@ -106,7 +101,10 @@ console.log(formatTable(results, [
   { header: 'EVAL/s', value: (r) => ms(r.evaluationRate) },
   { header: 'VS BASE', value: ratio },
 ]));
-writeFileSync(OUT, `${JSON.stringify({ machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, thresholds: THRESHOLDS, results }, null, 2)}\n`);
+
+const backtest = await benchBacktest({ quick: values.quick === true, policiesDir: DEFAULT_POLICIES_DIR, log: (line) => process.stderr.write(`${line}\n`) });
+console.log(`\n${formatBacktestBench(backtest)}`);
+writeFileSync(OUT, `${JSON.stringify({ machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, thresholds: THRESHOLDS, results, backtest }, null, 2)}\n`);
 console.log(`\nwritten ${OUT}`);
 
 // The fleet case last: 20 clusters through one handler (4 small ones with --quick); its own table and file.

@@ -23,7 +23,8 @@ rmSync(`${root}dist`, { recursive: true, force: true });
 const started = performance.now();
 await build({
   absWorkingDir: root,
-  entryPoints: ['src/cli/main.ts', 'src/demo/main.ts'],
+  // The backtest's worker thread is an entry of its own: a Worker starts a file (src/cli/backtest-pool.ts).
+  entryPoints: ['src/cli/main.ts', 'src/cli/backtest-worker.ts', 'src/demo/main.ts'],
   outbase: 'src',
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },

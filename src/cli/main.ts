@@ -14,7 +14,9 @@ const io = (): CliIo => ({ stdout: process.stdout, stderr: process.stderr, env: 
 
 const SUBCOMMANDS: Record<string, { run: Subcommand; summary: string }> = {
   run: { run: async (a) => (await import('./run.ts')).runCommand(a, io()), summary: 'run one reaping pass: inventory, policy, plan, kill, audit' },
-  policies: { run: async (a) => (await import('./policies.ts')).policiesCommand(a, io()), summary: 'policies check [DIR]: validate a policy set' },
+  policies: { run: async (a) => (await import('./policies.ts')).policiesCommand(a, io()), summary: 'policies check [DIR]: validate a policy set; policies test [DIR]: run its test cases' },
+  snapshot: { run: async (a) => (await import('./snapshot.ts')).snapshotCommand(a, io()), summary: 'snapshot --uri URI --out FILE: record the raw inventory for backtests (values redacted)' },
+  backtest: { run: async (a) => (await import('./backtest.ts')).backtestCommand(a, io()), summary: 'backtest --policies DIR [--compare DIR2] SNAPSHOT...: decide on recorded snapshots, offline' },
   audit: { run: async (a) => (await import('./audit.ts')).auditCommand(a, io()), summary: 'review the audit trail: list and filter events, explain SESSION_ID, report --html FILE' },
   'setup-role': { run: async (a) => (await import('./setup-role.ts')).setupRoleCommand(a, io()), summary: 'setup-role --uri URI --user NAME: create the least-privilege role and the reaper\'s user' },
   mongod: { run: async (a) => (await import('../../standin/src/cli.ts')).runMongod(a), summary: 'start the MongoDB stand-in (wire-protocol server for tests and demos)' },

@@ -1,6 +1,7 @@
 /**
  * `session-reaper policies check [DIR]`: validates a policy set and shows its rules and thresholds.
  * Exit 0 when valid; 1 with every problem listed (file, rule, field) when not.
+ * `session-reaper policies test [DIR]`: runs the set's test cases (policy-tests.ts).
  */
 import { DEFAULT_POLICIES_DIR } from '../service/config.ts';
 import { PolicyError } from '../util/errors.ts';
@@ -9,10 +10,13 @@ import { unknownFactWarnings } from '../pass/policy/unknown-check.ts';
 import { formatTable } from '../util/table.ts';
 import type { CliIo } from './run.ts';
 
+export const POLICIES_TEST_USAGE = 'usage: session-reaper policies test [DIR] [--evaluator compiled|json-rules-engine] [--json]';
+
 export async function policiesCommand(argv: string[], io: CliIo): Promise<number> {
   const [sub, dirArg, ...rest] = argv;
+  if (sub === 'test') return (await import('./policy-tests.ts')).policyTestsCommand(argv.slice(1), io);
   if (sub !== 'check' || rest.length) {
-    io.stderr.write('usage: session-reaper policies check [DIR]\n');
+    io.stderr.write(`usage: session-reaper policies check [DIR]\n       ${POLICIES_TEST_USAGE.replace(/^usage: /, '')}\n`);
     return 2;
   }
   const dir = dirArg ?? DEFAULT_POLICIES_DIR;

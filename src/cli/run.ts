@@ -3,14 +3,13 @@
  *
  *   session-reaper run --uri URI [--policies DIR] [--dry-run] [--max-kills N] [--max-kill-share F]
  *                      [--batch-size N] [--concurrency N] [--audit eventbridge|stdout|file:PATH]
- *                      [--cluster NAME] [--members all|primary] [--json] [--<threshold flag> N]...
+ *                      [--cluster NAME] [--members all|primary] [--record FILE [--keep-values]] [--json] [--<threshold flag> N]...
  *
  * Threshold flags come from the policy set's parameters (e.g. --idle-txn-seconds 5 for the default set).
  * Exit codes (src/cli/run-outcome.ts): 0 the pass completed; 1 the pass failed (message on stderr); 2 bad
  * usage or configuration; 3 audit events could not all be delivered (each one is logged on stderr with its
  * content); 4 kills failed. Several at once: 3, then 1, then 4.
  */
-import { UNKNOWN_LABEL } from '../util/identity-label.ts';
 import { parseArgs } from 'node:util';
 import { createAuditSink } from '../adapters/audit-sinks.ts';
 import type { AuditLogger, AuditSink } from '../pass/audit/sink.ts';
@@ -18,12 +17,15 @@ import { MongoAdapter } from '../adapters/mongodb/adapter.ts';
 import { resolveConfig, SETTINGS, type RunConfig } from '../service/config.ts';
 import { ConfigError, ReaperError } from '../util/errors.ts';
 import { runPass, type RunReport } from '../pass/pass.ts';
+import { renderDecisions } from './decision-table.ts';
 import { auditBudget } from '../pass/audit/budget.ts';
 import { isClosedPipe } from '../review/output/write.ts';
 import { writeFully } from '../util/stream-write.ts';
 import { EXIT, runOutcome } from './run-outcome.ts';
 import { loadPolicySet } from '../pass/policy/load.ts';
-import type { PolicySet } from '../pass/policy/types.ts';
+import type { ParameterInfo, PolicySet } from '../pass/policy/types.ts';
+import { RecordingMongoPort } from '../adapters/snapshot/recording-port.ts';
+import { SnapshotWriter } from '../adapters/snapshot/writer.ts';
 import { redactUri } from '../util/redact.ts';
 import { formatTable } from '../util/table.ts';
 import { printableJson } from '../util/terminal.ts';
@@ -35,52 +37,79 @@ export interface CliIo {
   env: Record<string, string | undefined>;
 }
 
-const BOOLEAN_FLAGS = new Set(['dry-run', 'json', 'help']);
-
 export const RUN_USAGE = `usage: session-reaper run --uri URI [--policies DIR] [--dry-run] [--max-kills N] [--max-kill-share F]
                           [--batch-size N] [--concurrency N] [--audit eventbridge|eventbridge:BUS|stdout|file:PATH]
                           [--audit-timeout SECONDS] [--audit-request-timeout SECONDS] [--cluster NAME]
                           [--source SOURCE] [--event-bus NAME] [--evaluator compiled|json-rules-engine]
-                          [--members all|primary]
-                          [--json] [--<threshold> N]...
-threshold flags of the policy set: see 'session-reaper policies check'`;
+                          [--members all|primary] [--record FILE [--keep-values]] [--json] [--<threshold> N]...
+threshold flags of the policy set: see 'session-reaper policies check'
+--record FILE writes the snapshot the pass decided on (see 'session-reaper snapshot'); backtest it with 'session-reaper backtest'`;
 
-/** Splits argv into settings flags and the rest (threshold flags), each as name -> raw string. */
-export function splitFlags(argv: string[]): { flags: Record<string, string | boolean>; extra: Record<string, string> } {
+/** The flags a command takes besides the threshold flags of its policy set. */
+export interface FlagSpec {
+  /** Flags with a value. */
+  valued: ReadonlySet<string>;
+  /** Flags without a value (--name, or --name=true|false). */
+  booleans: ReadonlySet<string>;
+  /** Whether bare arguments are allowed (file names); they are returned in order. */
+  positionals: boolean;
+  usage: string;
+}
+
+const RUN_FLAGS: FlagSpec = {
+  valued: new Set([...SETTINGS.filter((s) => s.flag !== null && s.flag !== 'dry-run').map((s) => s.flag!), 'record']),
+  booleans: new Set(['dry-run', 'json', 'help', 'keep-values']),
+  positionals: false,
+  usage: RUN_USAGE,
+};
+
+/** Splits argv into the command's flags, the rest (threshold flags) and the bare arguments, each flag as name -> raw string. */
+export function splitFlags(argv: string[], spec: FlagSpec = RUN_FLAGS): { flags: Record<string, string | boolean>; extra: Record<string, string>; positionals: string[] } {
   const { tokens } = parseArgs({ args: argv, strict: false, tokens: true, allowPositionals: true });
   const flags: Record<string, string | boolean> = {};
   const extra: Record<string, string> = {};
-  const known = new Set([...SETTINGS.map((s) => s.flag), 'json', 'help']);
+  const positionals: string[] = [];
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i]!;
-    if (t.kind === 'positional') throw new ConfigError(`unexpected argument "${t.value}"\n${RUN_USAGE}`);
+    if (t.kind === 'positional') {
+      if (!spec.positionals) throw new ConfigError(`unexpected argument "${t.value}"\n${spec.usage}`);
+      positionals.push(t.value);
+      continue;
+    }
     if (t.kind !== 'option') continue;
     let value: string | boolean | undefined = t.value;
-    if (BOOLEAN_FLAGS.has(t.name)) {
+    if (spec.booleans.has(t.name)) {
       if (value !== undefined && !['true', 'false'].includes(value)) throw new ConfigError(`--${t.name} takes no value`);
       value = value === undefined ? true : value === 'true';
     } else if (value === undefined) {
       const next = tokens[i + 1];
-      if (!next || next.kind !== 'positional') throw new ConfigError(`--${t.name} needs a value\n${RUN_USAGE}`);
+      if (!next || next.kind !== 'positional') throw new ConfigError(`--${t.name} needs a value\n${spec.usage}`);
       value = next.value;
       i++;
     }
-    if (known.has(t.name)) flags[t.name] = value;
+    if (spec.valued.has(t.name) || spec.booleans.has(t.name)) flags[t.name] = value;
     else extra[t.name] = String(value);
   }
-  return { flags, extra };
+  return { flags, extra, positionals };
 }
 
-/** Threshold flags are the policy set's declared parameter flags; anything else is a usage error. */
-export async function loadPolicyWithFlags(dir: string, extra: Record<string, string>, env: Record<string, string | undefined>): Promise<PolicySet> {
+/**
+ * Threshold flags are the policy set's declared parameter flags; anything else is a usage error, unless
+ * `ignoreUnknown` (a backtest comparing two sets applies each flag to the sets that declare it).
+ */
+export async function loadPolicyWithFlags(
+  dir: string, extra: Record<string, string>, env: Record<string, string | undefined>,
+  options: { usage?: string; ignoreUnknown?: boolean } = {},
+): Promise<PolicySet> {
   const declared = await loadPolicySet(dir, { env });
   const overrides: Record<string, number> = {};
-  const byFlag = new Map(Object.values(declared.parameterInfo).filter((p) => p.flag).map((p) => [p.flag!, p]));
+  const byFlag = thresholdFlags(declared);
   for (const [flag, raw] of Object.entries(extra)) {
     const p = byFlag.get(flag);
     if (!p) {
+      if (options.ignoreUnknown) continue;
       const known = [...byFlag.keys()].map((f) => `--${f}`).join(', ') || '(none)';
-      throw new ConfigError(`unknown option --${flag}; threshold flags of the policy set in ${dir}: ${known}\n${RUN_USAGE}`);
+      throw new ConfigError(`unknown option --${flag}; threshold flags of the policy set in ${dir}: ${known}\n${options.usage ?? RUN_USAGE}`);
     }
     const n = Number(raw);
     if (!Number.isFinite(n)) throw new ConfigError(`--${flag} must be a number (${p.description}), got "${raw}"`);
@@ -89,25 +118,13 @@ export async function loadPolicyWithFlags(dir: string, extra: Record<string, str
   return Object.keys(overrides).length ? loadPolicySet(dir, { env, overrides }) : declared;
 }
 
-function shortId(id: string): string {
-  return id ? id.slice(0, 8) : '';
+/** The threshold flags a policy set declares, by flag name. */
+export function thresholdFlags(set: PolicySet): Map<string, ParameterInfo> {
+  return new Map(Object.values(set.parameterInfo).filter((p) => p.flag).map((p) => [p.flag!, p]));
 }
 
 export function renderReport(report: RunReport): string {
-  const rows = [...report.decisions].sort((a, b) => ORDER.indexOf(a.outcome) - ORDER.indexOf(b.outcome));
-  const table = rows.length
-    ? formatTable(rows, [
-      { header: 'OUTCOME', value: (r) => r.outcome },
-      { header: 'RULE', value: (r) => r.rule },
-      { header: 'USER', value: (r) => r.user || '-', max: 24 },
-      { header: 'APP', value: (r) => (r.appName === null ? UNKNOWN_LABEL : r.appName || '-'), max: 24 },
-      { header: 'SESSION', value: (r) => (r.target === 'operation' ? `op ${r.opid}` : shortId(r.sessionId)) },
-      { header: 'HOLDS', value: (r) => r.holds, max: 36 },
-      // Only on a replica set read member by member: a standalone's table is as it always was.
-      ...(rows.some((r) => r.members.length) ? [{ header: 'MEMBERS', value: (r: RunReport['decisions'][number]) => membersCell(r), max: 48 }] : []),
-      { header: 'WHY', value: (r) => r.error?.message ?? r.why ?? r.reason, max: 80 },
-    ])
-    : '(no session matched any rule)';
+  const table = renderDecisions(report.decisions);
   const c = report.counts;
   const summary = formatTable([
     ['sessions', c.sessions], ['sessionless ops', c.sessionlessOps], ['decisions', c.decisions],
@@ -125,12 +142,6 @@ export function renderReport(report: RunReport): string {
   return [`run ${report.runId} on ${report.cluster}${report.dryRun ? ' (dry run)' : ''}`, '', table, '', summary, ...(notes.length ? ['', ...notes] : [])].join('\n');
 }
 
-/** Where it held something, and what the kill did there when it was not killed everywhere. */
-function membersCell(r: RunReport['decisions'][number]): string {
-  if (r.memberKills?.some((k) => k.outcome !== 'killed')) return r.memberKills.map((k) => `${k.host} ${k.outcome}`).join(', ');
-  return r.members.join(', ');
-}
-
 /** The topology and every member the pass did not read, and why: never a silent skip. */
 function coverageLines(report: RunReport): string[] {
   const c = report.coverage;
@@ -143,20 +154,24 @@ function coverageLines(report: RunReport): string[] {
   ];
 }
 
-const ORDER = ['killed', 'failed', 'planned', 'skipped', 'protected', 'reported'];
-
 export interface PreparedRun {
   config: RunConfig;
   policy: PolicySet;
   json: boolean;
+  /** --record FILE: the snapshot to write, opened before the pass starts; null without --record. */
+  record: SnapshotWriter | null;
+  recordPath: string | null;
 }
 
-/** Everything that can fail before the pass starts, checked up front: configuration and the policy set. */
+/** Everything that can fail before the pass starts, checked up front: configuration, the policy set, the snapshot file. */
 export async function prepareRun(argv: string[], io: CliIo): Promise<PreparedRun> {
   const { flags, extra } = splitFlags(argv);
   const config = resolveConfig(flags, io.env);
   const policy = await loadPolicyWithFlags(config.policiesDir, extra, io.env);
-  return { config, policy, json: flags.json === true };
+  if (flags['keep-values'] === true && typeof flags.record !== 'string') throw new ConfigError('--keep-values only applies to --record FILE: add --record or drop --keep-values');
+  const recordPath = typeof flags.record === 'string' ? flags.record : null;
+  const record = recordPath ? await SnapshotWriter.toFile(recordPath, { keepValues: flags['keep-values'] === true }) : null;
+  return { config, policy, json: flags.json === true, record, recordPath };
 }
 
 export function stderrLogger(io: Pick<CliIo, 'stderr'>): AuditLogger {
@@ -192,7 +207,7 @@ export async function runCommand(argv: string[], io: CliIo = { stdout: process.s
     io.stderr.write(`session-reaper run: ${redactUri((e as Error).message)}\n`);
     return e instanceof ConfigError || e instanceof ReaperError ? EXIT.usage : EXIT.failed;
   }
-  const { config, policy, json } = prepared;
+  const { config, policy, json, record } = prepared;
   let mongo: MongoAdapter | null = null;
   // The reader of stdout may go away (`run | head`, a closed pipe): the write then fails with EPIPE,
   // emitted as an 'error' event that would crash the process before the exit code is set. With this
@@ -200,24 +215,31 @@ export async function runCommand(argv: string[], io: CliIo = { stdout: process.s
   // undelivered (and logs them on stderr), and the report, which nobody reads any more, is dropped.
   const absorb = (): void => {};
   io.stdout.on('error', absorb);
+  let recorder: RecordingMongoPort | null = null;
   try {
     mongo = await MongoAdapter.connect(config.uri, {}, config.members);
-    const report = await runPass(mongo, policy, sink, {
+    recorder = record ? new RecordingMongoPort(mongo, record, { uri: config.uri, cluster: config.cluster, recordedBy: 'run' }) : null;
+    const report = await runPass(recorder ?? mongo, policy, sink, {
       cluster: config.cluster, trigger, dryRun: config.dryRun, maxKills: config.maxKills, maxKillShare: config.maxKillShare,
       batchSize: config.batchSize, concurrency: config.concurrency, source: config.source, evaluator: config.evaluator,
       audit: auditBudget({ timeoutMs: config.auditTimeoutSeconds * 1000 }),
       progress: (line) => io.stderr.write(`${line}\n`),
+      ...(recorder ? { now: recorder.clock() } : {}),
     });
+    // The report is printed whatever became of the recording: the pass has run.
+    const recording = recorder ? await recorder.close().then((w) => `recorded ${w.documents} documents in ${w.sections} sections to ${prepared.recordPath}`, (e: Error) => e) : null;
     await writeFully(io.stdout, json ? `${printableJson(JSON.stringify(report))}\n` : `${renderReport(report)}\n`).catch((e: unknown) => {
       if (!isClosedPipe(e)) throw e;
     });
-    const { code, lines } = runOutcome(report);
+    if (typeof recording === 'string') io.stderr.write(`session-reaper run: ${recording}\n`);
+    const { code, lines } = runOutcome(report, recording instanceof Error ? recording : null);
     for (const line of lines) io.stderr.write(`session-reaper run: ${line}\n`);
     return code;
   } catch (e) {
     io.stderr.write(`session-reaper run: ${redactUri((e as Error).message)}\n`);
     return EXIT.failed;
   } finally {
+    await recorder?.close().catch(() => {});
     await sink.close?.();
     await mongo?.close();
     io.stdout.off('error', absorb);

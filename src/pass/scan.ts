@@ -7,7 +7,7 @@
 import { emptyFacts, type SessionFacts } from './facts.ts';
 import { InventoryBuilder, LISTED_FACTS } from './inventory.ts';
 import { createEngineEvaluator } from './policy/engine.ts';
-import { createEvaluator, type AsyncEvaluator, type Decision, type EvaluatorKind } from './policy/evaluate.ts';
+import { evaluatorFor, type AsyncEvaluator, type Decision, type EvaluatorKind } from './policy/evaluate.ts';
 import type { PolicySet } from './policy/types.ts';
 import type { MongoPort, ReaperIdentity } from './ports.ts';
 
@@ -41,7 +41,7 @@ function decideFns(policy: PolicySet, kind: EvaluatorKind): { any: DecideFn; lis
     const decide: DecideFn = (facts) => engine.decide(facts);
     return { any: decide, listed: decide };
   }
-  const compiled = createEvaluator(policy);
+  const compiled = evaluatorFor(policy);
   return { any: (facts) => compiled.decide(facts), listed: (facts) => compiled.decideVarying(facts, LISTED_FACTS) };
 }
 

@@ -18,6 +18,7 @@ import { pickCluster, resolveDeployment, type ClusterTarget, type Deployment } f
 import { ConfigError, PassInProgressError, PolicyError } from '../util/errors.ts';
 import { InProcessLeases, withLease, type LeaseStore } from './lease.ts';
 import { createDynamoDbLeases } from '../adapters/dynamodb-leases.ts';
+import { withRecording } from './recording.ts';
 import { auditPassNotStarted, runPass, type PassOptions, type RunReport } from '../pass/pass.ts';
 import { auditBudget } from '../pass/audit/budget.ts';
 import { loadPolicySet } from '../pass/policy/load.ts';
@@ -176,7 +177,7 @@ export async function createReaper(env: Record<string, string | undefined>, logg
     try {
       return await withLease(leases, { cluster: cluster.name, owner, ttlMs }, async () => {
         const mongo = await adapterFor(cluster);
-        const report = await runPass(mongo, policy, sink, opts);
+        const report = await withRecording(config, cluster.name, mongo, logger, (port, now) => runPass(port, policy, sink, now ? { ...opts, now } : opts));
         if (report.error) {
           logger.warn(`pass ${report.runId} on ${cluster.name} failed (${redactUri(report.error)}); its client and cached secret are dropped so the next pass starts afresh`);
           await forget(cluster);

@@ -61,6 +61,10 @@ export interface RunConfig {
   stateTable: string;
   /** Seconds within which a copy of an Atlas alert already handed off starts no pass. */
   atlasReplayWindowSeconds: number;
+  /** S3 bucket the reaper function records each pass's snapshot into; '' (the default): no recording. */
+  snapshotBucket: string;
+  /** Key prefix of the recorded snapshots. */
+  snapshotPrefix: string;
 }
 
 /** "cli": the settings of `session-reaper run`; "lambda": also the deployment settings of the functions. */
@@ -157,6 +161,8 @@ export const SETTINGS: readonly Setting<keyof RunConfig>[] = [
   // minutes: Atlas Administration API, alert configurations), so every genuine re-notification
   // starts a pass; far longer than a burst of deliveries or replays of one notification.
   { key: 'atlasReplayWindowSeconds', env: 'ATLAS_REPLAY_WINDOW_SECONDS', flag: null, scope: 'lambda', description: 'Seconds within which a copy of an Atlas alert already handed off (same id, status and updated) starts no pass', default: 240, parse: integer(1, 86_400) },
+  { key: 'snapshotBucket', env: 'REAPER_SNAPSHOT_BUCKET', flag: null, scope: 'lambda', description: 'S3 bucket the reaper function records every pass\'s snapshot into (values redacted; for `session-reaper backtest`); empty: no recording (the default)', default: '', parse: (r) => r.trim() },
+  { key: 'snapshotPrefix', env: 'REAPER_SNAPSHOT_PREFIX', flag: null, scope: 'lambda', description: 'Key prefix of the recorded snapshots (objects are PREFIX CLUSTER/YYYY/MM/DD/TIME-RUNID.jsonl.gz)', default: 'snapshots/', parse: (r) => r.trim() },
 ];
 
 /**
@@ -169,6 +175,7 @@ export function resolveConfig(
   flags: Record<string, string | boolean | undefined>,
   env: Record<string, string | undefined> = process.env,
   scope: SettingsScope = 'cli',
+  only?: readonly (keyof RunConfig)[],
 ): RunConfig {
   const out: Partial<RunConfig> = {};
   const assign = <K extends keyof RunConfig>(key: K, value: RunConfig[K]): void => {
@@ -177,6 +184,7 @@ export function resolveConfig(
   const given = (s: Setting<keyof RunConfig>): boolean => (s.flag !== null && flags[s.flag] !== undefined) || (env[s.env] !== undefined && env[s.env] !== '');
   const deferred: Setting<keyof RunConfig>[] = [];
   for (const s of SETTINGS) {
+    if (only && !only.includes(s.key)) continue;
     const flag = s.flag === null ? undefined : flags[s.flag];
     if (s.scope === 'lambda' && scope !== 'lambda') {
       assign(s.key, s.default as RunConfig[keyof RunConfig]);
@@ -198,4 +206,12 @@ export function resolveConfig(
   }
   for (const s of deferred) assign(s.key, (s.default as (c: Partial<RunConfig>) => RunConfig[keyof RunConfig])(out));
   return out as RunConfig;
+}
+
+/**
+ * Only the named settings of `session-reaper run` (flag, then environment, then default), for the commands
+ * that share a few of them (snapshot: the connection string; backtest: the plan's caps and the evaluator).
+ */
+export function resolveSettings<K extends keyof RunConfig>(keys: readonly K[], flags: Record<string, string | boolean | undefined>, env: Record<string, string | undefined>): Pick<RunConfig, K> {
+  return resolveConfig(flags, env, 'cli', keys);
 }

@@ -85,3 +85,10 @@ export class DispatchError extends ReaperError {}
 
 /** The state table (DynamoDB: alert replay records) could not be read or written. */
 export class StateStoreError extends ReaperError {}
+
+/**
+ * A snapshot file that cannot be used for decisions: not gzip, cut short, a line that is not JSON, a
+ * section missing or incomplete, a format version this reader does not know. Names the file and the line
+ * or section, and the snapshot is left out of the backtest (the summary counts it).
+ */
+export class SnapshotError extends ReaperError {}

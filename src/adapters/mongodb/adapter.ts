@@ -6,189 +6,19 @@
  * $currentOp is projected down to the fields the inventory reads (its documents carry whole commands).
  */
 import { createHash } from 'node:crypto';
-import { Binary, MongoClient, type ClientSession, type Document, type MongoClientOptions, type TopologyDescription } from 'mongodb';
+import { Binary, BSON, MongoClient, type ClientSession, type Document, type MongoClientOptions, type TopologyDescription } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
 import type { Activity, Coverage, ListedSession, MembersMode, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
 import { redactConnectionString, redactUri } from '../../util/redact.ts';
 import { commandBatches } from './raw-cursor.ts';
+import { CURRENT_OP_PROJECTION, CURRENT_OP_UNSET, toActivity, uuidString } from './activity.ts';
 import { readListedSession } from './session-doc-reader.ts';
 import { MemberPool, type Member } from './members.ts';
 
+export { CURRENT_OP_PROJECTION, toActivity, toListedSession, truncatedCommandName } from './activity.ts';
+
 /** The appName the reaper announces, so operators can see it in $currentOp and logs. */
 export const REAPER_APP_NAME = 'mongodb-session-reaper';
-
-/**
- * Only what toActivity reads. `command` and `cursor.originatingCommand` are projected whole, since the command
- * name is their first key, which no projection path can name (the server reports the command as the client sent
- * it, curop.cpp reportState); COMMAND_PAYLOAD then removes their arguments, which can be most of a document (an
- * insert's documents) and which toActivity never reads; client metadata only as its driver name and version.
- */
-const CURRENT_OP_PROJECTION = {
-  type: 1, lsid: 1, opid: 1, active: 1, secs_running: 1, op: 1, ns: 1, appName: 1, client: 1, client_s: 1,
-  connectionId: 1, desc: 1, msg: 1, planSummary: 1, queryShapeHash: 1, command: 1, killPending: 1,
-  waitingForLock: 1, numYields: 1, writeConflicts: 1, lockStats: 1, twoPhaseCommitCoordinator: 1,
-  'clientMetadata.driver.name': 1, 'clientMetadata.driver.version': 1,
-  'effectiveUsers.user': 1, 'effectiveUsers.db': 1,
-  'transaction.timeOpenMicros': 1, 'transaction.timeActiveMicros': 1, 'transaction.timeInactiveMicros': 1,
-  'transaction.timePreparedMicros': 1, 'transaction.expiryTime': 1,
-  'cursor.lastAccessDate': 1, 'cursor.originatingCommand': 1, 'cursor.tailable': 1, 'cursor.awaitData': 1,
-  'cursor.noCursorTimeout': 1, 'cursor.nDocsReturned': 1,
-} as const;
-
-/**
- * Command arguments toActivity does not read (it reads the first key, `comment` and `pipeline`): removed from
- * `command` and `cursor.originatingCommand` on the server ($unset, MongoDB 4.2+), so the reply stays small and
- * the driver builds no objects for them.
- */
-const COMMAND_PAYLOAD = [
-  // ($db, $clusterTime and $readPreference stay: a field path cannot name a field starting with "$".)
-  'lsid', 'readConcern', 'writeConcern', 'txnNumber', 'autocommit', 'startTransaction',
-  'filter', 'projection', 'sort', 'hint', 'let', 'collation', 'documents', 'updates', 'deletes', 'query', 'update', 'indexes', 'cursor',
-];
-const CURRENT_OP_UNSET = COMMAND_PAYLOAD.flatMap((f) => [`command.${f}`, `cursor.originatingCommand.${f}`]);
-
-function uuidString(b: unknown): string {
-  if (b instanceof Binary) return b.toUUID().toString();
-  throw new MongoStageError(`expected a UUID (BinData subtype 4) in a session id, got ${typeof b}`);
-}
-
-function hexOf(b: unknown): string {
-  if (b instanceof Binary) return Buffer.from(b.buffer).subarray(0, b.length()).toString('hex');
-  throw new MongoStageError(`expected a uid (BinData subtype 0) in a session id, got ${typeof b}`);
-}
-
-function num(v: unknown): number {
-  if (typeof v === 'number') return v;
-  if (v && typeof v === 'object' && 'toNumber' in v && typeof (v as { toNumber: unknown }).toNumber === 'function') return (v as { toNumber(): number }).toNumber();
-  return 0;
-}
-
-export function toListedSession(doc: Document): ListedSession {
-  const user = typeof doc.user === 'string' ? doc.user : typeof doc.user?.name === 'string' ? doc.user.name : '';
-  return { id: uuidString(doc._id?.id), uid: hexOf(doc._id?.uid), lastUseMs: doc.lastUse instanceof Date ? doc.lastUse.getTime() : 0, user };
-}
-
-/**
- * The command a document is about: `cursor.originatingCommand` for getMore operations and idle cursors (the
- * find or aggregate that opened the cursor), else `command`. A command cut short by truncateOps is
- * {$truncated: "{ find: \"c\", ... }", comment}: its name is read from the text.
- */
-function commandOf(doc: Document): Document | null {
-  const originating = doc.cursor?.originatingCommand;
-  const cmd = doc.type === 'idleCursor' || doc.op === 'getmore' ? (isDocument(originating) ? originating : doc.command) : doc.command;
-  return isDocument(cmd) ? cmd : null;
-}
-
-function isDocument(v: unknown): v is Document {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-function commandNameOf(cmd: Document | null): string {
-  if (!cmd) return '';
-  for (const key in cmd) {
-    if (key === '$truncated') return typeof cmd.$truncated === 'string' ? /^\{ ?"?([A-Za-z_$][\w$]*)/.exec(cmd.$truncated)?.[1] ?? '' : '';
-    return key;
-  }
-  return '';
-}
-
-function commentOf(cmd: Document | null): string {
-  const c: unknown = cmd?.comment;
-  if (c === undefined || c === null) return '';
-  return typeof c === 'string' ? c : JSON.stringify(c);
-}
-
-const NO_STAGES: readonly string[] = Object.freeze([]);
-
-function stagesOf(cmd: Document | null): readonly string[] {
-  const pipeline: unknown = cmd?.pipeline;
-  if (!Array.isArray(pipeline) || pipeline.length === 0) return NO_STAGES;
-  return pipeline.map((stage) => (isDocument(stage) ? Object.keys(stage)[0] ?? '' : ''));
-}
-
-/** lockStats: { <resource>: { acquireCount: {...}, timeAcquiringMicros: { r: n, w: n, ... } } } (lock_stats.cpp). */
-function lockWaitMicrosOf(lockStats: unknown): number {
-  if (!isDocument(lockStats)) return 0;
-  let total = 0;
-  for (const resource of Object.values(lockStats)) {
-    const waits = isDocument(resource) ? resource.timeAcquiringMicros : undefined;
-    if (isDocument(waits)) for (const v of Object.values(waits)) total += num(v);
-  }
-  return total;
-}
-
-/** "name version" per driver seen: a pass meets a handful of drivers in many documents. */
-const driverNames = new Map<string, Map<string, string>>();
-
-function driverOf(driver: unknown): string | null {
-  if (!isDocument(driver) || typeof driver.name !== 'string') return null;
-  const version = typeof driver.version === 'string' ? driver.version : '';
-  let byVersion = driverNames.get(driver.name);
-  if (!byVersion) driverNames.set(driver.name, (byVersion = new Map()));
-  let text = byVersion.get(version);
-  if (text === undefined) byVersion.set(version, (text = version ? `${driver.name} ${version}` : driver.name));
-  return text;
-}
-
-/** client (or client_s through mongos) names the client; a document with neither names none. */
-function clientOf(doc: Document): string | null {
-  return typeof doc.client === 'string' ? doc.client : typeof doc.client_s === 'string' ? doc.client_s : null;
-}
-
-export function toActivity(doc: Document): Activity {
-  const u = Array.isArray(doc.effectiveUsers) && doc.effectiveUsers[0] ? doc.effectiveUsers[0] : null;
-  const t = doc.transaction;
-  const client = clientOf(doc);
-  const driver = doc.clientMetadata?.driver;
-  const cmd = commandOf(doc);
-  const cursor = isDocument(doc.cursor) ? doc.cursor : null;
-  return {
-    type: doc.type === 'idleSession' || doc.type === 'idleCursor' ? doc.type : 'op',
-    sessionId: doc.lsid?.id ? uuidString(doc.lsid.id) : null,
-    uid: doc.lsid?.uid ? hexOf(doc.lsid.uid) : null,
-    // An internal child session's lsid is its parent's {id, uid} plus txnNumber and/or txnUUID (5.0+).
-    childSession: doc.lsid?.txnUUID !== undefined || doc.lsid?.txnNumber !== undefined,
-    opid: doc.opid === undefined || doc.opid === null ? '' : String(doc.opid),
-    active: doc.active === true,
-    secsRunning: num(doc.secs_running),
-    op: typeof doc.op === 'string' ? doc.op : '',
-    ns: typeof doc.ns === 'string' ? doc.ns : '',
-    // Through mongos the shard's client address is renamed client_s (docs/server-semantics.md#through-mongos). A
-    // document that names a client but no appName comes from a client that gave none (""); one that names no
-    // client says nothing (null).
-    appName: typeof doc.appName === 'string' ? doc.appName : client !== null ? '' : null,
-    client,
-    clientDriver: driverOf(driver),
-    connectionId: num(doc.connectionId),
-    user: u ? `${u.user}@${u.db}` : '',
-    txn: t ? {
-      openSeconds: num(t.timeOpenMicros) / 1e6,
-      activeSeconds: num(t.timeActiveMicros) / 1e6,
-      inactiveSeconds: num(t.timeInactiveMicros) / 1e6,
-      // A prepared transaction is recognised by timePreparedMicros (docs/server-semantics.md#idle-session-documents).
-      prepared: t.timePreparedMicros !== undefined,
-      expiresAtMs: typeof t.expiryTime === 'string' ? Date.parse(t.expiryTime) || 0 : t.expiryTime instanceof Date ? t.expiryTime.getTime() : 0,
-    } : null,
-    cursorLastAccessMs: cursor?.lastAccessDate instanceof Date ? cursor.lastAccessDate.getTime() : 0,
-    commandName: commandNameOf(cmd),
-    comment: commentOf(cmd),
-    stages: stagesOf(cmd),
-    desc: typeof doc.desc === 'string' ? doc.desc : '',
-    msg: typeof doc.msg === 'string' ? doc.msg : '',
-    planSummary: typeof doc.planSummary === 'string' ? doc.planSummary : '',
-    queryShapeHash: typeof doc.queryShapeHash === 'string' ? doc.queryShapeHash : '',
-    waitingForLock: doc.waitingForLock === true,
-    lockWaitMicros: lockWaitMicrosOf(doc.lockStats),
-    numYields: num(doc.numYields),
-    writeConflicts: num(doc.writeConflicts),
-    killPending: doc.killPending === true,
-    coordinator: isDocument(doc.twoPhaseCommitCoordinator),
-    tailable: cursor?.tailable === true,
-    awaitData: cursor?.awaitData === true,
-    noCursorTimeout: cursor?.noCursorTimeout === true,
-    docsReturned: num(cursor?.nDocsReturned),
-  };
-}
 
 function uuidBytes(id: string): Buffer {
   const hex = id.replace(/-/g, '');
@@ -215,6 +45,12 @@ function killOpCommand(opid: string): Document {
   return { killOp: 1, op: /^-?\d+$/.test(opid) ? Number(opid) : opid };
 }
 
+/** The listings whose raw documents a tap receives. */
+export type RawListing = 'listSessions' | 'listLocalSessions' | 'currentOp';
+
+/** Receives every raw document a listing returns, as the server sent it (snapshots record them: src/adapters/snapshot/). */
+export type RawDocumentTap = (listing: RawListing, bson: Uint8Array) => void;
+
 export class MongoAdapter implements MongoPort {
   private trips = 0;
   private session: ClientSession | null = null;
@@ -226,6 +62,7 @@ export class MongoAdapter implements MongoPort {
   private readonly count = (): void => {
     this.trips++;
   };
+  private tap: RawDocumentTap | null = null;
 
   /** What the driver's monitors last said the deployment is (SDAM): discovery costs the pass no command. */
   private description: TopologyDescription | null = null;
@@ -326,21 +163,34 @@ export class MongoAdapter implements MongoPort {
     };
   }
 
+  /**
+   * Hands every raw document of the listings to `tap` too (null: no more). While tapped, $currentOp is read
+   * whole (no projection) and raw, so that what is recorded is what the server sent.
+   */
+  tapRawDocuments(tap: RawDocumentTap | null): void {
+    this.tap = tap;
+  }
+
+  private listingReader(listing: RawListing): (bytes: Buffer) => ListedSession {
+    const tap = this.tap;
+    return tap ? (bytes) => (tap(listing, bytes), readListedSession(bytes)) : readListedSession;
+  }
+
   async *listSessions(): AsyncIterable<ListedSession[]> {
     const command = { aggregate: 'system.sessions', pipeline: [{ $listSessions: { allUsers: true } }], cursor: {} };
-    yield* commandBatches(this.client.db('config'), command, this.ownSession(), readListedSession);
+    yield* commandBatches(this.client.db('config'), command, this.ownSession(), this.listingReader('listSessions'));
   }
 
   async *listLocalSessions(): AsyncIterable<ListedSession[]> {
     const command = { aggregate: 1, pipeline: [{ $listLocalSessions: { allUsers: true } }], cursor: {} };
     if (this.members().length === 0) {
-      yield* commandBatches(this.client.db('admin'), command, this.ownSession(), readListedSession);
+      yield* commandBatches(this.client.db('admin'), command, this.ownSession(), this.listingReader('listLocalSessions'));
       return;
     }
     // Each member's cache: a session used on a secondary is in that secondary's cache only.
     yield await this.readMembers<ListedSession>(async (db, session) => {
       const all: ListedSession[] = [];
-      for await (const b of commandBatches(db('admin'), command, session, readListedSession)) all.push(...b);
+      for await (const b of commandBatches(db('admin'), command, session, this.listingReader('listLocalSessions'))) all.push(...b);
       return all;
     }, (s, _m, mainId, ownId) => (s.id === ownId ? { ...s, id: mainId } : s));
   }
@@ -355,16 +205,22 @@ export class MongoAdapter implements MongoPort {
   }
 
   private async *currentOpWhere(only?: ReadonlySet<string>): AsyncIterable<Activity[]> {
-    const pipeline = [{ $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } }, { $project: CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }];
+    const tap = this.tap;
+    const stage = { $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } };
+    // Tapped (a snapshot is being recorded): the documents whole and raw, as the server sent them; else only
+    // what toActivity reads.
+    const pipeline = tap ? [stage] : [stage, { $project: CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }];
+    // Raw documents are deserialised with the driver's default options, so toActivity sees what it sees untapped.
+    const read = (docs: Document[]): Activity[] => (tap ? docs.map((bytes) => (tap('currentOp', bytes as unknown as Uint8Array), toActivity(BSON.deserialize(bytes as unknown as Uint8Array)))) : docs.map(toActivity));
     if (this.members().length === 0) {
-      const cursor = this.client.db('admin').aggregate(pipeline, { session: this.ownSession() });
-      while (await cursor.hasNext()) yield cursor.readBufferedDocuments().map(toActivity);
+      const cursor = this.client.db('admin').aggregate(pipeline, { session: this.ownSession(), ...(tap ? { raw: true } : {}) });
+      while (await cursor.hasNext()) yield read(cursor.readBufferedDocuments());
       return;
     }
     yield await this.readMembers<Activity>(async (db, session) => {
       const all: Activity[] = [];
-      const cursor = db('admin').aggregate(pipeline, { session });
-      while (await cursor.hasNext()) all.push(...cursor.readBufferedDocuments().map(toActivity));
+      const cursor = db('admin').aggregate(pipeline, { session, ...(tap ? { raw: true } : {}) });
+      while (await cursor.hasNext()) all.push(...read(cursor.readBufferedDocuments()));
       return all;
     }, (a, m, mainId, ownId) => ({ ...a, sessionId: a.sessionId === ownId ? mainId : a.sessionId, member: m.host, memberState: m.state }), only);
   }

@@ -11,7 +11,7 @@
  */
 import type { ListedSession } from '../../pass/ports.ts';
 
-function int32(buf: Uint8Array, at: number): number {
+export function int32(buf: Uint8Array, at: number): number {
   return buf[at]! | (buf[at + 1]! << 8) | (buf[at + 2]! << 16) | (buf[at + 3]! << 24);
 }
 
@@ -19,7 +19,8 @@ function hex(buf: Buffer, start: number, length: number): string {
   return buf.toString('hex', start, start + length);
 }
 
-function uuid(buf: Buffer, start: number): string {
+/** The 16 bytes at `start` as a UUID string (lowercase, dashed: what bson's UUID.toHexString gives). */
+export function uuid(buf: Buffer, start: number): string {
   const h = hex(buf, start, 16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
@@ -29,7 +30,7 @@ function readString(buf: Buffer, at: number): string {
 }
 
 /** Offset just past a C string starting at `at`. */
-function skipCString(buf: Uint8Array, at: number): number {
+export function skipCString(buf: Uint8Array, at: number): number {
   while (buf[at] !== 0) at++;
   return at + 1;
 }
@@ -41,7 +42,7 @@ function nameIs(buf: Uint8Array, at: number, name: string): boolean {
 }
 
 /** Size in bytes of a value of BSON type `type` starting at `at` (bsonspec.org element grammar). */
-function valueSize(buf: Uint8Array, type: number, at: number): number {
+export function valueSize(buf: Uint8Array, type: number, at: number): number {
   switch (type) {
     case 0x01: case 0x09: case 0x11: case 0x12: return 8; // double, date, timestamp, int64
     case 0x02: case 0x0d: case 0x0e: return 4 + int32(buf, at); // string, JS code, symbol
@@ -54,7 +55,7 @@ function valueSize(buf: Uint8Array, type: number, at: number): number {
     case 0x0c: return 4 + int32(buf, at) + 12; // DBPointer
     case 0x10: return 4; // int32
     case 0x13: return 16; // decimal128
-    default: throw new Error(`unknown BSON type 0x${type.toString(16)} in a session listing document`);
+    default: throw new Error(`unknown BSON type 0x${type.toString(16)} in a server document`);
   }
 }
 

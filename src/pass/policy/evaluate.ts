@@ -105,6 +105,19 @@ export function createEvaluator(policy: PolicySet): Evaluator {
   };
 }
 
+/**
+ * The compiled evaluator of each policy set, built once per set: compiling (the RE2 regexes among it) costs
+ * more than deciding a small pass, and a backtest decides many snapshots, a Lambda container many passes, with
+ * one set. An evaluator keeps nothing of a pass (its caches are per set of matched rules), so passes share it.
+ */
+const compiled = new WeakMap<PolicySet, Evaluator>();
+
+export function evaluatorFor(policy: PolicySet): Evaluator {
+  let e = compiled.get(policy);
+  if (!e) compiled.set(policy, (e = createEvaluator(policy)));
+  return e;
+}
+
 export function evaluate(records: Iterable<SessionFacts>, policy: PolicySet, onDecision?: DecisionListener): Decision[] {
   return createEvaluator(policy).evaluate(records, onDecision);
 }

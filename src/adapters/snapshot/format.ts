@@ -1,0 +1,100 @@
+/**
+ * The snapshot format: what the cluster looked like to one pass, as the server returned it. A gzip stream
+ * (node:zlib) of JSON lines:
+ *
+ *   {"$snapshot": HEADER}                                   format and version, time, topology, reaper, redaction
+ *   {"$section": {"member": "host:port", "source": S}}      S: currentOp, listLocalSessions or listSessions
+ *   RAW DOCUMENT                                            one line each, canonical Extended JSON, redacted
+ *   {"$end": {"member", "source", "documents": N}}          with "error" when the listing did not finish
+ *   ... one section per member and source ...
+ *   {"$trailer": {"sections": N, "documents": N}}           its absence means the file was cut short
+ *
+ * Documents are recorded raw (not as the reaper's fact records), so facts added to the reaper later apply to
+ * old snapshots. Sections are per member from the start: a replica set's members each get their three.
+ * docs/snapshots.md describes the format for people; this module is its single definition in code.
+ */
+import { KEPT_CURRENT_OP_FIELDS, KEPT_LISTING_FIELDS } from './redaction.ts';
+
+export const SNAPSHOT_FORMAT = 'mongodb-session-reaper/snapshot';
+
+/** The format version this code writes. Readers accept every version from OLDEST_READABLE_VERSION up to it. */
+export const SNAPSHOT_VERSION = 1;
+export const OLDEST_READABLE_VERSION = 1;
+
+/** The tool that writes the snapshot, named in its header (test/snapshot.format.test.ts holds it to package.json). */
+export const WRITER_NAME = 'mongodb-session-reaper';
+export const WRITER_VERSION = '0.1.0';
+
+export type ListingSource = 'currentOp' | 'listLocalSessions' | 'listSessions';
+
+/** The order a pass reads the listings in (src/pass/scan.ts), which is the order a snapshot records them in. */
+export const SOURCES: readonly ListingSource[] = ['currentOp', 'listLocalSessions', 'listSessions'];
+
+export interface SnapshotMember {
+  /** host:port of the member, as it names itself (hello.me) or as the connection reached it. */
+  name: string;
+  /** The member's hello reply, the fields that describe its role (no $clusterTime, no SASL mechanisms). */
+  hello: Record<string, unknown>;
+}
+
+export interface SnapshotHeader {
+  format: typeof SNAPSHOT_FORMAT;
+  version: number;
+  /** "mongodb-session-reaper 0.1.0": the tool and version that wrote it. */
+  writer: string;
+  /** The pass's "now": the time every idle duration of the snapshot is measured from. */
+  takenAt: string;
+  takenAtMs: number;
+  source: {
+    /** The connection string with its credentials removed (src/util/redact.ts). */
+    uri: string;
+    cluster?: string;
+    /** "snapshot" (the command), "run" (run --record) or "lambda" (the function's recording). */
+    recordedBy: 'snapshot' | 'run' | 'lambda';
+  };
+  topology: { kind: 'standalone' | 'replicaSet' | 'mongos'; setName?: string; hosts?: string[] };
+  members: SnapshotMember[];
+  /** The session the recording connection used: the backtest protects it as the pass did. */
+  reaper: { sessionId: string; uid: string; user: string };
+  redaction: {
+    /** "redacted": values outside the kept fields are markers; "kept": --keep-values (credentials still removed). */
+    values: 'redacted' | 'kept';
+    kept: { currentOp: string[]; listings: string[] };
+  };
+}
+
+export interface SectionStart {
+  member: string;
+  source: ListingSource;
+}
+
+export interface SectionEnd extends SectionStart {
+  documents: number;
+  /** Why the listing did not finish; a section with an error is never used for decisions. */
+  error?: string;
+}
+
+export interface Trailer {
+  sections: number;
+  documents: number;
+}
+
+/** The first key of every line that is not a document. */
+export const LINE_KEYS = { header: '$snapshot', section: '$section', end: '$end', trailer: '$trailer' } as const;
+
+/** A header for a snapshot written now by this code (the recorder, a test's excerpt). */
+export function snapshotHeader(fields: Pick<SnapshotHeader, 'takenAtMs' | 'source' | 'topology' | 'members' | 'reaper'> & { valuesKept: boolean }): SnapshotHeader {
+  const { valuesKept, ...rest } = fields;
+  return {
+    format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, writer: `${WRITER_NAME} ${WRITER_VERSION}`,
+    takenAt: new Date(fields.takenAtMs).toISOString(), ...rest,
+    redaction: {
+      values: valuesKept ? 'kept' : 'redacted',
+      kept: { currentOp: KEPT_CURRENT_OP_FIELDS.map((f) => f.path), listings: KEPT_LISTING_FIELDS.map((f) => f.path) },
+    },
+  };
+}
+
+export function isListingSource(v: unknown): v is ListingSource {
+  return typeof v === 'string' && (SOURCES as readonly string[]).includes(v);
+}
