@@ -35,8 +35,12 @@ export async function startStandinProcess(size: number): Promise<{ uri: string; 
   return { uri, child, stop };
 }
 
-/** `firstSeed` varies the sessions between stand-ins (ids, ages, which hold what). */
-export async function seed(uri: string, size: number, firstSeed = 1): Promise<void> {
+/**
+ * `firstSeed` varies the sessions between stand-ins (ids, ages, which hold what). spreadOverMembers (a
+ * replica-set stand-in): operations and cursors are dealt round-robin over the members, transactions go to the
+ * primary (standinBulkCreateSessions, standin/src/commands/sessions.ts).
+ */
+export async function seed(uri: string, size: number, firstSeed = 1, spreadOverMembers = false): Promise<void> {
   const c = new MongoClient(uri);
   await c.connect();
   for (let done = 0, chunk = 0; done < size; done += CHUNK, chunk++) {
@@ -47,6 +51,7 @@ export async function seed(uri: string, size: number, firstSeed = 1): Promise<vo
       runningOps: Math.round(n * 0.05), opSecondsRunning: { min: 10, max: 600 },
       idleTransactions: Math.round(n * 0.02), txnInactiveSeconds: { min: 120, max: 600 },
       cursors: Math.round(n * 0.1), cursorIdleSeconds: { min: 300, max: 1800 },
+      ...(spreadOverMembers ? { spreadOverMembers: true } : {}),
     });
   }
   await c.close();

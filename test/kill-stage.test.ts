@@ -317,3 +317,40 @@ describe('kill stage', () => {
     assert.ok(compiled.some((r) => r.endsWith('backup skipped')));
   });
 });
+
+describe('kills on a replica set, member by member', () => {
+  /** A port that reads three members and records each kill command with the member it went to. */
+  class MembersPort extends MemoryPort {
+    sent: { member: string; kind: 'killSessions' | 'killOp'; size: number }[] = [];
+    async killSessionsOn(member: string, batch: readonly SessionKey[]) {
+      this.sent.push({ member, kind: 'killSessions', size: batch.length });
+    }
+    async killOpOn(member: string, _opid: string) {
+      this.sent.push({ member, kind: 'killOp', size: 1 });
+    }
+  }
+
+  it('sends ceil(kills there / batch size) killSessions to each member, and each killOp to its member only', async () => {
+    // Prepare: 10 sessions on member A, 7 on member B, 3 on both; one sessionless operation on B.
+    const target = (i: number, members: string[]) => ({ kind: 'session' as const, key: { id: uuid(i), uid: UID }, opid: '', members });
+    const targets = [
+      ...Array.from({ length: 10 }, (_, i) => target(i + 1, ['a:1'])),
+      ...Array.from({ length: 7 }, (_, i) => target(i + 11, ['b:1'])),
+      ...Array.from({ length: 3 }, (_, i) => target(i + 21, ['a:1', 'b:1'])),
+      { kind: 'operation' as const, key: null, opid: '42', members: ['b:1'] },
+    ];
+    const port = new MembersPort([], []);
+    // Act
+    const result = await executeKills(port, targets, { batchSize: 4, concurrency: 2 });
+    // Assess: A holds 13 kills (4 batches), B 10 (3 batches); nothing went through the main connection.
+    const on = (m: string, kind: string) => port.sent.filter((s) => s.member === m && s.kind === kind);
+    assert.equal(on('a:1', 'killSessions').length, Math.ceil(13 / 4));
+    assert.equal(on('b:1', 'killSessions').length, Math.ceil(10 / 4));
+    assert.deepEqual(on('a:1', 'killSessions').map((s) => s.size).reduce((x, y) => x + y), 13);
+    assert.deepEqual(on('b:1', 'killOp').length, 1);
+    assert.equal(on('a:1', 'killOp').length, 0);
+    assert.deepEqual([port.killCalls.length, port.killOps.length], [0, 0]);
+    assert.equal(result.killSessionsCalls, 7);
+    assert.equal(result.outcomes.filter((o) => o.status === 'killed').length, 13 + 10 + 1);
+  });
+});

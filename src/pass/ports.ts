@@ -99,6 +99,8 @@ export interface MemberCoverage {
   covered: boolean;
   /** Why it is not covered (down, unreachable, refused the reaper's credentials, hidden): the fix included. */
   why?: string;
+  /** A hidden member (found through replSetGetConfig; hello does not list it). */
+  hidden?: boolean;
 }
 
 /** What the connection string points at, found from hello at the start of each pass. */
@@ -168,6 +170,8 @@ export interface MongoPort {
   discover?(): Promise<Coverage>;
   /** killSessions on one member (host:port from `Activity.member`), over its direct connection. */
   killSessionsOn?(member: string, batch: readonly SessionKey[]): Promise<void>;
+  /** $currentOp on the named members only, tagged as currentOp tags them (the verification's re-read). */
+  currentOpOn?(members: readonly string[]): AsyncIterable<Activity[]>;
   /** killOp on the member the operation was seen on (opids are per process: never on another). */
   killOpOn?(member: string, opid: string): Promise<void>;
 }

@@ -40,21 +40,20 @@ export function killSessionsCommand(batch: readonly SessionKey[]): Document {
   };
 }
 
+/** killOp's command; through mongos the opid is "shard:opid" and is passed as that string (docs/server-semantics.md#through-mongos). */
+function killOpCommand(opid: string): Document {
+  return { killOp: 1, op: /^-?\d+$/.test(opid) ? Number(opid) : opid };
+}
+
 /** The listings whose raw documents a tap receives. */
 export type RawListing = 'listSessions' | 'listLocalSessions' | 'currentOp';
 
 /** Receives every raw document a listing returns, as the server sent it (snapshots record them: src/adapters/snapshot/). */
 export type RawDocumentTap = (listing: RawListing, bson: Uint8Array) => void;
 
-/** killOp's command; through mongos the opid is "shard:opid" and is passed as that string (docs/server-semantics.md#through-mongos). */
-function killOpCommand(opid: string): Document {
-  return { killOp: 1, op: /^-?\d+$/.test(opid) ? Number(opid) : opid };
-}
-
 export class MongoAdapter implements MongoPort {
   private trips = 0;
   private session: ClientSession | null = null;
-  private tap: RawDocumentTap | null = null;
   /** Each member client's own session id, reported as the reaper's one session (see tagged()). */
   private readonly memberSessions = new Map<string, ClientSession>();
   private readonly pool: MemberPool | null;
@@ -63,6 +62,7 @@ export class MongoAdapter implements MongoPort {
   private readonly count = (): void => {
     this.trips++;
   };
+  private tap: RawDocumentTap | null = null;
 
   /** What the driver's monitors last said the deployment is (SDAM): discovery costs the pass no command. */
   private description: TopologyDescription | null = null;
@@ -113,7 +113,7 @@ export class MongoAdapter implements MongoPort {
       const topology = hello.msg === 'isdbgrid' ? 'mongos' : hello.setName ? 'replicaSet' : 'standalone';
       return { topology, setName: String(hello.setName ?? ''), members: [], notes: ['the adapter wraps a client it did not connect: only the server the driver selects is read'] };
     }
-    this.coverage = await this.pool.discover(this.description, this.mode);
+    this.coverage = await this.pool.discover(this.description, this.mode, (host, client) => this.memberSession({ host, client }));
     return this.coverage;
   }
 
@@ -130,9 +130,9 @@ export class MongoAdapter implements MongoPort {
    * Every member's documents, read in parallel, each tagged with its member. The reaper's session on a member
    * client is reported under the reaper's main session id, so the policy's isReaperSession protects it too.
    */
-  private async readMembers<T>(read: (db: (name: string) => ReturnType<MongoClient['db']>, session: ClientSession) => Promise<T[]>, tag: (item: T, m: Member, mainId: string, ownId: string) => T): Promise<T[]> {
+  private async readMembers<T>(read: (db: (name: string) => ReturnType<MongoClient['db']>, session: ClientSession) => Promise<T[]>, tag: (item: T, m: Member, mainId: string, ownId: string) => T, only?: ReadonlySet<string>): Promise<T[]> {
     const mainId = uuidString(this.ownSession().id?.id);
-    const parts = await Promise.all(this.members().map(async (m) => {
+    const parts = await Promise.all(this.members().filter((m) => !only || only.has(m.host)).map(async (m) => {
       const session = this.memberSession(m);
       const ownId = uuidString(session.id?.id);
       try {
@@ -183,41 +183,46 @@ export class MongoAdapter implements MongoPort {
 
   async *listLocalSessions(): AsyncIterable<ListedSession[]> {
     const command = { aggregate: 1, pipeline: [{ $listLocalSessions: { allUsers: true } }], cursor: {} };
-    const reader = this.listingReader('listLocalSessions');
     if (this.members().length === 0) {
-      yield* commandBatches(this.client.db('admin'), command, this.ownSession(), reader);
+      yield* commandBatches(this.client.db('admin'), command, this.ownSession(), this.listingReader('listLocalSessions'));
       return;
     }
     // Each member's cache: a session used on a secondary is in that secondary's cache only.
     yield await this.readMembers<ListedSession>(async (db, session) => {
       const all: ListedSession[] = [];
-      for await (const b of commandBatches(db('admin'), command, session, reader)) all.push(...b);
+      for await (const b of commandBatches(db('admin'), command, session, this.listingReader('listLocalSessions'))) all.push(...b);
       return all;
     }, (s, _m, mainId, ownId) => (s.id === ownId ? { ...s, id: mainId } : s));
   }
 
   async *currentOp(): AsyncIterable<Activity[]> {
+    yield* this.currentOpWhere();
+  }
+
+  /** $currentOp on the named members only (the verification after kills re-reads where it killed). */
+  async *currentOpOn(members: readonly string[]): AsyncIterable<Activity[]> {
+    yield* this.currentOpWhere(new Set(members));
+  }
+
+  private async *currentOpWhere(only?: ReadonlySet<string>): AsyncIterable<Activity[]> {
     const tap = this.tap;
     const stage = { $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } };
     // Tapped (a snapshot is being recorded): the documents whole and raw, as the server sent them; else only
     // what toActivity reads.
     const pipeline = tap ? [stage] : [stage, { $project: CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }];
-    const options = tap ? { raw: true } : {};
     // Raw documents are deserialised with the driver's default options, so toActivity sees what it sees untapped.
-    const decode = (docs: unknown[]): Activity[] => (tap
-      ? docs.map((bytes) => (tap('currentOp', bytes as Uint8Array), toActivity(BSON.deserialize(bytes as Uint8Array))))
-      : (docs as Document[]).map(toActivity));
+    const read = (docs: Document[]): Activity[] => (tap ? docs.map((bytes) => (tap('currentOp', bytes as unknown as Uint8Array), toActivity(BSON.deserialize(bytes as unknown as Uint8Array)))) : docs.map(toActivity));
     if (this.members().length === 0) {
-      const cursor = this.client.db('admin').aggregate(pipeline, { session: this.ownSession(), ...options });
-      while (await cursor.hasNext()) yield decode(cursor.readBufferedDocuments());
+      const cursor = this.client.db('admin').aggregate(pipeline, { session: this.ownSession(), ...(tap ? { raw: true } : {}) });
+      while (await cursor.hasNext()) yield read(cursor.readBufferedDocuments());
       return;
     }
     yield await this.readMembers<Activity>(async (db, session) => {
       const all: Activity[] = [];
-      const cursor = db('admin').aggregate(pipeline, { session, ...options });
-      while (await cursor.hasNext()) all.push(...decode(cursor.readBufferedDocuments()));
+      const cursor = db('admin').aggregate(pipeline, { session, ...(tap ? { raw: true } : {}) });
+      while (await cursor.hasNext()) all.push(...read(cursor.readBufferedDocuments()));
       return all;
-    }, (a, m, mainId, ownId) => ({ ...a, sessionId: a.sessionId === ownId ? mainId : a.sessionId, member: m.host, memberState: m.state }));
+    }, (a, m, mainId, ownId) => ({ ...a, sessionId: a.sessionId === ownId ? mainId : a.sessionId, member: m.host, memberState: m.state }), only);
   }
 
   async killSessions(batch: readonly SessionKey[]): Promise<void> {
@@ -229,13 +234,26 @@ export class MongoAdapter implements MongoPort {
   }
 
   async killSessionsOn(member: string, batch: readonly SessionKey[]): Promise<void> {
-    const m = this.memberOrThrow(member);
-    await m.client.db('admin').command(killSessionsCommand(batch), { session: this.memberSession(m) });
+    await this.onMember(member, (m) => m.client.db('admin').command(killSessionsCommand(batch), { session: this.memberSession(m) }));
   }
 
   async killOpOn(member: string, opid: string): Promise<void> {
+    await this.onMember(member, (m) => m.client.db('admin').command(killOpCommand(opid), { session: this.memberSession(m) }));
+  }
+
+  /**
+   * One command on one member. A member that stops answering in the middle of the pass (no server reply: the
+   * connection was refused or cut) is dropped from the pass, so the run summary names it as not covered; a
+   * server's refusal (a reply with a code) is the kill's failure only.
+   */
+  private async onMember(member: string, send: (m: Member) => Promise<unknown>): Promise<void> {
     const m = this.memberOrThrow(member);
-    await m.client.db('admin').command(killOpCommand(opid), { session: this.memberSession(m) });
+    try {
+      await send(m);
+    } catch (e) {
+      if (typeof (e as { code?: unknown }).code !== 'number') this.pool!.drop(this.coverage, m.host, e);
+      throw e;
+    }
   }
 
   private memberOrThrow(host: string): Member {

@@ -113,6 +113,10 @@ export class RecordingMongoPort implements MongoPort {
     return this.inner.discover();
   }
 
+  currentOpOn(members: readonly string[]): AsyncIterable<Activity[]> {
+    return this.inner.currentOpOn(members);
+  }
+
   killSessionsOn(member: string, batch: readonly SessionKey[]): Promise<void> {
     return this.inner.killSessionsOn(member, batch);
   }

@@ -104,6 +104,8 @@ export interface StillRunningOp {
   uid: string;
   opid: string;
   secsRunning: number;
+  /** The replica-set member it still runs on (since 1.2); absent on a standalone. */
+  member?: string;
 }
 
 export interface RunSummaryDetail {
@@ -134,7 +136,7 @@ export interface RunSummaryDetail {
   coverage?: {
     topology: 'standalone' | 'replicaSet' | 'mongos';
     setName: string;
-    members: { host: string; state: string; covered: boolean; why?: string }[];
+    members: { host: string; state: string; covered: boolean; why?: string; hidden?: boolean }[];
     notes: string[];
   };
 }
