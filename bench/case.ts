@@ -68,7 +68,7 @@ async function reaperCase(input: CaseInput, policy: PolicySet): Promise<CaseResu
 async function baselineCase(input: CaseInput, policy: PolicySet): Promise<CaseResult> {
   const mongo = await MongoAdapter.connect(input.uri);
   const client: EventBridgeClient = createEventBridgeClient();
-  const stages: Record<StageName, number> = { inventory: 0, evaluate: 0, plan: 0, kill: 0, verify: 0, audit: 0 };
+  const stages: Record<StageName, number> = { inventory: 0, evaluate: 0, plan: 0, sightings: 0, kill: 0, verify: 0, audit: 0 };
   const time = async <T>(s: StageName, fn: () => Promise<T> | T): Promise<T> => {
     const t = performance.now();
     try {

@@ -40,7 +40,7 @@ const OUT = values.out ?? fileURLToPath(new URL('./results.json', import.meta.ur
 // The synthetic cursor sessions show only their idle cursors, which carry no appName (as on a real server), so
 // the default set would protect them all (application-unknown); lifting that keeps the kill mix (about a tenth
 // of the sessions) the same as before that protection existed, so results stay comparable across versions.
-const THRESHOLDS = { idleTransactionSeconds: 60, runawayOperationSeconds: 300, staleCursorIdleSeconds: 900, protectUnknownApplications: 0 };
+const THRESHOLDS = { idleTransactionSeconds: 60, runawayOperationSeconds: 300, staleCursorIdleSeconds: 900, protectUnknownApplications: 0, minSightings: 1 };
 const APPS = ['orders-api', 'billing', 'analytics', 'search', 'checkout', 'inventory', 'reporting', 'notifications', 'mongodump', 'admin-console'];
 const USERS = ['app', 'etl', 'web', 'report'].map((user) => ({ user, db: 'admin' }));
 const CHUNK = 100_000;

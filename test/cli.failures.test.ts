@@ -54,7 +54,8 @@ describe('session-reaper run: failed kills, closed stdout, failures after kills'
   });
 
   const failPoint = (mode: unknown, data: object = {}) => client.db('admin').command({ configureFailPoint: 'failCommand', mode, data });
-  const runArgs = (audit: string) => ['run', '--uri', standin.uri, '--audit', audit, '--max-kill-share', '1'];
+  // One run per test: the idle rule kills on its first sighting (--min-sightings 1).
+  const runArgs = (audit: string) => ['run', '--uri', standin.uri, '--audit', audit, '--max-kill-share', '1', '--min-sightings', '1'];
   const auditFile = () => join(mkdtempSync(join(tmpdir(), 'cli-failures-')), 'audit.jsonl');
   const readAudit = (path: string) => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 

@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { createAuditSink } from '../adapters/audit-sinks.ts';
 import type { AuditLogger, AuditSink } from '../pass/audit/sink.ts';
 import { MongoAdapter } from '../adapters/mongodb/adapter.ts';
+import { defaultStatePath, FileSightings } from '../adapters/sightings-file.ts';
 import { resolveConfig, SETTINGS, type RunConfig } from '../service/config.ts';
 import { ConfigError, ReaperError } from '../util/errors.ts';
 import { runPass, type RunReport } from '../pass/pass.ts';
@@ -41,7 +42,7 @@ export const RUN_USAGE = `usage: session-reaper run --uri URI [--policies DIR] [
                           [--batch-size N] [--concurrency N] [--audit eventbridge|eventbridge:BUS|stdout|file:PATH]
                           [--audit-timeout SECONDS] [--audit-request-timeout SECONDS] [--cluster NAME]
                           [--source SOURCE] [--event-bus NAME] [--evaluator compiled|json-rules-engine]
-                          [--json] [--<threshold> N]...
+                          [--state FILE] [--json] [--<threshold> N]...
 threshold flags of the policy set: see 'session-reaper policies check'`;
 
 /** Splits argv into settings flags and the rest (threshold flags), each as name -> raw string. */
@@ -127,6 +128,7 @@ export interface PreparedRun {
   config: RunConfig;
   policy: PolicySet;
   json: boolean;
+  sightings: FileSightings;
 }
 
 /** Everything that can fail before the pass starts, checked up front: configuration and the policy set. */
@@ -134,7 +136,8 @@ export async function prepareRun(argv: string[], io: CliIo): Promise<PreparedRun
   const { flags, extra } = splitFlags(argv);
   const config = resolveConfig(flags, io.env);
   const policy = await loadPolicyWithFlags(config.policiesDir, extra, io.env);
-  return { config, policy, json: flags.json === true };
+  const sightings = new FileSightings(config.stateFile || defaultStatePath(io.env));
+  return { config, policy, json: flags.json === true, sightings };
 }
 
 export function stderrLogger(io: Pick<CliIo, 'stderr'>): AuditLogger {
@@ -170,7 +173,7 @@ export async function runCommand(argv: string[], io: CliIo = { stdout: process.s
     io.stderr.write(`session-reaper run: ${redactUri((e as Error).message)}\n`);
     return e instanceof ConfigError || e instanceof ReaperError ? EXIT.usage : EXIT.failed;
   }
-  const { config, policy, json } = prepared;
+  const { config, policy, json, sightings } = prepared;
   let mongo: MongoAdapter | null = null;
   // The reader of stdout may go away (`run | head`, a closed pipe): the write then fails with EPIPE,
   // emitted as an 'error' event that would crash the process before the exit code is set. With this
@@ -183,7 +186,7 @@ export async function runCommand(argv: string[], io: CliIo = { stdout: process.s
     const report = await runPass(mongo, policy, sink, {
       cluster: config.cluster, trigger, dryRun: config.dryRun, maxKills: config.maxKills, maxKillShare: config.maxKillShare,
       batchSize: config.batchSize, concurrency: config.concurrency, source: config.source, evaluator: config.evaluator,
-      audit: auditBudget({ timeoutMs: config.auditTimeoutSeconds * 1000 }),
+      audit: auditBudget({ timeoutMs: config.auditTimeoutSeconds * 1000 }), sightings,
       progress: (line) => io.stderr.write(`${line}\n`),
     });
     await writeFully(io.stdout, json ? `${printableJson(JSON.stringify(report))}\n` : `${renderReport(report)}\n`).catch((e: unknown) => {

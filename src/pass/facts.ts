@@ -11,7 +11,7 @@
 export type FactType = 'string' | 'number' | 'boolean' | 'string[]';
 
 /** The $currentOp document types a fact is read from (listings are named as such). */
-export type FactSource = 'op' | 'idleSession' | 'idleCursor' | 'listSessions' | 'listLocalSessions' | 'reaper';
+export type FactSource = 'op' | 'idleSession' | 'idleCursor' | 'listSessions' | 'listLocalSessions' | 'reaper' | 'sightings';
 
 /**
  * How a session's several documents (operations, idle cursors, an idle transaction) make one value:
@@ -133,6 +133,10 @@ export interface SessionFacts {
   cursorCount: number;
   /** Longest time since a cursor of the session was last used. */
   longestCursorIdleSeconds: number;
+  /** Consecutive passes, this one included, that saw the record holding something (src/pass/sightings.ts); 0 when it holds nothing. */
+  sightings: number;
+  /** Seconds since the first of those consecutive sightings; 0 at the first one. */
+  seenForSeconds: number;
   /** The session is the one the reaper itself is using for this pass. */
   isReaperSession: boolean;
   /** The session belongs to the user the reaper is authenticated as. */
@@ -195,6 +199,8 @@ export const FACT_CATALOGUE: readonly FactSpec[] = [
   { name: 'txnExpiresInSeconds', type: 'number', unit: 's', from: CLIENT_DOCS, perSession: 'max', meaning: 'Time until transactionLifetimeLimitSeconds aborts it; 0 when unknown' },
   { name: 'cursorCount', type: 'number', unit: 'count', from: ['idleCursor'], perSession: 'count', meaning: 'Open cursors owned by the session' },
   { name: 'longestCursorIdleSeconds', type: 'number', unit: 's', from: ['idleCursor'], perSession: 'max', meaning: 'Longest time since one of its cursors was last used' },
+  { name: 'sightings', type: 'number', unit: 'count', from: ['sightings'], perSession: 'session', meaning: 'Consecutive passes, this one included, that saw the session (or sessionless operation) holding something: a running operation, an open transaction or a cursor; 1 at the first; 0 when it holds nothing. Kept across passes by the state store (--state FILE, REAPER_STATE_TABLE)' },
+  { name: 'seenForSeconds', type: 'number', unit: 's', from: ['sightings'], perSession: 'session', meaning: 'Seconds since the first of those consecutive sightings (0 at the first)' },
   { name: 'isReaperSession', type: 'boolean', unit: '', from: ['reaper'], perSession: 'session', meaning: 'The session the reaper itself uses' },
   { name: 'isReaperUser', type: 'boolean', unit: '', from: ['reaper'], perSession: 'session', meaning: 'The session belongs to the reaper\'s own user' },
 ];
@@ -225,7 +231,7 @@ export function resetFacts(f: SessionFacts, target: SessionFacts['target'] = 'se
   f.isInternalCommand = false; f.isSystemNamespace = false; f.isResharding = false; f.isCommitCoordinator = false;
   f.childSessionDocs = 0; f.holdsNothing = true; f.hasTransaction = false; f.txnOpenSeconds = 0; f.txnActiveSeconds = 0;
   f.txnInactiveSeconds = 0; f.txnPrepared = false; f.txnExpiresInSeconds = 0; f.cursorCount = 0; f.longestCursorIdleSeconds = 0;
-  f.isReaperSession = false; f.isReaperUser = false;
+  f.sightings = 0; f.seenForSeconds = 0; f.isReaperSession = false; f.isReaperUser = false;
   return f;
 }
 

@@ -21,8 +21,10 @@ import { executeKills, type KillTarget } from './kill.ts';
 import { planKills, type Plan } from './plan.ts';
 import type { Decision, EvaluatorKind } from './policy/evaluate.ts';
 import type { PolicySet } from './policy/types.ts';
-import type { MongoPort, ReaperIdentity } from './ports.ts';
+import type { MongoPort, ReaperIdentity, SightingsState, SightingsStore } from './ports.ts';
 import { scan, type Scan } from './scan.ts';
+import { PassSightings, recordPass } from './sightings.ts';
+import { ReaperError } from '../util/errors.ts';
 import { VERIFY_MIN_MS, verifyKills } from './verify.ts';
 
 export type { DecisionRow, Outcome } from './journal.ts';
@@ -52,9 +54,14 @@ export interface PassOptions {
   evaluator?: EvaluatorKind;
   /** The run id (default: a new UUID), for callers that log under it before the pass starts. */
   runId?: string;
+  /**
+   * Where the sightings of earlier passes are kept (src/pass/sightings.ts). Without a store every candidate
+   * is at its first sighting and no client is recalled: a rule waiting for a second sighting never kills.
+   */
+  sightings?: SightingsStore;
 }
 
-export type StageName = 'inventory' | 'evaluate' | 'plan' | 'kill' | 'verify' | 'audit';
+export type StageName = 'inventory' | 'evaluate' | 'plan' | 'sightings' | 'kill' | 'verify' | 'audit';
 
 /** The error a failed pass ended with, cause chain included; a symbol key keeps it out of JSON reports. */
 export const PASS_FAILURE: unique symbol = Symbol('pass failure');
@@ -107,10 +114,45 @@ async function timed<T>(pass: PassContext, stage: StageName, fn: () => Promise<T
   }
 }
 
+/** The sightings of earlier passes, read before anything else: a store that cannot be read ends the pass before any kill. */
+async function loadSightings(pass: PassContext): Promise<SightingsState | null> {
+  const store = pass.opts.sightings;
+  if (!store) return null;
+  return timed(pass, 'sightings', async () => {
+    try {
+      return await store.load(pass.opts.cluster);
+    } catch (e) {
+      if (e instanceof ReaperError) throw e;
+      throw new ReaperError(`cannot read the sightings of cluster "${pass.opts.cluster}" from ${store.where}: ${(e as Error).message}; nothing was read or killed`, { cause: e });
+    }
+  });
+}
+
+/**
+ * This pass's sightings, saved before any kill: a pass whose sightings are not recorded kills nothing, since the
+ * next pass would otherwise count its candidates as seen twice in a row across a pass it does not know of.
+ */
+async function saveSightings(pass: PassContext, scanned: Scan, at: number): Promise<void> {
+  const store = pass.opts.sightings;
+  if (!store) return;
+  const { sessions, sessionlessOps } = scanned.records;
+  await timed(pass, 'sightings', async () => {
+    try {
+      await store.update(pass.opts.cluster, (current) => recordPass(current, [...sessions, ...sessionlessOps], at));
+    } catch (e) {
+      if (e instanceof ReaperError) throw e;
+      throw new ReaperError(`cannot save the sightings of cluster "${pass.opts.cluster}" to ${store.where}: ${(e as Error).message}; no kill was sent`, { cause: e });
+    }
+  });
+}
+
 /** Inventory and evaluate: who the reaper is, then the streaming scan. */
-async function inventoryStage(pass: PassContext): Promise<{ self: ReaperIdentity; scanned: Scan }> {
+async function inventoryStage(pass: PassContext, state: SightingsState | null, at: number): Promise<{ self: ReaperIdentity; scanned: Scan }> {
   const self = await pass.mongo.identity();
-  const scanned = await timed(pass, 'inventory', () => scan(pass.mongo, self, pass.now(), pass.policy, { ...(pass.opts.progress ? { progress: pass.opts.progress } : {}), ...(pass.opts.evaluator ? { evaluator: pass.opts.evaluator } : {}) }));
+  const scanned = await timed(pass, 'inventory', () => scan(pass.mongo, self, at, pass.policy, {
+    sightings: new PassSightings(state, at),
+    ...(pass.opts.progress ? { progress: pass.opts.progress } : {}), ...(pass.opts.evaluator ? { evaluator: pass.opts.evaluator } : {}),
+  }));
   // The scan interleaves reading and evaluating; its evaluation time is reported as its own stage.
   pass.stages.inventory -= scanned.evaluateMs;
   pass.stages.evaluate += scanned.evaluateMs;
@@ -204,7 +246,7 @@ export async function runPass(mongo: MongoPort, policy: PolicySet, sink: AuditSi
   const audit: AuditContext = { source: opts.source, runId, cluster: opts.cluster, trigger: opts.trigger, dryRun: opts.dryRun, now: () => new Date(now()) };
   const pass: PassContext = {
     mongo, policy, sink, opts, now, journal: new PassJournal(audit), unfinished: [],
-    stages: { inventory: 0, evaluate: 0, plan: 0, kill: 0, verify: 0, audit: 0 },
+    stages: { inventory: 0, evaluate: 0, plan: 0, sightings: 0, kill: 0, verify: 0, audit: 0 },
   };
 
   let plan: Plan | null = null;
@@ -212,9 +254,12 @@ export async function runPass(mongo: MongoPort, policy: PolicySet, sink: AuditSi
   let internalOps = 0;
   let failure: Error | null = null;
   try {
-    const { self, scanned } = await inventoryStage(pass);
+    const state = await loadSightings(pass);
+    const at = now();
+    const { self, scanned } = await inventoryStage(pass, state, at);
     internalOps = scanned.internalOps;
     plan = await planStage(pass, self, scanned);
+    await saveSightings(pass, scanned, at);
     const killed = await killStage(pass, plan);
     // The kills are done: their events go out now, before the verification, so that a pass cut short
     // after this point (a Lambda timeout) has still audited every kill it made.
