@@ -21,7 +21,8 @@ import { loadPolicySet } from '../src/pass/policy/load.ts';
 import type { PolicySet } from '../src/pass/policy/types.ts';
 
 interface CaseInput {
-  impl: 'reaper' | 'baseline';
+  /** "reaper-no-recheck": the reaper with the re-check before each kill batch off, to measure its cost. */
+  impl: 'reaper' | 'reaper-no-recheck' | 'baseline';
   mode: 'dry-run' | 'kill';
   uri: string;
   thresholds: Record<string, number>;
@@ -39,6 +40,8 @@ export interface CaseResult {
   totalMs: number;
   roundTrips: number;
   killSessionsCalls: number;
+  /** Re-check round trips before the kill batches. */
+  rechecks: number;
   putEventsCalls: number;
   peakRssMb: number;
   evaluationRate: number;
@@ -52,14 +55,14 @@ async function reaperCase(input: CaseInput, policy: PolicySet): Promise<CaseResu
   const t0 = performance.now();
   const report = await runPass(mongo, policy, sink, {
     cluster: 'bench', trigger: { type: 'cli', name: 'bench' }, dryRun: input.mode === 'dry-run', maxKills: 10_000_000, maxKillShare: 1,
-    batchSize: 10_000, concurrency: 4, source: 'mongodb.session-reaper',
+    batchSize: 10_000, concurrency: 4, source: 'mongodb.session-reaper', recheck: input.impl !== 'reaper-no-recheck',
   });
   const totalMs = performance.now() - t0;
   await mongo.close();
   if (report.error) throw new Error(report.error);
   return {
-    impl: 'reaper', mode: input.mode, sessions: report.counts.sessions, kills: report.dryRun ? report.counts.planned : report.counts.killed,
-    events: report.audit.events, stagesMs: report.stages, totalMs, roundTrips: report.roundTrips, killSessionsCalls: report.counts.killSessionsCalls,
+    impl: input.impl, mode: input.mode, sessions: report.counts.sessions, kills: report.dryRun ? report.counts.planned : report.counts.killed,
+    events: report.audit.events, stagesMs: report.stages, totalMs, roundTrips: report.roundTrips, killSessionsCalls: report.counts.killSessionsCalls, rechecks: report.rechecks,
     putEventsCalls: report.audit.putEventsCalls, peakRssMb: process.resourceUsage().maxRSS / 1024,
     evaluationRate: (report.counts.sessions + report.counts.sessionlessOps) / (report.stages.evaluate / 1000),
   };
@@ -117,12 +120,12 @@ async function baselineCase(input: CaseInput, policy: PolicySet): Promise<CaseRe
   await mongo.close();
   return {
     impl: 'baseline', mode: input.mode, sessions: inventory.sessions.length, kills: plan.kills.length, events: events.length, stagesMs: stages, totalMs,
-    roundTrips, killSessionsCalls, putEventsCalls, peakRssMb: process.resourceUsage().maxRSS / 1024,
+    roundTrips, killSessionsCalls, rechecks: 0, putEventsCalls, peakRssMb: process.resourceUsage().maxRSS / 1024,
     evaluationRate: records.length / (stages.evaluate / 1000),
   };
 }
 
 const input = JSON.parse(process.argv[2]!) as CaseInput;
 const policy = await loadPolicySet(input.policiesDir, { overrides: input.thresholds, env: {} });
-const result = input.impl === 'reaper' ? await reaperCase(input, policy) : await baselineCase(input, policy);
+const result = input.impl !== 'baseline' ? await reaperCase(input, policy) : await baselineCase(input, policy);
 process.stdout.write(`${JSON.stringify(result)}\n`);

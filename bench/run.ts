@@ -7,6 +7,9 @@
  *   npm run bench -- --quick      10,000 only (the CI smoke check; no time assertions)
  *   npm run bench -- --sizes 100000 --no-baseline
  *
+ * In kill mode the reaper also runs with the re-check before each kill batch off ("reaper-no-recheck"), side
+ * by side with the reaper as shipped, to measure what the re-check costs.
+ *
  * Inventory per size (standinBulkCreateSessions): 4 users, 10 applications (one of them mongodump,
  * protected by the default policies), 5% of sessions running an operation for 10-600 s, 2% with an idle
  * transaction (120-600 s), 10% holding a cursor idle for 300-1800 s, the rest idle. With the default
@@ -84,11 +87,11 @@ const env = {
   NODE_NO_WARNINGS: '1',
 };
 const results: (CaseResult & { size: number })[] = [];
-const impls: ('reaper' | 'baseline')[] = values['no-baseline'] ? ['reaper'] : ['reaper', 'baseline'];
+const impls: CaseResult['impl'][] = values['no-baseline'] ? ['reaper'] : ['reaper', 'baseline'];
 
 for (const size of SIZES) {
   for (const mode of ['dry-run', 'kill'] as const) {
-    for (const impl of impls) {
+    for (const impl of mode === 'kill' ? [...impls, 'reaper-no-recheck' as const] : impls) {
       // Kills change the server's state: every kill-mode case gets a freshly seeded stand-in; the dry-run
       // cases share one.
       const standin = await startStandinProcess(size);
@@ -126,6 +129,7 @@ console.log(formatTable(results, [
   { header: 'TOTAL ms', value: (r) => ms(r.totalMs) },
   { header: 'TRIPS', value: (r) => r.roundTrips },
   { header: 'KILLSESS', value: (r) => r.killSessionsCalls },
+  { header: 'RECHECKS', value: (r) => r.rechecks ?? 0 },
   { header: 'PUTEVENTS', value: (r) => r.putEventsCalls },
   { header: 'RSS MB', value: (r) => ms(r.peakRssMb) },
   { header: 'EVAL/s', value: (r) => ms(r.evaluationRate) },

@@ -133,9 +133,9 @@ describe('session-reaper run: failed kills, closed stdout, failures after kills'
   });
 
   it('the pass fails after its kills and the audit is undeliverable: exit 3, both problems on stderr', async () => {
-    // Prepare: the inventory's three aggregates pass, the verification's $currentOp fails.
+    // Prepare: the inventory's three aggregates and the kill batch's re-check pass, the verification's $currentOp fails.
     await seedIdleTransactions(client, 12, ++seed);
-    await failPoint({ skip: 3 }, { failCommands: ['aggregate'], errorCode: 13 });
+    await failPoint({ skip: 4 }, { failCommands: ['aggregate'], errorCode: 13 });
 
     // Act
     const { code, stderr } = await cli(runArgs('stdout'), { closedStdout: true });

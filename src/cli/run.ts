@@ -111,7 +111,7 @@ export function renderReport(report: RunReport): string {
     ['sessions', c.sessions], ['sessionless ops', c.sessionlessOps], ['decisions', c.decisions],
     [report.dryRun ? 'planned (dry run)' : 'killed', report.dryRun ? c.planned : c.killed], ['skipped', c.skipped], ['failed', c.failed],
     ['protected', c.protected], ['reported', c.reported], ['still running', c.stillRunning],
-    ['killSessions calls', c.killSessionsCalls], ['killOp calls', c.killOpCalls], ['round trips', report.roundTrips],
+    ['killSessions calls', c.killSessionsCalls], ['killOp calls', c.killOpCalls], ['re-checks', report.rechecks], ['round trips', report.roundTrips],
     ['audit events', `${report.audit.sent}/${report.audit.events} sent`], ['duration', `${report.durationMs} ms`],
   ] as [string, string | number][], [{ header: 'SUMMARY', value: (r) => r[0] }, { header: '', value: (r) => r[1] }]);
   const notes = [

@@ -119,6 +119,8 @@ export interface SessionFacts {
   holdsNothing: boolean;
   /** The session has an open multi-document transaction (active or idle). */
   hasTransaction: boolean;
+  /** txnNumber of the session's own open transaction (transaction.parameters.txnNumber); -1 when none. */
+  txnNumber: number;
   /** Seconds since the transaction started. */
   txnOpenSeconds: number;
   /** Seconds the transaction spent executing. */
@@ -192,6 +194,7 @@ export const FACT_CATALOGUE: readonly FactSpec[] = [
   { name: 'childSessionDocs', type: 'number', unit: 'count', from: ALL_DOCS, perSession: 'count', meaning: 'Documents of internal child sessions (lsid with txnNumber/txnUUID, 5.0+) joined to this parent session, the kill target' },
   { name: 'holdsNothing', type: 'boolean', unit: '', from: ALL_DOCS, perSession: 'session', meaning: 'Runs nothing, no open transaction, no cursor: killing it frees nothing, so only a rule naming this fact can make it a kill target' },
   { name: 'hasTransaction', type: 'boolean', unit: '', from: CLIENT_DOCS, perSession: 'any', meaning: 'An open multi-document transaction (active or idle)' },
+  { name: 'txnNumber', type: 'number', unit: 'number', from: CLIENT_DOCS, perSession: 'max', meaning: 'txnNumber of the session\'s own open transaction (transaction.parameters.txnNumber, not its internal child sessions\'); -1 when none' },
   { name: 'txnOpenSeconds', type: 'number', unit: 's', from: CLIENT_DOCS, perSession: 'max', meaning: 'Time since the transaction started (timeOpenMicros)' },
   { name: 'txnActiveSeconds', type: 'number', unit: 's', from: CLIENT_DOCS, perSession: 'max', meaning: 'Time the transaction spent executing (timeActiveMicros)' },
   { name: 'txnInactiveSeconds', type: 'number', unit: 's', from: CLIENT_DOCS, perSession: 'max', meaning: 'Time the transaction spent idle (timeInactiveMicros)' },
@@ -204,6 +207,11 @@ export const FACT_CATALOGUE: readonly FactSpec[] = [
   { name: 'isReaperSession', type: 'boolean', unit: '', from: ['reaper'], perSession: 'session', meaning: 'The session the reaper itself uses' },
   { name: 'isReaperUser', type: 'boolean', unit: '', from: ['reaper'], perSession: 'session', meaning: 'The session belongs to the reaper\'s own user' },
 ];
+
+/** The key of a record across reads and passes: the session pair, or the opid of a sessionless operation. */
+export function recordKey(f: Pick<SessionFacts, 'target' | 'sessionId' | 'uid' | 'opid'>): string {
+  return f.target === 'operation' ? `o:${f.opid}` : `s:${f.sessionId}:${f.uid}`;
+}
 
 /** Facts that can be unknown (null): a session's identity, seen or not in this pass. */
 export const IDENTITY_FACTS: readonly (keyof SessionFacts)[] = FACT_CATALOGUE.filter((f) => f.nullable).map((f) => f.name);
@@ -229,7 +237,7 @@ export function resetFacts(f: SessionFacts, target: SessionFacts['target'] = 'se
   f.lockWaitSeconds = 0; f.numYields = 0; f.writeConflicts = 0; f.killPending = false; f.tailable = false; f.awaitData = false;
   f.noCursorTimeout = false; f.docsReturned = 0; f.isChangeStream = false; f.isIndexBuild = false; f.writesOutput = false;
   f.isInternalCommand = false; f.isSystemNamespace = false; f.isResharding = false; f.isCommitCoordinator = false;
-  f.childSessionDocs = 0; f.holdsNothing = true; f.hasTransaction = false; f.txnOpenSeconds = 0; f.txnActiveSeconds = 0;
+  f.childSessionDocs = 0; f.holdsNothing = true; f.hasTransaction = false; f.txnNumber = -1; f.txnOpenSeconds = 0; f.txnActiveSeconds = 0;
   f.txnInactiveSeconds = 0; f.txnPrepared = false; f.txnExpiresInSeconds = 0; f.cursorCount = 0; f.longestCursorIdleSeconds = 0;
   f.sightings = 0; f.seenForSeconds = 0; f.isReaperSession = false; f.isReaperUser = false;
   return f;

@@ -35,8 +35,11 @@ export interface KillError {
 
 export interface KillOutcome<T> {
   item: T;
-  status: 'killed' | 'failed' | 'not-attempted';
+  /** "changed": the re-check found it changed since the scan, and it was not killed (`why`). */
+  status: 'killed' | 'failed' | 'not-attempted' | 'changed';
   error?: KillError;
+  /** What the re-check found changed (status "changed"). */
+  why?: string;
   /** Which killSessions batch carried it (sessions only). */
   batch?: { index: number; size: number };
 }
@@ -46,15 +49,22 @@ export interface KillStageResult<T> {
   killSessionsCalls: number;
   killOpCalls: number;
   failedBatches: number;
+  /** Re-check round trips ($currentOp restricted to a batch), one per batch. */
+  rechecks: number;
 }
 
-export interface KillOptions {
+/** The re-check of one batch just before it is sent (src/pass/recheck.ts): what to kill still, what changed. */
+export type Recheck<T> = (batch: readonly T[]) => Promise<{ keep: T[]; changed: { item: T; why: string }[] }>;
+
+export interface KillOptions<T = KillTarget> {
   batchSize: number;
   concurrency: number;
   /** Epoch ms after which no new command is started (the Lambda deadline minus a margin). */
   deadlineMs?: number;
   now?: () => number;
   onProgress?: (done: number, total: number) => void;
+  /** Re-reads each batch right before it is sent; without it the batch is sent as planned. */
+  recheck?: Recheck<T>;
 }
 
 export function toKillError(e: unknown): KillError {
@@ -73,28 +83,53 @@ export function validateBatchSize(n: number): number {
   return n;
 }
 
-export async function executeKills<T extends KillTarget>(mongo: MongoPort, targets: readonly T[], opts: KillOptions): Promise<KillStageResult<T>> {
+export async function executeKills<T extends KillTarget>(mongo: MongoPort, targets: readonly T[], opts: KillOptions<T>): Promise<KillStageResult<T>> {
   const now = opts.now ?? Date.now;
   const batchSize = validateBatchSize(opts.batchSize);
   const sessions = targets.filter((t) => t.kind === 'session');
   const operations = targets.filter((t) => t.kind === 'operation');
   const batches: T[][] = [];
   for (let i = 0; i < sessions.length; i += batchSize) batches.push(sessions.slice(i, i + batchSize));
+  // Sessionless operations are re-checked in batches of the same size, then killed one killOp each.
+  const opBatches: T[][] = [];
+  for (let i = 0; i < operations.length; i += batchSize) opBatches.push(operations.slice(i, i + batchSize));
 
   const outcomes: KillOutcome<T>[] = [];
   let killSessionsCalls = 0;
   let killOpCalls = 0;
   let failedBatches = 0;
+  let rechecks = 0;
   let done = 0;
   const total = targets.length;
   const pastDeadline = (): boolean => opts.deadlineMs !== undefined && now() >= opts.deadlineMs;
 
-  await mapLimit(batches, opts.concurrency, async (batch, index) => {
-    const where = { index, size: batch.length };
+  /** The re-check: what of the batch is still to kill; the rest gets its "changed" outcome. A failed re-check fails the batch. */
+  const recheck = async (batch: T[], where?: { index: number; size: number }): Promise<T[] | null> => {
+    if (!opts.recheck) return batch;
+    rechecks++;
+    try {
+      const { keep, changed } = await opts.recheck(batch);
+      for (const c of changed) outcomes.push({ item: c.item, status: 'changed', why: c.why, ...(where ? { batch: where } : {}) });
+      return keep;
+    } catch (e) {
+      const error = toKillError(e);
+      error.message = `re-check before the kill failed, so nothing of this batch was killed: ${error.message}`;
+      failedBatches++;
+      for (const item of batch) outcomes.push({ item, status: 'failed', error, ...(where ? { batch: where } : {}) });
+      return null;
+    }
+  };
+
+  await mapLimit(batches, opts.concurrency, async (planned, index) => {
+    const where = { index, size: planned.length };
     if (pastDeadline()) {
-      for (const item of batch) outcomes.push({ item, status: 'not-attempted', batch: where });
+      for (const item of planned) outcomes.push({ item, status: 'not-attempted', batch: where });
       return;
     }
+    const batch = await recheck(planned, where);
+    done += planned.length - (batch?.length ?? 0);
+    if (!batch || batch.length === 0) return;
+    const sent = { index, size: batch.length };
     // Never an empty batch, never an element without its uid: both are checked here and in the adapter.
     const keys = batch.map((t) => t.key!).filter((k) => k && k.id && k.uid);
     if (keys.length !== batch.length) {
@@ -102,23 +137,33 @@ export async function executeKills<T extends KillTarget>(mongo: MongoPort, targe
       // rather than throwing and losing the outcomes of the batches already sent.
       const error = { message: 'internal: a session kill without {id, uid} reached the kill stage; the batch was not sent' };
       failedBatches++;
-      for (const item of batch) outcomes.push({ item, status: 'failed', error, batch: where });
+      for (const item of batch) outcomes.push({ item, status: 'failed', error, batch: sent });
       return;
     }
     killSessionsCalls++;
     try {
       await mongo.killSessions(keys);
-      for (const item of batch) outcomes.push({ item, status: 'killed', batch: where });
+      for (const item of batch) outcomes.push({ item, status: 'killed', batch: sent });
     } catch (e) {
       failedBatches++;
       const error = toKillError(e);
-      for (const item of batch) outcomes.push({ item, status: 'failed', error, batch: where });
+      for (const item of batch) outcomes.push({ item, status: 'failed', error, batch: sent });
     }
     done += batch.length;
     opts.onProgress?.(done, total);
   });
 
-  await mapLimit(operations, opts.concurrency, async (item) => {
+  const toKill: T[] = [];
+  for (const planned of opBatches) {
+    if (pastDeadline()) {
+      for (const item of planned) outcomes.push({ item, status: 'not-attempted' });
+      continue;
+    }
+    const batch = await recheck(planned);
+    if (batch) toKill.push(...batch);
+    done += planned.length - (batch?.length ?? 0);
+  }
+  await mapLimit(toKill, opts.concurrency, async (item) => {
     if (pastDeadline()) {
       outcomes.push({ item, status: 'not-attempted' });
       return;
@@ -134,5 +179,5 @@ export async function executeKills<T extends KillTarget>(mongo: MongoPort, targe
     opts.onProgress?.(done, total);
   });
 
-  return { outcomes, killSessionsCalls, killOpCalls, failedBatches };
+  return { outcomes, killSessionsCalls, killOpCalls, failedBatches, rechecks };
 }

@@ -17,7 +17,10 @@ import type { KillFailureGroup, RunCounts, StillRunningOp, TriggerInfo } from '.
 import { groupKillFailures } from './kill-failures.ts';
 import type { AuditSink } from './audit/sink.ts';
 import { PassJournal, type AuditTotals, type DecisionRow } from './journal.ts';
-import { executeKills, type KillTarget } from './kill.ts';
+import { executeKills, type KillTarget, type Recheck } from './kill.ts';
+import { changeSince, freshFacts, recheckFilter } from './recheck.ts';
+import { recordKey } from './facts.ts';
+import { createEvaluator } from './policy/evaluate.ts';
 import { planKills, type Plan } from './plan.ts';
 import type { Decision, EvaluatorKind } from './policy/evaluate.ts';
 import type { PolicySet } from './policy/types.ts';
@@ -59,6 +62,11 @@ export interface PassOptions {
    * is at its first sighting and no client is recalled: a rule waiting for a second sighting never kills.
    */
   sightings?: SightingsStore;
+  /**
+   * false: each kill batch is sent as planned, without the re-check before it (src/pass/recheck.ts). Only the
+   * benchmark sets it, to measure what the re-check costs; every caller of the product leaves it on.
+   */
+  recheck?: boolean;
 }
 
 export type StageName = 'inventory' | 'evaluate' | 'plan' | 'sightings' | 'kill' | 'verify' | 'audit';
@@ -78,8 +86,10 @@ export interface RunReport {
   durationMs: number;
   counts: RunCounts;
   stages: Record<StageName, number>;
-  /** Server round trips of this pass (commands and getMores). */
+  /** Server round trips of this pass (commands and getMores), the re-checks included. */
   roundTrips: number;
+  /** Re-checks before the kill batches: one $currentOp restricted to each batch (src/pass/recheck.ts). */
+  rechecks: number;
   audit: AuditTotals;
   /** The failed kills grouped by error, as in the run summary event; empty when none failed. */
   killFailures: KillFailureGroup[];
@@ -103,6 +113,8 @@ interface PassContext {
   readonly stages: Record<StageName, number>;
   /** What the pass left undone, in the order it happened. */
   readonly unfinished: string[];
+  /** Re-check round trips before the kill batches. */
+  rechecks: number;
 }
 
 async function timed<T>(pass: PassContext, stage: StageName, fn: () => Promise<T> | T): Promise<T> {
@@ -179,8 +191,31 @@ async function planStage(pass: PassContext, self: ReaperIdentity, scanned: Scan)
 
 type Target = KillTarget & { decision: Decision };
 
+/**
+ * The re-check of a batch (src/pass/recheck.ts): one $currentOp restricted to it, its candidates' fresh facts
+ * compared with the scan's (taken at `scanAt`), and the policy re-evaluated on them.
+ */
+function recheckWith(pass: PassContext, self: ReaperIdentity, scanAt: number): Recheck<Target> {
+  const evaluator = createEvaluator(pass.policy);
+  return async (batch) => {
+    const scanned = batch.map((t) => t.decision.facts);
+    const docs = await pass.mongo.currentOpOf(recheckFilter(scanned));
+    const at = pass.now();
+    const fresh = freshFacts(scanned, docs, at, self);
+    const keep: Target[] = [];
+    const changed: { item: Target; why: string }[] = [];
+    for (const t of batch) {
+      const f = t.decision.facts;
+      const why = changeSince(f, fresh.get(recordKey(f)), scanAt, at, (x) => evaluator.decide(x), t.decision.rule);
+      if (why) changed.push({ item: t, why });
+      else keep.push(t);
+    }
+    return { keep, changed };
+  };
+}
+
 /** Kill: the planned kills sent (or, in a dry run, recorded as planned); returns what was killed. */
-async function killStage(pass: PassContext, plan: Plan): Promise<Target[]> {
+async function killStage(pass: PassContext, plan: Plan, self: ReaperIdentity, scanAt: number): Promise<Target[]> {
   const { journal, opts } = pass;
   const targets: Target[] = plan.kills.map((k) => ({
     kind: k.kind,
@@ -195,14 +230,17 @@ async function killStage(pass: PassContext, plan: Plan): Promise<Target[]> {
   if (targets.length === 0) return [];
   const result = await timed(pass, 'kill', () => executeKills(pass.mongo, targets, {
     batchSize: opts.batchSize, concurrency: opts.concurrency, deadlineMs: killDeadline(opts, targets.length), now: pass.now,
+    ...(opts.recheck === false ? {} : { recheck: recheckWith(pass, self, scanAt) }),
     onProgress: targets.length >= 10_000 ? (done, total) => opts.progress?.(`kill: ${done}/${total}`) : undefined,
   }));
   journal.counts.killSessionsCalls = result.killSessionsCalls;
   journal.counts.killOpCalls = result.killOpCalls;
+  pass.rechecks += result.rechecks;
   let notAttempted = 0;
   for (const o of result.outcomes) {
     const d = o.item.decision;
     if (o.status === 'killed') journal.record(d, 'killed', { ...(o.batch ? { killBatch: o.batch } : {}) });
+    else if (o.status === 'changed') journal.record(d, 'skipped', { why: o.why! });
     else if (o.status === 'failed') journal.record(d, 'failed', { ...(o.error ? { error: o.error } : {}), ...(o.batch ? { killBatch: o.batch } : {}) });
     else {
       notAttempted++;
@@ -245,7 +283,7 @@ export async function runPass(mongo: MongoPort, policy: PolicySet, sink: AuditSi
   const roundTripsBefore = mongo.roundTrips();
   const audit: AuditContext = { source: opts.source, runId, cluster: opts.cluster, trigger: opts.trigger, dryRun: opts.dryRun, now: () => new Date(now()) };
   const pass: PassContext = {
-    mongo, policy, sink, opts, now, journal: new PassJournal(audit), unfinished: [],
+    mongo, policy, sink, opts, now, journal: new PassJournal(audit), unfinished: [], rechecks: 0,
     stages: { inventory: 0, evaluate: 0, plan: 0, sightings: 0, kill: 0, verify: 0, audit: 0 },
   };
 
@@ -260,7 +298,7 @@ export async function runPass(mongo: MongoPort, policy: PolicySet, sink: AuditSi
     internalOps = scanned.internalOps;
     plan = await planStage(pass, self, scanned);
     await saveSightings(pass, scanned, at);
-    const killed = await killStage(pass, plan);
+    const killed = await killStage(pass, plan, self, at);
     // The kills are done: their events go out now, before the verification, so that a pass cut short
     // after this point (a Lambda timeout) has still audited every kill it made.
     if (plan.kills.length > 0 && !opts.dryRun) await timed(pass, 'audit', () => pass.journal.publishPending(sink, opts.audit));
@@ -290,7 +328,7 @@ export async function runPass(mongo: MongoPort, policy: PolicySet, sink: AuditSi
   return {
     runId, cluster: opts.cluster, trigger: opts.trigger, dryRun: opts.dryRun, reportOnly, reportOnlyReason,
     startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - startedAt.getTime(),
-    counts: pass.journal.counts, stages: pass.stages, roundTrips: mongo.roundTrips() - roundTripsBefore,
+    counts: pass.journal.counts, stages: pass.stages, roundTrips: mongo.roundTrips() - roundTripsBefore, rechecks: pass.rechecks,
     audit: pass.journal.auditTotals(), killFailures, decisions: pass.journal.rows, stillRunning, unfinished, internalOps,
     error: failure?.message ?? null,
     ...(failure ? { [PASS_FAILURE]: failure } : {}),

@@ -22,6 +22,8 @@ export interface ListedSession {
 }
 
 export interface TransactionActivity {
+  /** transaction.parameters.txnNumber; -1 when not reported. */
+  txnNumber: number;
   openSeconds: number;
   activeSeconds: number;
   inactiveSeconds: number;
@@ -88,6 +90,12 @@ export interface SessionKey {
   uid: string;
 }
 
+/** The documents of these sessions and operations only. */
+export interface ActivityFilter {
+  sessions: readonly SessionKey[];
+  opids: readonly string[];
+}
+
 /** A session's client as some document showed it. */
 export interface ClientIdentity {
   appName: string | null;
@@ -125,6 +133,11 @@ export interface MongoPort {
   listLocalSessions(): AsyncIterable<ListedSession[]>;
   /** $currentOp {allUsers, idleSessions, idleCursors}. */
   currentOp(): AsyncIterable<Activity[]>;
+  /**
+   * One $currentOp {allUsers, idleSessions, idleCursors} restricted to these sessions (matched on lsid.id; the
+   * caller checks the uid) and opids: the re-check before a kill batch (src/pass/recheck.ts). One command.
+   */
+  currentOpOf(filter: ActivityFilter): Promise<Activity[]>;
   /** One killSessions command with these (id, uid) pairs; never called with an empty batch. */
   killSessions(batch: readonly SessionKey[]): Promise<void>;
   /** killOp for an operation outside any session. */

@@ -14,7 +14,7 @@
  * Sessions that hold nothing and show no client (the bulk of a $listSessions listing) are not kept: a million
  * idle sessions cost no state.
  */
-import type { SessionFacts } from './facts.ts';
+import { recordKey, type SessionFacts } from './facts.ts';
 import type { ClientIdentity, IdentitySightings, Sighting, SightingsState, SightingsStore } from './ports.ts';
 
 /**
@@ -34,13 +34,8 @@ export const IDENTITY_RETENTION_MS = 60 * 60_000;
  */
 export const MAX_SIGHTINGS = 200_000;
 
-/** The state's key of a record: the session pair, or the opid of a sessionless operation. */
-export function sightingKey(f: Pick<SessionFacts, 'target' | 'sessionId' | 'uid' | 'opid'>): string {
-  return f.target === 'operation' ? `o:${f.opid}` : `s:${f.sessionId}:${f.uid}`;
-}
-
 function sessionKey(id: string, uid: string): string {
-  return `s:${id}:${uid}`;
+  return recordKey({ target: 'session', sessionId: id, uid, opid: '' });
 }
 
 /** A record is a candidate, one whose sightings count, when it holds something. */
@@ -87,7 +82,7 @@ export class PassSightings implements IdentitySightings {
   /** Sets `sightings` and `seenForSeconds` of a record of this pass (0 and 0 for one holding nothing). */
   apply(f: SessionFacts): void {
     if (!holdsSomething(f)) return;
-    const run = continued(this.state, this.state?.entries[sightingKey(f)], this.now);
+    const run = continued(this.state, this.state?.entries[recordKey(f)], this.now);
     f.sightings = run.sightings;
     f.seenForSeconds = Math.max(0, (this.now - run.firstSeenMs) / 1000);
   }
@@ -106,7 +101,7 @@ export function recordPass(prev: SightingsState | null, records: Iterable<Sessio
     const holds = holdsSomething(f);
     const known = f.appName !== null || f.client !== null || f.clientDriver !== null;
     if (!holds && !known) continue;
-    const key = sightingKey(f);
+    const key = recordKey(f);
     const old = prev?.entries[key];
     const run = holds ? continued(prev, old, now) : null;
     entries[key] = {

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { Binary, MongoClient, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
-import type { Activity, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
+import type { Activity, ActivityFilter, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
 import { redactConnectionString, redactUri } from '../../util/redact.ts';
 import { commandBatches } from './raw-cursor.ts';
 import { readListedSession } from './session-doc-reader.ts';
@@ -28,7 +28,7 @@ const CURRENT_OP_PROJECTION = {
   waitingForLock: 1, numYields: 1, writeConflicts: 1, lockStats: 1, twoPhaseCommitCoordinator: 1,
   'clientMetadata.driver.name': 1, 'clientMetadata.driver.version': 1,
   'effectiveUsers.user': 1, 'effectiveUsers.db': 1,
-  'transaction.timeOpenMicros': 1, 'transaction.timeActiveMicros': 1, 'transaction.timeInactiveMicros': 1,
+  'transaction.parameters.txnNumber': 1, 'transaction.timeOpenMicros': 1, 'transaction.timeActiveMicros': 1, 'transaction.timeInactiveMicros': 1,
   'transaction.timePreparedMicros': 1, 'transaction.expiryTime': 1,
   'cursor.lastAccessDate': 1, 'cursor.originatingCommand': 1, 'cursor.tailable': 1, 'cursor.awaitData': 1,
   'cursor.noCursorTimeout': 1, 'cursor.nDocsReturned': 1,
@@ -161,6 +161,7 @@ export function toActivity(doc: Document): Activity {
     connectionId: num(doc.connectionId),
     user: u ? `${u.user}@${u.db}` : '',
     txn: t ? {
+      txnNumber: t.parameters?.txnNumber === undefined ? -1 : num(t.parameters.txnNumber),
       openSeconds: num(t.timeOpenMicros) / 1e6,
       activeSeconds: num(t.timeActiveMicros) / 1e6,
       inactiveSeconds: num(t.timeInactiveMicros) / 1e6,
@@ -208,6 +209,17 @@ export function killSessionsCommand(batch: readonly SessionKey[]): Document {
     }),
   };
 }
+
+/** Through mongos the opid is "shard:opid" and is passed as that string (docs/server-semantics.md#through-mongos). */
+function opidValue(opid: string): number | string {
+  return /^-?\d+$/.test(opid) ? Number(opid) : opid;
+}
+
+/**
+ * Documents asked for in the re-check's first reply: more than a kill batch's sessions can have (the server still
+ * stops a reply at 16 MiB, and the driver then fetches the rest with getMore).
+ */
+const RECHECK_BATCH_SIZE = 1_000_000;
 
 export class MongoAdapter implements MongoPort {
   private trips = 0;
@@ -272,14 +284,28 @@ export class MongoAdapter implements MongoPort {
     while (await cursor.hasNext()) yield cursor.readBufferedDocuments().map(toActivity);
   }
 
+  async currentOpOf(filter: ActivityFilter): Promise<Activity[]> {
+    const or: Document[] = [];
+    if (filter.sessions.length) or.push({ 'lsid.id': { $in: filter.sessions.map((k) => new Binary(uuidBytes(k.id), Binary.SUBTYPE_UUID)) } });
+    if (filter.opids.length) or.push({ opid: { $in: filter.opids.map(opidValue) } });
+    if (or.length === 0) return [];
+    // $match right after $currentOp: the server filters before projecting (and, on mongos, on each shard).
+    // One reply holds up to 16 MiB: a batch's documents fit in one round trip but for the largest batches.
+    const cursor = this.client.db('admin').aggregate(
+      [{ $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } }, { $match: { $or: or } }, { $project: CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }],
+      { session: this.ownSession(), batchSize: RECHECK_BATCH_SIZE },
+    );
+    const out: Activity[] = [];
+    while (await cursor.hasNext()) for (const d of cursor.readBufferedDocuments()) out.push(toActivity(d));
+    return out;
+  }
+
   async killSessions(batch: readonly SessionKey[]): Promise<void> {
     await this.client.db('admin').command(killSessionsCommand(batch), { session: this.ownSession() });
   }
 
   async killOp(opid: string): Promise<void> {
-    // Through mongos the opid is "shard:opid" and is passed as that string (docs/server-semantics.md#through-mongos).
-    const op = /^-?\d+$/.test(opid) ? Number(opid) : opid;
-    await this.client.db('admin').command({ killOp: 1, op }, { session: this.ownSession() });
+    await this.client.db('admin').command({ killOp: 1, op: opidValue(opid) }, { session: this.ownSession() });
   }
 
   roundTrips(): number {
