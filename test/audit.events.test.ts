@@ -218,7 +218,7 @@ describe('validateAuditDetail', () => {
     { name: 'an unknown property', mutate: (d) => ({ ...d, extra: 1 }), expect: /^the detail has unknown field "extra"; allowed: schemaVersion, kind, / },
     { name: 'a time that is not ISO 8601', mutate: (d) => ({ ...d, time: 'yesterday' }), expect: /^"time" must be an RFC 3339 date-time such as [-0-9T:.Z]+, got "yesterday"$/ },
     { name: 'a time with a month 13', mutate: (d) => ({ ...d, time: '2024-13-01T00:00:00Z' }), expect: /^"time" must be an RFC 3339 date-time such as [-0-9T:.Z]+, got "2024-13-01T00:00:00Z"$/ },
-    { name: 'another schema version', mutate: (d) => ({ ...d, schemaVersion: '2.0' }), expect: /^"schemaVersion" must be one of 1\.0, 1\.1, got "2\.0"$/ },
+    { name: 'another schema version', mutate: (d) => ({ ...d, schemaVersion: '2.0' }), expect: /^"schemaVersion" must be one of 1\.0, 1\.1, 1\.2, got "2\.0"$/ },
     { name: 'an unknown trigger type', mutate: (d) => ({ ...d, trigger: { type: 'cron' } }), expect: /^"trigger\.type" must be one of schedule, alarm, atlas-alert, manual, cli, demo, got "cron"$/ },
     { name: 'an unknown kind', mutate: (d) => ({ ...d, kind: 'verdict' }), expect: /^"kind" must be "decision" or "run", got "verdict"$/ },
   ];

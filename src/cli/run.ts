@@ -109,7 +109,8 @@ export function renderReport(report: RunReport): string {
   const c = report.counts;
   const summary = formatTable([
     ['sessions', c.sessions], ['sessionless ops', c.sessionlessOps], ['decisions', c.decisions],
-    [report.dryRun ? 'planned (dry run)' : 'killed', report.dryRun ? c.planned : c.killed], ['skipped', c.skipped], ['failed', c.failed],
+    [report.dryRun ? 'planned (dry run)' : 'killed', report.dryRun ? c.planned : c.killed],
+    ...(report.dryRun ? [] : [['killed, freeing nothing', c.killedHoldingNothing] as [string, number]]), ['skipped', c.skipped], ['failed', c.failed],
     ['protected', c.protected], ['reported', c.reported], ['still running', c.stillRunning],
     ['killSessions calls', c.killSessionsCalls], ['killOp calls', c.killOpCalls], ['re-checks', report.rechecks], ['round trips', report.roundTrips],
     ['audit events', `${report.audit.sent}/${report.audit.events} sent`], ['duration', `${report.durationMs} ms`],

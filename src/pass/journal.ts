@@ -13,7 +13,7 @@
  *   reported   a report rule matched                                  (row and count only)
  */
 import { decisionEvent, emptyCounts, operationRefFromFacts, runSummaryEvent, sessionRefFromFacts, type AuditContext, type RunSummaryFields } from './audit/builder.ts';
-import type { AuditEvent, Outcome as AuditedOutcome, RunCounts } from './audit/events.ts';
+import type { AuditEvent, Freed, Outcome as AuditedOutcome, RunCounts } from './audit/events.ts';
 import type { AuditBudget } from './audit/budget.ts';
 import type { AuditSink } from './audit/sink.ts';
 import type { SessionFacts } from './facts.ts';
@@ -37,12 +37,16 @@ export interface DecisionRow {
   error?: { code?: number; codeName?: string; message: string };
   /** What the session held, for the table. */
   holds: string;
+  /** What the kill freed (outcome "killed"): all zero and false when the target held nothing. */
+  freed?: Freed;
 }
 
 export interface RecordDetails {
   why?: string;
   error?: DecisionRow['error'];
   killBatch?: { index: number; size: number };
+  /** What a kill freed (outcome "killed"). */
+  freed?: Freed;
 }
 
 export interface AuditTotals {
@@ -82,6 +86,7 @@ export class PassJournal {
       target: f.target, sessionId: f.sessionId, uid: f.uid, opid: f.opid, user: f.user, appName: f.appName,
       rule: d.rule, reason: d.reason, action: d.action, outcome, holds: holds(f),
       ...(details.why ? { why: details.why } : {}), ...(details.error ? { error: details.error } : {}),
+      ...(details.freed ? { freed: details.freed } : {}),
     });
     this.counts[outcome]++;
     if (!AUDITED.has(outcome)) return;
@@ -93,6 +98,7 @@ export class PassJournal {
       ...(details.why ? { why: details.why } : {}),
       ...(details.error ? { error: details.error } : {}),
       ...(details.killBatch ? { killBatch: details.killBatch } : {}),
+      ...(details.freed ? { freed: details.freed } : {}),
     }));
   }
 

@@ -13,12 +13,12 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditContext } from './audit/builder.ts';
 import { earliest, type AuditBudget } from './audit/budget.ts';
-import type { KillFailureGroup, RunCounts, StillRunningOp, TriggerInfo } from './audit/events.ts';
+import type { Freed, KillFailureGroup, RunCounts, StillRunningOp, TriggerInfo } from './audit/events.ts';
 import { groupKillFailures } from './kill-failures.ts';
 import type { AuditSink } from './audit/sink.ts';
 import { PassJournal, type AuditTotals, type DecisionRow } from './journal.ts';
 import { executeKills, type KillTarget, type Recheck } from './kill.ts';
-import { changeSince, freshFacts, recheckFilter } from './recheck.ts';
+import { changeSince, freesNothing, freshFacts, heldBy, recheckFilter } from './recheck.ts';
 import { recordKey } from './facts.ts';
 import { createEvaluator } from './policy/evaluate.ts';
 import { planKills, type Plan } from './plan.ts';
@@ -189,7 +189,8 @@ async function planStage(pass: PassContext, self: ReaperIdentity, scanned: Scan)
   return plan;
 }
 
-type Target = KillTarget & { decision: Decision };
+/** `held`: what the target held at the re-check right before its batch, which the kill frees. */
+type Target = KillTarget & { decision: Decision; held?: Freed };
 
 /**
  * The re-check of a batch (src/pass/recheck.ts): one $currentOp restricted to it, its candidates' fresh facts
@@ -206,9 +207,14 @@ function recheckWith(pass: PassContext, self: ReaperIdentity, scanAt: number): R
     const changed: { item: Target; why: string }[] = [];
     for (const t of batch) {
       const f = t.decision.facts;
-      const why = changeSince(f, fresh.get(recordKey(f)), scanAt, at, (x) => evaluator.decide(x), t.decision.rule);
-      if (why) changed.push({ item: t, why });
-      else keep.push(t);
+      const found = fresh.get(recordKey(f));
+      const why = changeSince(f, found, scanAt, at, (x) => evaluator.decide(x), t.decision.rule);
+      if (why) {
+        changed.push({ item: t, why });
+      } else {
+        t.held = heldBy(found?.fresh ?? f);
+        keep.push(t);
+      }
     }
     return { keep, changed };
   };
@@ -239,7 +245,11 @@ async function killStage(pass: PassContext, plan: Plan, self: ReaperIdentity, sc
   let notAttempted = 0;
   for (const o of result.outcomes) {
     const d = o.item.decision;
-    if (o.status === 'killed') journal.record(d, 'killed', { ...(o.batch ? { killBatch: o.batch } : {}) });
+    if (o.status === 'killed') {
+      const freed = o.item.held ?? heldBy(d.facts);
+      if (freesNothing(freed)) journal.counts.killedHoldingNothing++;
+      journal.record(d, 'killed', { freed, ...(o.batch ? { killBatch: o.batch } : {}) });
+    }
     else if (o.status === 'changed') journal.record(d, 'skipped', { why: o.why! });
     else if (o.status === 'failed') journal.record(d, 'failed', { ...(o.error ? { error: o.error } : {}), ...(o.batch ? { killBatch: o.batch } : {}) });
     else {

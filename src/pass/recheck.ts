@@ -19,6 +19,7 @@
 import { recordKey, type SessionFacts } from './facts.ts';
 import { InventoryBuilder } from './inventory.ts';
 import type { Decision } from './policy/evaluate.ts';
+import type { Freed } from './audit/events.ts';
 import type { Activity, ActivityFilter, ReaperIdentity, SessionKey } from './ports.ts';
 
 /**
@@ -69,6 +70,16 @@ export function freshFacts(scanned: readonly SessionFacts[], docs: readonly Acti
   return out;
 }
 
+/** What a kill of this record frees: its operations, its unprepared transaction (killSessions leaves a prepared one alone), its cursors. */
+export function heldBy(f: SessionFacts): Freed {
+  return { operations: f.target === 'operation' ? 1 : f.opCount, transactionAborted: f.hasTransaction && !f.txnPrepared, cursors: f.cursorCount };
+}
+
+/** True when a kill would free nothing. */
+export function freesNothing(freed: Freed): boolean {
+  return freed.operations === 0 && !freed.transactionAborted && freed.cursors === 0;
+}
+
 const secs = (n: number): string => `${Math.max(0, Math.round(n))} s`;
 
 /**
@@ -83,6 +94,8 @@ export function changeSince(
   const why = (what: string): string => `no longer matches: ${what}`;
   if (!found) {
     if (scanned.target === 'operation') return why(`operation ${scanned.opid} finished`);
+    // A session that held nothing at the scan (a rule naming holdsNothing) has no document: still nothing held.
+    if (scanned.holdsNothing) return decide(scanned)?.rule === rule ? null : why(`rule "${rule}" no longer decides a kill`);
     const gone = [scanned.opCount > 0 && 'its operation finished', scanned.hasTransaction && 'its transaction ended', scanned.cursorCount > 0 && 'its cursors closed'].filter(Boolean);
     return why(`${gone.join(', ') || 'it holds nothing'} since the scan`);
   }

@@ -10,12 +10,13 @@ import { printableJson } from '../../util/terminal.ts';
 
 /**
  * Bumped on any change to the Detail shape; consumers match on it (`detail.schemaVersion`). 1.1 added
- * the run summary's optional `killFailures` and `audit`; a 1.0 detail is still valid under the schema.
+ * the run summary's optional `killFailures` and `audit`; 1.2 the decision's optional `freed` and the run
+ * summary's `counts.killedHoldingNothing`. An earlier detail is still valid under the schema.
  */
-export const AUDIT_SCHEMA_VERSION = '1.1';
+export const AUDIT_SCHEMA_VERSION = '1.2';
 
 /** Every version schemas/audit-event.v1.json accepts: the trail written by earlier releases stays readable. */
-export type AuditSchemaVersion = '1.0' | '1.1';
+export type AuditSchemaVersion = '1.0' | '1.1' | '1.2';
 
 /** Default EventBridge `Source`; configurable because some organisations reserve a prefix per team. */
 export const DEFAULT_AUDIT_SOURCE = 'mongodb.session-reaper';
@@ -74,6 +75,19 @@ export interface DecisionDetail {
   error?: { code?: number; codeName?: string; message: string };
   /** Which killSessions / killOp batch carried this kill, when batched. */
   killBatch?: { index: number; size: number };
+  /** What the kill freed (outcome "killed", schema 1.1 on): all zero and false when the target held nothing. */
+  freed?: Freed;
+}
+
+/**
+ * What a kill freed: what the target held at the re-check right before its kill batch, which the kill ends
+ * (killSessions interrupts a session's operations, aborts its unprepared transaction and closes its cursors;
+ * killOp interrupts the operation). A prepared transaction is never aborted by a kill, so it is not counted.
+ */
+export interface Freed {
+  operations: number;
+  transactionAborted: boolean;
+  cursors: number;
 }
 
 export interface RunCounts {
@@ -89,6 +103,8 @@ export interface RunCounts {
   killSessionsCalls: number;
   killOpCalls: number;
   stillRunning: number;
+  /** Kills that freed nothing: the target held no operation, transaction or cursor (a rule naming holdsNothing). */
+  killedHoldingNothing: number;
 }
 
 export interface StillRunningOp {
