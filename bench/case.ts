@@ -49,8 +49,15 @@ export interface CaseResult {
 
 const silent = { error: (m: string) => process.stderr.write(`${m}\n`), warn: () => {} };
 
+/**
+ * The stand-in answers one command at a time: a $currentOp over 100,000 sessions (the inventory's, and each kill
+ * batch's re-check) holds its event loop, and with it the driver's heartbeats, for longer than the default 30 s
+ * connectTimeoutMS on a loaded machine, and the driver would then drop the connection mid-pass.
+ */
+const STANDIN_TIMEOUTS = { connectTimeoutMS: 600_000, socketTimeoutMS: 0 };
+
 async function reaperCase(input: CaseInput, policy: PolicySet): Promise<CaseResult> {
-  const mongo = await MongoAdapter.connect(input.uri);
+  const mongo = await MongoAdapter.connect(input.uri, STANDIN_TIMEOUTS);
   const sink = new EventBridgeAuditSink({ client: createEventBridgeClient(), eventBusName: input.bus, logger: silent });
   const t0 = performance.now();
   const report = await runPass(mongo, policy, sink, {

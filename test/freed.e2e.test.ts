@@ -13,6 +13,7 @@ import { runPass } from '../src/pass/pass.ts';
 import { parsePolicySet } from '../src/pass/policy/load.ts';
 import { ManualClock } from '../standin/src/clock.ts';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
+import { clockedPassOptions } from './support/clocked-pass.ts';
 
 describe('what a kill freed (stand-in)', () => {
   const clock = new ManualClock(Date.UTC(2026, 0, 5, 9, 0, 0));
@@ -51,10 +52,7 @@ describe('what a kill freed (stand-in)', () => {
     const mongo = await MongoAdapter.connect(standin.uri);
     try {
       // Act
-      const report = await runPass(mongo, policy, sink, {
-        cluster: 'e2e', trigger: { type: 'cli' }, dryRun: false, maxKills: 100, maxKillShare: 1, batchSize: 100, concurrency: 1,
-        source: 'mongodb.session-reaper', now: () => clock.now(),
-      });
+      const report = await runPass(mongo, policy, sink, clockedPassOptions(clock));
       // Assess
       const row = (s: typeof busy) => report.decisions.find((d) => d.sessionId === id(s));
       assert.equal(row(busy)?.outcome, 'killed');

@@ -15,6 +15,7 @@ import { loadPolicySet } from '../src/pass/policy/load.ts';
 import type { Activity, ActivityFilter, MongoPort } from '../src/pass/ports.ts';
 import { ManualClock } from '../standin/src/clock.ts';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
+import { clockedPassOptions } from './support/clocked-pass.ts';
 
 /** The real adapter, with something done on the server right before the re-check reads it: "between the scan and the kill". */
 function withBeforeRecheck(adapter: MongoAdapter, beforeRecheck: () => Promise<void>): MongoPort {
@@ -73,10 +74,7 @@ describe('the re-check before a kill batch (stand-in)', () => {
     });
     try {
       // Act
-      const report = await runPass(mongo, policy, new InMemoryAuditSink(), {
-        cluster: 'e2e', trigger: { type: 'cli' }, dryRun: false, maxKills: 100, maxKillShare: 1, batchSize: 100, concurrency: 1,
-        source: 'mongodb.session-reaper', now: () => clock.now(),
-      });
+      const report = await runPass(mongo, policy, new InMemoryAuditSink(), clockedPassOptions(clock));
       // Assess
       const outcome = (s: typeof busy) => report.decisions.find((d) => d.sessionId === id(s));
       assert.deepEqual([outcome(busy)?.outcome, outcome(busy)?.why], ['skipped', 'no longer matches: its transaction ran a statement since the scan']);
@@ -107,10 +105,7 @@ describe('the re-check before a kill batch (stand-in)', () => {
     });
     try {
       // Act
-      const report = await runPass(mongo, policy, new InMemoryAuditSink(), {
-        cluster: 'e2e', trigger: { type: 'cli' }, dryRun: false, maxKills: 100, maxKillShare: 1, batchSize: 100, concurrency: 1,
-        source: 'mongodb.session-reaper', now: () => clock.now(),
-      });
+      const report = await runPass(mongo, policy, new InMemoryAuditSink(), clockedPassOptions(clock));
       // Assess
       const d = report.decisions.find((x) => x.sessionId === s.id!.id.toUUID().toString());
       assert.deepEqual([d?.outcome, d?.why], ['skipped', 'no longer matches: its transaction ended since the scan']);

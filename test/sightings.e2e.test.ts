@@ -18,6 +18,7 @@ import { runPass, type RunReport } from '../src/pass/pass.ts';
 import { loadPolicySet } from '../src/pass/policy/load.ts';
 import { ManualClock } from '../standin/src/clock.ts';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
+import { clockedPassOptions } from './support/clocked-pass.ts';
 
 describe('sightings across passes (stand-in, state file)', () => {
   const clock = new ManualClock(Date.UTC(2026, 0, 5, 9, 0, 0));
@@ -37,10 +38,7 @@ describe('sightings across passes (stand-in, state file)', () => {
     const mongo = await MongoAdapter.connect(standin.uri);
     audited = new InMemoryAuditSink();
     try {
-      return await runPass(mongo, policy, audited, {
-        cluster: 'e2e', trigger: { type: 'cli' }, dryRun: false, maxKills: 100, maxKillShare: 1, batchSize: 100, concurrency: 2,
-        source: 'mongodb.session-reaper', sightings: store, now: () => clock.now(),
-      });
+      return await runPass(mongo, policy, audited, clockedPassOptions(clock, { sightings: store }));
     } finally {
       await mongo.close();
     }
