@@ -10,10 +10,8 @@
  * In kill mode the reaper also runs with the re-check before each kill batch off ("reaper-no-recheck"), side
  * by side with the reaper as shipped, to measure what the re-check costs.
  *
- * Inventory per size (standinBulkCreateSessions): 4 users, 10 applications (one of them mongodump,
- * protected by the default policies), 5% of sessions running an operation for 10-600 s, 2% with an idle
- * transaction (120-600 s), 10% holding a cursor idle for 300-1800 s, the rest idle. With the default
- * thresholds (60 s / 300 s / 900 s) about a tenth of the sessions are killed.
+ * Inventory per size: bench/seed.ts (about a tenth of the sessions are killed). The fleet case (20 clusters
+ * behind a simulated network, all passes through the reaper function's handler) is bench/fleet.ts, run last.
  *
  * The stand-in runs in its own process (as a server would) and each case in a fresh process, so the
  * peak RSS reported is the pass's alone.
@@ -22,14 +20,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
-import { MongoClient } from 'mongodb';
 import { formatTable } from '../src/util/table.ts';
 import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { startPutEventsResponder } from './putevents-responder.ts';
 import type { CaseResult } from './case.ts';
+import { seed, THRESHOLDS } from './seed.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, sizes: { type: 'string' }, 'no-baseline': { type: 'boolean' }, out: { type: 'string' } } });
 const SIZES = values.quick ? [10_000] : values.sizes ? values.sizes.split(',').map(Number) : [10_000, 100_000, 1_000_000];
@@ -40,34 +39,10 @@ const CASE_SOURCE = fileURLToPath(new URL('./case.ts', import.meta.url));
 const CASE = fileURLToPath(new URL('./.build/case.mjs', import.meta.url));
 await build({ entryPoints: [CASE_SOURCE], bundle: true, packages: 'external', platform: 'node', format: 'esm', target: 'node20', outfile: CASE, logLevel: 'warning' });
 const OUT = values.out ?? fileURLToPath(new URL('./results.json', import.meta.url));
-// The synthetic cursor sessions show only their idle cursors, which carry no appName (as on a real server), so
-// the default set would protect them all (application-unknown); lifting that keeps the kill mix (about a tenth
-// of the sessions) the same as before that protection existed, so results stay comparable across versions.
-const THRESHOLDS = { idleTransactionSeconds: 60, runawayOperationSeconds: 300, staleCursorIdleSeconds: 900, protectUnknownApplications: 0, minSightings: 1 };
-const APPS = ['orders-api', 'billing', 'analytics', 'search', 'checkout', 'inventory', 'reporting', 'notifications', 'mongodump', 'admin-console'];
-const USERS = ['app', 'etl', 'web', 'report'].map((user) => ({ user, db: 'admin' }));
-const CHUNK = 100_000;
-
 async function startStandinProcess(size: number): Promise<{ uri: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [BIN, 'mongod', '--port', '0', '--txn-lifetime-seconds', '86400', '--max-sessions', String(size + 10_000)], { stdio: ['ignore', 'pipe', 'ignore'] });
   const [uri] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
   return { uri, child };
-}
-
-async function seed(uri: string, size: number): Promise<void> {
-  const c = new MongoClient(uri);
-  await c.connect();
-  for (let done = 0, chunk = 0; done < size; done += CHUNK, chunk++) {
-    const n = Math.min(CHUNK, size - done);
-    await c.db('admin').command({
-      standinBulkCreateSessions: n, users: USERS, appNames: APPS, seed: chunk + 1,
-      lastUseAgeSeconds: { min: 0, max: 1500 } /* under the 30-minute session timeout with room for a slow run: the TTL pass must not delete seeded sessions mid-benchmark */,
-      runningOps: Math.round(n * 0.05), opSecondsRunning: { min: 10, max: 600 },
-      idleTransactions: Math.round(n * 0.02), txnInactiveSeconds: { min: 120, max: 600 },
-      cursors: Math.round(n * 0.1), cursorIdleSeconds: { min: 300, max: 1800 },
-    });
-  }
-  await c.close();
 }
 
 function runCase(args: object, env: Record<string, string>): Promise<CaseResult> {
@@ -137,3 +112,9 @@ console.log(formatTable(results, [
 ]));
 writeFileSync(OUT, `${JSON.stringify({ machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, thresholds: THRESHOLDS, results }, null, 2)}\n`);
 console.log(`\nwritten ${OUT}`);
+
+// The fleet case last: 20 clusters through one handler (4 small ones with --quick); its own table and file.
+console.log('');
+const fleet = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fleet.ts', import.meta.url)), ...(values.quick ? ['--quick', '--out', join(dirname(OUT), 'fleet.json')] : [])], { stdio: 'inherit' });
+const [fleetCode] = (await once(fleet, 'exit')) as [number];
+if (fleetCode !== 0) throw new Error(`the fleet case failed (exit ${fleetCode})`);

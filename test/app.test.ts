@@ -5,7 +5,9 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { MongoClient } from 'mongodb';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
+import { ManualClock } from '../standin/src/clock.ts';
 import { createReaper } from '../src/service/app.ts';
 import { InMemoryAuditSink } from '../src/adapters/audit-sinks.ts';
 import { MongoStageError } from '../src/util/errors.ts';
@@ -67,4 +69,25 @@ test('DRY_RUN=true wins over a trigger asking for a real pass', async () => {
   } finally {
     await reaper.close();
   }
+});
+
+test('the passes read the clock the reaper is given: ten minutes on the stand-in\'s clock make a transaction stale', async (t) => {
+  // Prepare: one clock for the stand-in and the reaper; a transaction with one write, then nothing.
+  const clock = new ManualClock();
+  const clocked = await startStandin({ clock });
+  const client = new MongoClient(clocked.uri, { appName: 'orders-api' });
+  const reaper = await createReaper({ MONGODB_URI: clocked.uri, REAPER_AUDIT: 'stdout', DRY_RUN: 'true' }, console, { sink: new InMemoryAuditSink(), now: () => clock.now() });
+  t.after(async () => {
+    await reaper.close();
+    await client.close();
+    await clocked.stop();
+  });
+  const session = client.startSession();
+  session.startTransaction();
+  await client.db('shop').collection('orders').insertOne({ a: 1 }, { session });
+  const idleTransactionPlanned = async () => (await reaper.run({ trigger: { type: 'manual' } })).decisions.some((d) => d.rule === 'idle-transaction' && d.outcome === 'planned');
+  // Act and assess: fresh at first, stale once ten minutes have passed on the clock (no waiting).
+  assert.equal(await idleTransactionPlanned(), false);
+  clock.advance(10 * 60_000);
+  assert.equal(await idleTransactionPlanned(), true);
 });

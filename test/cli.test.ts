@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
+import { LaggingClock } from '../standin/src/clock.ts';
 import { resolveConfig } from '../src/service/config.ts';
 import { ConfigError } from '../src/util/errors.ts';
 import { redactUri } from '../src/util/redact.ts';
@@ -38,16 +39,24 @@ describe('session-reaper run', () => {
     await standin?.stop();
   });
 
-  it('--json prints the run report; threshold flags reach the policy; the idle rule waits for a second sighting in --state', async () => {
-    // Prepare: a transaction left idle for ~1.2 s.
+  it('--json prints the run report; threshold flags reach the policy; the idle rule waits for a second sighting in --state', async (t) => {
+    // Prepare: a transaction left idle for 1.2 s, on a stand-in whose clock runs behind until the test lets the
+    // time pass (the CLI, another process, reads the real clock).
+    const clock = new LaggingClock(1200);
+    const lagging = await startStandin({ clock });
+    const client = new MongoClient(lagging.uri);
+    t.after(async () => {
+      await client.close();
+      await lagging.stop();
+    });
     const session = client.startSession();
     session.startTransaction();
     await client.db('shop').collection('orders').insertOne({ a: 1 }, { session });
-    await new Promise((r) => setTimeout(r, 1200));
+    clock.skip(1200);
     const dir = mkdtempSync(join(tmpdir(), 'cli-'));
     const auditFile = join(dir, 'audit.jsonl');
     const state = join(dir, 'state', 'sightings.json');
-    const run = () => cli(['run', '--uri', standin.uri, '--dry-run', '--json', '--idle-txn-seconds', '1', '--audit', `file:${auditFile}`, '--state', state]);
+    const run = () => cli(['run', '--uri', lagging.uri, '--dry-run', '--json', '--idle-txn-seconds', '1', '--audit', `file:${auditFile}`, '--state', state]);
     // Act: the first pass only notes the idle transaction (minSightings 2), the second plans its kill
     const first = await run();
     assert.equal(first.code, 0, first.stderr);

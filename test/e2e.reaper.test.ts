@@ -19,8 +19,6 @@ import { loadPolicySet } from '../src/pass/policy/load.ts';
 import { PolicyError } from '../src/util/errors.ts';
 import { needsAuth, startTarget, targetKinds, targetNotice, type Target } from '../standin/test/target.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 function options(overrides: Partial<PassOptions> = {}): PassOptions {
   return {
     cluster: 'e2e', trigger: { type: 'cli' }, dryRun: false, maxKills: 100, maxKillShare: 1, batchSize: 100, concurrency: 2,
@@ -42,16 +40,16 @@ for (const kind of targetKinds()) {
 
     before(async () => {
       // Prepare: the demo workload, idle or running for ~3 s, and the default policies at demo thresholds.
-      target = await startTarget(kind, { auth: true });
+      target = await startTarget(kind, { auth: true, manualClock: true });
       if (!target.auth) return;
       workload = await startWorkload({ adminUri: target.adminUri, uriFor: (u, p) => target.standin ? target.standin.uriFor(u, p) : target.adminUri.replace(/\/\/[^@]*@/, `//${u}:${p}@`) });
-      await sleep(3000);
+      await target.letTimePass(3000);
       const policy = await loadPolicySet(DEFAULT_POLICIES_DIR, { overrides: DEMO_THRESHOLDS });
       sink = new InMemoryAuditSink();
       const mongo = await MongoAdapter.connect(workload.reaperUri);
       // Act
       try {
-        report = await runPass(mongo, policy, sink, options());
+        report = await runPass(mongo, policy, sink, options({ now: target.now }));
       } finally {
         await mongo.close();
       }
@@ -128,10 +126,10 @@ for (const kind of targetKinds()) {
     let target: Target;
     let workload: Workload;
     before(async () => {
-      target = await startTarget(kind, { auth: true });
+      target = await startTarget(kind, { auth: true, manualClock: true });
       if (!target.auth) return;
       workload = await startWorkload({ adminUri: target.adminUri, uriFor: (u, p) => target.standin ? target.standin.uriFor(u, p) : target.adminUri.replace(/\/\/[^@]*@/, `//${u}:${p}@`) });
-      await sleep(3000);
+      await target.letTimePass(3000);
     });
     after(async () => {
       await workload?.close();
@@ -142,7 +140,7 @@ for (const kind of targetKinds()) {
       const policy = await loadPolicySet(dir, { overrides: DEMO_THRESHOLDS });
       const mongo = await MongoAdapter.connect(workload.reaperUri);
       try {
-        return { report: await runPass(mongo, policy, sink, options(opts)), sink };
+        return { report: await runPass(mongo, policy, sink, options({ now: target.now, ...opts })), sink };
       } finally {
         await mongo.close();
       }

@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
+import { LaggingClock } from '../standin/src/clock.ts';
 import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { DEMO_THRESHOLDS } from '../src/demo/thresholds.ts';
 import { startWorkload, type Workload } from '../src/demo/workload.ts';
@@ -21,7 +22,6 @@ import type { ManualResult } from '../src/service/handlers/manual.ts';
 
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(`./events/${name}`, import.meta.url), 'utf8'));
 const context = { getRemainingTimeInMillis: () => 60_000, awsRequestId: 'req-1' };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let orders: RunningStandin;
 let billing: RunningStandin;
@@ -34,9 +34,11 @@ const savedEnv = { ...process.env };
 const audit = () => readFileSync(auditFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 
 before(async () => {
-  // Prepare: the workload idle or running for ~3 s, and a "demo" policy set with thresholds in seconds that
-  // lets the kill rules act on sessions whose application is unknown.
-  orders = await startStandin({ params: { auth: true }, users: ['admin:admin-secret:root'] });
+  // Prepare: the workload idle or running for 3 s (the stand-in's clock starts 3 s behind and catches up: the
+  // module-scoped reaper reads the real clock), and a "demo" policy set with thresholds in seconds that lets
+  // the kill rules act on sessions whose application is unknown.
+  const clock = new LaggingClock(3000);
+  orders = await startStandin({ params: { auth: true }, users: ['admin:admin-secret:root'], clock });
   billing = await startStandin();
   workload = await startWorkload({ adminUri: orders.uriFor('admin', 'admin-secret'), uriFor: (u, p) => orders.uriFor(u, p) });
   auditFile = join(mkdtempSync(join(tmpdir(), 'reaper-handler-')), 'audit.jsonl');
@@ -53,7 +55,7 @@ before(async () => {
   delete process.env.MONGODB_URI;
   delete process.env.DRY_RUN;
   ({ handler, close } = await import('../functions/reaper.ts'));
-  await sleep(3000);
+  clock.skip(3000);
 });
 after(async () => {
   await close?.();
@@ -63,8 +65,7 @@ after(async () => {
   await billing?.stop();
 });
 
-describe('the reaper function, trigger by trigger (in order: the kills build on each other)', () => {
-  let aliceSession = '';
+describe('the reaper function, trigger by trigger', () => {
 
   test('schedules: the cluster in the input selects its connection string and policy set', async () => {
     // Act
@@ -75,7 +76,7 @@ describe('the reaper function, trigger by trigger (in order: the kills build on 
     assert.equal(onOrders.cluster, 'orders');
     assert.ok(onOrders.counts.sessions >= 6, `orders has the workload's sessions (${onOrders.counts.sessions})`);
     assert.equal(onOrders.counts.killed, 0, 'the default thresholds are minutes: nothing is stale yet');
-    const summaries = audit().filter((e) => e['detail-type'] === 'Reaper Run Completed');
+    const summaries = audit().filter((e) => e['detail-type'] === 'Reaper Run Completed' && [onBilling.runId, onOrders.runId].includes(e.detail.runId));
     assert.deepEqual(summaries.map((e) => e.detail.cluster), ['billing', 'orders']);
   });
 
@@ -105,38 +106,6 @@ describe('the reaper function, trigger by trigger (in order: the kills build on 
     assert.equal(audit().length, before);
   });
 
-  test('manual run-policy-set is a dry run by default: it plans the three kills and audits them as planned', async () => {
-    // Act
-    const result = await handler({ ...fixture('manual-run-policy-set.json'), policySet: 'demo' }, context) as ManualResult;
-    // Assess
-    assert.equal(result.dryRun, true);
-    assert.deepEqual([result.counts.planned, result.counts.killed], [3, 0]);
-    const planned = result.decisions.filter((d) => d.outcome === 'planned');
-    assert.deepEqual(planned.map((d) => d.rule).sort(), ['idle-transaction', 'runaway-operation', 'stale-cursor-session']);
-    aliceSession = planned.find((d) => d.user === 'alice@admin')!.sessionId;
-    assert.equal(audit().filter((e) => e['detail-type'] === 'Session Kill Planned' && e.detail.runId === result.runId).length, 3);
-  });
-
-  test('manual kill-sessions kills exactly the named session, audited with the request\'s reason', async () => {
-    // Act
-    const result = await handler({ ...fixture('manual-kill-sessions.json'), sessionIds: [aliceSession] }, context) as ManualResult;
-    // Assess
-    assert.deepEqual([result.dryRun, result.counts.killed, result.notFound], [false, 1, []]);
-    assert.deepEqual(result.decisions.map((d) => [d.sessionId, d.rule, d.outcome]), [[aliceSession, MANUAL_KILL_RULE, 'killed']]);
-    const killed = audit().filter((e) => e['detail-type'] === 'Session Killed' && e.detail.runId === result.runId);
-    assert.equal(killed.length, 1);
-    assert.equal(killed[0].detail.session.id, aliceSession);
-    assert.equal(killed[0].detail.reason, `manual request: ${fixture('manual-kill-sessions.json').reason}`);
-    assert.deepEqual(killed[0].detail.trigger, { type: 'manual', name: 'oncall@example.com', id: 'req-1' });
-  });
-
-  test('manual kill-user-sessions kills every session of that user and no one else\'s', async () => {
-    const result = await handler(fixture('manual-kill-user-sessions.json'), context) as ManualResult;
-    assert.ok(result.counts.killed >= 1);
-    assert.deepEqual(new Set(result.decisions.filter((d) => d.outcome === 'killed').map((d) => d.user)), new Set(['bob@admin']));
-    assert.deepEqual(result.notFound, []);
-  });
-
   test('a second pass for the same cluster does not start while one runs', async () => {
     // Act: two schedules at once; the first takes the cluster's lease before it awaits anything.
     const [first, second] = await Promise.all([
@@ -151,19 +120,56 @@ describe('the reaper function, trigger by trigger (in order: the kills build on 
     assert.ok(manual.status === 'rejected' && manual.reason instanceof PassInProgressError);
   });
 
-  test('an ALARM runs the policy set mapped to the alarm: the stale cursor, the last victim, is killed', async () => {
-    const result = await handler(fixture('alarm-state-change-alarm.json'), context) as PassResult;
-    assert.deepEqual([result.cluster, result.policySet, result.trigger.type, result.trigger.name], ['orders', 'demo', 'alarm', 'orders-tickets-exhausted']);
-    const killed = audit().filter((e) => e['detail-type'] === 'Session Killed' && e.detail.runId === result.runId);
-    assert.deepEqual(killed.map((e) => e.detail.rule), ['stale-cursor-session']);
-  });
+  // The kills build on each other (the plan names alice's session, the alarm finds the last victim), so they
+  // are the steps of one test: each step runs after the one before it, and no other test depends on them.
+  test('manual plan, manual kills and an ALARM pass, in turn: the clients see exactly the kills', async (t) => {
+    let aliceSession = '';
+    await t.test('manual run-policy-set is a dry run by default: it plans the three kills and audits them as planned', async () => {
+      // Act
+      const result = await handler({ ...fixture('manual-run-policy-set.json'), policySet: 'demo' }, context) as ManualResult;
+      // Assess
+      assert.equal(result.dryRun, true);
+      assert.deepEqual([result.counts.planned, result.counts.killed], [3, 0]);
+      const planned = result.decisions.filter((d) => d.outcome === 'planned');
+      assert.deepEqual(planned.map((d) => d.rule).sort(), ['idle-transaction', 'runaway-operation', 'stale-cursor-session']);
+      aliceSession = planned.find((d) => d.user === 'alice@admin')!.sessionId;
+      assert.equal(audit().filter((e) => e['detail-type'] === 'Session Kill Planned' && e.detail.runId === result.runId).length, 3);
+    });
 
-  test('the clients saw exactly the kills, and the protected ones survived', async () => {
-    const seen = await workload.outcomes();
-    assert.equal(seen['orders-api (alice) commitTransaction'], '251 NoSuchTransaction');
-    assert.equal(seen['reporting-job (bob) running query'], '11601 Interrupted');
-    assert.equal(seen['analytics (carol) getMore'], '43 CursorNotFound');
-    assert.equal(seen['mongodump (backup) running dump'], 'ok');
-    assert.equal(seen['payments (dave) prepared transaction'], 'ok (still prepared)');
+    await t.test('manual kill-sessions kills exactly the named session, audited with the request\'s reason', async () => {
+      // Act
+      const result = await handler({ ...fixture('manual-kill-sessions.json'), sessionIds: [aliceSession] }, context) as ManualResult;
+      // Assess
+      assert.deepEqual([result.dryRun, result.counts.killed, result.notFound], [false, 1, []]);
+      assert.deepEqual(result.decisions.map((d) => [d.sessionId, d.rule, d.outcome]), [[aliceSession, MANUAL_KILL_RULE, 'killed']]);
+      const killed = audit().filter((e) => e['detail-type'] === 'Session Killed' && e.detail.runId === result.runId);
+      assert.equal(killed.length, 1);
+      assert.equal(killed[0].detail.session.id, aliceSession);
+      assert.equal(killed[0].detail.reason, `manual request: ${fixture('manual-kill-sessions.json').reason}`);
+      assert.deepEqual(killed[0].detail.trigger, { type: 'manual', name: 'oncall@example.com', id: 'req-1' });
+    });
+
+    await t.test('manual kill-user-sessions kills every session of that user and no one else\'s', async () => {
+      const result = await handler(fixture('manual-kill-user-sessions.json'), context) as ManualResult;
+      assert.ok(result.counts.killed >= 1);
+      assert.deepEqual(new Set(result.decisions.filter((d) => d.outcome === 'killed').map((d) => d.user)), new Set(['bob@admin']));
+      assert.deepEqual(result.notFound, []);
+    });
+
+    await t.test('an ALARM runs the policy set mapped to the alarm: the stale cursor, the last victim, is killed', async () => {
+      const result = await handler(fixture('alarm-state-change-alarm.json'), context) as PassResult;
+      assert.deepEqual([result.cluster, result.policySet, result.trigger.type, result.trigger.name], ['orders', 'demo', 'alarm', 'orders-tickets-exhausted']);
+      const killed = audit().filter((e) => e['detail-type'] === 'Session Killed' && e.detail.runId === result.runId);
+      assert.deepEqual(killed.map((e) => e.detail.rule), ['stale-cursor-session']);
+    });
+
+    await t.test('the clients saw exactly the kills, and the protected ones survived', async () => {
+      const seen = await workload.outcomes();
+      assert.equal(seen['orders-api (alice) commitTransaction'], '251 NoSuchTransaction');
+      assert.equal(seen['reporting-job (bob) running query'], '11601 Interrupted');
+      assert.equal(seen['analytics (carol) getMore'], '43 CursorNotFound');
+      assert.equal(seen['mongodump (backup) running dump'], 'ok');
+      assert.equal(seen['payments (dave) prepared transaction'], 'ok (still prepared)');
+    });
   });
 });

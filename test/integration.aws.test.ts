@@ -18,6 +18,7 @@ import { CreateArchiveCommand, CreateEventBusCommand, EventBridgeClient, PutRule
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { LambdaFunctionURLEvent } from 'aws-lambda';
+import { LaggingClock } from '../standin/src/clock.ts';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
 import { createReaper } from '../src/service/app.ts';
 import { validateAuditDetail } from '../src/pass/audit/schema.ts';
@@ -34,7 +35,6 @@ import { motoAvailable, requireMoto, startMoto, type Moto } from './support/moto
 
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(`./events/${name}`, import.meta.url), 'utf8'));
 const context = { getRemainingTimeInMillis: () => 60_000, awsRequestId: 'moto-req' };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const BUS = 'session-reaper-audit';
 const SOURCE = 'mongodb.session-reaper';
 const WEBHOOK_SECRET = 'test-webhook-secret';
@@ -158,7 +158,10 @@ before(async () => {
   await eventBridge.send(new CreateArchiveCommand({ ArchiveName: archiveName, EventSourceArn: busArn, EventPattern: JSON.stringify({ source: [SOURCE] }), RetentionDays: 1 }));
 
   // The cluster: the stand-in with access control and the demo workload; its connection string in Secrets Manager.
-  standin = await startStandin({ params: { auth: true }, users: ['admin:admin-secret:root'] });
+  // Its clock starts 3 s behind and catches up below: the workload then looks 3 s old to the module-scoped
+  // reaper (real clock) and to the server alike, without waiting.
+  const clock = new LaggingClock(3000);
+  standin = await startStandin({ params: { auth: true }, users: ['admin:admin-secret:root'], clock });
   workload = await startWorkload({ adminUri: standin.uriFor('admin', 'admin-secret'), uriFor: (u, p) => standin.uriFor(u, p) });
   const clusterSecret = (await secrets.send(new CreateSecretCommand({ Name: 'session-reaper/orders', SecretString: JSON.stringify({ uri: workload.reaperUri }) }))).ARN!;
   const webhookSecret = (await secrets.send(new CreateSecretCommand({ Name: 'session-reaper/atlas-webhook', SecretString: WEBHOOK_SECRET }))).ARN!;
@@ -182,7 +185,7 @@ before(async () => {
   });
   ({ handler: reaperHandler, close: closeReaper } = await import('../functions/reaper.ts'));
   ({ handler: webhook } = await import('../functions/atlas-webhook.ts'));
-  await sleep(3000); // the workload ages past the demo thresholds (seconds)
+  clock.skip(3000); // the workload ages past the demo thresholds (seconds)
 });
 
 after(async () => {

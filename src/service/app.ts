@@ -95,7 +95,10 @@ export interface ReaperDeps {
   sink?: AuditSink;
   /** Sightings store instead of the state table's (or, without one, the process's memory). */
   sightings?: SightingsStore;
-  /** The passes' clock (tests); Date.now by default. */
+  /**
+   * The passes' clock, epoch ms (default Date.now): what idle times and ages are measured against. Tests give
+   * the stand-in's clock, so time passes without waiting. Leases and the audit's deadlines stay wall-clock.
+   */
   now?: () => number;
 }
 
@@ -133,6 +136,7 @@ export async function createReaper(env: Record<string, string | undefined>, logg
     sightings = new InMemorySightings();
   }
   const adapters = new Map<string, Promise<MongoAdapter>>();
+  const now = deps.now ?? Date.now;
 
   async function uriOf(cluster: ClusterTarget): Promise<string> {
     if (cluster.uri) return cluster.uri;
@@ -170,8 +174,7 @@ export async function createReaper(env: Record<string, string | undefined>, logg
     const owner = `${request.trigger.type}${request.trigger.id ? ` ${request.trigger.id}` : ''}${request.runId ? `, run ${request.runId}` : ''}`;
     const opts: PassOptions = {
       cluster: cluster.name, trigger: request.trigger, dryRun, maxKills: config.maxKills, maxKillShare: config.maxKillShare,
-      batchSize: config.batchSize, concurrency: config.concurrency, source: config.source, evaluator: config.evaluator, sightings,
-      ...(deps.now ? { now: deps.now } : {}),
+      batchSize: config.batchSize, concurrency: config.concurrency, source: config.source, evaluator: config.evaluator, now, sightings,
       ...(request.deadlineMs !== undefined ? { deadlineMs: request.deadlineMs } : {}),
       ...(request.runId !== undefined ? { runId: request.runId } : {}),
       audit: auditBudget({
@@ -179,6 +182,7 @@ export async function createReaper(env: Record<string, string | undefined>, logg
         ...(request.auditDeadlineMs !== undefined ? { deadlineMs: request.auditDeadlineMs, logMsPerEvent: AUDIT_LOG_MS_PER_EVENT } : {}),
       }),
     };
+    // Leases are wall-clock (their expiry is compared by the lease store, DynamoDB included), whatever the pass's clock.
     const ttlMs = (request.deadlineMs ?? Date.now() + DEFAULT_PASS_BUDGET_MS) - Date.now() + LEASE_MARGIN_MS;
     try {
       return await withLease(leases, { cluster: cluster.name, owner, ttlMs }, async () => {

@@ -54,7 +54,7 @@ export const NO_AUTH_DIGEST = userDigest('');
 const READ_ACTIONS = ['find', 'listCollections', 'listIndexes', 'collStats', 'dbStats', 'dbHash', 'killCursors', 'changeStream', 'planCacheRead'];
 const WRITE_ACTIONS = [...READ_ACTIONS, 'insert', 'update', 'remove', 'createCollection', 'dropCollection', 'createIndex', 'dropIndex', 'convertToCapped', 'renameCollectionSameDB'];
 const USER_ADMIN_ACTIONS = ['changeCustomData', 'changePassword', 'createRole', 'createUser', 'dropRole', 'dropUser', 'grantRole', 'revokeRole', 'setAuthenticationRestriction', 'viewRole', 'viewUser'];
-const CLUSTER_MONITOR_ACTIONS = ['connPoolStats', 'getCmdLineOpts', 'getLog', 'getParameter', 'hostInfo', 'inprog', 'listDatabases', 'listSessions', 'netstat', 'replSetGetConfig', 'replSetGetStatus', 'serverStatus', 'top', 'checkFreeMonitoringStatus', 'getDefaultRWConcern', 'listShards', 'useUUID'];
+const CLUSTER_MONITOR_ACTIONS = ['connPoolStats', 'getCmdLineOpts', 'getLog', 'getParameter', 'hostInfo', 'inprog', 'listDatabases', 'listSessions', 'netstat', 'replSetGetConfig', 'replSetGetStatus', 'serverStatus', 'top', 'checkFreeMonitoringStatus', 'getDefaultRWConcern', 'listShards', 'getShardMap', 'useUUID'];
 const HOST_MANAGER_ACTIONS = ['applicationMessage', 'closeAllDatabases', 'flushRouterConfig', 'fsync', 'invalidateUserCache', 'killAnyCursor', 'killAnySession', 'killop', 'logRotate', 'resync', 'setParameter', 'shutdown', 'touch', 'unlock'];
 const CLUSTER_MANAGER_ACTIONS = ['listSessions', 'appendOplogNote', 'applicationMessage', 'cleanupOrphaned', 'flushRouterConfig', 'listShards', 'replSetConfigure', 'replSetGetConfig', 'replSetGetStatus', 'replSetStateChange', 'resync', 'setFeatureCompatibilityVersion'];
 
@@ -76,7 +76,7 @@ function dbRoles(db: string): RoleDef[] {
 const ADMIN_ROLES: RoleDef[] = [
   { role: 'clusterMonitor', db: 'admin', privileges: [cluster(CLUSTER_MONITOR_ACTIONS), onDb('config', ['find']), onDb('local', ['find'])], roles: [], builtin: true },
   { role: 'hostManager', db: 'admin', privileges: [cluster(HOST_MANAGER_ACTIONS)], roles: [], builtin: true },
-  { role: 'clusterManager', db: 'admin', privileges: [cluster(CLUSTER_MANAGER_ACTIONS)], roles: [], builtin: true },
+  { role: 'clusterManager', db: 'admin', privileges: [cluster(CLUSTER_MANAGER_ACTIONS), anyNormalDb(['enableSharding'])], roles: [], builtin: true },
   {
     role: 'clusterAdmin', db: 'admin', privileges: [cluster(['dropDatabase'])],
     roles: [{ role: 'clusterManager', db: 'admin' }, { role: 'clusterMonitor', db: 'admin' }, { role: 'hostManager', db: 'admin' }], builtin: true,

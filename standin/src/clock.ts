@@ -42,3 +42,29 @@ export class ManualClock implements Clock {
     return ms;
   }
 }
+
+/**
+ * Real time running behind by a lag that a test takes back with skip(): the clock for a stand-in read by a
+ * reaper in another process or behind a module-scoped handler (both read Date.now). Started with a lag of
+ * 3 s, skip(3000) makes everything the workload did "3 seconds ago" without waiting; the server's own
+ * durations (secs_running, timeInactiveMicros) and the reaper's (now minus lastUse) agree, because the
+ * stand-in's clock never runs ahead of the reaper's.
+ */
+export class LaggingClock implements Clock {
+  private lagMs: number;
+
+  constructor(lagMs: number) {
+    if (!Number.isFinite(lagMs) || lagMs < 0) throw new Error(`LaggingClock: lagMs must be a non-negative number, got ${lagMs}`);
+    this.lagMs = lagMs;
+  }
+
+  now(): number {
+    return Date.now() - this.lagMs;
+  }
+
+  /** Lets `ms` pass: the lag shrinks by ms (never below zero: the clock cannot overtake real time). */
+  skip(ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0 || ms > this.lagMs) throw new Error(`LaggingClock.skip: ms must be between 0 and the remaining lag ${this.lagMs}, got ${ms}`);
+    this.lagMs -= ms;
+  }
+}

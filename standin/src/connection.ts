@@ -30,7 +30,11 @@ export class Connection implements ConnState {
   private isClosed = false;
   private readonly inbound: InboundQueue;
 
-  constructor(readonly id: number, readonly remote: string, private readonly socket: net.Socket, private readonly mongod: Mongod) {
+  /**
+   * @param replyLatencyMs every reply leaves this long after it is ready: a simulated network, so that a client's
+   *   work is latency-bound as over a real one (replies keep their order: same-delay timers fire in order).
+   */
+  constructor(readonly id: number, readonly remote: string, private readonly socket: net.Socket, private readonly mongod: Mongod, private readonly replyLatencyMs = 0) {
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
     socket.setNoDelay(true);
     this.inbound = new InboundQueue(socket, {
@@ -66,6 +70,15 @@ export class Connection implements ConnState {
   }
 
   private write(parts: Uint8Array[]): void {
+    if (this.isClosed) return;
+    if (this.replyLatencyMs > 0) {
+      setTimeout(() => this.send(parts), this.replyLatencyMs);
+      return;
+    }
+    this.send(parts);
+  }
+
+  private send(parts: Uint8Array[]): void {
     if (this.isClosed) return;
     for (const p of parts) this.socket.write(p);
   }

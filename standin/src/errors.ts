@@ -4,6 +4,8 @@ export class CommandError extends Error {
     readonly code: number,
     readonly codeName: string,
     errmsg: string,
+    /** Fields the server appends to the error reply (killSessions on mongos: failedHosts). */
+    readonly extra: Record<string, unknown> = {},
   ) {
     super(errmsg);
     this.name = 'CommandError';
@@ -11,7 +13,7 @@ export class CommandError extends Error {
 }
 
 export function toErrorReply(e: CommandError): { ok: 0; errmsg: string; code: number; codeName: string } {
-  return { ok: 0, errmsg: e.message, code: e.code, codeName: e.codeName };
+  return { ...e.extra, ok: 0, errmsg: e.message, code: e.code, codeName: e.codeName };
 }
 
 /**

@@ -94,24 +94,40 @@ export interface CurrentOpOptions {
   idleSessions: boolean;
   localOps: boolean;
   truncateOps: boolean;
+  /** 7.1+, routers only: every data-bearing member of every shard rather than one per shard. */
+  targetAllNodes: boolean;
 }
 
+/** The wire version of 7.1, the first with $currentOp targetAllNodes (src/mongo/db/wire_version.h). */
+export const TARGET_ALL_NODES_WIRE_VERSION = 22;
+
 const CURRENT_OP_DEFAULTS: CurrentOpOptions = {
-  allUsers: false, idleConnections: false, idleCursors: false, idleSessions: true, localOps: false, truncateOps: false,
+  allUsers: false, idleConnections: false, idleCursors: false, idleSessions: true, localOps: false, truncateOps: false, targetAllNodes: false,
 };
 
-/** Options parsing as document_source_current_op.cpp (FailedToParse(9) texts). */
-export function parseCurrentOpSpec(m: Mongod, conn: ConnState, spec: unknown): CurrentOpOptions {
+/**
+ * Options parsing as document_source_current_op.cpp (FailedToParse(9) texts). targetAllNodes (7.1+) is refused
+ * with localOps and outside a sharded cluster: getFromRouter() || getInRouter() there, `inRouter` here.
+ */
+export function parseCurrentOpSpec(m: Mongod, conn: ConnState, spec: unknown, inRouter = false): CurrentOpOptions {
   if (!isDoc(spec)) {
     throw new CommandError(9, 'FailedToParse', `$currentOp options must be specified in an object, but found: ${bsonTypeName(spec)}`);
   }
   const opts = { ...CURRENT_OP_DEFAULTS };
   for (const [k, v] of Object.entries(spec)) {
-    if (!(k in opts) && k !== 'backtrace' && k !== 'targetAllNodes') throw new CommandError(9, 'FailedToParse', `Unrecognized option '${k}' in $currentOp stage.`);
+    // targetAllNodes came with 7.1 (wire version 22): an older server does not know it.
+    const known = k in opts && (k !== 'targetAllNodes' || m.version.maxWireVersion >= TARGET_ALL_NODES_WIRE_VERSION);
+    if (!known && k !== 'backtrace') throw new CommandError(9, 'FailedToParse', `Unrecognized option '${k}' in $currentOp stage.`);
     if (typeof v !== 'boolean') {
       throw new CommandError(9, 'FailedToParse', `The '${k}' parameter of the $currentOp stage must be a boolean value, but found: ${bsonTypeName(v)}`);
     }
-    if (k in opts) (opts as unknown as Record<string, boolean>)[k] = v;
+    if (known) (opts as unknown as Record<string, boolean>)[k] = v;
+  }
+  if (opts.targetAllNodes && opts.localOps) {
+    throw new CommandError(9, 'FailedToParse', "The 'localOps' parameter of the $currentOp stage cannot be true when 'targetAllNodes' is also true");
+  }
+  if (opts.targetAllNodes && !inRouter) {
+    throw new CommandError(9, 'FailedToParse', '$currentOp supports targetAllNodes parameter only for sharded clusters');
   }
   if (m.params.auth && !conn.user) throw new CommandError(13, 'Unauthorized', 'command aggregate requires authentication');
   // requiredPrivileges: inprog on the cluster when allUsers (ignored when auth is off).

@@ -40,6 +40,12 @@ export interface ConnState {
   close(): void;
   /** Flow control of the connection's requests (inbound.ts), reported by serverStatus. */
   inboundState?(): InboundState;
+  /**
+   * A router's pooled connection to this shard member, acting for one client: mongos authenticates to shards
+   * as the cluster's internal user (__system, every privilege) and sends the client's user along as
+   * impersonation data, so the ops it runs show the client's effectiveUsers (sharding/router.ts).
+   */
+  readonly internal?: boolean;
 }
 
 export interface CommandContext {
@@ -118,8 +124,19 @@ export interface ResolvedLsid {
   uidHex: string;
 }
 
+/** What buildInfo and hello say this server is. */
+export interface ServerVersion {
+  readonly version: string;
+  /** hello.maxWireVersion: 21 is 7.0, 22 is 7.1, 25 is 8.0 (src/mongo/db/wire_version.h). */
+  readonly maxWireVersion: number;
+}
+
+export const DEFAULT_VERSION: ServerVersion = { version: '7.0.14', maxWireVersion: 21 };
+
 export interface MongodOptions {
   params?: Partial<MongodParams>;
+  /** Default 7.0.14 (wire version 21). */
+  version?: ServerVersion;
   log?: Logger;
   /** Where every reported or compared time comes from (default: the system clock). */
   clock?: Clock;
@@ -134,6 +151,7 @@ export interface MongodOptions {
 
 export class Mongod {
   readonly params: MongodParams;
+  readonly version: ServerVersion;
   readonly clock: Clock;
   readonly auth: AuthRegistry;
   readonly sessions: SessionCatalog;
@@ -149,6 +167,8 @@ export class Mongod {
   readonly connections = new Map<number, ConnState>();
   /** host:port this server answers as, for hello's `me`, `hosts` and `primary`. */
   hostAndPort = 'localhost:27017';
+  /** serverStatus.process: 'mongos' for a router (sharding/router.ts). */
+  processName: 'mongod' | 'mongos' = 'mongod';
   /** This node's place in its replica set (the single-node stand-in is a set of one). */
   member: ReplicaMember | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -157,6 +177,7 @@ export class Mongod {
 
   constructor(opts: MongodOptions = {}) {
     this.params = { ...DEFAULT_PARAMS, ...opts.params };
+    this.version = opts.version ?? DEFAULT_VERSION;
     this.log = opts.log ?? (() => {});
     this.clock = opts.clock ?? systemClock;
     this.startedAt = this.clock.now();
@@ -274,7 +295,7 @@ export class Mongod {
 
   /** Every privilege check passes when auth is disabled. */
   can(conn: ConnState, resource: Resource, action: string): boolean {
-    if (!this.params.auth) return true;
+    if (!this.params.auth || conn.internal) return true;
     if (!conn.user) return false;
     return hasPrivilege(this.auth.privilegesOf(conn.user.user, conn.user.db), resource, action);
   }
@@ -557,7 +578,12 @@ export class Mongod {
    * one with an lsid matches that exact (id, uid); one with neither matches everything and then is the only pattern.
    */
   killByPatterns(patterns: KillPattern[], by: string): number {
-    if (patterns.some((p) => p.kind === 'all')) return this.killRecords([...this.sessions.all()], by);
+    return this.killRecords(this.matchingSessions(patterns), by);
+  }
+
+  /** The session records a set of kill patterns matches (SessionKiller::Matcher); a router kills their ops and cursors. */
+  matchingSessions(patterns: KillPattern[]): SessionRecord[] {
+    if (patterns.some((p) => p.kind === 'all')) return [...this.sessions.all()];
     const victims = new Set<SessionRecord>();
     for (const p of patterns) {
       if (p.kind === 'uid') for (const rec of this.sessions.ofUid(p.uidHex)) victims.add(rec);
@@ -566,7 +592,7 @@ export class Mongod {
         if (rec) victims.add(rec);
       }
     }
-    return this.killRecords(victims, by);
+    return [...victims];
   }
 
   killRecords(victims: Iterable<SessionRecord>, by: string): number {

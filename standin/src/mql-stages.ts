@@ -7,6 +7,7 @@ import type { Document } from 'bson';
 import { Aggregator } from 'mingo/aggregator';
 import * as pipelineOps from 'mingo/operators/pipeline';
 import { CommandError } from './errors.ts';
+import { plainInclusion, plainUnset } from './path-projection.ts';
 import { fromEngine, isPlainDocument, toEngine } from './engine-values.ts';
 import { bindNow, compileFilter, ENGINE_OPTIONS, guarded, refuseReservedNames, STAGES, type DocPredicate } from './mql.ts';
 
@@ -78,6 +79,10 @@ function* limited(docs: Iterable<Document>, n: number): Generator<Document> {
   }
 }
 
+function* mapped(docs: Iterable<Document>, f: (d: Document) => Document): Generator<Document> {
+  for (const d of docs) yield f(d);
+}
+
 function* counted(docs: Iterable<Document>, name: string): Generator<Document> {
   let n = 0;
   for (const _ of docs) n++;
@@ -98,7 +103,19 @@ function runStage(docs: Iterable<Document>, name: string, spec: unknown, ctx: Pi
     }
     case '$count':
       return counted(docs, countName(spec));
+    case '$project':
+    case '$unset': {
+      // The reaper's $currentOp projections, on the documents as they are (path-projection.ts); else the engine.
+      const plain = name === '$project' ? plainInclusion(spec) : plainUnset(spec);
+      if (plain) return mapped(docs, plain);
+      break;
+    }
   }
+  return engineStage(docs, name, spec, ctx);
+}
+
+/** A stage run in mingo, BSON values converted in and out (exported for the differential tests). */
+export function engineStage(docs: Iterable<Document>, name: string, spec: unknown, ctx: PipelineContext): Iterable<Document> {
   const stage = { [name]: toEngine(bindNow(spec, ctx.now)) };
   const aggregator = guarded(() => new Aggregator([stage], ENGINE_OPTIONS));
   if (PASS_THROUGH.has(name)) {

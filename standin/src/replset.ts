@@ -9,7 +9,7 @@
  */
 import { AuthRegistry } from './auth.ts';
 import { systemClock, type Clock } from './clock.ts';
-import type { Logger, Mongod, MongodParams } from './mongod.ts';
+import type { Logger, Mongod, MongodParams, ServerVersion } from './mongod.ts';
 import { memberConfigs, ReplicaMember, ReplicaSetTopology, type MemberOptions } from './replication.ts';
 import { createMongod, createUsers, NodeListener, type UserSpec } from './server.ts';
 import { SessionsCollection } from './sessions-collection.ts';
@@ -28,22 +28,36 @@ export interface ReplicaSetOptions {
   users?: UserSpec[];
   clock?: Clock;
   log?: Logger;
+  /** A simulated network: every reply of every member is sent this many ms after it is ready (default 0). */
+  replyLatencyMs?: number;
+  /** What buildInfo and hello report (default 7.0.14). */
+  version?: ServerVersion;
+  /**
+   * The users and config.system.sessions of a sharded cluster, shared with its routers and other shards
+   * (sharding/cluster.ts); a set on its own gets fresh ones.
+   */
+  auth?: AuthRegistry;
+  sessionsCollection?: SessionsCollection;
 }
 
 export type MemberStateName = 'PRIMARY' | 'SECONDARY' | 'DOWN';
 
-export interface RunningMember {
+/** A stand-in process of a set or a cluster (a member, a router), which a test can stop and start. */
+export interface RunningNode {
   readonly index: number;
   /** host:port, as in hello's hosts and me. */
   readonly host: string;
   readonly port: number;
-  /** The member's current server state; a new one after each start(). */
+  /** The process's current server state; a new one after each start(). */
   readonly mongod: Mongod;
-  readonly state: MemberStateName;
-  /** Stops the member as a crash would: the port refuses connections, open connections are cut. */
+  /** Stops it as a crash would: the port refuses connections, open connections are cut. */
   stop(): Promise<void>;
-  /** Starts a stopped member again on the same port. */
+  /** Starts it again on the same port. */
   start(): Promise<void>;
+}
+
+export interface RunningMember extends RunningNode {
+  readonly state: MemberStateName;
 }
 
 export interface RunningReplicaSet {
@@ -75,7 +89,8 @@ function memberOptions(members: ReplicaSetOptions['members']): MemberOptions[] {
   return members;
 }
 
-function credentials(user: string | undefined, password: string | undefined): string {
+/** "user:password@" for a connection string, or nothing without a user. */
+export function credentials(user: string | undefined, password: string | undefined): string {
   if (user === undefined) return '';
   if (password === undefined) throw new Error('a user needs a password in the connection string');
   return `${encodeURIComponent(user)}:${encodeURIComponent(password)}@`;
@@ -90,13 +105,13 @@ export async function startReplicaSet(opts: ReplicaSetOptions): Promise<RunningR
   }
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? (() => {});
-  const shared = { storage: new Storage(), auth: new AuthRegistry(), sessionsCollection: new SessionsCollection() };
+  const shared = { storage: new Storage(), auth: opts.auth ?? new AuthRegistry(), sessionsCollection: opts.sessionsCollection ?? new SessionsCollection() };
   createUsers(shared.auth, opts.users ?? []);
-  const listeners = options.map(() => new NodeListener(host));
+  const listeners = options.map(() => new NodeListener(host, opts.replyLatencyMs));
   const mongods: Mongod[] = [];
   const ports: number[] = [];
   const newMongod = (i: number): Mongod =>
-    createMongod({ params: opts.params, clock, log: (line) => log(`[member ${i}] ${line}`), ...shared });
+    createMongod({ params: opts.params, version: opts.version, clock, log: (line) => log(`[member ${i}] ${line}`), ...shared });
   let topology: ReplicaSetTopology;
   let hosts: string[];
   try {

@@ -27,6 +27,8 @@ export interface StandinOptions {
   log?: Logger;
   /** Where every reported or compared time comes from (default: the system clock); see ManualClock. */
   clock?: Clock;
+  /** A simulated network: every reply is sent this many ms after it is ready (default 0). */
+  replyLatencyMs?: number;
 }
 
 export type UserSpec = string | { user: string; password: string; roles: string[]; db?: string };
@@ -76,7 +78,9 @@ export class NodeListener {
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
 
-  constructor(readonly host: string) {}
+  constructor(readonly host: string, private readonly replyLatencyMs = 0) {
+    if (!Number.isFinite(replyLatencyMs) || replyLatencyMs < 0) throw new Error(`reply latency must be a non-negative number of ms, got ${replyLatencyMs}`);
+  }
 
   async listen(port: number, mongod: Mongod): Promise<number> {
     let nextConnId = 1;
@@ -85,7 +89,7 @@ export class NodeListener {
       socket.on('close', () => this.sockets.delete(socket));
       const id = nextConnId++;
       const remote = `${socket.remoteAddress?.replace(/^::ffff:/, '')}:${socket.remotePort}`;
-      const conn = new Connection(id, remote, socket, mongod);
+      const conn = new Connection(id, remote, socket, mongod, this.replyLatencyMs);
       mongod.connections.set(id, conn);
       mongod.stats.connectionsCreated++;
       mongod.log(`connection accepted: conn${id} from ${remote} (${mongod.connections.size} open)`);
@@ -114,7 +118,7 @@ export async function startStandin(opts: StandinOptions = {}): Promise<RunningSt
   const mongod = createMongod({ params: opts.params, log: opts.log, clock });
   createUsers(mongod.auth, opts.users ?? []);
   const host = opts.host ?? '127.0.0.1';
-  const listener = new NodeListener(host);
+  const listener = new NodeListener(host, opts.replyLatencyMs);
   const port = await listener.listen(opts.port ?? 0, mongod);
   mongod.hostAndPort = `${host}:${port}`;
   const topology = new ReplicaSetTopology(REPLICA_SET_NAME, memberConfigs([mongod.hostAndPort], []), clock, false);

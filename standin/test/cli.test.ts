@@ -127,3 +127,55 @@ test('mongod --replset --members 1 is a one-member set; --members without --repl
   assert.equal(code, 1);
   assert.match(stderr, /--members and --hidden describe a replica set: add --replset NAME/);
 });
+
+test('mongod --shards prints the routers\' URI; the routers answer as mongos; stop/start on stdin take a router and a shard member down and up', async () => {
+  // Prepare
+  const child = spawn(process.execPath, [BIN, 'mongod', '--port', '0', '--shards', '2', '--members', '2', '--routers', '2'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const stderrLine = stderrLines(child);
+  const [uri] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  try {
+    assert.match(uri, /^mongodb:\/\/127\.0\.0\.1:\d+,127\.0\.0\.1:\d+\/$/);
+    const routers = uri.slice('mongodb://'.length, -1).split(',');
+    const client = new MongoClient(uri, { serverSelectionTimeoutMS: 5000 });
+    await client.connect();
+    const hello = await client.db('admin').command({ hello: 1 });
+    const map = await client.db('admin').command({ getShardMap: 1 });
+    await client.close();
+    const status = await stderrLine(/router 0 .* UP; router 1 .* UP; shard0 member 0 .* PRIMARY; shard0 member 1 .* SECONDARY; shard1 member 0/);
+    // Act
+    child.stdin!.write('stop router 1\n');
+    const routerDown = await stderrLine(/router 1 .* DOWN/);
+    child.stdin!.write('start router 1\n');
+    const routerUp = await stderrLine(/router 1 .* UP/);
+    child.stdin!.write('stop shard1 1\n');
+    const memberDown = await stderrLine(/shard1 member 1 .* DOWN/);
+    child.stdin!.write('stop shard7 0\n');
+    const unknown = await stderrLine(/no shard shard7/);
+    // Assess
+    assert.equal(hello.msg, 'isdbgrid');
+    assert.deepEqual(Object.keys(map.map), ['shard0', 'shard1']);
+    assert.ok(status.includes(routers[0]!) && status.includes(routers[1]!));
+    assert.match(routerDown, new RegExp(routers[1]!));
+    assert.match(routerUp, new RegExp(routers[1]!));
+    assert.match(memberDown, new RegExp(String(map.map.shard1).split(',')[1]!));
+    assert.match(unknown, /the shards are shard0, shard1/);
+  } finally {
+    child.kill('SIGTERM');
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 0);
+  }
+});
+
+test('mongod --routers without --shards, and --replset with --shards, are refused', async () => {
+  for (const [args, message] of [
+    [['--routers', '2'], /--routers and --shard-user describe a sharded cluster: add --shards K/],
+    [['--replset', 'rs0', '--shards', '2'], /--replset and --shards are two topologies/],
+  ] as const) {
+    const bad = spawn(process.execPath, [BIN, 'mongod', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    bad.stderr.on('data', (d) => (stderr += d));
+    const [code] = await once(bad, 'exit');
+    assert.equal(code, 1);
+    assert.match(stderr, message);
+  }
+});

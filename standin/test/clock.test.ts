@@ -5,7 +5,7 @@
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MongoClient, type Document } from 'mongodb';
-import { ManualClock } from '../src/clock.ts';
+import { LaggingClock, ManualClock } from '../src/clock.ts';
 import { startStandin, type RunningStandin } from '../src/server.ts';
 import { startReplicaSet } from '../src/replset.ts';
 
@@ -136,6 +136,36 @@ describe('injected clock in a replica set (stand-in)', () => {
     } finally {
       await Promise.all(clients.splice(0).map((x) => x.close()));
       await rs.stop();
+    }
+  });
+});
+
+describe('lagging clock (stand-in read by a reaper on the real clock)', () => {
+  test('skip(3000) makes an idle transaction 3 s inactive to the server and 3 s old to Date.now()', async () => {
+    // Prepare: the stand-in's clock 3 s behind real time, a transaction with one write.
+    const clock = new LaggingClock(3000);
+    const standin = await startStandin({ clock });
+    const c = new MongoClient(standin.uri);
+    try {
+      await c.connect();
+      const session = c.startSession();
+      session.startTransaction();
+      await c.db('shop').collection('orders').insertOne({ a: 1 }, { session });
+      // Act
+      clock.skip(3000);
+      // Assess
+      const [op] = await c.db('admin').aggregate([{ $currentOp: { allUsers: true, idleSessions: true } }, { $match: { 'lsid.id': session.id!.id, type: 'idleSession' } }]).toArray();
+      assert.ok(op, 'the idle transaction is listed');
+      assert.ok(Number(op.transaction.timeInactiveMicros) >= 3_000_000, `server: ${op.transaction.timeInactiveMicros} µs inactive`);
+      const [listed] = await c.db('admin').aggregate([{ $listLocalSessions: { allUsers: true } }, { $match: { '_id.id': session.id!.id } }]).toArray();
+      assert.ok(Date.now() - (listed.lastUse as Date).getTime() >= 3000, 'a reader of Date.now() sees the session 3 s old');
+      assert.ok(clock.now() <= Date.now(), 'the clock never runs ahead of real time');
+      assert.throws(() => clock.skip(1), /remaining lag 0/);
+      await session.abortTransaction();
+      await session.endSession();
+    } finally {
+      await c.close();
+      await standin.stop();
     }
   });
 });

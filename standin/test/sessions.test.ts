@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Binary, type MongoClient } from 'mongodb';
+import { until } from './poll.ts';
 import { needsAuth, standinOnly, startTarget, targetKinds, type Target } from './target.ts';
 
 const hex = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -174,19 +175,16 @@ for (const kind of targetKinds()) {
     });
 
     test('endSessions does not interrupt running operations', async () => {
-      // Prepare
+      // Prepare: an operation of the session, seen running (waited for as an event, not guessed).
       const session = c.startSession();
       const sleeping = c.db('admin').command({ sleep: 1, millis: 1500, lock: 'none' }, { session });
-      // Wait until the operation runs (seen in $currentOp), rather than guessing how long that takes.
-      for (let i = 0; i < 100; i++) {
-        const ops = await c.db('admin').aggregate([{ $currentOp: { allUsers: true } }, { $match: { 'command.sleep': 1, 'lsid.id': session.id!.id } }]).toArray();
-        if (ops.length) break;
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      const running = () => c.db('admin').aggregate([{ $currentOp: { allUsers: true } }, { $match: { 'command.sleep': 1, 'lsid.id': session.id!.id } }]).toArray();
+      const [op] = await until(async () => (await running())[0] ? await running() : undefined, 'the sleep to run');
       // Act
       await c.db('admin').command({ endSessions: [{ id: session.id!.id }] });
       await refresh(c);
-      // Assess
+      // Assess: the same operation still runs after endSessions and the refresh, and completes normally.
+      assert.deepEqual((await running()).map((o) => o.opid), [op.opid], 'still running, not interrupted');
       assert.equal((await sleeping).ok, 1);
     });
 
@@ -234,7 +232,7 @@ for (const kind of targetKinds()) {
         return;
       }
       // Prepare: a 0.5 s session timeout and a TTL monitor every 0.1 s (both startup parameters).
-      const target = await startTarget(kind, { params: { localLogicalSessionTimeoutMinutes: 0.5 / 60, ttlMonitorSleepSecs: 0.1 } });
+      const target = await startTarget(kind, { manualClock: true, params: { localLogicalSessionTimeoutMinutes: 0.5 / 60, ttlMonitorSleepSecs: 0.1 } });
       try {
         const c = await target.client();
         await c.db('test').collection('e').insertMany([{ n: 1 }, { n: 2 }]);
@@ -242,8 +240,9 @@ for (const kind of targetKinds()) {
         const cursor = c.db('test').collection('e').find({}, { session, batchSize: 1 });
         await cursor.next();
         await refresh(c);
-        // Act
-        await new Promise((r) => setTimeout(r, 800));
+        // Act: 0.8 s pass on the stand-in's clock; the TTL monitor (real timer, every 0.1 s) then deletes the record.
+        await target.letTimePass(800);
+        await until(async () => (await c.db('config').collection('system.sessions').countDocuments({ '_id.id': session.id!.id })) === 0 ? true : undefined, 'the TTL monitor to delete the record');
         await c.db('admin').command({ refreshLogicalSessionCacheNow: 1 });
         // Assess
         await assert.rejects(cursor.next(), { code: 43 });

@@ -8,6 +8,7 @@ import type { TestContext } from 'node:test';
 import { MongoClient, type MongoClientOptions } from 'mongodb';
 import { startStandin, type RunningStandin } from '../src/server.ts';
 import type { MongodParams } from '../src/mongod.ts';
+import { ManualClock } from '../src/clock.ts';
 
 export const REAL_URI = process.env.MONGODB_URI;
 
@@ -29,11 +30,23 @@ export interface Target {
   createRole(role: string, privileges: unknown[]): Promise<string>;
   /** A connected client, closed at stop. */
   client(uri?: string, opts?: MongoClientOptions): Promise<MongoClient>;
+  /** The server's time, epoch ms: give it to the reaper as its `now`, so both read one clock. */
+  now(): number;
+  /**
+   * Lets `ms` of the server's time pass: on the stand-in its ManualClock moves, without waiting; a real
+   * server's clock cannot be moved, so there (and only there) the test waits for real.
+   */
+  letTimePass(ms: number): Promise<void>;
   stop(): Promise<void>;
 }
 
 export interface TargetOptions {
   auth?: boolean;
+  /**
+   * The stand-in reads a ManualClock that moves only with letTimePass (default: the system clock, for tests that
+   * wait for the server's own timers: transaction expiry, TTL).
+   */
+  manualClock?: boolean;
   params?: Partial<MongodParams>;
 }
 
@@ -52,8 +65,9 @@ export async function startTarget(kind: 'stand-in' | 'real server', opts: Target
   let standin: RunningStandin | null = null;
   let adminUri: string;
   let auth: boolean;
+  const clock = kind === 'stand-in' && opts.manualClock ? new ManualClock() : null;
   if (kind === 'stand-in') {
-    standin = await startStandin({ params: { auth: opts.auth === true, ...opts.params }, users: opts.auth ? [`${ADMIN.user}:${ADMIN.password}:root`] : [] });
+    standin = await startStandin({ ...(clock ? { clock } : {}), params: { auth: opts.auth === true, ...opts.params }, users: opts.auth ? [`${ADMIN.user}:${ADMIN.password}:root`] : [] });
     adminUri = opts.auth ? standin.uriFor(ADMIN.user, ADMIN.password) : standin.uri;
     auth = opts.auth === true;
   } else {
@@ -93,6 +107,12 @@ export async function startTarget(kind: 'stand-in' | 'real server', opts: Target
       return name;
     },
     client: (uri = adminUri, o) => connect(uri, o),
+    now: () => clock ? clock.now() : Date.now(),
+    async letTimePass(ms) {
+      if (clock) clock.advance(ms);
+      else if (kind === 'real server') await new Promise((r) => setTimeout(r, ms));
+      else throw new Error('letTimePass: start the stand-in target with { manualClock: true }');
+    },
     async stop() {
       if (kind === 'real server') {
         for (const u of users) await admin.db('admin').command({ dropUser: u }).catch(() => {});

@@ -17,7 +17,6 @@ import type { CommandContext, CommandDef, Mongod } from '../mongod.ts';
 import { MAX_BSON_OBJECT_SIZE, MAX_MESSAGE_SIZE_BYTES } from '../wire.ts';
 
 export const REPLICA_SET_NAME = 'standin';
-const VERSION = '7.0.14';
 
 /** maxWriteBatchSize (src/mongo/s/write_ops/batched_command_request.h kMaxWriteBatchSize). */
 const MAX_WRITE_BATCH_SIZE = 100_000;
@@ -35,9 +34,12 @@ export function helloReply(mongod: Mongod, ctx: { conn: CommandContext['conn'] }
     logicalSessionTimeoutMinutes: mongod.params.localLogicalSessionTimeoutMinutes,
     connectionId: ctx.conn.id,
     minWireVersion: 0,
-    maxWireVersion: 21,
+    maxWireVersion: mongod.version.maxWireVersion,
     readOnly: false,
   };
+  // A router answers as mongos does (src/mongo/s/commands/cluster_hello_cmd.cpp): isWritablePrimary and
+  // msg "isdbgrid", which is how drivers tell a mongos (server-discovery-and-monitoring spec), no set fields.
+  if (mongod.processName === 'mongos') reply.msg = 'isdbgrid';
   if (typeof cmd.saslSupportedMechs === 'string') {
     const [db, ...rest] = cmd.saslSupportedMechs.split('.');
     const user = mongod.auth.getUser(rest.join('.'), db);
@@ -151,8 +153,8 @@ export const adminCommands: CommandDef[] = [
   { names: ['ping'], secondaryAllowed: 'always', requiresAuth: false, run: () => ({ ok: 1 }) },
   {
     names: ['buildInfo', 'buildinfo'], secondaryAllowed: 'always', requiresAuth: false,
-    run: () => ({
-      version: VERSION, gitVersion: 'standin', versionArray: VERSION.split('.').map(Number).concat(0), bits: 64,
+    run: (ctx) => ({
+      version: ctx.mongod.version.version, gitVersion: 'standin', versionArray: ctx.mongod.version.version.split('.').map(Number).concat(0), bits: 64,
       maxBsonObjectSize: MAX_BSON_OBJECT_SIZE, storageEngines: ['inMemory'], modules: [], javascriptEngine: 'none',
       openssl: { running: 'disabled' }, debug: false, allocator: 'system', ok: 1,
     }),
@@ -208,7 +210,7 @@ export const adminCommands: CommandDef[] = [
       const m = ctx.mongod;
       const mem = process.memoryUsage();
       return {
-        host: m.hostAndPort, version: VERSION, process: 'mongod', pid: process.pid,
+        host: m.hostAndPort, version: m.version.version, process: m.processName, pid: process.pid,
         uptime: Math.floor(Math.max(0, m.now() - m.startedAt) / 1000), uptimeMillis: Math.max(0, m.now() - m.startedAt), localTime: new Date(m.now()),
         connections: connectionCounts(m),
         logicalSessionRecordCache: {

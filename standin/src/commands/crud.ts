@@ -25,14 +25,14 @@ import { changeStreamGetMore, isChangeStreamCursor, openChangeStream, recordChan
 import { isOutputStage, writeOutput } from '../output-stages.ts';
 
 
-function collectionName(ctx: CommandContext, field: string): string {
+export function collectionName(ctx: CommandContext, field: string): string {
   const v = ctx.cmd[field];
   if (typeof v !== 'string') throw new CommandError(73, 'InvalidNamespace', `collection name has invalid type ${bsonTypeName(v)}`);
   if (v.length === 0) throw new CommandError(73, 'InvalidNamespace', `Invalid namespace specified '${ctx.db}.'`);
   return v;
 }
 
-function requireAction(ctx: CommandContext, coll: string, action: string): void {
+export function requireAction(ctx: CommandContext, coll: string, action: string): void {
   ctx.mongod.requirePrivilege(ctx, { db: ctx.db, collection: coll }, action);
 }
 
@@ -109,20 +109,20 @@ function nonNegativeInt64(v: unknown, struct: string, field: string): number | u
  * batchSize: in find/aggregate, absent means 101 and 0 means an empty first batch (the cursor is only
  * established); in getMore, absent or 0 means as many as fit in the reply (null here).
  */
-function batchSizeOf(v: unknown, struct: string, dflt: number | null): number | null {
+export function batchSizeOf(v: unknown, struct: string, dflt: number | null): number | null {
   const n = nonNegativeInt64(v, struct, 'batchSize');
   if (n === undefined) return dflt;
   return n === 0 && dflt === null ? null : n;
 }
 
 /** Serialises a batch: documents go into the reply document, raw elements into a hand-built reply. */
-function batchReply(kind: 'firstBatch' | 'nextBatch', batch: Batch, id: Long, ns: string): Document {
+export function batchReply(kind: 'firstBatch' | 'nextBatch', batch: Batch, id: Long, ns: string): Document {
   if (batch.raw) return { $rawReply: rawCursorReply(kind, batch.raw, id, ns), ok: 1 };
   return { cursor: { [kind]: batch.docs, id, ns }, ok: 1 };
 }
 
 /** Opens a cursor for the remainder of a result (or returns id 0 when the first batch exhausted it). */
-function cursorReply(ctx: CommandContext, ns: string, source: BatchSource, batchSize: number | null, singleBatch = false): Document {
+export function cursorReply(ctx: CommandContext, ns: string, source: BatchSource, batchSize: number | null, singleBatch = false, onOpen?: (cursor: Cursor) => void): Document {
   const first = source.next(batchSize);
   let id = Long.fromNumber(0);
   if (!first.exhausted && !singleBatch) {
@@ -136,6 +136,7 @@ function cursorReply(ctx: CommandContext, ns: string, source: BatchSource, batch
     cursor.nDocsReturned = first.count;
     cursor.nBatchesReturned = 1;
     id = cursor.id;
+    onOpen?.(cursor);
   }
   return batchReply('firstBatch', first, id, ns);
 }
@@ -148,7 +149,7 @@ function findSource(ctx: CommandContext, coll: string): Iterable<Document> {
   return visibleDocs(ctx, coll);
 }
 
-function runAggregate(ctx: CommandContext): Document | Promise<Document> {
+export function runAggregate(ctx: CommandContext): Document | Promise<Document> {
   const m = ctx.mongod;
   const target = ctx.cmd.aggregate;
   const pipeline = expectArray(ctx.cmd.pipeline, 'aggregate.pipeline') as Document[];
@@ -226,10 +227,85 @@ function deleteLimit(v: unknown): 0 | 1 {
   return n;
 }
 
-function findCursor(ctx: CommandContext, id: unknown): Cursor {
+export function findCursor(ctx: CommandContext, id: unknown): Cursor {
   const cursor = isNumber(id) ? ctx.mongod.cursors.get(id instanceof Long ? id : Long.fromNumber(toNumber(id))) : undefined;
   if (!cursor) throw new CommandError(43, 'CursorNotFound', `cursor id ${String(id)} not found`);
   return cursor;
+}
+
+/**
+ * The checks of a getMore on a cursor, before any batch: its namespace, its owner and its session
+ * (getmore_cmd.cpp validateLSID). The router's getMore makes the same checks on its router cursors.
+ */
+export function validateGetMore(ctx: CommandContext, cursor: Cursor, coll: string): void {
+  const m = ctx.mongod;
+  if (cursor.ns !== `${ctx.db}.${coll}` && !(cursor.ns.endsWith('.$cmd.aggregate') && cursor.ns.startsWith(`${ctx.db}.`))) {
+    throw new CommandError(13, 'Unauthorized', `Requested getMore on namespace '${ctx.db}.${coll}', but cursor belongs to a different namespace ${cursor.ns}`);
+  }
+  if (m.params.auth && cursor.owner !== m.userName(ctx.conn)) {
+    throw new CommandError(13, 'Unauthorized', `cursor id ${cursor.key} was not created by the authenticated user`);
+  }
+  // getmore_cmd.cpp validateLSID
+  if (cursor.session && !ctx.session) {
+    throw new CommandError(50737, 'Location50737', `Cannot run getMore on cursor ${cursor.key}, which was created in session ${formatUuid(cursor.session.idHex)} - ${cursor.session.uidHex}, without an lsid`);
+  }
+  if (cursor.session && ctx.session && cursor.session !== ctx.session) {
+    throw new CommandError(50738, 'Location50738', `Cannot run getMore on cursor ${cursor.key}, which was created in session ${formatUuid(cursor.session.idHex)} - ${cursor.session.uidHex}, in session ${formatUuid(ctx.session.idHex)} - ${ctx.session.uidHex}`);
+  }
+  if (!cursor.session && ctx.session) {
+    throw new CommandError(50736, 'Location50736', `Cannot run getMore on cursor ${cursor.key}, which was not created in a session, in session ${formatUuid(ctx.session.idHex)} - ${ctx.session.uidHex}`);
+  }
+}
+
+/** The next batch of an open cursor, its bookkeeping, and the cursor closed once exhausted. */
+export function nextBatchReply(ctx: CommandContext, cursor: Cursor, batchSize: number | null): Document {
+  const m = ctx.mongod;
+  const batch = cursor.source.next(batchSize);
+  cursor.lastAccessDate = new Date(m.now());
+  cursor.nDocsReturned += batch.count;
+  cursor.nBatchesReturned++;
+  let outId = cursor.id;
+  if (batch.exhausted) {
+    m.cursors.close(cursor);
+    outId = Long.fromNumber(0);
+  }
+  return batchReply('nextBatch', batch, outId, cursor.ns);
+}
+
+/** A getMore's cursor, checked (validateGetMore), and its batch size (absent or 0: as many as fit). */
+export function getMoreCursor(ctx: CommandContext): { cursor: Cursor; batchSize: number | null } {
+  const id = ctx.cmd.getMore;
+  if (!(id instanceof Long) && !isNumber(id)) throw wrongType('getMore.getMore', id, 'long');
+  const coll = typeof ctx.cmd.collection === 'string' ? ctx.cmd.collection : '';
+  const cursor = findCursor(ctx, id);
+  validateGetMore(ctx, cursor, coll);
+  return { cursor, batchSize: batchSizeOf(ctx.cmd.batchSize, 'getMore', null) };
+}
+
+/**
+ * killCursors: each cursor named is closed if the caller owns it or has killAnyCursor (else the generic 13);
+ * `also` runs for each one closed (the router kills the shard cursors behind a router cursor).
+ */
+export async function killCursors(ctx: CommandContext, also: (cursor: Cursor) => void | Promise<void>): Promise<Document> {
+  const m = ctx.mongod;
+  const ids = expectArray(ctx.cmd.cursors, 'killCursors.cursors');
+  const killed: Long[] = [];
+  const notFound: Long[] = [];
+  for (const raw of ids) {
+    const id = raw instanceof Long ? raw : Long.fromNumber(toNumber(raw));
+    const cursor = m.cursors.get(id);
+    if (!cursor) {
+      notFound.push(id);
+      continue;
+    }
+    if (m.params.auth && cursor.owner !== m.userName(ctx.conn) && !m.can(ctx.conn, { cluster: true }, 'killAnyCursor')) {
+      throw m.notAuthorized(ctx.db, ctx.cmd);
+    }
+    m.cursors.close(cursor);
+    await also(cursor);
+    killed.push(id);
+  }
+  return { cursorsKilled: killed, cursorsNotFound: notFound, cursorsAlive: [], cursorsUnknown: [], ok: 1 };
 }
 
 export const crudCommands: CommandDef[] = [
@@ -281,41 +357,12 @@ export const crudCommands: CommandDef[] = [
     names: ['getMore'], secondaryAllowed: 'always', allowedInTransaction: true, opType: 'getmore',
     run: async (ctx) => {
       const m = ctx.mongod;
-      const id = ctx.cmd.getMore;
-      if (!(id instanceof Long) && !isNumber(id)) throw wrongType('getMore.getMore', id, 'long');
-      const coll = typeof ctx.cmd.collection === 'string' ? ctx.cmd.collection : '';
-      const cursor = findCursor(ctx, id);
-      if (cursor.ns !== `${ctx.db}.${coll}` && !(cursor.ns.endsWith('.$cmd.aggregate') && cursor.ns.startsWith(`${ctx.db}.`))) {
-        throw new CommandError(13, 'Unauthorized', `Requested getMore on namespace '${ctx.db}.${coll}', but cursor belongs to a different namespace ${cursor.ns}`);
-      }
-      if (m.params.auth && cursor.owner !== m.userName(ctx.conn)) {
-        throw new CommandError(13, 'Unauthorized', `cursor id ${cursor.key} was not created by the authenticated user`);
-      }
-      // getmore_cmd.cpp validateLSID
-      if (cursor.session && !ctx.session) {
-        throw new CommandError(50737, 'Location50737', `Cannot run getMore on cursor ${cursor.key}, which was created in session ${formatUuid(cursor.session.idHex)} - ${cursor.session.uidHex}, without an lsid`);
-      }
-      if (cursor.session && ctx.session && cursor.session !== ctx.session) {
-        throw new CommandError(50738, 'Location50738', `Cannot run getMore on cursor ${cursor.key}, which was created in session ${formatUuid(cursor.session.idHex)} - ${cursor.session.uidHex}, in session ${formatUuid(ctx.session.idHex)} - ${ctx.session.uidHex}`);
-      }
-      if (!cursor.session && ctx.session) {
-        throw new CommandError(50736, 'Location50736', `Cannot run getMore on cursor ${cursor.key}, which was not created in a session, in session ${formatUuid(ctx.session.idHex)} - ${ctx.session.uidHex}`);
-      }
-      const batchSize = batchSizeOf(ctx.cmd.batchSize, 'getMore', null);
+      const { cursor, batchSize } = getMoreCursor(ctx);
       cursor.pinned = true;
       ctx.op.details = { cursor }; // $currentOp shows the cursor a getMore runs on
       try {
         if (isChangeStreamCursor(m, cursor)) return await changeStreamGetMore(ctx, cursor, batchSize);
-        const batch = cursor.source.next(batchSize);
-        cursor.lastAccessDate = new Date(m.now());
-        cursor.nDocsReturned += batch.count;
-        cursor.nBatchesReturned++;
-        let outId = cursor.id;
-        if (batch.exhausted) {
-          m.cursors.close(cursor);
-          outId = Long.fromNumber(0);
-        }
-        return batchReply('nextBatch', batch, outId, cursor.ns);
+        return nextBatchReply(ctx, cursor, batchSize);
       } finally {
         cursor.pinned = false;
       }
@@ -323,26 +370,7 @@ export const crudCommands: CommandDef[] = [
   },
   {
     names: ['killCursors'], secondaryAllowed: 'always', allowedInTransaction: true, opType: 'killcursors',
-    run: (ctx) => {
-      const m = ctx.mongod;
-      const ids = expectArray(ctx.cmd.cursors, 'killCursors.cursors');
-      const killed: Long[] = [];
-      const notFound: Long[] = [];
-      for (const raw of ids) {
-        const id = raw instanceof Long ? raw : Long.fromNumber(toNumber(raw));
-        const cursor = m.cursors.get(id);
-        if (!cursor) {
-          notFound.push(id);
-          continue;
-        }
-        if (m.params.auth && cursor.owner !== m.userName(ctx.conn) && !m.can(ctx.conn, { cluster: true }, 'killAnyCursor')) {
-          throw m.notAuthorized(ctx.db, ctx.cmd);
-        }
-        m.cursors.close(cursor);
-        killed.push(id);
-      }
-      return { cursorsKilled: killed, cursorsNotFound: notFound, cursorsAlive: [], cursorsUnknown: [], ok: 1 };
-    },
+    run: (ctx) => killCursors(ctx, () => {}),
   },
   {
     names: ['update'], secondaryAllowed: 'never', allowedInTransaction: true, opType: 'update',

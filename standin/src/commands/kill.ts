@@ -17,7 +17,8 @@ import { bsonTypeName, expectArray, expectDoc, expectString, isNumber, rejectUnk
 import type { CommandContext, CommandDef, KillPattern } from '../mongod.ts';
 import { Long } from 'bson';
 
-function caller(ctx: CommandContext): string {
+/** Who ran a kill command, for the log line. */
+export function caller(ctx: CommandContext): string {
   return ctx.mongod.userName(ctx.conn) ?? `conn${ctx.conn.id}`;
 }
 
@@ -35,27 +36,110 @@ function parseUsers(value: unknown, path: string): { user: string; db: string }[
   });
 }
 
+/** The patterns of a killSessions command (kill_sessions_command.cpp), on mongod and on the router alike. */
+export function killSessionsPatterns(ctx: CommandContext): KillPattern[] {
+  const m = ctx.mongod;
+  const P = 'KillSessionsCmd.killSessions';
+  const list = expectArray(ctx.cmd.killSessions, P);
+  let patterns: KillPattern[];
+  if (list.length === 0) {
+    patterns = m.params.auth ? [{ kind: 'uid', uidHex: m.digestHex(ctx.conn) }] : [{ kind: 'all' }];
+  } else {
+    patterns = list.map((e, i) => {
+      const d = expectDoc(e, `${P}.${i}`);
+      // A child session cannot be killed by itself: its parent is the target (jstests/sharding/internal_txns/kill_sessions.js).
+      if (d.txnUUID !== undefined || d.txnNumber !== undefined) {
+        throw new CommandError(72, 'InvalidOptions', 'Cannot kill an internal (child) session; kill its parent session {id, uid} instead');
+      }
+      const lsid = m.resolveLsid(ctx.conn, d, P, 'killAnySession');
+      return { kind: 'lsid', ...lsid } as KillPattern;
+    });
+  }
+  return patterns;
+}
+
+/** The patterns of a killAllSessions command: [] is everything, users become their uids; needs killAnySession. */
+export function killAllSessionsPatterns(ctx: CommandContext): KillPattern[] {
+  const P = 'KillAllSessionsCmd.killAllSessions';
+  const users = parseUsers(ctx.cmd.killAllSessions, P);
+  requireKillAnySession(ctx);
+  return users.length === 0
+    ? [{ kind: 'all' }]
+    : users.map((u) => ({ kind: 'uid', uidHex: userDigest(`${u.user}@${u.db}`).toString('hex') }));
+}
+
+/**
+ * The patterns of a killAllSessionsByPattern command: [] and a pattern with neither uid nor lsid are everything;
+ * users/roles are impersonation data and need impersonate. Needs killAnySession.
+ */
+export function killAllSessionsByPatternPatterns(ctx: CommandContext): KillPattern[] {
+  const m = ctx.mongod;
+  const P = 'KillAllSessionsByPatternCmd.killAllSessionsByPattern';
+  const list = expectArray(ctx.cmd.killAllSessionsByPattern, P);
+  let needsImpersonate = false;
+  const patterns: KillPattern[] = list.map((e, i) => {
+    const d = expectDoc(e, `${P}.${i}`);
+    rejectUnknown(d, ['lsid', 'uid', 'users', 'roles'], P);
+    if (d.users !== undefined) {
+      parseUsers(d.users, `${P}.users`);
+      needsImpersonate = true;
+    }
+    if (d.roles !== undefined) {
+      expectArray(d.roles, `${P}.roles`).forEach((r, j) => {
+        const rd = expectDoc(r, `${P}.roles.${j}`);
+        expectString(rd.role, `${P}.roles.role`);
+        expectString(rd.db, `${P}.roles.db`);
+      });
+      needsImpersonate = true;
+    }
+    if (d.uid !== undefined) return { kind: 'uid', uidHex: expectSha256(d.uid, `${P}.uid`).toString('hex') };
+    if (d.lsid !== undefined) {
+      const l = expectDoc(d.lsid, `${P}.lsid`);
+      const id = expectUuid(l.id, `${P}.lsid.id`);
+      if (l.uid === undefined || l.uid === null) throw missingField(`${P}.lsid.uid`);
+      const uid = expectSha256(l.uid, `${P}.lsid.uid`);
+      return { kind: 'lsid', idHex: Buffer.from(id.buffer.subarray(0, 16)).toString('hex'), uidHex: uid.toString('hex') };
+    }
+    // Neither uid nor lsid: kill everything, whatever users/roles say (they are impersonation data only).
+    return { kind: 'all' };
+  });
+  requireKillAnySession(ctx);
+  if (needsImpersonate && !m.can(ctx.conn, { cluster: true }, 'impersonate')) {
+    throw new CommandError(13, 'Unauthorized', 'Not authorized to impersonate in killAllSessionsByPattern');
+  }
+  return list.length === 0 ? [{ kind: 'all' }] : patterns;
+}
+
+/** killOp's numeric `op` (kill_op_cmd_base.cpp parseOpId): 4, 14, 2 and 26823 as the server. */
+export function parseOpId(opArg: unknown): number {
+  if (opArg === undefined) throw new CommandError(4, 'NoSuchKey', 'Missing expected field "op"');
+  if (!isNumber(opArg)) {
+    throw new CommandError(14, 'TypeMismatch', `Expected field "op" to have numeric type, but found ${bsonTypeName(opArg)}`);
+  }
+  let opid: number;
+  if (opArg instanceof Long) {
+    if (opArg.greaterThan(Long.fromNumber(0x7fffffff)) || opArg.lessThan(Long.fromNumber(-0x80000000))) {
+      throw new CommandError(26823, 'Location26823', `invalid op : ${opArg.toString()}. Op ID cannot be represented with 32 bits`);
+    }
+    opid = opArg.toNumber();
+  } else {
+    opid = toNumber(opArg);
+    if (!Number.isInteger(opid)) {
+      throw new CommandError(2, 'BadValue', `Expected field "op" to have a value exactly representable as a 64-bit integer, but found op: ${opid}`);
+    }
+    if (opid > 0x7fffffff || opid < -0x80000000) {
+      throw new CommandError(26823, 'Location26823', `invalid op : ${opid}. Op ID cannot be represented with 32 bits`);
+    }
+  }
+  return opid;
+}
+
 export const killCommands: CommandDef[] = [
   {
     names: ['killSessions'], secondaryAllowed: 'always', ignoresSession: true,
     run: (ctx) => {
       const m = ctx.mongod;
-      const P = 'KillSessionsCmd.killSessions';
-      const list = expectArray(ctx.cmd.killSessions, P);
-      let patterns: KillPattern[];
-      if (list.length === 0) {
-        patterns = m.params.auth ? [{ kind: 'uid', uidHex: m.digestHex(ctx.conn) }] : [{ kind: 'all' }];
-      } else {
-        patterns = list.map((e, i) => {
-          const d = expectDoc(e, `${P}.${i}`);
-          // A child session cannot be killed by itself: its parent is the target (jstests/sharding/internal_txns/kill_sessions.js).
-          if (d.txnUUID !== undefined || d.txnNumber !== undefined) {
-            throw new CommandError(72, 'InvalidOptions', 'Cannot kill an internal (child) session; kill its parent session {id, uid} instead');
-          }
-          const lsid = m.resolveLsid(ctx.conn, d, P, 'killAnySession');
-          return { kind: 'lsid', ...lsid } as KillPattern;
-        });
-      }
+      const patterns = killSessionsPatterns(ctx);
       m.stats.killSessionsCalls++;
       m.killByPatterns(patterns, `killSessions by ${caller(ctx)}`);
       return { ok: 1 };
@@ -65,12 +149,7 @@ export const killCommands: CommandDef[] = [
     names: ['killAllSessions'], secondaryAllowed: 'always', ignoresSession: true,
     run: (ctx) => {
       const m = ctx.mongod;
-      const P = 'KillAllSessionsCmd.killAllSessions';
-      const users = parseUsers(ctx.cmd.killAllSessions, P);
-      requireKillAnySession(ctx);
-      const patterns: KillPattern[] = users.length === 0
-        ? [{ kind: 'all' }]
-        : users.map((u) => ({ kind: 'uid', uidHex: userDigest(`${u.user}@${u.db}`).toString('hex') }));
+      const patterns = killAllSessionsPatterns(ctx);
       m.killByPatterns(patterns, `killAllSessions by ${caller(ctx)}`);
       return { ok: 1 };
     },
@@ -79,40 +158,8 @@ export const killCommands: CommandDef[] = [
     names: ['killAllSessionsByPattern'], secondaryAllowed: 'always', ignoresSession: true,
     run: (ctx) => {
       const m = ctx.mongod;
-      const P = 'KillAllSessionsByPatternCmd.killAllSessionsByPattern';
-      const list = expectArray(ctx.cmd.killAllSessionsByPattern, P);
-      let needsImpersonate = false;
-      const patterns: KillPattern[] = list.map((e, i) => {
-        const d = expectDoc(e, `${P}.${i}`);
-        rejectUnknown(d, ['lsid', 'uid', 'users', 'roles'], P);
-        if (d.users !== undefined) {
-          parseUsers(d.users, `${P}.users`);
-          needsImpersonate = true;
-        }
-        if (d.roles !== undefined) {
-          expectArray(d.roles, `${P}.roles`).forEach((r, j) => {
-            const rd = expectDoc(r, `${P}.roles.${j}`);
-            expectString(rd.role, `${P}.roles.role`);
-            expectString(rd.db, `${P}.roles.db`);
-          });
-          needsImpersonate = true;
-        }
-        if (d.uid !== undefined) return { kind: 'uid', uidHex: expectSha256(d.uid, `${P}.uid`).toString('hex') };
-        if (d.lsid !== undefined) {
-          const l = expectDoc(d.lsid, `${P}.lsid`);
-          const id = expectUuid(l.id, `${P}.lsid.id`);
-          if (l.uid === undefined || l.uid === null) throw missingField(`${P}.lsid.uid`);
-          const uid = expectSha256(l.uid, `${P}.lsid.uid`);
-          return { kind: 'lsid', idHex: Buffer.from(id.buffer.subarray(0, 16)).toString('hex'), uidHex: uid.toString('hex') };
-        }
-        // Neither uid nor lsid: kill everything, whatever users/roles say (they are impersonation data only).
-        return { kind: 'all' };
-      });
-      requireKillAnySession(ctx);
-      if (needsImpersonate && !m.can(ctx.conn, { cluster: true }, 'impersonate')) {
-        throw new CommandError(13, 'Unauthorized', 'Not authorized to impersonate in killAllSessionsByPattern');
-      }
-      m.killByPatterns(list.length === 0 ? [{ kind: 'all' }] : patterns, `killAllSessionsByPattern by ${caller(ctx)}`);
+      const patterns = killAllSessionsByPatternPatterns(ctx);
+      m.killByPatterns(patterns, `killAllSessionsByPattern by ${caller(ctx)}`);
       return { ok: 1 };
     },
   },
@@ -122,26 +169,7 @@ export const killCommands: CommandDef[] = [
       const m = ctx.mongod;
       // kill_op.cpp: "killOp may only be run against the admin database." is Unauthorized(13).
       if (ctx.db !== 'admin') throw new CommandError(13, 'Unauthorized', 'killOp may only be run against the admin database.');
-      const opArg = ctx.cmd.op;
-      if (opArg === undefined) throw new CommandError(4, 'NoSuchKey', 'Missing expected field "op"');
-      if (!isNumber(opArg)) {
-        throw new CommandError(14, 'TypeMismatch', `Expected field "op" to have numeric type, but found ${bsonTypeName(opArg)}`);
-      }
-      let opid: number;
-      if (opArg instanceof Long) {
-        if (opArg.greaterThan(Long.fromNumber(0x7fffffff)) || opArg.lessThan(Long.fromNumber(-0x80000000))) {
-          throw new CommandError(26823, 'Location26823', `invalid op : ${opArg.toString()}. Op ID cannot be represented with 32 bits`);
-        }
-        opid = opArg.toNumber();
-      } else {
-        opid = toNumber(opArg);
-        if (!Number.isInteger(opid)) {
-          throw new CommandError(2, 'BadValue', `Expected field "op" to have a value exactly representable as a 64-bit integer, but found op: ${opid}`);
-        }
-        if (opid > 0x7fffffff || opid < -0x80000000) {
-          throw new CommandError(26823, 'Location26823', `invalid op : ${opid}. Op ID cannot be represented with 32 bits`);
-        }
-      }
+      const opid = parseOpId(ctx.cmd.op);
       const op = m.ops.get(opid);
       if (op) {
         const own = !!ctx.conn.user && op.effectiveUsers.some((u) => u.user === ctx.conn.user!.user && u.db === ctx.conn.user!.db);

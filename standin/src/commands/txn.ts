@@ -12,7 +12,7 @@ import { isNumber, toNumber } from '../idl.ts';
 import type { CommandContext, CommandDef } from '../mongod.ts';
 import { commitWrites } from './crud.ts';
 
-function requireTxn(ctx: CommandContext) {
+export function requireTxn(ctx: CommandContext) {
   if (!ctx.txn) {
     throw new CommandError(50768, 'Location50768', `'${ctx.name}' must be run within a transaction: send it with lsid, txnNumber and autocommit: false`);
   }

@@ -1,0 +1,55 @@
+/**
+ * The fleet benchmark's reaper: the reaper function's own handler (functions/reaper.ts), in one process as in
+ * one Lambda container, configured by the environment the parent gives (REAPER_CLUSTERS and one *_URI per
+ * cluster). Times one cluster's pass alone and every cluster's pass started together, warm (clients
+ * connected by a first round), in dry-run (manual run-policy-set) and in kill mode (schedules). Writes the
+ * measurements as JSON to the file named in argv.
+ */
+import { writeFileSync } from 'node:fs';
+import { handler, close } from '../functions/reaper.ts';
+
+interface Input { dry: string[]; killSolo: string; kill: string[]; rounds: number; out: string }
+interface PassOutcome { sessions: number; killed: number; planned: number; ms: number }
+
+const input = JSON.parse(process.argv[2]!) as Input;
+let request = 0;
+const context = () => ({ getRemainingTimeInMillis: () => 900_000, awsRequestId: `fleet-${++request}` });
+type Counts = { counts: { sessions: number; killed: number; planned: number }; error?: string | null };
+
+async function pass(event: object): Promise<PassOutcome> {
+  const t0 = performance.now();
+  const r = (await handler(event, context())) as unknown as Counts;
+  const ms = performance.now() - t0;
+  if (!r.counts || r.error) throw new Error(`pass failed: ${JSON.stringify(r).slice(0, 500)}`);
+  return { sessions: r.counts.sessions, killed: r.counts.killed, planned: r.counts.planned, ms };
+}
+const dryRun = (cluster: string) => pass({ kind: 'manual', action: 'run-policy-set', cluster, policySet: 'bench', dryRun: true });
+const schedule = (cluster: string) => pass({ kind: 'schedule', cluster });
+
+/** All passes started together; the wall time until the last one ends, and this process's CPU time meanwhile. */
+async function together(clusters: string[], one: (c: string) => Promise<PassOutcome>): Promise<{ wallMs: number; cpuMs: number; passes: PassOutcome[] }> {
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  const passes = await Promise.all(clusters.map(one));
+  const cpu = process.cpuUsage(c0);
+  return { wallMs: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000, passes };
+}
+
+// Warm-up: every cluster's client connected (a warm Lambda container), nothing killed.
+await together([...input.dry, input.killSolo, ...input.kill], dryRun);
+
+const dry = { solo: [] as number[], fleet: [] as number[], fleetCpu: [] as number[], sessions: 0, planned: 0 };
+for (let i = 0; i < input.rounds; i++) {
+  dry.solo.push((await dryRun(input.dry[0]!)).ms);
+  const f = await together(input.dry, dryRun);
+  dry.fleet.push(f.wallMs);
+  dry.fleetCpu.push(f.cpuMs);
+  dry.sessions = f.passes.reduce((n, p) => n + p.sessions, 0);
+  dry.planned = f.passes.reduce((n, p) => n + p.planned, 0);
+}
+// Kill mode once, on clusters no pass has killed on yet: the solo cluster, then the fleet.
+const solo = await schedule(input.killSolo);
+const fleet = await together(input.kill, schedule);
+const kill = { solo: solo.ms, soloKilled: solo.killed, fleet: fleet.wallMs, fleetCpu: fleet.cpuMs, killed: fleet.passes.reduce((n, p) => n + p.killed, 0), sessions: fleet.passes.reduce((n, p) => n + p.sessions, 0) };
+await close();
+writeFileSync(input.out, JSON.stringify({ dry, kill }));
