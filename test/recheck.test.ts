@@ -24,7 +24,7 @@ function scanned(docs: Activity[], at = SCAN): SessionFacts {
 
 function change(before: Activity[], after: Activity[], decide = (_f: SessionFacts): Decision | null => kill('r')): string | null {
   const s = scanned(before);
-  return changeSince(s, freshFacts([s], after, NOW, SELF).get(recordKey(s)), SCAN, NOW, decide, 'r');
+  return changeSince(s, freshFacts([s], after, NOW, SELF).get(recordKey(s)), NOW, decide, 'r');
 }
 
 const txn = (txnNumber: number, activeSeconds: number, openSeconds = 100): Activity => activity({
@@ -60,7 +60,7 @@ describe('the re-check', () => {
 
   test('a sessionless operation that is gone, and a rule that no longer decides the kill', () => {
     const f = Object.assign(emptyFacts('operation'), { opid: '42', opCount: 1, longestOpSeconds: 400 });
-    assert.equal(changeSince(f, undefined, SCAN, NOW, () => kill('r'), 'r'), 'no longer matches: operation 42 finished');
+    assert.equal(changeSince(f, undefined, NOW, () => kill('r'), 'r'), 'no longer matches: operation 42 finished');
     assert.equal(change([txn(3, 0.5)], [txn(3, 0.5, 102)], () => ({ action: 'protect', rule: 'p' } as Decision)), 'no longer matches: rule "r" no longer decides a kill on a fresh read (now: protect by "p")');
   });
 });

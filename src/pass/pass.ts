@@ -194,9 +194,9 @@ type Target = KillTarget & { decision: Decision; held?: Freed };
 
 /**
  * The re-check of a batch (src/pass/recheck.ts): one $currentOp restricted to it, its candidates' fresh facts
- * compared with the scan's (taken at `scanAt`), and the policy re-evaluated on them.
+ * compared with the scan's, and the policy re-evaluated on them.
  */
-function recheckWith(pass: PassContext, self: ReaperIdentity, scanAt: number): Recheck<Target> {
+function recheckWith(pass: PassContext, self: ReaperIdentity): Recheck<Target> {
   const evaluator = createEvaluator(pass.policy);
   return async (batch) => {
     const scanned = batch.map((t) => t.decision.facts);
@@ -208,7 +208,7 @@ function recheckWith(pass: PassContext, self: ReaperIdentity, scanAt: number): R
     for (const t of batch) {
       const f = t.decision.facts;
       const found = fresh.get(recordKey(f));
-      const why = changeSince(f, found, scanAt, at, (x) => evaluator.decide(x), t.decision.rule);
+      const why = changeSince(f, found, at, (x) => evaluator.decide(x), t.decision.rule);
       if (why) {
         changed.push({ item: t, why });
       } else {
@@ -221,7 +221,7 @@ function recheckWith(pass: PassContext, self: ReaperIdentity, scanAt: number): R
 }
 
 /** Kill: the planned kills sent (or, in a dry run, recorded as planned); returns what was killed. */
-async function killStage(pass: PassContext, plan: Plan, self: ReaperIdentity, scanAt: number): Promise<Target[]> {
+async function killStage(pass: PassContext, plan: Plan, self: ReaperIdentity): Promise<Target[]> {
   const { journal, opts } = pass;
   const targets: Target[] = plan.kills.map((k) => ({
     kind: k.kind,
@@ -236,7 +236,7 @@ async function killStage(pass: PassContext, plan: Plan, self: ReaperIdentity, sc
   if (targets.length === 0) return [];
   const result = await timed(pass, 'kill', () => executeKills(pass.mongo, targets, {
     batchSize: opts.batchSize, concurrency: opts.concurrency, deadlineMs: killDeadline(opts, targets.length), now: pass.now,
-    ...(opts.recheck === false ? {} : { recheck: recheckWith(pass, self, scanAt) }),
+    ...(opts.recheck === false ? {} : { recheck: recheckWith(pass, self) }),
     onProgress: targets.length >= 10_000 ? (done, total) => opts.progress?.(`kill: ${done}/${total}`) : undefined,
   }));
   journal.counts.killSessionsCalls = result.killSessionsCalls;
@@ -308,7 +308,7 @@ export async function runPass(mongo: MongoPort, policy: PolicySet, sink: AuditSi
     internalOps = scanned.internalOps;
     plan = await planStage(pass, self, scanned);
     await saveSightings(pass, scanned, at);
-    const killed = await killStage(pass, plan, self, at);
+    const killed = await killStage(pass, plan, self);
     // The kills are done: their events go out now, before the verification, so that a pass cut short
     // after this point (a Lambda timeout) has still audited every kill it made.
     if (plan.kills.length > 0 && !opts.dryRun) await timed(pass, 'audit', () => pass.journal.publishPending(sink, opts.audit));

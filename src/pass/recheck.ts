@@ -7,8 +7,8 @@
  * What counts as a change, from the documents the server reports (docs/server-semantics.md#current-operations):
  *  - the candidate holds nothing any more (no document: its operation finished, its transaction ended, its
  *    cursors closed), or a sessionless operation's opid is gone;
- *  - its operation finished and another runs (the longest secs_running is shorter than at the scan plus the time
- *    since), or the session runs something now where it ran nothing at the scan;
+ *  - its operation finished and another runs (the longest secs_running is shorter than at the scan), or the
+ *    session runs something now where it ran nothing at the scan;
  *  - its transaction has another txnNumber, or ran a statement since (timeActiveMicros grew: it only grows
  *    while a statement runs);
  *  - a cursor of it was used since the scan (a lastAccessDate after the scan's view of its last use);
@@ -83,14 +83,13 @@ export function freesNothing(freed: Freed): boolean {
 const secs = (n: number): string => `${Math.max(0, Math.round(n))} s`;
 
 /**
- * What changed of one candidate between the scan (at scanMs) and the re-check (at nowMs), as the skip's reason;
+ * What changed of one candidate between the scan and the re-check (at nowMs), as the skip's reason;
  * null when nothing did and the winning rule still decides the kill (`decide` re-evaluates the policy).
  */
 export function changeSince(
-  scanned: SessionFacts, found: { fresh: SessionFacts; docsLastUseMs: number } | undefined, scanMs: number, nowMs: number,
+  scanned: SessionFacts, found: { fresh: SessionFacts; docsLastUseMs: number } | undefined, nowMs: number,
   decide: (f: SessionFacts) => Decision | null, rule: string,
 ): string | null {
-  const elapsed = Math.max(0, (nowMs - scanMs) / 1000);
   const why = (what: string): string => `no longer matches: ${what}`;
   if (!found) {
     if (scanned.target === 'operation') return why(`operation ${scanned.opid} finished`);
@@ -100,7 +99,9 @@ export function changeSince(
     return why(`${gone.join(', ') || 'it holds nothing'} since the scan`);
   }
   const { fresh, docsLastUseMs } = found;
-  if (scanned.opCount > 0 && fresh.longestOpSeconds + SLACK_SECONDS < scanned.longestOpSeconds + elapsed) {
+  // A still-running operation only grows older; the scan's reads are spread over its whole duration, so the
+  // comparison is with the scanned age itself, not with the scan's start plus the time since.
+  if (scanned.opCount > 0 && fresh.longestOpSeconds + SLACK_SECONDS < scanned.longestOpSeconds) {
     return why(`the operation running ${secs(scanned.longestOpSeconds)} at the scan finished${fresh.opCount ? ` (another runs, for ${secs(fresh.longestOpSeconds)})` : ''}`);
   }
   if (scanned.opCount === 0 && fresh.opCount > 0) {
