@@ -3,13 +3,12 @@
  * (curop.cpp reportCurrentOpForClient / reportState, common_process_interface.cpp for idle cursors,
  * transaction_coordinator.cpp, and the documents asserted in jstests/core/currentop_cursors.js,
  * jstests/noPassthrough/indexbg_killop_primary_after_init.js and jstests/sharding/internal_txns/kill_sessions.js),
- * through the adapter's projection (evaluated by the stand-in's engine), its mapping and the inventory's aggregation
- * into one record per session.
+ * through the adapter's mapping and the inventory's aggregation into one record per session.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Binary, Long, UUID } from 'mongodb';
-import { projectedActivity } from './support/current-op.ts';
+import { toActivity } from '../src/adapters/mongodb/adapter.ts';
 import { InventoryBuilder } from '../src/pass/inventory.ts';
 import type { SessionFacts } from '../src/pass/facts.ts';
 import type { IdentitySightings } from '../src/pass/ports.ts';
@@ -47,7 +46,7 @@ function idleCursor(cursor: Record<string, unknown>, top: Record<string, unknown
 
 function factsOf(docs: Record<string, unknown>[], sightings?: IdentitySightings): SessionFacts {
   const b = new InventoryBuilder(NOW, SELF, sightings);
-  for (const d of docs) b.addActivity(projectedActivity(d));
+  for (const d of docs) b.addActivity(toActivity(d));
   const inv = b.build();
   return (inv.sessions[0] ?? inv.sessionlessOps[0])!;
 }
@@ -124,7 +123,7 @@ describe('facts from what the server reports', () => {
     assert.deepEqual(client.commandNames, ['createIndexes']);
     // The build thread has no client and no lsid: counted as internal, never a record (so never killed).
     const b = new InventoryBuilder(NOW, SELF);
-    b.addActivity(projectedActivity({ type: 'op', host: 'db1:27017', desc: 'IndexBuildsCoordinatorMongod-0', active: true, opid: 1812446, secs_running: Long.fromNumber(14), op: 'command', ns: 'shop.orders', command: { createIndexes: 'orders', indexes: [] }, msg: 'Index Build: scanning collection Index Build: scanning collection: 640363/1000000 64%', progress: { done: 640363, total: 1000000 } }));
+    b.addActivity(toActivity({ type: 'op', host: 'db1:27017', desc: 'IndexBuildsCoordinatorMongod-0', active: true, opid: 1812446, secs_running: Long.fromNumber(14), op: 'command', ns: 'shop.orders', command: { createIndexes: 'orders', indexes: [] }, msg: 'Index Build: scanning collection Index Build: scanning collection: 640363/1000000 64%', progress: { done: 640363, total: 1000000 } }));
     assert.equal(b.build().internalOps, 1);
     const byMsg = factsOf([op({ desc: 'conn9', command: { aggregate: 1 }, msg: 'Index Build: draining writes received during build' })]);
     assert.equal(byMsg.isIndexBuild, true);
@@ -151,9 +150,9 @@ describe('facts from what the server reports', () => {
 
   it('an internal child session (lsid with txnNumber and txnUUID) is joined to its parent (id, uid)', () => {
     const b = new InventoryBuilder(NOW, SELF);
-    b.addActivity(projectedActivity(op({})));
-    b.addActivity(projectedActivity(op({ opid: 4712, lsid: lsid({ txnNumber: Long.fromNumber(0), txnUUID: new UUID() }), command: { insert: 'orders', documents: [], $db: 'shop' } })));
-    b.addActivity(projectedActivity(op({ opid: 4713, lsid: lsid({ txnUUID: new UUID() }), command: { update: 'orders', updates: [], $db: 'shop' } })));
+    b.addActivity(toActivity(op({})));
+    b.addActivity(toActivity(op({ opid: 4712, lsid: lsid({ txnNumber: Long.fromNumber(0), txnUUID: new UUID() }), command: { insert: 'orders', documents: [], $db: 'shop' } })));
+    b.addActivity(toActivity(op({ opid: 4713, lsid: lsid({ txnUUID: new UUID() }), command: { update: 'orders', updates: [], $db: 'shop' } })));
     const inv = b.build();
     assert.equal(inv.sessions.length, 1, 'one record: the parent');
     assert.equal(inv.sessions[0]!.sessionId, ID);

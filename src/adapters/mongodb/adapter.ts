@@ -3,8 +3,7 @@
  *
  * Everything the reaper sends runs in ONE explicit session, so the reaper knows its own lsid and the
  * policy can protect it. Session listings are read a server batch at a time as raw BSON (raw-cursor.ts);
- * $currentOp is projected down, on the server, to the fields the inventory reads (its documents carry whole
- * commands: only their names, comments and pipeline stage names are computed and shipped).
+ * $currentOp is projected down to the fields the inventory reads (its documents carry whole commands).
  */
 import { createHash } from 'node:crypto';
 import { Binary, MongoClient, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
@@ -17,59 +16,35 @@ import { readListedSession } from './session-doc-reader.ts';
 /** The appName the reaper announces, so operators can see it in $currentOp and logs. */
 export const REAPER_APP_NAME = 'mongodb-session-reaper';
 
-/** The first key of a document as {k, v} (its value too: a truncated command's text is the value of "$truncated"). */
-function firstEntry(doc: unknown): Document {
-  return { $arrayElemAt: [{ $objectToArray: doc }, 0] };
-}
-
 /**
- * The command a document is about, chosen on the server: `cursor.originatingCommand` for getMore operations and
- * idle cursors (the find or aggregate that opened the cursor), else `command`.
+ * Only what toActivity reads. `command` and `cursor.originatingCommand` are projected whole, since the command
+ * name is their first key, which no projection path can name (the server reports the command as the client sent
+ * it, curop.cpp reportState); COMMAND_PAYLOAD then removes their arguments, which can be most of a document (an
+ * insert's documents) and which toActivity never reads; client metadata only as its driver name and version.
  */
-const COMMAND_OF = {
-  $cond: {
-    if: { $and: [{ $or: [{ $eq: ['$type', 'idleCursor'] }, { $eq: ['$op', 'getmore'] }] }, { $eq: [{ $type: '$cursor.originatingCommand' }, 'object'] }] },
-    then: '$cursor.originatingCommand',
-    else: '$command',
-  },
-};
-
-/**
- * Only what toActivity reads. Of `command` (and `cursor.originatingCommand`), which can be most of a document
- * (an insert's documents, a pipeline's stages) and which the server reports as the client sent it (curop.cpp
- * reportState), only what the facts need is computed on the server: the first key and its value (the command
- * name; a command cut short by truncateOps is {$truncated: "{ find: \"c\", ... }", comment}), the comment and
- * the names of the pipeline's top-level stages ($changeStream first, $out / $merge last). The expressions are
- * MongoDB 5.0+ aggregation ($objectToArray 3.4.4, $arrayElemAt 3.2, $map, $let, $cond, $type, $isArray 3.2+),
- * so every supported server (6.0+) and the stand-in's engine evaluate them. Client metadata only as its driver
- * name and version.
- */
-export const CURRENT_OP_PROJECTION = {
+const CURRENT_OP_PROJECTION = {
   type: 1, lsid: 1, opid: 1, active: 1, secs_running: 1, op: 1, ns: 1, appName: 1, client: 1, client_s: 1,
-  connectionId: 1, desc: 1, msg: 1, planSummary: 1, queryShapeHash: 1, killPending: 1,
+  connectionId: 1, desc: 1, msg: 1, planSummary: 1, queryShapeHash: 1, command: 1, killPending: 1,
   waitingForLock: 1, numYields: 1, writeConflicts: 1, lockStats: 1, twoPhaseCommitCoordinator: 1,
   'clientMetadata.driver.name': 1, 'clientMetadata.driver.version': 1,
   'effectiveUsers.user': 1, 'effectiveUsers.db': 1,
   'transaction.parameters.txnNumber': 1, 'transaction.timeOpenMicros': 1, 'transaction.timeActiveMicros': 1, 'transaction.timeInactiveMicros': 1,
   'transaction.timePreparedMicros': 1, 'transaction.expiryTime': 1,
-  'cursor.lastAccessDate': 1, 'cursor.tailable': 1, 'cursor.awaitData': 1, 'cursor.noCursorTimeout': 1, 'cursor.nDocsReturned': 1,
-  commandInfo: {
-    $let: {
-      vars: { c: COMMAND_OF },
-      in: {
-        first: firstEntry('$$c'),
-        comment: '$$c.comment',
-        stages: {
-          $cond: {
-            if: { $isArray: '$$c.pipeline' },
-            then: { $map: { input: '$$c.pipeline', as: 's', in: { $cond: { if: { $eq: [{ $type: '$$s' }, 'object'] }, then: { $let: { vars: { e: firstEntry('$$s') }, in: '$$e.k' } }, else: '' } } } },
-            else: [],
-          },
-        },
-      },
-    },
-  },
+  'cursor.lastAccessDate': 1, 'cursor.originatingCommand': 1, 'cursor.tailable': 1, 'cursor.awaitData': 1,
+  'cursor.noCursorTimeout': 1, 'cursor.nDocsReturned': 1,
 } as const;
+
+/**
+ * Command arguments toActivity does not read (it reads the first key, `comment` and `pipeline`): removed from
+ * `command` and `cursor.originatingCommand` on the server ($unset, MongoDB 4.2+), so the reply stays small and
+ * the driver builds no objects for them.
+ */
+const COMMAND_PAYLOAD = [
+  // ($db, $clusterTime and $readPreference stay: a field path cannot name a field starting with "$".)
+  'lsid', 'readConcern', 'writeConcern', 'txnNumber', 'autocommit', 'startTransaction',
+  'filter', 'projection', 'sort', 'hint', 'let', 'collation', 'documents', 'updates', 'deletes', 'query', 'update', 'indexes', 'cursor',
+];
+const CURRENT_OP_UNSET = COMMAND_PAYLOAD.flatMap((f) => [`command.${f}`, `cursor.originatingCommand.${f}`]);
 
 function uuidString(b: unknown): string {
   if (b instanceof Binary) return b.toUUID().toString();
@@ -92,27 +67,42 @@ export function toListedSession(doc: Document): ListedSession {
   return { id: uuidString(doc._id?.id), uid: hexOf(doc._id?.uid), lastUseMs: doc.lastUse instanceof Date ? doc.lastUse.getTime() : 0, user };
 }
 
+/**
+ * The command a document is about: `cursor.originatingCommand` for getMore operations and idle cursors (the
+ * find or aggregate that opened the cursor), else `command`. A command cut short by truncateOps is
+ * {$truncated: "{ find: \"c\", ... }", comment}: its name is read from the text.
+ */
+function commandOf(doc: Document): Document | null {
+  const originating = doc.cursor?.originatingCommand;
+  const cmd = doc.type === 'idleCursor' || doc.op === 'getmore' ? (isDocument(originating) ? originating : doc.command) : doc.command;
+  return isDocument(cmd) ? cmd : null;
+}
+
 function isDocument(v: unknown): v is Document {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-/** The command name from commandInfo.first ({k, v}): the first key, or the name at the start of a truncated command's text. */
-function commandNameOf(first: unknown): string {
-  if (!isDocument(first) || typeof first.k !== 'string') return '';
-  if (first.k === '$truncated') return typeof first.v === 'string' ? /^\{ ?"?([A-Za-z_$][\w$]*)/.exec(first.v)?.[1] ?? '' : '';
-  return first.k;
+function commandNameOf(cmd: Document | null): string {
+  if (!cmd) return '';
+  for (const key in cmd) {
+    if (key === '$truncated') return typeof cmd.$truncated === 'string' ? /^\{ ?"?([A-Za-z_$][\w$]*)/.exec(cmd.$truncated)?.[1] ?? '' : '';
+    return key;
+  }
+  return '';
 }
 
-function commentOf(c: unknown): string {
+function commentOf(cmd: Document | null): string {
+  const c: unknown = cmd?.comment;
   if (c === undefined || c === null) return '';
   return typeof c === 'string' ? c : JSON.stringify(c);
 }
 
 const NO_STAGES: readonly string[] = Object.freeze([]);
 
-function stagesOf(stages: unknown): readonly string[] {
-  if (!Array.isArray(stages) || stages.length === 0) return NO_STAGES;
-  return stages.map((name) => (typeof name === 'string' ? name : ''));
+function stagesOf(cmd: Document | null): readonly string[] {
+  const pipeline: unknown = cmd?.pipeline;
+  if (!Array.isArray(pipeline) || pipeline.length === 0) return NO_STAGES;
+  return pipeline.map((stage) => (isDocument(stage) ? Object.keys(stage)[0] ?? '' : ''));
 }
 
 /** lockStats: { <resource>: { acquireCount: {...}, timeAcquiringMicros: { r: n, w: n, ... } } } (lock_stats.cpp). */
@@ -149,7 +139,7 @@ export function toActivity(doc: Document): Activity {
   const t = doc.transaction;
   const client = clientOf(doc);
   const driver = doc.clientMetadata?.driver;
-  const info = isDocument(doc.commandInfo) ? doc.commandInfo : {};
+  const cmd = commandOf(doc);
   const cursor = isDocument(doc.cursor) ? doc.cursor : null;
   return {
     type: doc.type === 'idleSession' || doc.type === 'idleCursor' ? doc.type : 'op',
@@ -180,9 +170,9 @@ export function toActivity(doc: Document): Activity {
       expiresAtMs: typeof t.expiryTime === 'string' ? Date.parse(t.expiryTime) || 0 : t.expiryTime instanceof Date ? t.expiryTime.getTime() : 0,
     } : null,
     cursorLastAccessMs: cursor?.lastAccessDate instanceof Date ? cursor.lastAccessDate.getTime() : 0,
-    commandName: commandNameOf(info.first),
-    comment: commentOf(info.comment),
-    stages: stagesOf(info.stages),
+    commandName: commandNameOf(cmd),
+    comment: commentOf(cmd),
+    stages: stagesOf(cmd),
     desc: typeof doc.desc === 'string' ? doc.desc : '',
     msg: typeof doc.msg === 'string' ? doc.msg : '',
     planSummary: typeof doc.planSummary === 'string' ? doc.planSummary : '',
@@ -288,7 +278,7 @@ export class MongoAdapter implements MongoPort {
 
   async *currentOp(): AsyncIterable<Activity[]> {
     const cursor = this.client.db('admin').aggregate(
-      [{ $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } }, { $project: CURRENT_OP_PROJECTION }],
+      [{ $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } }, { $project: CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }],
       { session: this.ownSession() },
     );
     while (await cursor.hasNext()) yield cursor.readBufferedDocuments().map(toActivity);
@@ -302,7 +292,7 @@ export class MongoAdapter implements MongoPort {
     // $match right after $currentOp: the server filters before projecting (and, on mongos, on each shard).
     // One reply holds up to 16 MiB: a batch's documents fit in one round trip but for the largest batches.
     const cursor = this.client.db('admin').aggregate(
-      [{ $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } }, { $match: { $or: or } }, { $project: CURRENT_OP_PROJECTION }],
+      [{ $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } }, { $match: { $or: or } }, { $project: CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }],
       { session: this.ownSession(), batchSize: RECHECK_BATCH_SIZE },
     );
     const out: Activity[] = [];
