@@ -16,7 +16,8 @@ import { MongoClient } from 'mongodb';
 // The synthetic cursor sessions show only their idle cursors, which carry no appName (as on a real server), so
 // the default set would protect them all (application-unknown); lifting that keeps the kill mix (about a tenth
 // of the sessions) the same as before that protection existed, so results stay comparable across versions.
-export const THRESHOLDS = { idleTransactionSeconds: 60, runawayOperationSeconds: 300, staleCursorIdleSeconds: 900, protectUnknownApplications: 0 };
+// minSightings 1: a benchmark case is one pass, so the idle rules act on their first sighting.
+export const THRESHOLDS = { idleTransactionSeconds: 60, runawayOperationSeconds: 300, staleCursorIdleSeconds: 900, protectUnknownApplications: 0, minSightings: 1 };
 
 export const BIN = fileURLToPath(new URL('../bin/session-reaper.mjs', import.meta.url));
 const APPS = ['orders-api', 'billing', 'analytics', 'search', 'checkout', 'inventory', 'reporting', 'notifications', 'mongodump', 'admin-console'];

@@ -14,7 +14,7 @@ import { checkReport } from '../src/service/lambda/runtime.ts';
 import { auditBudget } from '../src/pass/audit/budget.ts';
 import { groupKillFailures, KILL_FAILURE_GROUPS_MAX, KILL_FAILURE_IDS_MAX, KILL_FAILURE_MESSAGE_MAX } from '../src/pass/kill-failures.ts';
 import { parsePolicySet } from '../src/pass/policy/load.ts';
-import type { Activity, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../src/pass/ports.ts';
+import type { Activity, ActivityFilter, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../src/pass/ports.ts';
 
 const NOW = Date.parse('2026-11-30T12:00:00Z');
 const uuid = (n: number) => `${n.toString(16).padStart(8, '0')}-0000-4000-8000-000000000000`;
@@ -42,6 +42,11 @@ class MemoryPort implements MongoPort {
   async *currentOp() {
     this.trips++;
     yield this.activities;
+  }
+  async currentOpOf(filter: ActivityFilter) {
+    this.trips++;
+    const ids = new Set(filter.sessions.map((k) => k.id));
+    return this.activities.filter((a) => (a.sessionId && ids.has(a.sessionId)) || filter.opids.includes(a.opid));
   }
   async killSessions(batch: readonly SessionKey[]) {
     this.trips++;
@@ -283,10 +288,12 @@ describe('kill stage', () => {
     const first = await runPass(port, POLICY, new InMemoryAuditSink(), opts({ batchSize: 100 }));
     // Act
     const second = await runPass(port, POLICY, new InMemoryAuditSink(), opts({ batchSize: 100 }));
-    // Assess: $currentOp, $listLocalSessions, $listSessions, one killSessions, one killOp, the verification
-    assert.equal(first.roundTrips, 6);
-    assert.equal(second.roundTrips, 6);
-    assert.equal(port.roundTrips(), 12);
+    // Assess: $currentOp, $listLocalSessions, $listSessions, a re-check and one killSessions, a re-check and
+    // one killOp, the verification
+    assert.equal(first.roundTrips, 8);
+    assert.equal(first.rechecks, 2);
+    assert.equal(second.roundTrips, 8);
+    assert.equal(port.roundTrips(), 16);
   });
 
   it('json-rules-engine as the evaluator makes the same decisions as the compiled one', async () => {

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { Binary, BSON, MongoClient, type ClientSession, type Document, type MongoClientOptions, type TopologyDescription } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
-import type { Activity, Coverage, ListedSession, MembersMode, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
+import type { Activity, ActivityFilter, Coverage, ListedSession, MembersMode, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
 import { redactConnectionString, redactUri } from '../../util/redact.ts';
 import { commandBatches } from './raw-cursor.ts';
 import { CURRENT_OP_PROJECTION, CURRENT_OP_UNSET, toActivity, uuidString } from './activity.ts';
@@ -40,10 +40,21 @@ export function killSessionsCommand(batch: readonly SessionKey[]): Document {
   };
 }
 
-/** killOp's command; through mongos the opid is "shard:opid" and is passed as that string (docs/server-semantics.md#through-mongos). */
-function killOpCommand(opid: string): Document {
-  return { killOp: 1, op: /^-?\d+$/.test(opid) ? Number(opid) : opid };
+/** Through mongos the opid is "shard:opid" and is passed as that string (docs/server-semantics.md#through-mongos). */
+function opidValue(opid: string): number | string {
+  return /^-?\d+$/.test(opid) ? Number(opid) : opid;
 }
+
+/** killOp's command, with the opid as opidValue gives it. */
+function killOpCommand(opid: string): Document {
+  return { killOp: 1, op: opidValue(opid) };
+}
+
+/**
+ * Documents asked for in the re-check's first reply: more than a kill batch's sessions can have (the server still
+ * stops a reply at 16 MiB, and the driver then fetches the rest with getMore).
+ */
+const RECHECK_BATCH_SIZE = 1_000_000;
 
 /** The listings whose raw documents a tap receives. */
 export type RawListing = 'listSessions' | 'listLocalSessions' | 'currentOp';
@@ -223,6 +234,29 @@ export class MongoAdapter implements MongoPort {
       while (await cursor.hasNext()) all.push(...read(cursor.readBufferedDocuments()));
       return all;
     }, (a, m, mainId, ownId) => ({ ...a, sessionId: a.sessionId === ownId ? mainId : a.sessionId, member: m.host, memberState: m.state }), only);
+  }
+
+  /**
+   * The re-check's read: $currentOp restricted to these sessions and opids, on the main connection or, for a
+   * batch bound for one replica-set member, on that member (where the batch's things live).
+   */
+  async currentOpOf(filter: ActivityFilter, member?: string): Promise<Activity[]> {
+    const or: Document[] = [];
+    if (filter.sessions.length) or.push({ 'lsid.id': { $in: filter.sessions.map((k) => new Binary(uuidBytes(k.id), Binary.SUBTYPE_UUID)) } });
+    if (filter.opids.length) or.push({ opid: { $in: filter.opids.map(opidValue) } });
+    if (or.length === 0) return [];
+    // $match right after $currentOp: the server filters before projecting (and, on mongos, on each shard).
+    // One reply holds up to 16 MiB: a batch's documents fit in one round trip but for the largest batches.
+    const pipeline = [{ $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } }, { $match: { $or: or } }, { $project: CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }];
+    const read = async (db: ReturnType<MongoClient['db']>, session: ClientSession): Promise<Activity[]> => {
+      const cursor = db.aggregate(pipeline, { session, batchSize: RECHECK_BATCH_SIZE });
+      const out: Activity[] = [];
+      while (await cursor.hasNext()) for (const d of cursor.readBufferedDocuments()) out.push(toActivity(d));
+      return out;
+    };
+    if (!member) return read(this.client.db('admin'), this.ownSession());
+    const m = this.memberOrThrow(member);
+    return (await read(m.client.db('admin'), this.memberSession(m))).map((a) => ({ ...a, member: m.host, memberState: m.state }));
   }
 
   async killSessions(batch: readonly SessionKey[]): Promise<void> {
