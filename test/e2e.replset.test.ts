@@ -344,3 +344,53 @@ describe('a member that goes down in the middle of a pass', () => {
     assert.equal(summary.kind === 'run' && summary.coverage?.members.find((m) => m.host === down.host)?.covered, false);
   });
 });
+
+describe('the re-check before a kill batch, on a replica set', () => {
+  let s: SetUp;
+  before(async () => {
+    s = await setUp();
+  });
+  after(() => tearDown(s));
+
+  test('re-reads on the member where the batch lives: a cursor used there since the scan is skipped, the other killed', async () => {
+    // Prepare: two cursor-only sessions of carol on secondary 2, both left idle past the stale-cursor threshold.
+    const carol = await s.connect(s.rs.directUri(2, 'carol', PASSWORD), 'analytics');
+    const used = carol.db('shop').collection('orders').find({}, { batchSize: 2, session: carol.startSession() });
+    const left = carol.db('shop').collection('orders').find({}, { batchSize: 2, session: carol.startSession() });
+    await used.next();
+    await left.next();
+    s.clock.advance(10_000);
+    const adapter = await MongoAdapter.connect(s.rs.uriFor('reaper', PASSWORD));
+    // Between the scan and the kill, `used` fetches its next batch on secondary 2 and a second passes.
+    const recheckedOn: (string | undefined)[] = [];
+    const mongo = new Proxy(adapter, {
+      get(target, prop, receiver) {
+        if (prop === 'currentOpOf') {
+          return async (filter: Parameters<MongoAdapter['currentOpOf']>[0], member?: string) => {
+            recheckedOn.push(member);
+            if (recheckedOn.length === 1) {
+              for (let i = 0; i < 2; i++) await used.next();
+              s.clock.advance(1_000);
+            }
+            return target.currentOpOf(filter, member);
+          };
+        }
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    try {
+      // Act
+      const report = await runPass(mongo, s.policy, new InMemoryAuditSink(), options(() => s.clock.now()));
+      // Assess
+      const carolRows = report.decisions.filter((d) => d.user === 'carol@admin');
+      assert.deepEqual(carolRows.map((d) => d.outcome).sort(), ['killed', 'skipped']);
+      assert.match(carolRows.find((d) => d.outcome === 'skipped')!.why ?? '', /^no longer matches: cursor used/);
+      assert.deepEqual([...new Set(recheckedOn)], [s.rs.members[2].host], 'the re-check read secondary 2, where the cursors live');
+      assert.equal(await outcome(left.toArray()), '43 CursorNotFound');
+      assert.equal(await outcome(used.next()), 'ok', 'the cursor in use was left alone');
+    } finally {
+      await adapter.close();
+    }
+  });
+});
