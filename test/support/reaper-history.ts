@@ -19,6 +19,7 @@ import { DEMO_THRESHOLDS } from '../../src/demo/thresholds.ts';
 import { runPass, type PassOptions, type RunReport } from '../../src/pass/pass.ts';
 import { loadPolicySet } from '../../src/pass/policy/load.ts';
 import { startStandin } from '../../standin/src/server.ts';
+import { ManualClock } from '../../standin/src/clock.ts';
 
 export const REAL_CLUSTER = 'e2e-audit';
 
@@ -28,23 +29,22 @@ export interface RealHistory {
   outcomes: Record<string, string>;
 }
 
-// The workload's sessions must have been idle or running past the demo thresholds (1-2 s).
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 export async function recordRealPasses(sink: AuditSink): Promise<RealHistory> {
-  const standin = await startStandin({ params: { auth: true }, users: ['admin:admin-secret:root'] });
+  // One clock for the stand-in and the passes: the workload ages past the demo thresholds (1-2 s) without waiting.
+  const clock = new ManualClock();
+  const standin = await startStandin({ params: { auth: true }, users: ['admin:admin-secret:root'], clock });
   const adminUri = standin.uriFor('admin', 'admin-secret');
   const workload = await startWorkload({ adminUri, uriFor: (u, p) => standin.uriFor(u, p) });
   const admin = new MongoClient(adminUri);
   let mongo: MongoAdapter | undefined;
   try {
     await admin.connect();
-    await sleep(3000);
+    clock.advance(3000);
     const policy = await loadPolicySet(DEFAULT_POLICIES_DIR, { overrides: { ...DEMO_THRESHOLDS, protectUnknownApplications: 0 } });
     mongo = await MongoAdapter.connect(workload.reaperUri);
     const options: PassOptions = {
       cluster: REAL_CLUSTER, trigger: { type: 'cli', name: 'audit-review-test' }, dryRun: true, maxKills: 100, maxKillShare: 1,
-      batchSize: 100, concurrency: 2, source: 'mongodb.session-reaper',
+      batchSize: 100, concurrency: 2, source: 'mongodb.session-reaper', now: () => clock.now(),
     };
     const reports: RunReport[] = [];
     reports.push(await runPass(mongo, policy, sink, options));
