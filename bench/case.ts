@@ -16,6 +16,7 @@ import type { AuditEvent } from '../src/pass/audit/events.ts';
 import { takeInventory } from '../src/pass/inventory.ts';
 import { runPass, type StageName } from '../src/pass/pass.ts';
 import { planKills } from '../src/pass/plan.ts';
+import { PassSightings } from '../src/pass/sightings.ts';
 import { evaluateWithEngine } from '../src/pass/policy/engine.ts';
 import { loadPolicySet } from '../src/pass/policy/load.ts';
 import type { PolicySet } from '../src/pass/policy/types.ts';
@@ -92,6 +93,9 @@ async function baselineCase(input: CaseInput, policy: PolicySet): Promise<CaseRe
   const self = await mongo.identity();
   const inventory = await time('inventory', () => takeInventory(mongo, self, Date.now()));
   const records = [...inventory.sessions, ...inventory.sessionlessOps];
+  // One pass with no earlier ones: every candidate's first sighting, as the reaper's own pass counts it.
+  const sightings = new PassSightings(null, Date.now());
+  for (const r of records) sightings.apply(r);
   const decisions = await time('evaluate', () => evaluateWithEngine(records, policy));
   const plan = await time('plan', () => planKills(decisions, { dryRun, maxKills: 10_000_000, maxKillShare: 1, totalSessions: records.length, reaperSession: { id: self.sessionId, uid: self.uid } }));
   let killSessionsCalls = 0;
