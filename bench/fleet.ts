@@ -15,7 +15,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -91,7 +91,7 @@ try {
   // One process runs on one core at a time: the fleet cannot end before its CPU time has been spent.
   console.log(`(the reaper process's CPU time during the fleet round bounds its wall time from below; the stand-ins share this machine's ${cpus().length} cores with it)`);
   console.log(`(${LATENCY_MS} ms per reply; dry-run: medians of ${ROUNDS} round(s), each the solo pass then the fleet; kill: one round; target FLEET / ONE <= 2x)`);
-  writeFileSync(OUT, `${JSON.stringify({ machine: { cpus: cpus().length, node: process.version }, clusters: CLUSTERS, sessionsPerCluster: SESSIONS, latencyMs: LATENCY_MS, rounds: ROUNDS, ...r }, null, 2)}\n`);
+  writeFileSync(OUT, `${JSON.stringify({ machine: { cpus: cpus().length, node: process.version, loadAverageAtEnd: loadavg()[0] }, clusters: CLUSTERS, sessionsPerCluster: SESSIONS, latencyMs: LATENCY_MS, rounds: ROUNDS, ...r }, null, 2)}\n`);
   console.log(`written ${OUT}`);
 } finally {
   await responder.stop();
