@@ -6,6 +6,7 @@
  *   npm run bench                 all sizes
  *   npm run bench -- --quick      10,000 only (the CI smoke check; no time assertions)
  *   npm run bench -- --sizes 100000 --no-baseline
+ *   npm run bench -- --sizes 100000 --passes-only   the pass cases alone (no backtest, no fleet: side-by-side runs)
  *
  * In kill mode the reaper also runs with the re-check before each kill batch off ("reaper-no-recheck"), side
  * by side with the reaper as shipped, to measure what the re-check costs.
@@ -32,7 +33,7 @@ import type { CaseResult } from './case.ts';
 import { seed, startStandinProcess, THRESHOLDS } from './standin-process.ts';
 import { benchBacktest, formatBacktestBench } from './backtest.ts';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean' }, sizes: { type: 'string' }, 'no-baseline': { type: 'boolean' }, out: { type: 'string' } } });
+const { values } = parseArgs({ options: { quick: { type: 'boolean' }, sizes: { type: 'string' }, 'no-baseline': { type: 'boolean' }, 'passes-only': { type: 'boolean' }, out: { type: 'string' } } });
 const SIZES = values.quick ? [10_000] : values.sizes ? values.sizes.split(',').map(Number) : [10_000, 100_000, 1_000_000];
 const CASE_SOURCE = fileURLToPath(new URL('./case.ts', import.meta.url));
 // Cases run as plain JavaScript (esbuild, dependencies left as imports), not through tsx, so their
@@ -106,13 +107,15 @@ console.log(formatTable(results, [
   { header: 'VS BASE', value: ratio },
 ]));
 
-const backtest = await benchBacktest({ quick: values.quick === true, policiesDir: DEFAULT_POLICIES_DIR, log: (line) => process.stderr.write(`${line}\n`) });
-console.log(`\n${formatBacktestBench(backtest)}`);
-writeFileSync(OUT, `${JSON.stringify({ machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, thresholds: THRESHOLDS, results, backtest }, null, 2)}\n`);
+const backtest = values['passes-only'] ? null : await benchBacktest({ quick: values.quick === true, policiesDir: DEFAULT_POLICIES_DIR, log: (line) => process.stderr.write(`${line}\n`) });
+if (backtest) console.log(`\n${formatBacktestBench(backtest)}`);
+writeFileSync(OUT, `${JSON.stringify({ machine: { cpus: (await import('node:os')).cpus().length, node: process.version, loadAverageAtEnd: (await import('node:os')).loadavg()[0] }, thresholds: THRESHOLDS, results, ...(backtest ? { backtest } : {}) }, null, 2)}\n`);
 console.log(`\nwritten ${OUT}`);
 
-// The fleet case last: 20 clusters through one handler (4 small ones with --quick); its own table and file.
-console.log('');
-const fleet = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fleet.ts', import.meta.url)), ...(values.quick ? ['--quick', '--out', join(dirname(OUT), 'fleet.json')] : [])], { stdio: 'inherit' });
-const [fleetCode] = (await once(fleet, 'exit')) as [number];
-if (fleetCode !== 0) throw new Error(`the fleet case failed (exit ${fleetCode})`);
+if (!values['passes-only']) {
+  // The fleet case last: 20 clusters through one handler (4 small ones with --quick); its own table and file.
+  console.log('');
+  const fleet = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fleet.ts', import.meta.url)), ...(values.quick ? ['--quick', '--out', join(dirname(OUT), 'fleet.json')] : [])], { stdio: 'inherit' });
+  const [fleetCode] = (await once(fleet, 'exit')) as [number];
+  if (fleetCode !== 0) throw new Error(`the fleet case failed (exit ${fleetCode})`);
+}
