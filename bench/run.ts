@@ -25,39 +25,21 @@ import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
 import { formatTable } from '../src/util/table.ts';
 import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { startPutEventsResponder } from './putevents-responder.ts';
 import type { CaseResult } from './case.ts';
+import { buildCase, caseEnv, runCase } from './case-runner.ts';
 import { seed, startStandinProcess, THRESHOLDS } from './standin-process.ts';
 import { benchBacktest, formatBacktestBench } from './backtest.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, sizes: { type: 'string' }, 'no-baseline': { type: 'boolean' }, 'passes-only': { type: 'boolean' }, out: { type: 'string' } } });
 const SIZES = values.quick ? [10_000] : values.sizes ? values.sizes.split(',').map(Number) : [10_000, 100_000, 1_000_000];
-const CASE_SOURCE = fileURLToPath(new URL('./case.ts', import.meta.url));
-// Cases run as plain JavaScript (esbuild, dependencies left as imports), not through tsx, so their
-// time and memory are the code's own and not the TypeScript loader's.
-const CASE = fileURLToPath(new URL('./.build/case.mjs', import.meta.url));
-await build({ entryPoints: [CASE_SOURCE], bundle: true, packages: 'external', platform: 'node', format: 'esm', target: 'node20', outfile: CASE, logLevel: 'warning' });
+await buildCase();
 const OUT = values.out ?? fileURLToPath(new URL('./results.json', import.meta.url));
 
-function runCase(args: object, env: Record<string, string>): Promise<CaseResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CASE, JSON.stringify(args)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`case failed (${code}): ${err.slice(-2000)}`))));
-  });
-}
-
 const responder = await startPutEventsResponder();
-const env = {
-  AWS_ENDPOINT_URL_EVENTBRIDGE: responder.endpoint, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench',
-  NODE_NO_WARNINGS: '1',
-};
+const env = caseEnv(responder.endpoint);
 const results: (CaseResult & { size: number })[] = [];
 const impls: CaseResult['impl'][] = values['no-baseline'] ? ['reaper'] : ['reaper', 'baseline'];
 

@@ -25,8 +25,9 @@ const USERS = ['app', 'etl', 'web', 'report'].map((user) => ({ user, db: 'admin'
 /** Sessions per standinBulkCreateSessions command: one command's reply stays small. */
 const CHUNK = 100_000;
 
-export async function startStandinProcess(size: number): Promise<{ uri: string; child: ChildProcess; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [BIN, 'mongod', '--port', '0', '--txn-lifetime-seconds', '86400', '--max-sessions', String(size + 10_000)], { stdio: ['ignore', 'pipe', 'ignore'] });
+/** `extraArgs`: more `session-reaper mongod` options (e.g. --replset NAME --members 3). */
+export async function startStandinProcess(size: number, extraArgs: readonly string[] = []): Promise<{ uri: string; child: ChildProcess; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [BIN, 'mongod', '--port', '0', '--txn-lifetime-seconds', '86400', '--max-sessions', String(size + 10_000), ...extraArgs], { stdio: ['ignore', 'pipe', 'ignore'] });
   const [uri] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null) return;
