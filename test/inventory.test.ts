@@ -133,6 +133,12 @@ describe('the MongoDB adapter\'s document mapping', () => {
     assert.equal(a.uid, 'ab'.repeat(32));
   });
 
+  it('through a router, the client is the application in clientMetadata.mongos.client, not the router (client_s)', () => {
+    const a = toActivity({ type: 'op', shard: 'shard02', opid: 'shard02:77', client_s: '10.0.0.9:27017', clientMetadata: { driver: { name: 'nodejs', version: '7.9.0' }, mongos: { host: 'router:27017', client: '10.0.0.5:123', version: '8.0.4' } }, active: true });
+    assert.equal(a.client, '10.0.0.5:123');
+    assert.equal(a.clientDriver, 'nodejs 7.9.0');
+  });
+
   it('maps mongos $currentOp fields: string opids and client_s', () => {
     const a = toActivity({ type: 'op', opid: 'shard02:77', client_s: '10.0.0.5:123', active: true, secs_running: Long.fromNumber(12), effectiveUsers: [{ user: 'etl', db: 'admin' }] });
     assert.equal(a.opid, 'shard02:77');
