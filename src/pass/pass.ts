@@ -155,6 +155,9 @@ async function planStage(pass: PassContext, self: ReaperIdentity, scanned: Scan)
   return plan;
 }
 
+/** 6 HostUnreachable: a router's killSessions that missed some hosts (src/mongo/s/commands/kill_sessions_remote.cpp). */
+const HOST_UNREACHABLE_CODE = 6;
+
 type Target = KillTarget & { decision: Decision };
 
 /** Kill: the planned kills sent (or, in a dry run, recorded as planned); returns what was killed. */
@@ -195,7 +198,8 @@ async function killStage(pass: PassContext, plan: Plan): Promise<Target[]> {
       const names = outcomes.filter((x) => x.status !== 'killed').map((x) => `${x.member ?? 'primary'}: ${x.status === 'failed' ? x.error?.message ?? 'failed' : 'not attempted before the deadline'}`);
       const error = { ...(first?.error ?? {}), message: outcomes.length > 1 || o.member ? `not killed on ${names.join('; ')}` : (first?.error?.message ?? names.join('; ')) };
       journal.record(d, 'failed', { error, ...(o.batch ? { killBatch: o.batch } : {}), ...where });
-      if (outcomes.some((x) => x.status === 'killed')) killed.push(item);
+      // HostUnreachable from a router's killSessions: killed on every host it reached (verification re-reads).
+      if (outcomes.some((x) => x.status === 'killed' || x.error?.code === HOST_UNREACHABLE_CODE)) killed.push(item);
     } else {
       notAttempted++;
       journal.record(d, 'skipped', { why: 'not attempted: the pass reached its deadline before this kill was sent', ...where });

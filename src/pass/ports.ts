@@ -82,6 +82,8 @@ export interface Activity {
   member?: string;
   /** That member's state when it was read. */
   memberState?: MemberState;
+  /** Through mongos: the shard whose member reported it; absent for a router's own document. */
+  shard?: string;
 }
 
 /** Which replica-set members a pass reads and kills on: every data-bearing member, or the primary only. */
@@ -170,6 +172,11 @@ export interface MongoPort {
   killSessionsOn?(member: string, batch: readonly SessionKey[]): Promise<void>;
   /** killOp on the member the operation was seen on (opids are per process: never on another). */
   killOpOn?(member: string, opid: string): Promise<void>;
+  /**
+   * True when one killSessions through the main connection reaches every member (a mongos router sends it to
+   * every host of every shard): session kills then go out once, batched, not member by member.
+   */
+  killSessionsReachEveryMember?(): boolean;
 }
 
 // --- State across passes: one pass per cluster at a time ---

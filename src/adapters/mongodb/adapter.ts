@@ -6,7 +6,7 @@
  * $currentOp is projected down to the fields the inventory reads (its documents carry whole commands).
  */
 import { createHash } from 'node:crypto';
-import { Binary, BSON, MongoClient, type ClientSession, type Document, type MongoClientOptions, type TopologyDescription } from 'mongodb';
+import { Binary, BSON, MongoClient, MongoServerError, type ClientSession, type Document, type MongoClientOptions, type TopologyDescription } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
 import type { Activity, Coverage, ListedSession, MembersMode, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
 import { redactConnectionString, redactUri } from '../../util/redact.ts';
@@ -14,6 +14,7 @@ import { commandBatches } from './raw-cursor.ts';
 import { CURRENT_OP_PROJECTION, CURRENT_OP_UNSET, toActivity, uuidString } from './activity.ts';
 import { readListedSession } from './session-doc-reader.ts';
 import { MemberPool, type Member } from './members.ts';
+import { HOST_UNREACHABLE, hostUnreachableMessage, RouterPath } from './sharded.ts';
 
 export { CURRENT_OP_PROJECTION, toActivity, toListedSession, truncatedCommandName } from './activity.ts';
 
@@ -58,6 +59,9 @@ export class MongoAdapter implements MongoPort {
   /** Each member client's own session id, reported as the reaper's one session (see tagged()). */
   private readonly memberSessions = new Map<string, ClientSession>();
   private readonly pool: MemberPool | null;
+  /** Through mongos: the routers, the shards' members, and what is read and killed where (sharded.ts). */
+  private readonly router: RouterPath | null;
+  private sharded = false;
   /** The last discover()'s answer, updated when a member fails later in the pass. */
   private coverage: Coverage | null = null;
   private readonly count = (): void => {
@@ -73,6 +77,7 @@ export class MongoAdapter implements MongoPort {
       this.description = e.newDescription;
     });
     this.pool = uri ? new MemberPool(uri, { appName: REAPER_APP_NAME, monitorCommands: true, ...options }, (c) => c.on('commandStarted', this.count)) : null;
+    this.router = uri ? new RouterPath(uri, { appName: REAPER_APP_NAME, monitorCommands: true, ...options }, (c) => c.on('commandStarted', this.count)) : null;
   }
 
   /** Connects with command monitoring on (to count round trips) and the reaper's appName. */
@@ -114,6 +119,11 @@ export class MongoAdapter implements MongoPort {
       return { topology, setName: String(hello.setName ?? ''), members: [], notes: ['the adapter wraps a client it did not connect: only the server the driver selects is read'] };
     }
     this.coverage = await this.pool.discover(this.description, this.mode);
+    this.sharded = this.coverage.topology === 'mongos' && this.router !== null;
+    if (this.sharded) {
+      const wire = Math.min(...[...this.description.servers.values()].filter((sd) => sd.type === 'Mongos').map((sd) => sd.maxWireVersion));
+      this.coverage = await this.router!.discover(this.client, this.ownSession(), Number.isFinite(wire) ? wire : 0);
+    }
     return this.coverage;
   }
 
@@ -184,6 +194,15 @@ export class MongoAdapter implements MongoPort {
   async *listLocalSessions(): AsyncIterable<ListedSession[]> {
     const command = { aggregate: 1, pipeline: [{ $listLocalSessions: { allUsers: true } }], cursor: {} };
     const reader = this.listingReader('listLocalSessions');
+    if (this.sharded) {
+      // Each router's cache, on that router alone: a session used through one router is in its cache only.
+      yield await this.router!.listLocalSessions(async (c, session) => {
+        const all: ListedSession[] = [];
+        for await (const b of commandBatches(c.db('admin'), command, session, reader)) all.push(...b);
+        return all;
+      }, uuidString(this.ownSession().id?.id));
+      return;
+    }
     if (this.members().length === 0) {
       yield* commandBatches(this.client.db('admin'), command, this.ownSession(), reader);
       return;
@@ -207,6 +226,14 @@ export class MongoAdapter implements MongoPort {
     const decode = (docs: unknown[]): Activity[] => (tap
       ? docs.map((bytes) => (tap('currentOp', bytes as Uint8Array), toActivity(BSON.deserialize(bytes as Uint8Array))))
       : (docs as Document[]).map(toActivity));
+    if (this.sharded) {
+      const after = tap ? [] : [{ $project: { ...CURRENT_OP_PROJECTION, shard: 1, host: 1 } }, { $unset: CURRENT_OP_UNSET }];
+      const docs = (batch: unknown[]): Document[] => (tap
+        ? batch.map((bytes) => (tap('currentOp', bytes as Uint8Array), BSON.deserialize(bytes as Uint8Array)))
+        : batch as Document[]);
+      yield await this.router!.currentOp(this.client, this.ownSession(), after, options, docs, uuidString(this.ownSession().id?.id));
+      return;
+    }
     if (this.members().length === 0) {
       const cursor = this.client.db('admin').aggregate(pipeline, { session: this.ownSession(), ...options });
       while (await cursor.hasNext()) yield decode(cursor.readBufferedDocuments());
@@ -221,7 +248,18 @@ export class MongoAdapter implements MongoPort {
   }
 
   async killSessions(batch: readonly SessionKey[]): Promise<void> {
-    await this.client.db('admin').command(killSessionsCommand(batch), { session: this.ownSession() });
+    try {
+      await this.client.db('admin').command(killSessionsCommand(batch), { session: this.ownSession() });
+    } catch (e) {
+      if (!this.sharded || !(e instanceof MongoServerError) || e.code !== HOST_UNREACHABLE) throw e;
+      // Through a router: the hosts it reached did kill; the error says which it did not (verification re-reads).
+      throw Object.assign(new MongoStageError(hostUnreachableMessage(e), { cause: e }), { code: HOST_UNREACHABLE, codeName: 'HostUnreachable' });
+    }
+  }
+
+  /** Through mongos one killSessions reaches every host of every shard (kill_sessions_remote.cpp). */
+  killSessionsReachEveryMember(): boolean {
+    return this.sharded;
   }
 
   async killOp(opid: string): Promise<void> {
@@ -234,6 +272,7 @@ export class MongoAdapter implements MongoPort {
   }
 
   async killOpOn(member: string, opid: string): Promise<void> {
+    if (this.sharded) return this.router!.killOpOn(this.client, this.ownSession(), member, opid);
     const m = this.memberOrThrow(member);
     await m.client.db('admin').command(killOpCommand(opid), { session: this.memberSession(m) });
   }
@@ -253,6 +292,7 @@ export class MongoAdapter implements MongoPort {
     await Promise.all([...this.memberSessions.values()].map((s) => s.endSession().catch(() => {})));
     this.memberSessions.clear();
     await this.pool?.close();
+    await this.router?.close();
     if (this.ownsClient) await this.client.close();
   }
 }
