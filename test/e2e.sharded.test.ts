@@ -1,0 +1,199 @@
+/**
+ * End to end through mongos (the stand-in's sharded cluster, with access control): the reaper, as a cluster user
+ * holding only the least-privilege role (infra/mongodb-role.json), reads every member of every shard with one
+ * $currentOp {targetAllNodes} through the router, each router's own state (localOps, $listLocalSessions) over a
+ * connection to that router alone, and kills sessions with one killSessions through the router. Time passes on
+ * the cluster's injected clock, never by sleeping. Stand-in only: the test starts and stops members (a real
+ * cluster is not ours to stop); MONGODB_URI is not used here.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MongoClient, type ClientSession, type Document } from 'mongodb';
+import { MongoAdapter } from '../src/adapters/mongodb/adapter.ts';
+import { InMemoryAuditSink } from '../src/adapters/audit-sinks.ts';
+import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
+import { DEMO_THRESHOLDS } from '../src/demo/thresholds.ts';
+import { REAPER_ROLE_DOCUMENT } from '../src/demo/workload.ts';
+import { runPass, type PassOptions, type RunReport } from '../src/pass/pass.ts';
+import { loadPolicySet } from '../src/pass/policy/load.ts';
+import type { PolicySet } from '../src/pass/policy/types.ts';
+import { ManualClock } from '../standin/src/clock.ts';
+import { startShardedCluster, type RunningShardedCluster } from '../standin/src/sharding/cluster.ts';
+
+const PASSWORD = 'sharded-password';
+
+if (process.env.MONGODB_URI) console.log('# e2e.sharded: stand-in only (it stops shard members); MONGODB_URI is not used by this file');
+
+function options(now: () => number): PassOptions {
+  return { cluster: 'sharded-e2e', trigger: { type: 'cli' }, dryRun: false, maxKills: 100, maxKillShare: 1, batchSize: 100, concurrency: 2, source: 'mongodb.session-reaper', now };
+}
+
+async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
+
+const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e: { code?: number; codeName?: string }) => `${e.code} ${e.codeName}`);
+
+interface SetUp {
+  cluster: RunningShardedCluster;
+  clock: ManualClock;
+  policy: PolicySet;
+  connect(uri: string, appName: string): Promise<MongoClient>;
+  close(): Promise<void>;
+}
+
+async function setUp(): Promise<SetUp> {
+  const clock = new ManualClock();
+  // Shard-local users (direct connections to members; cluster users do not exist on the shards): bob runs on a
+  // secondary directly, and the reaper has its shard-local twin for killOp on secondaries.
+  const cluster = await startShardedCluster({
+    shards: 2, members: 3, routers: 2, params: { auth: true }, clock,
+    users: [`admin:${PASSWORD}:root`], shardUsers: [`bob:${PASSWORD}:root`, `reaper:${PASSWORD}:hostManager`],
+  });
+  const clients: MongoClient[] = [];
+  const connect = async (uri: string, appName: string): Promise<MongoClient> => {
+    const c = new MongoClient(uri, { appName, serverSelectionTimeoutMS: 5000 });
+    clients.push(c);
+    await c.connect();
+    return c;
+  };
+  const admin = await connect(cluster.uriFor('admin', PASSWORD), 'setup');
+  const adminDb = admin.db('admin');
+  await adminDb.command(REAPER_ROLE_DOCUMENT);
+  await adminDb.command({ createUser: 'reaper', pwd: PASSWORD, roles: [{ role: 'sessionReaper', db: 'admin' }] });
+  for (const u of ['alice', 'carol', 'dave']) await adminDb.command({ createUser: u, pwd: PASSWORD, roles: [{ role: 'readWrite', db: 'shop' }] });
+  await adminDb.command({ shardCollection: 'shop.orders', key: { _id: 'hashed' } });
+  await admin.db('shop').collection('orders').insertMany(Array.from({ length: 20 }, (_, i) => ({ _id: i as never, total: i })));
+  const policy = await loadPolicySet(DEFAULT_POLICIES_DIR, { overrides: { ...DEMO_THRESHOLDS, protectUnknownApplications: 0 } });
+  return {
+    cluster, clock, policy, connect,
+    close: async () => {
+      await Promise.all(clients.map((c) => c.close(true).catch(() => {})));
+      await cluster.stop();
+    },
+  };
+}
+
+async function pass(s: SetUp): Promise<RunReport> {
+  const mongo = await MongoAdapter.connect(s.cluster.uriFor('reaper', PASSWORD));
+  try {
+    return await runPass(mongo, s.policy, new InMemoryAuditSink(), options(() => s.clock.now()));
+  } finally {
+    await mongo.close();
+  }
+}
+
+function idOn(s: SetUp, shard: string): number {
+  for (let i = 0; ; i++) if (s.cluster.config.shardForId(i).name === shard) return i;
+}
+
+/** What a shard member reports for an app, over the shard-local user's direct connection. */
+async function seenOnMember(s: SetUp, host: string, appName: string): Promise<Document[]> {
+  const c = await s.connect(`mongodb://bob:${PASSWORD}@${host}/?directConnection=true&authSource=admin`, 'watch');
+  try {
+    return await c.db('admin').aggregate([{ $currentOp: { allUsers: true, idleSessions: true } }, { $match: { appName } }]).toArray();
+  } finally {
+    await c.close();
+  }
+}
+
+describe('a reaping pass through mongos, 2 shards x 3 members, 2 routers', () => {
+  let s: SetUp;
+  let report: RunReport;
+  let seen: Record<string, string>;
+  let routerKills: number[];
+  let daveId: string;
+
+  before(async () => {
+    // Prepare: alice leaves a transaction idle across both shards, bob runs an hour-long operation on a
+    // secondary of shard0, carol leaves a router cursor open, dave's session is known to router 1's cache only.
+    s = await setUp();
+    const { cluster } = s;
+    const alice = await s.connect(cluster.routerUri(0, 'alice', PASSWORD), 'orders-api');
+    const aliceSession: ClientSession = alice.startSession();
+    aliceSession.startTransaction();
+    const orders = alice.db('shop').collection('orders');
+    await orders.updateOne({ _id: idOn(s, 'shard0') as never }, { $set: { total: 100 } }, { session: aliceSession });
+    await orders.updateOne({ _id: idOn(s, 'shard1') as never }, { $set: { total: 101 } }, { session: aliceSession });
+
+    const secondary = cluster.shards[0]!.set.members[1]!.host;
+    const bob = await s.connect(`mongodb://bob:${PASSWORD}@${secondary}/?directConnection=true&authSource=admin`, 'reporting-job');
+    const bobOp = outcome(bob.db('admin').command({ sleep: 1, secs: 3600, lock: 'none' }, { session: bob.startSession() }));
+    await eventually('bob\'s operation runs on the secondary', async () => (await seenOnMember(s, secondary, 'reporting-job')).some((d) => d.active));
+
+    const carol = await s.connect(cluster.routerUri(0, 'carol', PASSWORD), 'analytics');
+    const cursor = carol.db('shop').collection('orders').find({}, { batchSize: 2, session: carol.startSession() });
+    await cursor.next();
+
+    const dave = await s.connect(cluster.routerUri(1, 'dave', PASSWORD), 'dave-app');
+    const daveSession = dave.startSession();
+    await dave.db('shop').collection('orders').findOne({}, { session: daveSession });
+    daveId = Buffer.from(daveSession.id!.id.buffer).toString('hex');
+
+    s.clock.advance(10_000);
+    const before0 = cluster.routers.map((r) => r.router.mongod.stats.killSessionsCalls);
+    // Act
+    report = await pass(s);
+    routerKills = cluster.routers.map((r, i) => r.router.mongod.stats.killSessionsCalls - before0[i]!);
+    seen = {
+      bob: await bobOp,
+      carol: await outcome(cursor.toArray()),
+      alice: await outcome(aliceSession.commitTransaction()),
+    };
+  });
+  after(() => s.close());
+
+  test('the pass covers both routers and all six shard members with their states', () => {
+    assert.equal(report.error, null);
+    assert.equal(report.coverage?.topology, 'mongos');
+    const expected = [
+      ...s.cluster.routers.map((r) => [r.host, 'MONGOS', true]),
+      ...s.cluster.shards.flatMap((sh) => sh.set.members.map((m, i) => [m.host, i === 0 ? 'PRIMARY' : 'SECONDARY', true])),
+    ];
+    assert.deepEqual(report.coverage?.members.map((m) => [m.host, m.state, m.covered]), expected);
+  });
+
+  test('the idle transaction across two shards is aborted (251) by one killSessions through one router', () => {
+    assert.equal(seen.alice, '251 NoSuchTransaction');
+    assert.equal(report.counts.killSessionsCalls, 1);
+    assert.deepEqual(routerKills.reduce((a, b) => a + b, 0), 1);
+    const row = report.decisions.find((d) => d.appName === 'orders-api');
+    assert.equal(row?.outcome, 'killed');
+    const shard0 = s.cluster.shards[0]!.set.members[0]!.host;
+    const shard1 = s.cluster.shards[1]!.set.members[0]!.host;
+    for (const h of [shard0, shard1]) assert.ok(row?.members.includes(h), `${h} in ${row?.members.join(', ')}`);
+  });
+
+  test('the runaway operation on a shard secondary is found there and interrupted (11601)', () => {
+    assert.equal(seen.bob, '11601 Interrupted');
+    const row = report.decisions.find((d) => d.appName === 'reporting-job');
+    assert.equal(row?.outcome, 'killed');
+    assert.deepEqual(row?.members, [s.cluster.shards[0]!.set.members[1]!.host]);
+  });
+
+  test('the stale router cursor is gone: getMore through the router gets 43', () => {
+    assert.equal(seen.carol, '43 CursorNotFound');
+  });
+
+  test('a session known only to the second router\'s cache is seen', async () => {
+    const uuid = `${daveId.slice(0, 8)}-${daveId.slice(8, 12)}-${daveId.slice(12, 16)}-${daveId.slice(16, 20)}-${daveId.slice(20)}`;
+    const listed = async (uri: string): Promise<string[]> => {
+      const mongo = await MongoAdapter.connect(uri);
+      try {
+        await mongo.discover();
+        const ids: string[] = [];
+        for await (const batch of mongo.listLocalSessions()) ids.push(...batch.map((x) => x.id));
+        return ids;
+      } finally {
+        await mongo.close();
+      }
+    };
+    assert.ok((await listed(s.cluster.uriFor('reaper', PASSWORD))).includes(uuid), 'through both routers');
+    assert.ok(!(await listed(s.cluster.routerUri(0, 'reaper', PASSWORD))).includes(uuid), 'not in router 0\'s cache');
+    assert.ok(report.counts.sessions >= 4);
+  });
+});
