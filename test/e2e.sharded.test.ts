@@ -17,6 +17,8 @@ import { REAPER_ROLE_DOCUMENT } from '../src/demo/workload.ts';
 import { runPass, type PassOptions, type RunReport } from '../src/pass/pass.ts';
 import { loadPolicySet } from '../src/pass/policy/load.ts';
 import type { PolicySet } from '../src/pass/policy/types.ts';
+import type { ServerVersion } from '../standin/src/mongod.ts';
+import { rawAuthenticated } from '../standin/test/scram-client.ts';
 import { ManualClock } from '../standin/src/clock.ts';
 import { startShardedCluster, type RunningShardedCluster } from '../standin/src/sharding/cluster.ts';
 
@@ -46,13 +48,19 @@ interface SetUp {
   close(): Promise<void>;
 }
 
-async function setUp(): Promise<SetUp> {
+interface SetUpOptions {
+  /** The reaper also exists as a shard-local user (killOp on secondaries); default true. */
+  reaperOnShards?: boolean;
+  version?: ServerVersion;
+}
+
+async function setUp(o: SetUpOptions = {}): Promise<SetUp> {
   const clock = new ManualClock();
   // Shard-local users (direct connections to members; cluster users do not exist on the shards): bob runs on a
   // secondary directly, and the reaper has its shard-local twin for killOp on secondaries.
   const cluster = await startShardedCluster({
-    shards: 2, members: 3, routers: 2, params: { auth: true }, clock,
-    users: [`admin:${PASSWORD}:root`], shardUsers: [`bob:${PASSWORD}:root`, `reaper:${PASSWORD}:hostManager`],
+    shards: 2, members: 3, routers: 2, params: { auth: true }, clock, ...(o.version ? { version: o.version } : {}),
+    users: [`admin:${PASSWORD}:root`], shardUsers: [`bob:${PASSWORD}:root`, ...(o.reaperOnShards === false ? [] : [`reaper:${PASSWORD}:hostManager`])],
   });
   const clients: MongoClient[] = [];
   const connect = async (uri: string, appName: string): Promise<MongoClient> => {
@@ -145,7 +153,7 @@ describe('a reaping pass through mongos, 2 shards x 3 members, 2 routers', () =>
       alice: await outcome(aliceSession.commitTransaction()),
     };
   });
-  after(() => s.close());
+  after(() => s?.close());
 
   test('the pass covers both routers and all six shard members with their states', () => {
     assert.equal(report.error, null);
@@ -195,5 +203,117 @@ describe('a reaping pass through mongos, 2 shards x 3 members, 2 routers', () =>
     assert.ok((await listed(s.cluster.uriFor('reaper', PASSWORD))).includes(uuid), 'through both routers');
     assert.ok(!(await listed(s.cluster.routerUri(0, 'reaper', PASSWORD))).includes(uuid), 'not in router 0\'s cache');
     assert.ok(report.counts.sessions >= 4);
+  });
+});
+
+/** alice's transaction, left idle after writing on both shards; `commit` says how it ends. */
+async function idleTransactionOnBothShards(s: SetUp): Promise<{ commit: () => Promise<string> }> {
+  const alice = await s.connect(s.cluster.routerUri(0, 'alice', PASSWORD), 'orders-api');
+  const session = alice.startSession();
+  session.startTransaction();
+  const orders = alice.db('shop').collection('orders');
+  await orders.updateOne({ _id: idOn(s, 'shard0') as never }, { $set: { total: 100 } }, { session });
+  await orders.updateOne({ _id: idOn(s, 'shard1') as never }, { $set: { total: 101 } }, { session });
+  return { commit: () => outcome(session.commitTransaction()) };
+}
+
+describe('through mongos with a shard member down', () => {
+  let s: SetUp;
+  after(() => s?.close());
+
+  test('the kill through the router reports HostUnreachable with the host it missed, and kills on the others', async () => {
+    // Prepare
+    s = await setUp();
+    const alice = await idleTransactionOnBothShards(s);
+    const down = s.cluster.shards[0]!.set.members[2]!;
+    await down.stop();
+    s.clock.advance(10_000);
+    // Act
+    const report = await pass(s);
+    // Assess
+    assert.equal(await alice.commit(), '251 NoSuchTransaction', 'aborted on the primaries, which the router reached');
+    const row = report.decisions.find((d) => d.appName === 'orders-api');
+    assert.equal(row?.outcome, 'failed');
+    assert.equal(row?.error?.code, 6);
+    assert.match(row?.error?.message ?? '', new RegExp(`did not reach ${down.host} \\(6 HostUnreachable`));
+    assert.match(row?.error?.message ?? '', /killed on every host it reached/);
+    // targetAllNodes fails as a whole with a member down: the primaries are read, every secondary named as not covered.
+    const secondaries = s.cluster.shards.flatMap((sh) => sh.set.members.slice(1).map((m) => m.host));
+    const notCovered = report.coverage?.members.filter((m) => !m.covered) ?? [];
+    assert.deepEqual(notCovered.map((m) => m.host).sort(), [...secondaries].sort());
+    assert.match(notCovered.find((m) => m.host === down.host)?.why ?? '', /did not answer/);
+    assert.match(report.coverage?.notes.join('\n') ?? '', /targetAllNodes failed .*only each shard's primary was read/);
+    assert.equal(report.killFailures[0]?.error.code, 6);
+    assert.deepEqual(report.stillRunning, []);
+  });
+});
+
+describe('a sessionless operation on a shard secondary', () => {
+  let s: SetUp | undefined;
+  after(() => s?.close());
+
+  async function sessionlessOnSecondary(o: SetUpOptions): Promise<{ s: SetUp; host: string; reply: Promise<Document | null>; end: () => void }> {
+    const set = await setUp(o);
+    const member = set.cluster.shards[0]!.set.members[1]!;
+    const bob = await rawAuthenticated(member.port, 'bob', PASSWORD);
+    const reply = bob.command({ sleep: 1, secs: 3600, lock: 'none' });
+    await eventually('the sessionless operation runs on the secondary', async () => (await seenOnMember(set, member.host, 'sessionless')).some((d) => d.active && !d.lsid));
+    set.clock.advance(10_000);
+    return { s: set, host: member.host, reply, end: () => bob.raw.end() };
+  }
+
+  test('is killed by its number over a direct connection to that member (the reaper\'s shard-local user)', async () => {
+    // Prepare
+    const run = await sessionlessOnSecondary({});
+    s = run.s;
+    // Act
+    const report = await pass(s);
+    // Assess
+    const reply = await run.reply;
+    run.end();
+    assert.equal(reply?.code, 11601);
+    const row = report.decisions.find((d) => d.target === 'operation' && d.appName === 'sessionless');
+    assert.equal(row?.outcome, 'killed');
+    assert.deepEqual(row?.memberKills, [{ host: run.host, outcome: 'killed' }]);
+    assert.equal(report.counts.killOpCalls, 1);
+    await s.close();
+    s = undefined;
+  });
+
+  test('without a shard-local reaper it is not killed, and the failure says why and what to do', async () => {
+    // Prepare
+    const run = await sessionlessOnSecondary({ reaperOnShards: false });
+    s = run.s;
+    // Act
+    const report = await pass(s);
+    // Assess: still running on the secondary; never sent as "shard:opid" (that would reach the primary).
+    const still = (await seenOnMember(s, run.host, 'sessionless')).filter((d) => d.active && !d.lsid);
+    run.end();
+    assert.equal(still.length, 1);
+    const row = report.decisions.find((d) => d.target === 'operation' && d.appName === 'sessionless');
+    assert.equal(row?.outcome, 'failed');
+    assert.match(row?.error?.message ?? '', new RegExp(`runs on ${run.host}, a SECONDARY member of shard shard0; "shard:opid" through the router would reach the primary`));
+    assert.match(row?.error?.message ?? '', /create the reaper as a shard-local user on shard0/);
+  });
+});
+
+describe('through mongos before 7.1 (no targetAllNodes)', () => {
+  let s: SetUp;
+  after(() => s?.close());
+
+  test('the shards\' primaries are read, the secondaries named as not covered with the reason', async () => {
+    // Prepare
+    s = await setUp({ version: { version: '7.0.14', maxWireVersion: 21 } });
+    const alice = await idleTransactionOnBothShards(s);
+    s.clock.advance(10_000);
+    // Act
+    const report = await pass(s);
+    // Assess
+    assert.equal(await alice.commit(), '251 NoSuchTransaction');
+    const secondaries = s.cluster.shards.flatMap((sh) => sh.set.members.slice(1).map((m) => m.host));
+    const notCovered = report.coverage?.members.filter((m) => !m.covered) ?? [];
+    assert.deepEqual(notCovered.map((m) => m.host), secondaries);
+    for (const m of notCovered) assert.match(m.why ?? '', /wire version 21, before 7\.1 \$currentOp through mongos has no targetAllNodes/);
+    assert.match(report.unfinished ?? '', /not covered/);
   });
 });
