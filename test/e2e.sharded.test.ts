@@ -3,12 +3,15 @@
  * holding only the least-privilege role (infra/mongodb-role.json), reads every member of every shard with one
  * $currentOp {targetAllNodes} through the router, each router's own state (localOps, $listLocalSessions) over a
  * connection to that router alone, and kills sessions with one killSessions through the router. Time passes on
- * the cluster's injected clock, never by sleeping. Stand-in only: the test starts and stops members (a real
- * cluster is not ours to stop); MONGODB_URI is not used here.
+ * the cluster's injected clock, never by sleeping. When MONGODB_URI names a mongos (a test cluster, with a root
+ * user: the pass kills what the default policies target), the router cases run there too, waiting for real time;
+ * the cases that stop a member or need shard-local users are the stand-in's only.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { MongoClient, type ClientSession, type Document } from 'mongodb';
+import { ConnectionString } from 'mongodb-connection-string-url';
 import { MongoAdapter } from '../src/adapters/mongodb/adapter.ts';
 import { InMemoryAuditSink } from '../src/adapters/audit-sinks.ts';
 import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
@@ -24,7 +27,10 @@ import { startShardedCluster, type RunningShardedCluster } from '../standin/src/
 
 const PASSWORD = 'sharded-password';
 
-if (process.env.MONGODB_URI) console.log('# e2e.sharded: stand-in only (it stops shard members); MONGODB_URI is not used by this file');
+const REAL_URI = process.env.MONGODB_URI;
+console.log(REAL_URI
+  ? '# e2e.sharded: on the stand-in\'s sharded cluster, and through the real mongos in MONGODB_URI (if it is one) for what needs no stopped member and no shard-local user'
+  : '# e2e.sharded: MONGODB_URI is not set: the stand-in\'s sharded cluster only (set MONGODB_URI to a mongos, with a root user, to run the router cases against a real cluster too)');
 
 function options(now: () => number): PassOptions {
   return { cluster: 'sharded-e2e', trigger: { type: 'cli' }, dryRun: false, maxKills: 100, maxKillShare: 1, batchSize: 100, concurrency: 2, source: 'mongodb.session-reaper', now };
@@ -95,6 +101,11 @@ async function pass(s: SetUp): Promise<RunReport> {
   }
 }
 
+function uuidOf(session: ClientSession): string {
+  const h = Buffer.from(session.id!.id.buffer).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
 function idOn(s: SetUp, shard: string): number {
   for (let i = 0; ; i++) if (s.cluster.config.shardForId(i).name === shard) return i;
 }
@@ -140,7 +151,7 @@ describe('a reaping pass through mongos, 2 shards x 3 members, 2 routers', () =>
     const dave = await s.connect(cluster.routerUri(1, 'dave', PASSWORD), 'dave-app');
     const daveSession = dave.startSession();
     await dave.db('shop').collection('orders').findOne({}, { session: daveSession });
-    daveId = Buffer.from(daveSession.id!.id.buffer).toString('hex');
+    daveId = uuidOf(daveSession);
 
     s.clock.advance(10_000);
     const before0 = cluster.routers.map((r) => r.router.mongod.stats.killSessionsCalls);
@@ -188,7 +199,7 @@ describe('a reaping pass through mongos, 2 shards x 3 members, 2 routers', () =>
   });
 
   test('a session known only to the second router\'s cache is seen', async () => {
-    const uuid = `${daveId.slice(0, 8)}-${daveId.slice(8, 12)}-${daveId.slice(12, 16)}-${daveId.slice(16, 20)}-${daveId.slice(20)}`;
+    const uuid = daveId;
     const listed = async (uri: string): Promise<string[]> => {
       const mongo = await MongoAdapter.connect(uri);
       try {
@@ -315,5 +326,115 @@ describe('through mongos before 7.1 (no targetAllNodes)', () => {
     assert.deepEqual(notCovered.map((m) => m.host), secondaries);
     for (const m of notCovered) assert.match(m.why ?? '', /wire version 21, before 7\.1 \$currentOp through mongos has no targetAllNodes/);
     assert.match(report.unfinished ?? '', /not covered/);
+  });
+});
+
+describe('through a real mongos (MONGODB_URI)', { skip: REAL_URI ? false : 'MONGODB_URI is not set' }, () => {
+  const suffix = randomBytes(3).toString('hex');
+  const dbName = `reaper_e2e_${suffix}`;
+  const clients: MongoClient[] = [];
+  let admin: MongoClient;
+  let notMongos = '';
+  let routers: string[] = [];
+  let report: RunReport;
+  let seen: Record<string, string> = {};
+  let daveId = '';
+
+  const connect = async (uri: string, appName: string): Promise<MongoClient> => {
+    const c = new MongoClient(uri, { appName, serverSelectionTimeoutMS: 10_000 });
+    clients.push(c);
+    await c.connect();
+    return c;
+  };
+  const uriAs = (user: string, host?: string): string => {
+    const cs = new ConnectionString(REAL_URI!);
+    cs.username = encodeURIComponent(`${user}_${suffix}`);
+    cs.password = PASSWORD;
+    cs.searchParams.set('authSource', 'admin');
+    if (host) cs.hosts = [host];
+    return cs.toString();
+  };
+
+  before(async () => {
+    admin = await connect(REAL_URI!, 'setup');
+    const hello = await admin.db('admin').command({ hello: 1 });
+    if (hello.msg !== 'isdbgrid') {
+      notMongos = 'MONGODB_URI does not name a mongos (hello.msg is not "isdbgrid")';
+      return;
+    }
+    routers = new ConnectionString(REAL_URI!).hosts;
+    const adminDb = admin.db('admin');
+    await adminDb.command({ ...REAPER_ROLE_DOCUMENT, createRole: `sessionReaper_${suffix}` });
+    await adminDb.command({ createUser: `reaper_${suffix}`, pwd: PASSWORD, roles: [{ role: `sessionReaper_${suffix}`, db: 'admin' }] });
+    for (const u of ['alice', 'carol', 'dave']) await adminDb.command({ createUser: `${u}_${suffix}`, pwd: PASSWORD, roles: [{ role: 'readWrite', db: dbName }] });
+    await adminDb.command({ enableSharding: dbName }).catch(() => {});
+    await adminDb.command({ shardCollection: `${dbName}.orders`, key: { _id: 'hashed' } });
+    await admin.db(dbName).collection('orders').insertMany(Array.from({ length: 40 }, (_, i) => ({ _id: i as never, total: i })));
+
+    // alice's transaction writes every document: with a hashed key over two or more shards it has a participant on each.
+    const alice = await connect(uriAs('alice', routers[0]), 'orders-api');
+    const aliceSession: ClientSession = alice.startSession();
+    aliceSession.startTransaction();
+    await alice.db(dbName).collection('orders').updateMany({}, { $inc: { total: 1 } }, { session: aliceSession });
+    const carol = await connect(uriAs('carol', routers[0]), 'analytics');
+    const cursor = carol.db(dbName).collection('orders').find({}, { batchSize: 2, session: carol.startSession() });
+    await cursor.next();
+    if (routers.length > 1) {
+      const dave = await connect(uriAs('dave', routers[1]), 'dave-app');
+      const daveSession = dave.startSession();
+      await dave.db(dbName).collection('orders').findOne({}, { session: daveSession });
+      daveId = uuidOf(daveSession);
+    }
+    // A real server's clock cannot be moved: past the demo thresholds (1 s idle), for real.
+    await new Promise((r) => setTimeout(r, 3_000));
+    const mongo = await MongoAdapter.connect(uriAs('reaper'));
+    try {
+      const policy = await loadPolicySet(DEFAULT_POLICIES_DIR, { overrides: { ...DEMO_THRESHOLDS, protectUnknownApplications: 0 } });
+      report = await runPass(mongo, policy, new InMemoryAuditSink(), options(() => Date.now()));
+    } finally {
+      await mongo.close();
+    }
+    seen = { carol: await outcome(cursor.toArray()), alice: await outcome(aliceSession.commitTransaction()) };
+  });
+  after(async () => {
+    if (admin && !notMongos) {
+      await admin.db(dbName).dropDatabase().catch(() => {});
+      for (const u of ['reaper', 'alice', 'carol', 'dave']) await admin.db('admin').command({ dropUser: `${u}_${suffix}` }).catch(() => {});
+      await admin.db('admin').command({ dropRole: `sessionReaper_${suffix}` }).catch(() => {});
+    }
+    await Promise.all(clients.map((c) => c.close(true).catch(() => {})));
+  });
+
+  test('the coverage names every router and shard member', (t) => {
+    if (notMongos) return t.skip(notMongos);
+    assert.equal(report.error, null);
+    assert.equal(report.coverage?.topology, 'mongos');
+    assert.deepEqual(report.coverage?.members.filter((m) => m.state === 'MONGOS').map((m) => m.host), routers);
+    assert.ok((report.coverage?.members.filter((m) => m.state !== 'MONGOS').length ?? 0) >= 2, JSON.stringify(report.coverage));
+  });
+
+  test('the idle transaction across the shards is aborted (251) by one killSessions through the router', (t) => {
+    if (notMongos) return t.skip(notMongos);
+    assert.equal(seen.alice, '251 NoSuchTransaction');
+    assert.equal(report.decisions.find((d) => d.appName === 'orders-api')?.outcome, 'killed');
+  });
+
+  test('the stale router cursor is gone: getMore through the router gets 43', (t) => {
+    if (notMongos) return t.skip(notMongos);
+    assert.equal(seen.carol, '43 CursorNotFound');
+  });
+
+  test('a session known only to the second router\'s cache is seen', async (t) => {
+    if (notMongos) return t.skip(notMongos);
+    if (routers.length < 2) return t.skip('MONGODB_URI names one router');
+    const mongo = await MongoAdapter.connect(uriAs('reaper'));
+    try {
+      await mongo.discover();
+      const ids: string[] = [];
+      for await (const batch of mongo.listLocalSessions()) ids.push(...batch.map((x) => x.id));
+      assert.ok(ids.includes(daveId));
+    } finally {
+      await mongo.close();
+    }
   });
 });
