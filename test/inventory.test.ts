@@ -29,6 +29,25 @@ describe('inventory join', () => {
     assert.deepEqual(inv.sessions.map((s) => s.user), ['alice@admin', 'bob@admin']);
   });
 
+  it('through mongos, one session seen on two shards\' members and on its router is one record: where it holds what', () => {
+    // Prepare: a transaction with a participant on each shard, and the router's own state for it.
+    const b = new InventoryBuilder(NOW, SELF);
+    const txn = { openSeconds: 100, activeSeconds: 1, inactiveSeconds: 99, prepared: false, expiresAtMs: 0 };
+    // Act
+    b.addActivity(activity({ type: 'idleSession', sessionId: ID_1, uid: UID_A, active: false, txn, member: 'sh0-a:27018', memberState: 'PRIMARY', shard: 'shard0' }));
+    b.addActivity(activity({ type: 'idleSession', sessionId: ID_1, uid: UID_A, active: false, txn, member: 'sh1-a:27018', memberState: 'PRIMARY', shard: 'shard1' }));
+    b.addActivity(activity({ type: 'idleSession', sessionId: ID_1, uid: UID_A, active: false, txn, member: 'router:27017', memberState: 'MONGOS' }));
+    b.addActivity(activity({ type: 'idleCursor', sessionId: ID_1, uid: UID_A, active: false, member: 'sh1-b:27018', memberState: 'SECONDARY', shard: 'shard1', cursorLastAccessMs: NOW - 5_000 }));
+    const inv = b.build();
+    // Assess
+    assert.equal(inv.sessions.length, 1);
+    const [f] = inv.sessions;
+    assert.deepEqual(f!.shards, ['shard0', 'shard1']);
+    assert.deepEqual(f!.members, ['sh0-a:27018', 'sh1-a:27018', 'router:27017', 'sh1-b:27018']);
+    assert.deepEqual(f!.memberStates, ['PRIMARY', 'MONGOS', 'SECONDARY']);
+    assert.equal(f!.onSecondary, true);
+  });
+
   it('lastUse is the most recent of $listSessions (flushed) and $listLocalSessions (exact)', () => {
     const b = new InventoryBuilder(NOW, SELF);
     b.addListed({ id: ID_1, uid: UID_A, lastUseMs: NOW - 300_000, user: 'alice@admin' }, 'listSessions');

@@ -137,12 +137,17 @@ export interface SessionFacts {
   isReaperSession: boolean;
   /** The session belongs to the user the reaper is authenticated as. */
   isReaperUser: boolean;
-  /** Replica-set members (host:port) where it holds an operation, transaction or cursor; [] on a standalone. */
+  /**
+   * Replica-set members (host:port) where it holds an operation, transaction or cursor; through mongos the shard
+   * members and routers; [] on a standalone.
+   */
   members: string[];
   /** Distinct states ("PRIMARY", "SECONDARY") of those members. */
   memberStates: string[];
   /** It holds something on a secondary. */
   onSecondary: boolean;
+  /** Through mongos: the shards where it holds something; [] elsewhere. */
+  shards: string[];
 }
 
 const LISTINGS: readonly FactSource[] = ['listSessions', 'listLocalSessions'];
@@ -203,9 +208,10 @@ export const FACT_CATALOGUE: readonly FactSpec[] = [
   { name: 'longestCursorIdleSeconds', type: 'number', unit: 's', from: ['idleCursor'], perSession: 'max', meaning: 'Longest time since one of its cursors was last used' },
   { name: 'isReaperSession', type: 'boolean', unit: '', from: ['reaper'], perSession: 'session', meaning: 'The session the reaper itself uses' },
   { name: 'isReaperUser', type: 'boolean', unit: '', from: ['reaper'], perSession: 'session', meaning: 'The session belongs to the reaper\'s own user' },
-  { name: 'members', type: 'string[]', unit: 'host:port', from: ALL_DOCS, perSession: 'list', meaning: 'Replica-set members where it holds an operation, transaction or cursor (the kill goes to each); [] on a standalone, a one-member set, through mongos or with --members primary' },
+  { name: 'members', type: 'string[]', unit: 'host:port', from: ALL_DOCS, perSession: 'list', meaning: 'Replica-set members where it holds an operation, transaction or cursor (the kill goes to each); through mongos the shard members and routers (one killSessions through the router reaches them all); [] on a standalone, a one-member set or with --members primary' },
   { name: 'memberStates', type: 'string[]', unit: '"PRIMARY", "SECONDARY"', from: ALL_DOCS, perSession: 'list', meaning: 'Distinct states of those members' },
   { name: 'onSecondary', type: 'boolean', unit: '', from: ALL_DOCS, perSession: 'any', meaning: 'It holds something on a secondary (reads with a secondary read preference)' },
+  { name: 'shards', type: 'string[]', unit: 'shard name', from: ALL_DOCS, perSession: 'list', meaning: 'Through mongos: the shards where it holds an operation, transaction or cursor (a transaction\'s participants); [] elsewhere' },
 ];
 
 /** Facts that can be unknown (null): a session's identity, seen or not in this pass. */
@@ -235,7 +241,7 @@ export function resetFacts(f: SessionFacts, target: SessionFacts['target'] = 'se
   f.childSessionDocs = 0; f.holdsNothing = true; f.hasTransaction = false; f.txnOpenSeconds = 0; f.txnActiveSeconds = 0;
   f.txnInactiveSeconds = 0; f.txnPrepared = false; f.txnExpiresInSeconds = 0; f.cursorCount = 0; f.longestCursorIdleSeconds = 0;
   f.isReaperSession = false; f.isReaperUser = false;
-  f.members = NO_STRINGS; f.memberStates = NO_STRINGS; f.onSecondary = false;
+  f.members = NO_STRINGS; f.memberStates = NO_STRINGS; f.onSecondary = false; f.shards = NO_STRINGS;
   return f;
 }
 
