@@ -21,7 +21,8 @@ import { loadPolicySet } from '../src/pass/policy/load.ts';
 import type { PolicySet } from '../src/pass/policy/types.ts';
 
 interface CaseInput {
-  impl: 'reaper' | 'baseline';
+  /** "reaper-no-recheck": the reaper with the re-check before each kill batch off, to measure its cost. */
+  impl: 'reaper' | 'reaper-no-recheck' | 'baseline';
   mode: 'dry-run' | 'kill';
   uri: string;
   thresholds: Record<string, number>;
@@ -39,6 +40,8 @@ export interface CaseResult {
   totalMs: number;
   roundTrips: number;
   killSessionsCalls: number;
+  /** Re-check round trips before the kill batches. */
+  rechecks: number;
   putEventsCalls: number;
   peakRssMb: number;
   evaluationRate: number;
@@ -46,20 +49,27 @@ export interface CaseResult {
 
 const silent = { error: (m: string) => process.stderr.write(`${m}\n`), warn: () => {} };
 
+/**
+ * The stand-in answers one command at a time: a $currentOp over 100,000 sessions (the inventory's, and each kill
+ * batch's re-check) holds its event loop, and with it the driver's heartbeats, for longer than the default 30 s
+ * connectTimeoutMS on a loaded machine, and the driver would then drop the connection mid-pass.
+ */
+const STANDIN_TIMEOUTS = { connectTimeoutMS: 600_000, socketTimeoutMS: 0 };
+
 async function reaperCase(input: CaseInput, policy: PolicySet): Promise<CaseResult> {
-  const mongo = await MongoAdapter.connect(input.uri);
+  const mongo = await MongoAdapter.connect(input.uri, STANDIN_TIMEOUTS);
   const sink = new EventBridgeAuditSink({ client: createEventBridgeClient(), eventBusName: input.bus, logger: silent });
   const t0 = performance.now();
   const report = await runPass(mongo, policy, sink, {
     cluster: 'bench', trigger: { type: 'cli', name: 'bench' }, dryRun: input.mode === 'dry-run', maxKills: 10_000_000, maxKillShare: 1,
-    batchSize: 10_000, concurrency: 4, source: 'mongodb.session-reaper',
+    batchSize: 10_000, concurrency: 4, source: 'mongodb.session-reaper', recheck: input.impl !== 'reaper-no-recheck',
   });
   const totalMs = performance.now() - t0;
   await mongo.close();
   if (report.error) throw new Error(report.error);
   return {
-    impl: 'reaper', mode: input.mode, sessions: report.counts.sessions, kills: report.dryRun ? report.counts.planned : report.counts.killed,
-    events: report.audit.events, stagesMs: report.stages, totalMs, roundTrips: report.roundTrips, killSessionsCalls: report.counts.killSessionsCalls,
+    impl: input.impl, mode: input.mode, sessions: report.counts.sessions, kills: report.dryRun ? report.counts.planned : report.counts.killed,
+    events: report.audit.events, stagesMs: report.stages, totalMs, roundTrips: report.roundTrips, killSessionsCalls: report.counts.killSessionsCalls, rechecks: report.rechecks,
     putEventsCalls: report.audit.putEventsCalls, peakRssMb: process.resourceUsage().maxRSS / 1024,
     evaluationRate: (report.counts.sessions + report.counts.sessionlessOps) / (report.stages.evaluate / 1000),
   };
@@ -68,7 +78,7 @@ async function reaperCase(input: CaseInput, policy: PolicySet): Promise<CaseResu
 async function baselineCase(input: CaseInput, policy: PolicySet): Promise<CaseResult> {
   const mongo = await MongoAdapter.connect(input.uri);
   const client: EventBridgeClient = createEventBridgeClient();
-  const stages: Record<StageName, number> = { inventory: 0, evaluate: 0, plan: 0, kill: 0, verify: 0, audit: 0 };
+  const stages: Record<StageName, number> = { inventory: 0, evaluate: 0, plan: 0, sightings: 0, kill: 0, verify: 0, audit: 0 };
   const time = async <T>(s: StageName, fn: () => Promise<T> | T): Promise<T> => {
     const t = performance.now();
     try {
@@ -117,12 +127,12 @@ async function baselineCase(input: CaseInput, policy: PolicySet): Promise<CaseRe
   await mongo.close();
   return {
     impl: 'baseline', mode: input.mode, sessions: inventory.sessions.length, kills: plan.kills.length, events: events.length, stagesMs: stages, totalMs,
-    roundTrips, killSessionsCalls, putEventsCalls, peakRssMb: process.resourceUsage().maxRSS / 1024,
+    roundTrips, killSessionsCalls, rechecks: 0, putEventsCalls, peakRssMb: process.resourceUsage().maxRSS / 1024,
     evaluationRate: records.length / (stages.evaluate / 1000),
   };
 }
 
 const input = JSON.parse(process.argv[2]!) as CaseInput;
 const policy = await loadPolicySet(input.policiesDir, { overrides: input.thresholds, env: {} });
-const result = input.impl === 'reaper' ? await reaperCase(input, policy) : await baselineCase(input, policy);
+const result = input.impl !== 'baseline' ? await reaperCase(input, policy) : await baselineCase(input, policy);
 process.stdout.write(`${JSON.stringify(result)}\n`);

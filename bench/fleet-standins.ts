@@ -1,7 +1,7 @@
 /**
  * The fleet benchmark's clusters: one stand-in per cluster, all in this process (as servers would be, apart
  * from the reaper's process), each behind a simulated network (replyLatencyMs per reply) and seeded with the
- * benchmarks' inventory (bench/seed.ts). Prints {"name": uri, ...} as one JSON line, then serves until SIGTERM.
+ * benchmarks' inventory (bench/standin-process.ts). Prints {"name": uri, ...} as one JSON line, then serves until SIGTERM.
  *
  *   node bench/.build/fleet-standins.mjs '{"names":["d0","d1"],"sessions":2000,"latencyMs":30}'
  */

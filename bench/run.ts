@@ -7,8 +7,11 @@
  *   npm run bench -- --quick      10,000 only (the CI smoke check; no time assertions)
  *   npm run bench -- --sizes 100000 --no-baseline
  *
- * Inventory per size: bench/standin-process.ts (about a tenth of the sessions are killed). The fleet case (20
- * clusters behind a simulated network, all passes through the reaper function's handler) is bench/fleet.ts, run last.
+ * In kill mode the reaper also runs with the re-check before each kill batch off ("reaper-no-recheck"), side
+ * by side with the reaper as shipped, to measure what the re-check costs.
+ *
+ * Inventory per size: bench/standin-process.ts (about a tenth of the sessions are killed). The fleet case (20 clusters
+ * behind a simulated network, all passes through the reaper function's handler) is bench/fleet.ts, run last.
  *
  * The stand-in runs in its own process (as a server would) and each case in a fresh process, so the
  * peak RSS reported is the pass's alone.
@@ -55,11 +58,11 @@ const env = {
   NODE_NO_WARNINGS: '1',
 };
 const results: (CaseResult & { size: number })[] = [];
-const impls: ('reaper' | 'baseline')[] = values['no-baseline'] ? ['reaper'] : ['reaper', 'baseline'];
+const impls: CaseResult['impl'][] = values['no-baseline'] ? ['reaper'] : ['reaper', 'baseline'];
 
 for (const size of SIZES) {
   for (const mode of ['dry-run', 'kill'] as const) {
-    for (const impl of impls) {
+    for (const impl of mode === 'kill' ? [...impls, 'reaper-no-recheck' as const] : impls) {
       // Kills change the server's state: every kill-mode case gets a freshly seeded stand-in; the dry-run
       // cases share one.
       const standin = await startStandinProcess(size);
@@ -96,6 +99,7 @@ console.log(formatTable(results, [
   { header: 'TOTAL ms', value: (r) => ms(r.totalMs) },
   { header: 'TRIPS', value: (r) => r.roundTrips },
   { header: 'KILLSESS', value: (r) => r.killSessionsCalls },
+  { header: 'RECHECKS', value: (r) => r.rechecks ?? 0 },
   { header: 'PUTEVENTS', value: (r) => r.putEventsCalls },
   { header: 'RSS MB', value: (r) => ms(r.peakRssMb) },
   { header: 'EVAL/s', value: (r) => ms(r.evaluationRate) },

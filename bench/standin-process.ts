@@ -16,7 +16,8 @@ import { MongoClient } from 'mongodb';
 // The synthetic cursor sessions show only their idle cursors, which carry no appName (as on a real server), so
 // the default set would protect them all (application-unknown); lifting that keeps the kill mix (about a tenth
 // of the sessions) the same as before that protection existed, so results stay comparable across versions.
-export const THRESHOLDS = { idleTransactionSeconds: 60, runawayOperationSeconds: 300, staleCursorIdleSeconds: 900, protectUnknownApplications: 0 };
+// minSightings 1: a benchmark case is one pass, so the idle rules act on their first sighting.
+export const THRESHOLDS = { idleTransactionSeconds: 60, runawayOperationSeconds: 300, staleCursorIdleSeconds: 900, protectUnknownApplications: 0, minSightings: 1 };
 
 export const BIN = fileURLToPath(new URL('../bin/session-reaper.mjs', import.meta.url));
 const APPS = ['orders-api', 'billing', 'analytics', 'search', 'checkout', 'inventory', 'reporting', 'notifications', 'mongodump', 'admin-console'];
@@ -35,8 +36,12 @@ export async function startStandinProcess(size: number): Promise<{ uri: string; 
   return { uri, child, stop };
 }
 
-/** `firstSeed` varies the sessions between stand-ins (ids, ages, which hold what). */
-export async function seed(uri: string, size: number, firstSeed = 1): Promise<void> {
+/**
+ * `firstSeed` varies the sessions between stand-ins (ids, ages, which hold what). spreadOverMembers (a
+ * replica-set stand-in): operations and cursors are dealt round-robin over the members, transactions go to the
+ * primary (standinBulkCreateSessions, standin/src/commands/sessions.ts).
+ */
+export async function seed(uri: string, size: number, firstSeed = 1, spreadOverMembers = false): Promise<void> {
   const c = new MongoClient(uri);
   await c.connect();
   for (let done = 0, chunk = 0; done < size; done += CHUNK, chunk++) {
@@ -47,6 +52,7 @@ export async function seed(uri: string, size: number, firstSeed = 1): Promise<vo
       runningOps: Math.round(n * 0.05), opSecondsRunning: { min: 10, max: 600 },
       idleTransactions: Math.round(n * 0.02), txnInactiveSeconds: { min: 120, max: 600 },
       cursors: Math.round(n * 0.1), cursorIdleSeconds: { min: 300, max: 1800 },
+      ...(spreadOverMembers ? { spreadOverMembers: true } : {}),
     });
   }
   await c.close();

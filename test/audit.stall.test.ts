@@ -139,8 +139,9 @@ describe('session-reaper run with EventBridge stalled after 150 kills', () => {
   });
 
   /** `auditTimeout`: long enough, for the half-stalled endpoint, to have the first request answered on a loaded machine. */
+  // One run per test: the idle rule kills on its first sighting (--min-sightings 1).
   const run = (auditTimeout: number) => cli(
-    ['run', '--uri', standin.uri, '--audit', 'eventbridge:bus', '--max-kill-share', '1', '--batch-size', '10'],
+    ['run', '--uri', standin.uri, '--audit', 'eventbridge:bus', '--max-kill-share', '1', '--batch-size', '10', '--min-sightings', '1'],
     { AWS_ENDPOINT_URL_EVENTBRIDGE: endpoint.endpoint, REAPER_AUDIT_TIMEOUT_SECONDS: String(auditTimeout) },
   );
 

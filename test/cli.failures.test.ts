@@ -54,7 +54,8 @@ describe('session-reaper run: failed kills, closed stdout, failures after kills'
   });
 
   const failPoint = (mode: unknown, data: object = {}) => client.db('admin').command({ configureFailPoint: 'failCommand', mode, data });
-  const runArgs = (audit: string) => ['run', '--uri', standin.uri, '--audit', audit, '--max-kill-share', '1'];
+  // One run per test: the idle rule kills on its first sighting (--min-sightings 1).
+  const runArgs = (audit: string) => ['run', '--uri', standin.uri, '--audit', audit, '--max-kill-share', '1', '--min-sightings', '1'];
   const auditFile = () => join(mkdtempSync(join(tmpdir(), 'cli-failures-')), 'audit.jsonl');
   const readAudit = (path: string) => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 
@@ -132,9 +133,9 @@ describe('session-reaper run: failed kills, closed stdout, failures after kills'
   });
 
   it('the pass fails after its kills and the audit is undeliverable: exit 3, both problems on stderr', async () => {
-    // Prepare: the inventory's three aggregates pass, the verification's $currentOp fails.
+    // Prepare: the inventory's three aggregates and the kill batch's re-check pass, the verification's $currentOp fails.
     await seedIdleTransactions(client, 12, ++seed);
-    await failPoint({ skip: 3 }, { failCommands: ['aggregate'], errorCode: 13 });
+    await failPoint({ skip: 4 }, { failCommands: ['aggregate'], errorCode: 13 });
 
     // Act
     const { code, stderr } = await cli(runArgs('stdout'), { closedStdout: true });

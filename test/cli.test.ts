@@ -39,7 +39,7 @@ describe('session-reaper run', () => {
     await standin?.stop();
   });
 
-  it('--json prints the run report; threshold flags reach the policy', async (t) => {
+  it('--json prints the run report; threshold flags reach the policy; the idle rule waits for a second sighting in --state', async (t) => {
     // Prepare: a transaction left idle for 1.2 s, on a stand-in whose clock runs behind until the test lets the
     // time pass (the CLI, another process, reads the real clock).
     const clock = new LaggingClock(1200);
@@ -53,9 +53,15 @@ describe('session-reaper run', () => {
     session.startTransaction();
     await client.db('shop').collection('orders').insertOne({ a: 1 }, { session });
     clock.skip(1200);
-    const auditFile = join(mkdtempSync(join(tmpdir(), 'cli-')), 'audit.jsonl');
-    // Act
-    const { code, stdout, stderr } = await cli(['run', '--uri', lagging.uri, '--dry-run', '--json', '--idle-txn-seconds', '1', '--audit', `file:${auditFile}`]);
+    const dir = mkdtempSync(join(tmpdir(), 'cli-'));
+    const auditFile = join(dir, 'audit.jsonl');
+    const state = join(dir, 'state', 'sightings.json');
+    const run = () => cli(['run', '--uri', lagging.uri, '--dry-run', '--json', '--idle-txn-seconds', '1', '--audit', `file:${auditFile}`, '--state', state]);
+    // Act: the first pass only notes the idle transaction (minSightings 2), the second plans its kill
+    const first = await run();
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(JSON.parse(first.stdout).counts.planned, 0, 'the first sighting plans nothing');
+    const { code, stdout, stderr } = await run();
     // Assess
     assert.equal(code, 0, stderr);
     const report = JSON.parse(stdout);
@@ -66,7 +72,8 @@ describe('session-reaper run', () => {
     assert.match(planned[0].uid, /^[0-9a-f]{64}$/);
     assert.ok(report.runId && report.counts.planned === 1);
     const lines = readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    assert.deepEqual(lines.map((l) => l['detail-type']), ['Session Kill Planned', 'Reaper Run Completed']);
+    assert.deepEqual(lines.map((l) => l['detail-type']), ['Reaper Run Completed', 'Session Kill Planned', 'Reaper Run Completed']);
+    assert.equal(lines[1].detail.facts.sightings, 2);
     await session.abortTransaction();
     await session.endSession();
   });

@@ -115,8 +115,8 @@ describe('policy sets, alarms and Atlas routes', () => {
     try {
       // Assess
       const p = (set: string) => reaper.policySet(set).parameters;
-      assert.deepEqual(p('default'), { idleTransactionSeconds: 60, protectOutputAggregations: 1, protectUnknownApplications: 1, runawayOperationSeconds: 300, staleCursorIdleSeconds: 900 });
-      assert.deepEqual(p('strict'), { idleTransactionSeconds: 15, protectOutputAggregations: 1, protectUnknownApplications: 1, runawayOperationSeconds: 60, staleCursorIdleSeconds: 300 });
+      assert.deepEqual(p('default'), { idleTransactionSeconds: 60, minSightings: 2, protectOutputAggregations: 1, protectUnknownApplications: 1, runawayOperationSeconds: 300, staleCursorIdleSeconds: 900 });
+      assert.deepEqual(p('strict'), { idleTransactionSeconds: 15, minSightings: 2, protectOutputAggregations: 1, protectUnknownApplications: 1, runawayOperationSeconds: 60, staleCursorIdleSeconds: 300 });
       assert.equal(p('night').idleTransactionSeconds, 30);
       assert.throws(() => reaper.policySet('nope'), configError(/no policy set "nope"; known sets: default, strict, night/));
     } finally {

@@ -23,7 +23,8 @@ interface Order {
   total: number;
 }
 
-const THRESHOLDS = { idleTransactionSeconds: 1, runawayOperationSeconds: 1, staleCursorIdleSeconds: 1 };
+// One pass per test: the idle rules act on their first sighting, so each protection is seen overriding a kill.
+const THRESHOLDS = { idleTransactionSeconds: 1, runawayOperationSeconds: 1, staleCursorIdleSeconds: 1, minSightings: 1 };
 
 const OPTIONS: PassOptions = {
   cluster: 'e2e', trigger: { type: 'cli' }, dryRun: false, maxKills: 100, maxKillShare: 1, batchSize: 100, concurrency: 2, source: 'mongodb.session-reaper',

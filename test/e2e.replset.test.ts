@@ -16,9 +16,10 @@ import { REAPER_ROLE_DOCUMENT } from '../src/demo/workload.ts';
 import { runPass, type PassOptions, type RunReport } from '../src/pass/pass.ts';
 import { loadPolicySet } from '../src/pass/policy/load.ts';
 import type { PolicySet } from '../src/pass/policy/types.ts';
-import type { MembersMode } from '../src/pass/ports.ts';
+import type { MembersMode, SessionKey } from '../src/pass/ports.ts';
 import { ManualClock } from '../standin/src/clock.ts';
 import { startReplicaSet, type RunningReplicaSet } from '../standin/src/replset.ts';
+import type { MemberOptions } from '../standin/src/replication.ts';
 import { rawAuthenticated } from '../standin/test/scram-client.ts';
 
 const PASSWORD = 'rs-password';
@@ -47,9 +48,9 @@ interface SetUp {
   killSessionsCalls(): number[];
 }
 
-async function setUp(): Promise<SetUp> {
+async function setUp(members: number | MemberOptions[] = 3): Promise<SetUp> {
   const clock = new ManualClock();
-  const rs = await startReplicaSet({ name: 'rs0', members: 3, params: { auth: true }, users: [`admin:${PASSWORD}:root`], clock });
+  const rs = await startReplicaSet({ name: 'rs0', members, params: { auth: true }, users: [`admin:${PASSWORD}:root`], clock });
   const clients: MongoClient[] = [];
   const connect = async (uri: string, appName: string): Promise<MongoClient> => {
     const c = new MongoClient(uri, { appName, serverSelectionTimeoutMS: 5000 });
@@ -252,5 +253,144 @@ describe('--members primary and bad connection strings', () => {
     s = await setUp();
     const wrong = s.rs.uriFor('reaper', PASSWORD).replace('replicaSet=rs0', 'replicaSet=other');
     await assert.rejects(MongoAdapter.connect(wrong, { serverSelectionTimeoutMS: 1000 }), /cannot connect to .*replicaSet name/);
+  });
+});
+
+describe('a hidden member', () => {
+  let s: SetUp;
+  afterEach(() => tearDown(s));
+
+  test('is found through replSetGetConfig, read and killed on; verification re-reads only it; round trips at the floor', async () => {
+    // Prepare: bob's runaway operation on the hidden member 2 (hello lists members 0 and 1 only).
+    s = await setUp([{}, {}, { hidden: true }]);
+    const hidden = s.rs.members[2]!;
+    const bob = await s.connect(s.rs.directUri(2, 'bob', PASSWORD), 'reporting-job');
+    const bobOp = outcome(bob.db('admin').command({ sleep: 1, secs: 3600, lock: 'none' }, { session: bob.startSession() }));
+    await eventually('bob\'s operation runs on the hidden member', async () => (await seenOn(s, 2, 'reporting-job')).some((d) => d.active));
+    s.clock.advance(10_000);
+    // Act
+    const { report, sink } = await pass(s, s.rs.uriFor('reaper', PASSWORD));
+    // Assess
+    assert.equal(await bobOp, '11601 Interrupted');
+    assert.deepEqual(report.coverage?.members.map((m) => [m.host, m.covered, m.hidden ?? false]), s.rs.members.map((m, i) => [m.host, true, i === 2]));
+    const row = report.decisions.find((d) => d.appName === 'reporting-job');
+    assert.deepEqual(row?.memberKills, [{ host: hidden.host, outcome: 'killed' }]);
+    // The reaper's identity (connectionStatus) and one replSetGetConfig; $currentOp and $listLocalSessions once
+    // per member; one $listSessions; one killSessions on the hidden member; the verification's $currentOp on the
+    // hidden member only. Discovery itself sends nothing: the driver's monitors already asked hello.
+    assert.equal(report.roundTrips, 1 + 1 + 3 * 2 + 1 + 1 + 1);
+    for (const e of sink.events) assert.deepEqual(validateAuditDetail(e.detail), [], JSON.stringify(e.detail));
+  });
+
+  test('without replSetGetConfig in the role, the run summary says hidden members are not covered', async () => {
+    // Prepare: a reaper user whose role is the one before replSetGetConfig was added.
+    s = await setUp([{}, {}, { hidden: true }]);
+    const admin = await s.connect(s.rs.uriFor('admin', PASSWORD), 'setup');
+    await admin.db('admin').command({ createRole: 'oldReaper', privileges: [{ resource: { cluster: true }, actions: ['inprog', 'listSessions', 'killop', 'killAnySession'] }], roles: [] });
+    await admin.db('admin').command({ createUser: 'old', pwd: PASSWORD, roles: [{ role: 'oldReaper', db: 'admin' }] });
+    // Act
+    const { report, sink } = await pass(s, s.rs.uriFor('old', PASSWORD));
+    // Assess
+    assert.equal(report.error, null);
+    assert.match(report.unfinished ?? '', /hidden members, if any, are not covered: the reaper's role lacks replSetGetConfig/);
+    const summary = sink.events.at(-1)!.detail;
+    assert.match(summary.kind === 'run' ? summary.coverage?.notes.join(' ') ?? '' : '', /replSetGetConfig/);
+  });
+});
+
+describe('a member that goes down in the middle of a pass', () => {
+  let s: SetUp;
+  afterEach(() => tearDown(s));
+
+  test('its kill is recorded as failed there, the others happen, and the run summary names it', async () => {
+    // Prepare: bob runs away on secondary 1, carol leaves a cursor on secondary 2; secondary 2 stops just
+    // before its killSessions is sent (after the inventory read it).
+    s = await setUp();
+    const { ended: bobOp } = await runawayOnSecondary(s);
+    const carol = await s.connect(s.rs.directUri(2, 'carol', PASSWORD), 'analytics');
+    await carol.db('shop').collection('orders').find({}, { batchSize: 2, session: carol.startSession() }).next();
+    s.clock.advance(10_000);
+    const down = s.rs.members[2]!;
+    const sink = new InMemoryAuditSink();
+    const mongo = await MongoAdapter.connect(s.rs.uriFor('reaper', PASSWORD));
+    const stopsFirst = new Proxy(mongo, {
+      get(target, key) {
+        if (key === 'killSessionsOn') {
+          return async (member: string, batch: readonly SessionKey[]) => {
+            if (member === down.host) await down.stop();
+            return target.killSessionsOn(member, batch);
+          };
+        }
+        const value: unknown = Reflect.get(target, key);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    // Act
+    let report: RunReport;
+    try {
+      report = await runPass(stopsFirst, s.policy, sink, options(() => s.clock.now()));
+    } finally {
+      await mongo.close();
+    }
+    // Assess
+    assert.equal(await bobOp, '11601 Interrupted');
+    const carolRow = report.decisions.find((d) => d.user === 'carol@admin');
+    assert.equal(carolRow?.outcome, 'failed');
+    assert.deepEqual(carolRow?.memberKills?.map((k) => [k.host, k.outcome]), [[down.host, 'failed']]);
+    assert.equal(report.decisions.find((d) => d.appName === 'reporting-job')?.outcome, 'killed');
+    assert.equal(report.coverage?.members.find((m) => m.host === down.host)?.covered, false);
+    assert.match(report.unfinished ?? '', new RegExp(`member ${down.host} not covered`));
+    const summary = sink.events.at(-1)!.detail;
+    assert.equal(summary.kind === 'run' && summary.coverage?.members.find((m) => m.host === down.host)?.covered, false);
+  });
+});
+
+describe('the re-check before a kill batch, on a replica set', () => {
+  let s: SetUp;
+  before(async () => {
+    s = await setUp();
+  });
+  after(() => tearDown(s));
+
+  test('re-reads on the member where the batch lives: a cursor used there since the scan is skipped, the other killed', async () => {
+    // Prepare: two cursor-only sessions of carol on secondary 2, both left idle past the stale-cursor threshold.
+    const carol = await s.connect(s.rs.directUri(2, 'carol', PASSWORD), 'analytics');
+    const used = carol.db('shop').collection('orders').find({}, { batchSize: 2, session: carol.startSession() });
+    const left = carol.db('shop').collection('orders').find({}, { batchSize: 2, session: carol.startSession() });
+    await used.next();
+    await left.next();
+    s.clock.advance(10_000);
+    const adapter = await MongoAdapter.connect(s.rs.uriFor('reaper', PASSWORD));
+    // Between the scan and the kill, `used` fetches its next batch on secondary 2 and a second passes.
+    const recheckedOn: (string | undefined)[] = [];
+    const mongo = new Proxy(adapter, {
+      get(target, prop, receiver) {
+        if (prop === 'currentOpOf') {
+          return async (filter: Parameters<MongoAdapter['currentOpOf']>[0], member?: string) => {
+            recheckedOn.push(member);
+            if (recheckedOn.length === 1) {
+              for (let i = 0; i < 2; i++) await used.next();
+              s.clock.advance(1_000);
+            }
+            return target.currentOpOf(filter, member);
+          };
+        }
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    try {
+      // Act
+      const report = await runPass(mongo, s.policy, new InMemoryAuditSink(), options(() => s.clock.now()));
+      // Assess
+      const carolRows = report.decisions.filter((d) => d.user === 'carol@admin');
+      assert.deepEqual(carolRows.map((d) => d.outcome).sort(), ['killed', 'skipped']);
+      assert.match(carolRows.find((d) => d.outcome === 'skipped')!.why ?? '', /^no longer matches: cursor used/);
+      assert.deepEqual([...new Set(recheckedOn)], [s.rs.members[2].host], 'the re-check read secondary 2, where the cursors live');
+      assert.equal(await outcome(left.toArray()), '43 CursorNotFound');
+      assert.equal(await outcome(used.next()), 'ok', 'the cursor in use was left alone');
+    } finally {
+      await adapter.close();
+    }
   });
 });

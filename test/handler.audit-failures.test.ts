@@ -58,6 +58,8 @@ before(async () => {
   endpoint = await startStallingEndpoint(Infinity);
   Object.assign(process.env, {
     MONGODB_URI: standin.uri, REAPER_CLUSTER: 'orders', REAPER_AUDIT: 'eventbridge:audit-bus', REAPER_MAX_KILL_SHARE: '1',
+    // One pass per test: the idle rule kills on its first sighting.
+    REAPER_MIN_SIGHTINGS: '1',
     AWS_ENDPOINT_URL_EVENTBRIDGE: endpoint.endpoint, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test',
   });
   delete process.env.DRY_RUN;

@@ -32,7 +32,7 @@ describe('inventory join', () => {
   it('through mongos, one session seen on two shards\' members and on its router is one record: where it holds what', () => {
     // Prepare: a transaction with a participant on each shard, and the router's own state for it.
     const b = new InventoryBuilder(NOW, SELF);
-    const txn = { openSeconds: 100, activeSeconds: 1, inactiveSeconds: 99, prepared: false, expiresAtMs: 0 };
+    const txn = { openSeconds: 100, activeSeconds: 1, inactiveSeconds: 99, prepared: false, expiresAtMs: 0, txnNumber: 3 };
     // Act
     b.addActivity(activity({ type: 'idleSession', sessionId: ID_1, uid: UID_A, active: false, txn, member: 'sh0-a:27018', memberState: 'PRIMARY', shard: 'shard0' }));
     b.addActivity(activity({ type: 'idleSession', sessionId: ID_1, uid: UID_A, active: false, txn, member: 'sh1-a:27018', memberState: 'PRIMARY', shard: 'shard1' }));
@@ -65,7 +65,7 @@ describe('inventory join', () => {
     b.addActivity(activity({ sessionId: ID_1, uid: UID_A, opid: '7', secsRunning: 40, op: 'query', ns: 'shop.orders', appName: 'orders-api', client: '10.1.2.3:5000' }));
     b.addActivity(activity({ sessionId: ID_1, uid: UID_A, opid: '8', secsRunning: 5, op: 'update', ns: 'shop.orders' }));
     b.addActivity(activity({ type: 'idleCursor', sessionId: ID_1, uid: UID_A, active: false, ns: 'shop.events', cursorLastAccessMs: NOW - 90_000 }));
-    b.addActivity(activity({ type: 'idleSession', sessionId: ID_1, uid: UID_A, active: false, txn: { openSeconds: 100, activeSeconds: 1, inactiveSeconds: 99, prepared: false, expiresAtMs: NOW + 20_000 } }));
+    b.addActivity(activity({ type: 'idleSession', sessionId: ID_1, uid: UID_A, active: false, txn: { txnNumber: 1, openSeconds: 100, activeSeconds: 1, inactiveSeconds: 99, prepared: false, expiresAtMs: NOW + 20_000 } }));
     const [s] = b.build().sessions;
     assert.equal(s!.opCount, 2);
     assert.equal(s!.longestOpSeconds, 40);
@@ -113,7 +113,7 @@ describe('inventory join', () => {
 
   it('a session seen only in $currentOp has unknown lastUse and is never counted idle', () => {
     const b = new InventoryBuilder(NOW, SELF);
-    b.addActivity(activity({ type: 'idleSession', sessionId: ID_1, uid: UID_A, active: false, txn: { openSeconds: 5, activeSeconds: 1, inactiveSeconds: 4, prepared: true, expiresAtMs: 0 } }));
+    b.addActivity(activity({ type: 'idleSession', sessionId: ID_1, uid: UID_A, active: false, txn: { txnNumber: 1, openSeconds: 5, activeSeconds: 1, inactiveSeconds: 4, prepared: true, expiresAtMs: 0 } }));
     const [s] = b.build().sessions;
     assert.equal(s!.lastUseMs, 0);
     assert.equal(s!.idleSeconds, 0);

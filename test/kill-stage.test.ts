@@ -14,7 +14,7 @@ import { checkReport } from '../src/service/lambda/runtime.ts';
 import { auditBudget } from '../src/pass/audit/budget.ts';
 import { groupKillFailures, KILL_FAILURE_GROUPS_MAX, KILL_FAILURE_IDS_MAX, KILL_FAILURE_MESSAGE_MAX } from '../src/pass/kill-failures.ts';
 import { parsePolicySet } from '../src/pass/policy/load.ts';
-import type { Activity, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../src/pass/ports.ts';
+import type { Activity, ActivityFilter, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../src/pass/ports.ts';
 
 const NOW = Date.parse('2026-11-30T12:00:00Z');
 const uuid = (n: number) => `${n.toString(16).padStart(8, '0')}-0000-4000-8000-000000000000`;
@@ -42,6 +42,11 @@ class MemoryPort implements MongoPort {
   async *currentOp() {
     this.trips++;
     yield this.activities;
+  }
+  async currentOpOf(filter: ActivityFilter) {
+    this.trips++;
+    const ids = new Set(filter.sessions.map((k) => k.id));
+    return this.activities.filter((a) => (a.sessionId && ids.has(a.sessionId)) || filter.opids.includes(a.opid));
   }
   async killSessions(batch: readonly SessionKey[]) {
     this.trips++;
@@ -306,10 +311,12 @@ describe('kill stage', () => {
     const first = await runPass(port, POLICY, new InMemoryAuditSink(), opts({ batchSize: 100 }));
     // Act
     const second = await runPass(port, POLICY, new InMemoryAuditSink(), opts({ batchSize: 100 }));
-    // Assess: $currentOp, $listLocalSessions, $listSessions, one killSessions, one killOp, the verification
-    assert.equal(first.roundTrips, 6);
-    assert.equal(second.roundTrips, 6);
-    assert.equal(port.roundTrips(), 12);
+    // Assess: $currentOp, $listLocalSessions, $listSessions, a re-check and one killSessions, a re-check and
+    // one killOp, the verification
+    assert.equal(first.roundTrips, 8);
+    assert.equal(first.rechecks, 2);
+    assert.equal(second.roundTrips, 8);
+    assert.equal(port.roundTrips(), 16);
   });
 
   it('json-rules-engine as the evaluator makes the same decisions as the compiled one', async () => {
@@ -338,5 +345,42 @@ describe('kill stage', () => {
     assert.deepEqual(engine, compiled);
     assert.equal(compiled.length, 6, 'five runaways and the protected backup; the 10 s operation matched nothing');
     assert.ok(compiled.some((r) => r.endsWith('backup skipped')));
+  });
+});
+
+describe('kills on a replica set, member by member', () => {
+  /** A port that reads three members and records each kill command with the member it went to. */
+  class MembersPort extends MemoryPort {
+    sent: { member: string; kind: 'killSessions' | 'killOp'; size: number }[] = [];
+    async killSessionsOn(member: string, batch: readonly SessionKey[]) {
+      this.sent.push({ member, kind: 'killSessions', size: batch.length });
+    }
+    async killOpOn(member: string, _opid: string) {
+      this.sent.push({ member, kind: 'killOp', size: 1 });
+    }
+  }
+
+  it('sends ceil(kills there / batch size) killSessions to each member, and each killOp to its member only', async () => {
+    // Prepare: 10 sessions on member A, 7 on member B, 3 on both; one sessionless operation on B.
+    const target = (i: number, members: string[]) => ({ kind: 'session' as const, key: { id: uuid(i), uid: UID }, opid: '', members });
+    const targets = [
+      ...Array.from({ length: 10 }, (_, i) => target(i + 1, ['a:1'])),
+      ...Array.from({ length: 7 }, (_, i) => target(i + 11, ['b:1'])),
+      ...Array.from({ length: 3 }, (_, i) => target(i + 21, ['a:1', 'b:1'])),
+      { kind: 'operation' as const, key: null, opid: '42', members: ['b:1'] },
+    ];
+    const port = new MembersPort([], []);
+    // Act
+    const result = await executeKills(port, targets, { batchSize: 4, concurrency: 2 });
+    // Assess: A holds 13 kills (4 batches), B 10 (3 batches); nothing went through the main connection.
+    const on = (m: string, kind: string) => port.sent.filter((s) => s.member === m && s.kind === kind);
+    assert.equal(on('a:1', 'killSessions').length, Math.ceil(13 / 4));
+    assert.equal(on('b:1', 'killSessions').length, Math.ceil(10 / 4));
+    assert.deepEqual(on('a:1', 'killSessions').map((s) => s.size).reduce((x, y) => x + y), 13);
+    assert.deepEqual(on('b:1', 'killOp').length, 1);
+    assert.equal(on('a:1', 'killOp').length, 0);
+    assert.deepEqual([port.killCalls.length, port.killOps.length], [0, 0]);
+    assert.equal(result.killSessionsCalls, 7);
+    assert.equal(result.outcomes.filter((o) => o.status === 'killed').length, 13 + 10 + 1);
   });
 });

@@ -19,6 +19,8 @@ function session(overrides: Partial<SessionFacts>): SessionFacts {
     sessionId: '9f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f',
     uid: 'a'.repeat(64),
     user: 'app@admin', userName: 'app', userDb: 'admin', appName: 'orders-service',
+    // Seen by the previous pass too: the idle rules wait for a second sighting (minSightings).
+    sightings: 2, seenForSeconds: 300,
     ...overrides,
   };
 }
@@ -45,7 +47,7 @@ describe('default policy set', () => {
     assert.equal(decision.action, 'kill');
     assert.equal(decision.rule, 'idle-transaction');
     assert.equal(decision.reason, 'transaction idle for more than 60s holds locks and cache');
-    assert.deepEqual(decision.evidence, { hasTransaction: true, txnInactiveSeconds: 61 });
+    assert.deepEqual(decision.evidence, { hasTransaction: true, txnInactiveSeconds: 61, sightings: 2 });
     assert.equal(decision.facts, facts);
   });
 

@@ -65,7 +65,7 @@ describe('the default policy set', () => {
 
     // Assess
     assert.deepEqual(policy.files, ['default.json']);
-    assert.deepEqual(policy.parameters, { idleTransactionSeconds: 60, runawayOperationSeconds: 300, staleCursorIdleSeconds: 900, protectOutputAggregations: 1, protectUnknownApplications: 1 });
+    assert.deepEqual(policy.parameters, { idleTransactionSeconds: 60, runawayOperationSeconds: 300, staleCursorIdleSeconds: 900, protectOutputAggregations: 1, minSightings: 2, protectUnknownApplications: 1 });
     assert.deepEqual(policy.rules.map((r) => [r.name, r.action]), [
       ['internal-user', 'protect'], ['reaper-self', 'protect'], ['atlas-agents-and-backup', 'protect'], ['prepared-transaction', 'protect'],
       ['index-build', 'protect'], ['change-stream', 'protect'], ['internal-command', 'protect'], ['system-namespace', 'protect'],
@@ -85,9 +85,9 @@ describe('the default policy set', () => {
     const policy = await loadPolicySet(POLICIES_DIR, { env, overrides: { idleTransactionSeconds: 30 } });
 
     // Assess
-    assert.deepEqual(policy.parameters, { idleTransactionSeconds: 30, runawayOperationSeconds: 600, staleCursorIdleSeconds: 900, protectOutputAggregations: 1, protectUnknownApplications: 1 });
+    assert.deepEqual(policy.parameters, { idleTransactionSeconds: 30, runawayOperationSeconds: 600, staleCursorIdleSeconds: 900, protectOutputAggregations: 1, minSightings: 2, protectUnknownApplications: 1 });
     assert.deepEqual(Object.values(policy.parameterInfo).map((p) => [p.name, p.source]),
-      [['idleTransactionSeconds', 'override'], ['runawayOperationSeconds', 'env'], ['staleCursorIdleSeconds', 'default'], ['protectOutputAggregations', 'default'], ['protectUnknownApplications', 'default']]);
+      [['idleTransactionSeconds', 'override'], ['runawayOperationSeconds', 'env'], ['staleCursorIdleSeconds', 'default'], ['protectOutputAggregations', 'default'], ['minSightings', 'default'], ['protectUnknownApplications', 'default']]);
     const runaway = policy.rules.find((r) => r.name === 'runaway-operation')!;
     assert.equal(runaway.reason, 'operation running for more than 600s');
     assert.deepEqual(allOf(runaway)[0], { fact: 'longestOpSeconds', operator: 'greaterThan', value: 600 });

@@ -16,13 +16,14 @@ sources:  --file PATH        JSON lines of EventBridge envelopes (the file sink'
           --log-group NAME   the CloudWatch Logs log group the EventBridge rule writes audit events to
           --page-size N      log events per FilterLogEvents request (default: the service's 10,000)
 filters:  --since T / --until T   a duration back from now (30m, 24h, 7d) or an ISO time (2024-05-01T12:00:00Z)
-          --cluster, --user, --app, --rule, --session, --outcome, --trigger, --run
+          --cluster, --user, --app, --rule, --session, --outcome, --trigger, --run, --host
           repeat a filter for alternatives (--user a --user b); different filters must all match;
           --session and --run also match the leading characters of an id; --trigger matches the type, the name or
-          TYPE:NAME; --outcome: planned, killed, skipped, failed (also comma-separated)
+          TYPE:NAME; --outcome: planned, killed, skipped, failed (also comma-separated); --host HOST:PORT: decisions
+          naming that replica-set member (where the session held something or was killed)
 output:   an aligned table (default); --json: one event envelope per line, as read; --csv: RFC 4180 with a header`;
 
-const FILTER_FLAGS = ['cluster', 'user', 'app', 'rule', 'session', 'outcome', 'trigger', 'run'] as const;
+const FILTER_FLAGS = ['cluster', 'user', 'app', 'rule', 'session', 'outcome', 'trigger', 'run', 'host'] as const;
 /** Filters that apply to run summaries too: the only ones explain takes besides the time window. */
 const PASS_FLAGS = new Set(['cluster', 'trigger', 'run']);
 
@@ -40,6 +41,7 @@ const OPTIONS = {
   outcome: { type: 'string', multiple: true },
   trigger: { type: 'string', multiple: true },
   run: { type: 'string', multiple: true },
+  host: { type: 'string', multiple: true },
   json: { type: 'boolean' },
   csv: { type: 'boolean' },
   html: { type: 'string' },
@@ -66,6 +68,7 @@ export function buildFilter(values: Values, now: number): ReviewFilter {
   const lists = {
     clusters: flagValues(values.cluster), users: flagValues(values.user), apps: flagValues(values.app), rules: flagValues(values.rule),
     sessions: flagValues(values.session), outcomes: flagValues(values.outcome, true), triggers: flagValues(values.trigger), runs: flagValues(values.run),
+    hosts: flagValues(values.host),
   };
   validateOutcomes(lists.outcomes);
   for (const [key, list] of Object.entries(lists)) if (list) (filter as Record<string, unknown>)[key] = list;

@@ -21,7 +21,7 @@ export function appLabel(appName: string | null): string {
 /** Where it held something, and what the kill did there when it was not killed everywhere. */
 function membersCell(r: DecisionRow): string {
   if (r.memberKills?.some((k) => k.outcome !== 'killed')) return r.memberKills.map((k) => `${k.host} ${k.outcome}`).join(', ');
-  return r.members.join(', ');
+  return (r.members ?? []).join(', ');
 }
 
 /** Killed first, then failed, planned, skipped, protected, reported. */
@@ -36,7 +36,7 @@ export function renderDecisions(decisions: readonly DecisionRow[]): string {
       { header: 'SESSION', value: sessionLabel },
       { header: 'HOLDS', value: (r) => r.holds, max: 36 },
       // Only on a replica set read member by member: a standalone's table is as it always was.
-      ...(rows.some((r) => r.members.length) ? [{ header: 'MEMBERS', value: (r: DecisionRow) => membersCell(r), max: 48 }] : []),
+      ...(rows.some((r) => r.members?.length) ? [{ header: 'MEMBERS', value: membersCell, max: 48 }] : []),
       { header: 'WHY', value: (r) => r.error?.message ?? r.why ?? r.reason, max: 80 },
     ])
     : '(no session matched any rule)';

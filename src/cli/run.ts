@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { createAuditSink } from '../adapters/audit-sinks.ts';
 import type { AuditLogger, AuditSink } from '../pass/audit/sink.ts';
 import { MongoAdapter } from '../adapters/mongodb/adapter.ts';
+import { defaultStatePath, FileSightings } from '../adapters/sightings-file.ts';
 import { resolveConfig, SETTINGS, type RunConfig } from '../service/config.ts';
 import { ConfigError, ReaperError } from '../util/errors.ts';
 import { runPass, type RunReport } from '../pass/pass.ts';
@@ -41,7 +42,7 @@ export const RUN_USAGE = `usage: session-reaper run --uri URI [--policies DIR] [
                           [--batch-size N] [--concurrency N] [--audit eventbridge|eventbridge:BUS|stdout|file:PATH]
                           [--audit-timeout SECONDS] [--audit-request-timeout SECONDS] [--cluster NAME]
                           [--source SOURCE] [--event-bus NAME] [--evaluator compiled|json-rules-engine]
-                          [--members all|primary] [--record FILE [--keep-values]] [--json] [--<threshold> N]...
+                          [--members all|primary] [--state FILE] [--record FILE [--keep-values]] [--json] [--<threshold> N]...
 threshold flags of the policy set: see 'session-reaper policies check'
 --record FILE writes the snapshot the pass decided on (see 'session-reaper snapshot'); backtest it with 'session-reaper backtest'`;
 
@@ -128,9 +129,10 @@ export function renderReport(report: RunReport): string {
   const c = report.counts;
   const summary = formatTable([
     ['sessions', c.sessions], ['sessionless ops', c.sessionlessOps], ['decisions', c.decisions],
-    [report.dryRun ? 'planned (dry run)' : 'killed', report.dryRun ? c.planned : c.killed], ['skipped', c.skipped], ['failed', c.failed],
+    [report.dryRun ? 'planned (dry run)' : 'killed', report.dryRun ? c.planned : c.killed],
+    ...(report.dryRun ? [] : [['killed, freeing nothing', c.killedHoldingNothing] as [string, number]]), ['skipped', c.skipped], ['failed', c.failed],
     ['protected', c.protected], ['reported', c.reported], ['still running', c.stillRunning],
-    ['killSessions calls', c.killSessionsCalls], ['killOp calls', c.killOpCalls], ['round trips', report.roundTrips],
+    ['killSessions calls', c.killSessionsCalls], ['killOp calls', c.killOpCalls], ['re-checks', report.rechecks], ['round trips', report.roundTrips],
     ['audit events', `${report.audit.sent}/${report.audit.events} sent`], ['duration', `${report.durationMs} ms`],
   ] as [string, string | number][], [{ header: 'SUMMARY', value: (r) => r[0] }, { header: '', value: (r) => r[1] }]);
   const notes = [
@@ -161,6 +163,7 @@ export interface PreparedRun {
   /** --record FILE: the snapshot to write, opened before the pass starts; null without --record. */
   record: SnapshotWriter | null;
   recordPath: string | null;
+  sightings: FileSightings;
 }
 
 /** Everything that can fail before the pass starts, checked up front: configuration, the policy set, the snapshot file. */
@@ -171,7 +174,8 @@ export async function prepareRun(argv: string[], io: CliIo): Promise<PreparedRun
   if (flags['keep-values'] === true && typeof flags.record !== 'string') throw new ConfigError('--keep-values only applies to --record FILE: add --record or drop --keep-values');
   const recordPath = typeof flags.record === 'string' ? flags.record : null;
   const record = recordPath ? await SnapshotWriter.toFile(recordPath, { keepValues: flags['keep-values'] === true }) : null;
-  return { config, policy, json: flags.json === true, record, recordPath };
+  const sightings = new FileSightings(config.stateFile || defaultStatePath(io.env));
+  return { config, policy, json: flags.json === true, record, recordPath, sightings };
 }
 
 export function stderrLogger(io: Pick<CliIo, 'stderr'>): AuditLogger {
@@ -207,7 +211,7 @@ export async function runCommand(argv: string[], io: CliIo = { stdout: process.s
     io.stderr.write(`session-reaper run: ${redactUri((e as Error).message)}\n`);
     return e instanceof ConfigError || e instanceof ReaperError ? EXIT.usage : EXIT.failed;
   }
-  const { config, policy, json, record } = prepared;
+  const { config, policy, json, record, sightings } = prepared;
   let mongo: MongoAdapter | null = null;
   // The reader of stdout may go away (`run | head`, a closed pipe): the write then fails with EPIPE,
   // emitted as an 'error' event that would crash the process before the exit code is set. With this
@@ -222,7 +226,7 @@ export async function runCommand(argv: string[], io: CliIo = { stdout: process.s
     const report = await runPass(recorder ?? mongo, policy, sink, {
       cluster: config.cluster, trigger, dryRun: config.dryRun, maxKills: config.maxKills, maxKillShare: config.maxKillShare,
       batchSize: config.batchSize, concurrency: config.concurrency, source: config.source, evaluator: config.evaluator,
-      audit: auditBudget({ timeoutMs: config.auditTimeoutSeconds * 1000 }),
+      audit: auditBudget({ timeoutMs: config.auditTimeoutSeconds * 1000 }), sightings,
       progress: (line) => io.stderr.write(`${line}\n`),
       ...(recorder ? { now: recorder.clock() } : {}),
     });

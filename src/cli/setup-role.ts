@@ -3,7 +3,7 @@
  *                            [--role-file PATH]`
  *
  * Creates the reaper's least-privilege role from infra/mongodb-role.json (the `createRole` document:
- * inprog, listSessions, killop, killAnySession, getShardMap on the cluster, nothing more) and a user holding only
+ * inprog, listSessions, killop, killAnySession, replSetGetConfig, getShardMap on the cluster, nothing more) and a user holding only
  * that role, connected as an administrator (--uri, a user with userAdminAnyDatabase or root). Then
  * it proves the result: it connects as the new user and lists sessions and operations, which is
  * what a pass needs first.

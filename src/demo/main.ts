@@ -1,5 +1,6 @@
 /**
- * `npm start`: the main job on the embedded stand-in. Starts the MongoDB stand-in with access control,
+ * `npm start`: the main job on the embedded stand-in. Starts the MongoDB stand-in as a three-member replica
+ * set with access control,
  * drives a demo workload through real driver connections as several users, runs one reaping pass with
  * the default policies at demo thresholds (seconds instead of minutes) as a least-privilege reaper user,
  * prints the decision table and the audit events, then what each client saw.
@@ -13,7 +14,7 @@ import { runPass } from '../pass/pass.ts';
 import { renderReport } from '../cli/run.ts';
 import { loadPolicySet } from '../pass/policy/load.ts';
 import { formatTable } from '../util/table.ts';
-import { startStandin } from '../../standin/src/server.ts';
+import { startReplicaSet } from '../../standin/src/replset.ts';
 import { DEFAULT_AUDIT_SOURCE, toJsonLines } from '../pass/audit/events.ts';
 
 
@@ -21,10 +22,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<number> {
   const out = process.stdout;
-  const standin = await startStandin({ params: { auth: true }, users: ['admin:admin-secret:root'] });
-  out.write(`MongoDB stand-in with access control at ${standin.uri}\n`);
+  // Three members: the reporting job reads from a secondary, as reports do (read preference "secondary").
+  const standin = await startReplicaSet({ name: 'demo', members: 3, params: { auth: true }, users: ['admin:admin-secret:root'] });
+  out.write(`MongoDB stand-in, a three-member replica set with access control, at ${standin.uri}\n`);
   const workload = await startWorkload({ adminUri: standin.uriFor('admin', 'admin-secret'), uriFor: (u, p) => standin.uriFor(u, p) });
-  out.write('workload: orders-api idle transaction, reporting-job runaway query, analytics idle cursor, mongodump backup, payments prepared transaction\n');
+  out.write('workload: orders-api idle transaction, reporting-job runaway query on a secondary, analytics idle cursor, mongodump backup, payments prepared transaction (the others on the primary)\n');
   await sleep(3000);
 
   const policy = await loadPolicySet(DEFAULT_POLICIES_DIR, { overrides: DEMO_THRESHOLDS });

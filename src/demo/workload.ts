@@ -65,7 +65,8 @@ export async function startWorkload(users: DemoUsers): Promise<Workload> {
 
   // bob and backup: long operations (the test command sleep stands in for a heavy query).
   const bobSession = bob.startSession();
-  const bobOp = seen(bob.db('admin').command({ sleep: 1, secs: 60, lock: 'none' }, { session: bobSession }));
+  // bob's report runs on a secondary (read preference "secondary"): only that member's $currentOp shows it.
+  const bobOp = seen(bob.db('admin').command({ sleep: 1, secs: 60, lock: 'none' }, { session: bobSession, readPreference: 'secondary' }));
   const backupSession = backup.startSession();
   const backupOp = seen(backup.db('admin').command({ sleep: 1, secs: 5, lock: 'none' }, { session: backupSession }));
 

@@ -11,7 +11,7 @@
 export type FactType = 'string' | 'number' | 'boolean' | 'string[]';
 
 /** The $currentOp document types a fact is read from (listings are named as such). */
-export type FactSource = 'op' | 'idleSession' | 'idleCursor' | 'listSessions' | 'listLocalSessions' | 'reaper';
+export type FactSource = 'op' | 'idleSession' | 'idleCursor' | 'listSessions' | 'listLocalSessions' | 'reaper' | 'sightings';
 
 /**
  * How a session's several documents (operations, idle cursors, an idle transaction) make one value:
@@ -119,6 +119,8 @@ export interface SessionFacts {
   holdsNothing: boolean;
   /** The session has an open multi-document transaction (active or idle). */
   hasTransaction: boolean;
+  /** txnNumber of the session's own open transaction (transaction.parameters.txnNumber); -1 when none. */
+  txnNumber: number;
   /** Seconds since the transaction started. */
   txnOpenSeconds: number;
   /** Seconds the transaction spent executing. */
@@ -133,6 +135,10 @@ export interface SessionFacts {
   cursorCount: number;
   /** Longest time since a cursor of the session was last used. */
   longestCursorIdleSeconds: number;
+  /** Consecutive passes, this one included, that saw the record holding something (src/pass/sightings.ts); 0 when it holds nothing. */
+  sightings: number;
+  /** Seconds since the first of those consecutive sightings; 0 at the first one. */
+  seenForSeconds: number;
   /** The session is the one the reaper itself is using for this pass. */
   isReaperSession: boolean;
   /** The session belongs to the user the reaper is authenticated as. */
@@ -199,6 +205,7 @@ export const FACT_CATALOGUE: readonly FactSpec[] = [
   { name: 'childSessionDocs', type: 'number', unit: 'count', from: ALL_DOCS, perSession: 'count', meaning: 'Documents of internal child sessions (lsid with txnNumber/txnUUID, 5.0+) joined to this parent session, the kill target' },
   { name: 'holdsNothing', type: 'boolean', unit: '', from: ALL_DOCS, perSession: 'session', meaning: 'Runs nothing, no open transaction, no cursor: killing it frees nothing, so only a rule naming this fact can make it a kill target' },
   { name: 'hasTransaction', type: 'boolean', unit: '', from: CLIENT_DOCS, perSession: 'any', meaning: 'An open multi-document transaction (active or idle)' },
+  { name: 'txnNumber', type: 'number', unit: 'number', from: CLIENT_DOCS, perSession: 'max', meaning: 'txnNumber of the session\'s own open transaction (transaction.parameters.txnNumber, not its internal child sessions\'); -1 when none' },
   { name: 'txnOpenSeconds', type: 'number', unit: 's', from: CLIENT_DOCS, perSession: 'max', meaning: 'Time since the transaction started (timeOpenMicros)' },
   { name: 'txnActiveSeconds', type: 'number', unit: 's', from: CLIENT_DOCS, perSession: 'max', meaning: 'Time the transaction spent executing (timeActiveMicros)' },
   { name: 'txnInactiveSeconds', type: 'number', unit: 's', from: CLIENT_DOCS, perSession: 'max', meaning: 'Time the transaction spent idle (timeInactiveMicros)' },
@@ -206,6 +213,8 @@ export const FACT_CATALOGUE: readonly FactSpec[] = [
   { name: 'txnExpiresInSeconds', type: 'number', unit: 's', from: CLIENT_DOCS, perSession: 'max', meaning: 'Time until transactionLifetimeLimitSeconds aborts it; 0 when unknown' },
   { name: 'cursorCount', type: 'number', unit: 'count', from: ['idleCursor'], perSession: 'count', meaning: 'Open cursors owned by the session' },
   { name: 'longestCursorIdleSeconds', type: 'number', unit: 's', from: ['idleCursor'], perSession: 'max', meaning: 'Longest time since one of its cursors was last used' },
+  { name: 'sightings', type: 'number', unit: 'count', from: ['sightings'], perSession: 'session', meaning: 'Consecutive passes, this one included, that saw the session (or sessionless operation) holding something: a running operation, an open transaction or a cursor; 1 at the first; 0 when it holds nothing. Kept across passes by the state store (--state FILE, REAPER_STATE_TABLE)' },
+  { name: 'seenForSeconds', type: 'number', unit: 's', from: ['sightings'], perSession: 'session', meaning: 'Seconds since the first of those consecutive sightings (0 at the first)' },
   { name: 'isReaperSession', type: 'boolean', unit: '', from: ['reaper'], perSession: 'session', meaning: 'The session the reaper itself uses' },
   { name: 'isReaperUser', type: 'boolean', unit: '', from: ['reaper'], perSession: 'session', meaning: 'The session belongs to the reaper\'s own user' },
   { name: 'members', type: 'string[]', unit: 'host:port', from: ALL_DOCS, perSession: 'list', meaning: 'Replica-set members where it holds an operation, transaction or cursor (the kill goes to each); through mongos the shard members and routers (one killSessions through the router reaches them all); [] on a standalone, a one-member set or with --members primary' },
@@ -213,6 +222,11 @@ export const FACT_CATALOGUE: readonly FactSpec[] = [
   { name: 'onSecondary', type: 'boolean', unit: '', from: ALL_DOCS, perSession: 'any', meaning: 'It holds something on a secondary (reads with a secondary read preference)' },
   { name: 'shards', type: 'string[]', unit: 'shard name', from: ALL_DOCS, perSession: 'list', meaning: 'Through mongos: the shards where it holds an operation, transaction or cursor (a transaction\'s participants); [] elsewhere' },
 ];
+
+/** The key of a record across reads and passes: the session pair, or the opid of a sessionless operation. */
+export function recordKey(f: Pick<SessionFacts, 'target' | 'sessionId' | 'uid' | 'opid'>): string {
+  return f.target === 'operation' ? `o:${f.opid}` : `s:${f.sessionId}:${f.uid}`;
+}
 
 /** Facts that can be unknown (null): a session's identity, seen or not in this pass. */
 export const IDENTITY_FACTS: readonly (keyof SessionFacts)[] = FACT_CATALOGUE.filter((f) => f.nullable).map((f) => f.name);
@@ -238,9 +252,9 @@ export function resetFacts(f: SessionFacts, target: SessionFacts['target'] = 'se
   f.lockWaitSeconds = 0; f.numYields = 0; f.writeConflicts = 0; f.killPending = false; f.tailable = false; f.awaitData = false;
   f.noCursorTimeout = false; f.docsReturned = 0; f.isChangeStream = false; f.isIndexBuild = false; f.writesOutput = false;
   f.isInternalCommand = false; f.isSystemNamespace = false; f.isResharding = false; f.isCommitCoordinator = false;
-  f.childSessionDocs = 0; f.holdsNothing = true; f.hasTransaction = false; f.txnOpenSeconds = 0; f.txnActiveSeconds = 0;
+  f.childSessionDocs = 0; f.holdsNothing = true; f.hasTransaction = false; f.txnNumber = -1; f.txnOpenSeconds = 0; f.txnActiveSeconds = 0;
   f.txnInactiveSeconds = 0; f.txnPrepared = false; f.txnExpiresInSeconds = 0; f.cursorCount = 0; f.longestCursorIdleSeconds = 0;
-  f.isReaperSession = false; f.isReaperUser = false;
+  f.sightings = 0; f.seenForSeconds = 0; f.isReaperSession = false; f.isReaperUser = false;
   f.members = NO_STRINGS; f.memberStates = NO_STRINGS; f.onSecondary = false; f.shards = NO_STRINGS;
   return f;
 }

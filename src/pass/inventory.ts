@@ -223,6 +223,7 @@ export class InventoryBuilder {
     if (a.txn) {
       f.hasTransaction = true;
       f.holdsNothing = false;
+      if (!a.childSession && a.txn.txnNumber > f.txnNumber) f.txnNumber = a.txn.txnNumber;
       f.txnOpenSeconds = Math.max(f.txnOpenSeconds, a.txn.openSeconds);
       f.txnActiveSeconds = Math.max(f.txnActiveSeconds, a.txn.activeSeconds);
       f.txnInactiveSeconds = Math.max(f.txnInactiveSeconds, a.txn.inactiveSeconds);

@@ -13,7 +13,7 @@
  *   reported   a report rule matched                                  (row and count only)
  */
 import { decisionEvent, emptyCounts, operationRefFromFacts, runSummaryEvent, sessionRefFromFacts, type AuditContext, type RunSummaryFields } from './audit/builder.ts';
-import type { AuditEvent, Outcome as AuditedOutcome, RunCounts } from './audit/events.ts';
+import type { AuditEvent, Freed, Outcome as AuditedOutcome, RunCounts } from './audit/events.ts';
 import type { AuditBudget } from './audit/budget.ts';
 import type { AuditSink } from './audit/sink.ts';
 import type { SessionFacts } from './facts.ts';
@@ -37,6 +37,8 @@ export interface DecisionRow {
   error?: { code?: number; codeName?: string; message: string };
   /** What the session held, for the table. */
   holds: string;
+  /** What the kill freed (outcome "killed"): all zero and false when the target held nothing. */
+  freed?: Freed;
   /** Replica-set members where it held something (host:port); [] on a standalone. */
   members: string[];
   /** Per member, what the kill did there; absent for a kill through the main connection. */
@@ -55,6 +57,8 @@ export interface RecordDetails {
   error?: DecisionRow['error'];
   killBatch?: { index: number; size: number };
   members?: MemberKill[];
+  /** What a kill freed (outcome "killed"). */
+  freed?: Freed;
 }
 
 export interface AuditTotals {
@@ -95,6 +99,7 @@ export class PassJournal {
       rule: d.rule, reason: d.reason, action: d.action, outcome, holds: holds(f), members: f.members ?? [],
       ...(details.why ? { why: details.why } : {}), ...(details.error ? { error: details.error } : {}),
       ...(details.members ? { memberKills: details.members } : {}),
+      ...(details.freed ? { freed: details.freed } : {}),
     });
     this.counts[outcome]++;
     if (!AUDITED.has(outcome)) return;
@@ -107,6 +112,7 @@ export class PassJournal {
       ...(details.error ? { error: details.error } : {}),
       ...(details.killBatch ? { killBatch: details.killBatch } : {}),
       ...(f.members?.length ? { members: details.members ?? f.members.map((host) => ({ host })) } : {}),
+      ...(details.freed ? { freed: details.freed } : {}),
     }));
   }
 

@@ -40,8 +40,11 @@ export interface KillError {
 
 export interface KillOutcome<T> {
   item: T;
-  status: 'killed' | 'failed' | 'not-attempted';
+  /** "changed": the re-check found it changed since the scan, and it was not killed (`why`). */
+  status: 'killed' | 'failed' | 'not-attempted' | 'changed';
   error?: KillError;
+  /** What the re-check found changed (status "changed"). */
+  why?: string;
   /** Which killSessions batch carried it (sessions only); batches are counted per member. */
   batch?: { index: number; size: number };
   /** The member this outcome is for; absent for a kill through the main connection. */
@@ -53,15 +56,22 @@ export interface KillStageResult<T> {
   killSessionsCalls: number;
   killOpCalls: number;
   failedBatches: number;
+  /** Re-check round trips ($currentOp restricted to a batch), one per batch. */
+  rechecks: number;
 }
 
-export interface KillOptions {
+/** The re-check of one batch just before it is sent (src/pass/recheck.ts): what to kill still, what changed. */
+export type Recheck<T> = (batch: readonly T[]) => Promise<{ keep: T[]; changed: { item: T; why: string }[] }>;
+
+export interface KillOptions<T = KillTarget> {
   batchSize: number;
   concurrency: number;
   /** Epoch ms after which no new command is started (the Lambda deadline minus a margin). */
   deadlineMs?: number;
   now?: () => number;
   onProgress?: (done: number, total: number) => void;
+  /** Re-reads each batch right before it is sent; without it the batch is sent as planned. */
+  recheck?: Recheck<T>;
 }
 
 export function toKillError(e: unknown): KillError {
@@ -97,7 +107,7 @@ function byMember<T extends KillTarget>(targets: readonly T[], memberAware: bool
   return groups;
 }
 
-export async function executeKills<T extends KillTarget>(mongo: MongoPort, targets: readonly T[], opts: KillOptions): Promise<KillStageResult<T>> {
+export async function executeKills<T extends KillTarget>(mongo: MongoPort, targets: readonly T[], opts: KillOptions<T>): Promise<KillStageResult<T>> {
   const now = opts.now ?? Date.now;
   const batchSize = validateBatchSize(opts.batchSize);
   const memberAware = mongo.killSessionsOn !== undefined && mongo.killOpOn !== undefined;
@@ -107,26 +117,53 @@ export async function executeKills<T extends KillTarget>(mongo: MongoPort, targe
   for (const [member, group] of byMember(targets.filter((t) => t.kind === 'session'), sessionsMemberAware)) {
     for (let i = 0; i < group.length; i += batchSize) batches.push({ member, items: group.slice(i, i + batchSize) });
   }
-  const operations = [...byMember(targets.filter((t) => t.kind === 'operation'), memberAware)].flatMap(([member, items]) => items.map((item) => ({ member, item })));
+  // Sessionless operations are re-checked in batches of the same size (per member), then killed one killOp each.
+  const opBatches: { member: string; items: T[] }[] = [];
+  for (const [member, group] of byMember(targets.filter((t) => t.kind === 'operation'), memberAware)) {
+    for (let i = 0; i < group.length; i += batchSize) opBatches.push({ member, items: group.slice(i, i + batchSize) });
+  }
   const on = (member: string) => (member ? { member } : {});
 
   const outcomes: KillOutcome<T>[] = [];
   let killSessionsCalls = 0;
   let killOpCalls = 0;
   let failedBatches = 0;
+  let rechecks = 0;
   let done = 0;
-  const total = batches.reduce((n, b) => n + b.items.length, 0) + operations.length;
+  const total = [...batches, ...opBatches].reduce((n, b) => n + b.items.length, 0);
   const pastDeadline = (): boolean => opts.deadlineMs !== undefined && now() >= opts.deadlineMs;
 
+  /** The re-check: what of the batch is still to kill; the rest gets its "changed" outcome. A failed re-check fails the batch. */
+  const recheck = async (batch: T[], member: string, where?: { index: number; size: number }): Promise<T[] | null> => {
+    if (!opts.recheck) return batch;
+    rechecks++;
+    const tag = { ...(where ? { batch: where } : {}), ...on(member) };
+    try {
+      const { keep, changed } = await opts.recheck(batch);
+      for (const c of changed) outcomes.push({ item: c.item, status: 'changed', why: c.why, ...tag });
+      return keep;
+    } catch (e) {
+      const error = toKillError(e);
+      error.message = `re-check before the kill failed, so nothing of this batch was killed: ${error.message}`;
+      failedBatches++;
+      for (const item of batch) outcomes.push({ item, status: 'failed', error, ...tag });
+      return null;
+    }
+  };
+
   const indexOn = new Map<string, number>();
-  await mapLimit(batches, opts.concurrency, async ({ member, items: batch }) => {
+  await mapLimit(batches, opts.concurrency, async ({ member, items: planned }) => {
     const index = indexOn.get(member) ?? 0;
     indexOn.set(member, index + 1);
-    const where = { index, size: batch.length };
+    const where = { index, size: planned.length };
     if (pastDeadline()) {
-      for (const item of batch) outcomes.push({ item, status: 'not-attempted', batch: where, ...on(member) });
+      for (const item of planned) outcomes.push({ item, status: 'not-attempted', batch: where, ...on(member) });
       return;
     }
+    const batch = await recheck(planned, member, where);
+    done += planned.length - (batch?.length ?? 0);
+    if (!batch || batch.length === 0) return;
+    const sent = { index, size: batch.length };
     // Never an empty batch, never an element without its uid: both are checked here and in the adapter.
     const keys = batch.map((t) => t.key!).filter((k) => k && k.id && k.uid);
     if (keys.length !== batch.length) {
@@ -134,24 +171,34 @@ export async function executeKills<T extends KillTarget>(mongo: MongoPort, targe
       // rather than throwing and losing the outcomes of the batches already sent.
       const error = { message: 'internal: a session kill without {id, uid} reached the kill stage; the batch was not sent' };
       failedBatches++;
-      for (const item of batch) outcomes.push({ item, status: 'failed', error, batch: where, ...on(member) });
+      for (const item of batch) outcomes.push({ item, status: 'failed', error, batch: sent, ...on(member) });
       return;
     }
     killSessionsCalls++;
     try {
       if (member) await mongo.killSessionsOn!(member, keys);
       else await mongo.killSessions(keys);
-      for (const item of batch) outcomes.push({ item, status: 'killed', batch: where, ...on(member) });
+      for (const item of batch) outcomes.push({ item, status: 'killed', batch: sent, ...on(member) });
     } catch (e) {
       failedBatches++;
       const error = toKillError(e);
-      for (const item of batch) outcomes.push({ item, status: 'failed', error, batch: where, ...on(member) });
+      for (const item of batch) outcomes.push({ item, status: 'failed', error, batch: sent, ...on(member) });
     }
     done += batch.length;
     opts.onProgress?.(done, total);
   });
 
-  await mapLimit(operations, opts.concurrency, async ({ member, item }) => {
+  const toKill: { member: string; item: T }[] = [];
+  for (const { member, items: planned } of opBatches) {
+    if (pastDeadline()) {
+      for (const item of planned) outcomes.push({ item, status: 'not-attempted', ...on(member) });
+      continue;
+    }
+    const batch = await recheck(planned, member);
+    if (batch) toKill.push(...batch.map((item) => ({ member, item })));
+    done += planned.length - (batch?.length ?? 0);
+  }
+  await mapLimit(toKill, opts.concurrency, async ({ member, item }) => {
     if (pastDeadline()) {
       outcomes.push({ item, status: 'not-attempted', ...on(member) });
       return;
@@ -169,5 +216,5 @@ export async function executeKills<T extends KillTarget>(mongo: MongoPort, targe
     opts.onProgress?.(done, total);
   });
 
-  return { outcomes, killSessionsCalls, killOpCalls, failedBatches };
+  return { outcomes, killSessionsCalls, killOpCalls, failedBatches, rechecks };
 }

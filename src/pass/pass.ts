@@ -13,16 +13,21 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditContext } from './audit/builder.ts';
 import { earliest, type AuditBudget } from './audit/budget.ts';
-import type { KillFailureGroup, RunCounts, StillRunningOp, TriggerInfo } from './audit/events.ts';
+import type { Freed, KillFailureGroup, RunCounts, StillRunningOp, TriggerInfo } from './audit/events.ts';
 import { groupKillFailures } from './kill-failures.ts';
 import type { AuditSink } from './audit/sink.ts';
 import { PassJournal, type AuditTotals, type DecisionRow, type MemberKill } from './journal.ts';
-import { executeKills, type KillOutcome, type KillTarget } from './kill.ts';
+import { executeKills, type KillOutcome, type KillTarget, type Recheck } from './kill.ts';
+import { changeSince, freesNothing, freshFacts, heldBy, recheckFilter } from './recheck.ts';
+import { recordKey } from './facts.ts';
+import { createEvaluator } from './policy/evaluate.ts';
 import { planKills, type Plan } from './plan.ts';
 import type { Decision, EvaluatorKind } from './policy/evaluate.ts';
 import type { PolicySet } from './policy/types.ts';
-import type { Coverage, MongoPort, ReaperIdentity } from './ports.ts';
+import type { Activity, Coverage, MongoPort, ReaperIdentity, SightingsState, SightingsStore } from './ports.ts';
 import { scan, type Scan } from './scan.ts';
+import { PassSightings, recordPass } from './sightings.ts';
+import { ReaperError } from '../util/errors.ts';
 import { VERIFY_MIN_MS, verifyKills } from './verify.ts';
 
 export type { DecisionRow, Outcome } from './journal.ts';
@@ -52,9 +57,19 @@ export interface PassOptions {
   evaluator?: EvaluatorKind;
   /** The run id (default: a new UUID), for callers that log under it before the pass starts. */
   runId?: string;
+  /**
+   * Where the sightings of earlier passes are kept (src/pass/sightings.ts). Without a store every candidate
+   * is at its first sighting and no client is recalled: a rule waiting for a second sighting never kills.
+   */
+  sightings?: SightingsStore;
+  /**
+   * false: each kill batch is sent as planned, without the re-check before it (src/pass/recheck.ts). Only the
+   * benchmark sets it, to measure what the re-check costs; every caller of the product leaves it on.
+   */
+  recheck?: boolean;
 }
 
-export type StageName = 'inventory' | 'evaluate' | 'plan' | 'kill' | 'verify' | 'audit';
+export type StageName = 'inventory' | 'evaluate' | 'plan' | 'sightings' | 'kill' | 'verify' | 'audit';
 
 /** The error a failed pass ended with, cause chain included; a symbol key keeps it out of JSON reports. */
 export const PASS_FAILURE: unique symbol = Symbol('pass failure');
@@ -71,8 +86,10 @@ export interface RunReport {
   durationMs: number;
   counts: RunCounts;
   stages: Record<StageName, number>;
-  /** Server round trips of this pass (commands and getMores). */
+  /** Server round trips of this pass (commands and getMores), the re-checks included. */
   roundTrips: number;
+  /** Re-checks before the kill batches: one $currentOp restricted to each batch (src/pass/recheck.ts). */
+  rechecks: number;
   audit: AuditTotals;
   /** The failed kills grouped by error, as in the run summary event; empty when none failed. */
   killFailures: KillFailureGroup[];
@@ -99,6 +116,8 @@ interface PassContext {
   /** What the pass left undone, in the order it happened. */
   readonly unfinished: string[];
   coverage: Coverage | null;
+  /** Re-check round trips before the kill batches. */
+  rechecks: number;
 }
 
 async function timed<T>(pass: PassContext, stage: StageName, fn: () => Promise<T> | T): Promise<T> {
@@ -108,6 +127,38 @@ async function timed<T>(pass: PassContext, stage: StageName, fn: () => Promise<T
   } finally {
     pass.stages[stage] += performance.now() - t0;
   }
+}
+
+/** The sightings of earlier passes, read before anything else: a store that cannot be read ends the pass before any kill. */
+async function loadSightings(pass: PassContext): Promise<SightingsState | null> {
+  const store = pass.opts.sightings;
+  if (!store) return null;
+  return timed(pass, 'sightings', async () => {
+    try {
+      return await store.load(pass.opts.cluster);
+    } catch (e) {
+      if (e instanceof ReaperError) throw e;
+      throw new ReaperError(`cannot read the sightings of cluster "${pass.opts.cluster}" from ${store.where}: ${(e as Error).message}; nothing was read or killed`, { cause: e });
+    }
+  });
+}
+
+/**
+ * This pass's sightings, saved before any kill: a pass whose sightings are not recorded kills nothing, since the
+ * next pass would otherwise count its candidates as seen twice in a row across a pass it does not know of.
+ */
+async function saveSightings(pass: PassContext, scanned: Scan, at: number): Promise<void> {
+  const store = pass.opts.sightings;
+  if (!store) return;
+  const { sessions, sessionlessOps } = scanned.records;
+  await timed(pass, 'sightings', async () => {
+    try {
+      await store.update(pass.opts.cluster, (current) => recordPass(current, [...sessions, ...sessionlessOps], at));
+    } catch (e) {
+      if (e instanceof ReaperError) throw e;
+      throw new ReaperError(`cannot save the sightings of cluster "${pass.opts.cluster}" to ${store.where}: ${(e as Error).message}; no kill was sent`, { cause: e });
+    }
+  });
 }
 
 /** Coverage as lines for `unfinished`: every member not read, and why; never a silent skip. */
@@ -120,7 +171,7 @@ export function coverageGaps(coverage: Coverage | null): string[] {
 }
 
 /** Inventory and evaluate: what the URI points at, who the reaper is, then the streaming scan. */
-async function inventoryStage(pass: PassContext): Promise<{ self: ReaperIdentity; scanned: Scan }> {
+async function inventoryStage(pass: PassContext, state: SightingsState | null, at: number): Promise<{ self: ReaperIdentity; scanned: Scan }> {
   if (pass.mongo.discover) {
     const coverage = await timed(pass, 'inventory', () => pass.mongo.discover!());
     pass.coverage = coverage;
@@ -130,7 +181,10 @@ async function inventoryStage(pass: PassContext): Promise<{ self: ReaperIdentity
     }
   }
   const self = await pass.mongo.identity();
-  const scanned = await timed(pass, 'inventory', () => scan(pass.mongo, self, pass.now(), pass.policy, { ...(pass.opts.progress ? { progress: pass.opts.progress } : {}), ...(pass.opts.evaluator ? { evaluator: pass.opts.evaluator } : {}) }));
+  const scanned = await timed(pass, 'inventory', () => scan(pass.mongo, self, at, pass.policy, {
+    sightings: new PassSightings(state, at),
+    ...(pass.opts.progress ? { progress: pass.opts.progress } : {}), ...(pass.opts.evaluator ? { evaluator: pass.opts.evaluator } : {}),
+  }));
   // The scan interleaves reading and evaluating; its evaluation time is reported as its own stage.
   pass.stages.inventory -= scanned.evaluateMs;
   pass.stages.evaluate += scanned.evaluateMs;
@@ -158,10 +212,47 @@ async function planStage(pass: PassContext, self: ReaperIdentity, scanned: Scan)
 /** 6 HostUnreachable: a router's killSessions that missed some hosts (src/mongo/s/commands/kill_sessions_remote.cpp). */
 const HOST_UNREACHABLE_CODE = 6;
 
-type Target = KillTarget & { decision: Decision };
+/** `held`: what the target held at the re-check right before its batch, which the kill frees. */
+type Target = KillTarget & { decision: Decision; held?: Freed };
+
+/**
+ * The re-check of a batch (src/pass/recheck.ts): one $currentOp restricted to it, its candidates' fresh facts
+ * compared with the scan's, and the policy re-evaluated on them.
+ */
+function recheckWith(pass: PassContext, self: ReaperIdentity): Recheck<Target> {
+  const evaluator = createEvaluator(pass.policy);
+  return async (batch) => {
+    const scanned = batch.map((t) => t.decision.facts);
+    // On a replica set read member by member, the batch's things are re-read on every member where they live
+    // (one $currentOp each), so the fresh facts are as whole as the scan's.
+    const filter = recheckFilter(scanned);
+    const members = [...new Set(batch.flatMap((t) => t.members ?? []))];
+    // Through mongos one read covers every member (and tags each document with it): never one per member.
+    const perMember = members.length > 0 && pass.mongo.killSessionsOn !== undefined && pass.mongo.killSessionsReachEveryMember?.() !== true;
+    const docs: Activity[] = perMember
+      ? (await Promise.all(members.map((m) => pass.mongo.currentOpOf(filter, m)))).flat()
+      : await pass.mongo.currentOpOf(filter);
+    const at = pass.now();
+    const fresh = freshFacts(scanned, docs, at, self);
+    const keep: Target[] = [];
+    const changed: { item: Target; why: string }[] = [];
+    for (const t of batch) {
+      const f = t.decision.facts;
+      const found = fresh.get(recordKey(f));
+      const why = changeSince(f, found, at, (x) => evaluator.decide(x), t.decision.rule);
+      if (why) {
+        changed.push({ item: t, why });
+      } else {
+        t.held = heldBy(found?.fresh ?? f);
+        keep.push(t);
+      }
+    }
+    return { keep, changed };
+  };
+}
 
 /** Kill: the planned kills sent (or, in a dry run, recorded as planned); returns what was killed. */
-async function killStage(pass: PassContext, plan: Plan): Promise<Target[]> {
+async function killStage(pass: PassContext, plan: Plan, self: ReaperIdentity): Promise<Target[]> {
   const { journal, opts } = pass;
   const targets: Target[] = plan.kills.map((k) => ({
     kind: k.kind,
@@ -177,10 +268,12 @@ async function killStage(pass: PassContext, plan: Plan): Promise<Target[]> {
   if (targets.length === 0) return [];
   const result = await timed(pass, 'kill', () => executeKills(pass.mongo, targets, {
     batchSize: opts.batchSize, concurrency: opts.concurrency, deadlineMs: killDeadline(opts, targets.length), now: pass.now,
+    ...(opts.recheck === false ? {} : { recheck: recheckWith(pass, self) }),
     onProgress: targets.length >= 10_000 ? (done, total) => opts.progress?.(`kill: ${done}/${total}`) : undefined,
   }));
   journal.counts.killSessionsCalls = result.killSessionsCalls;
   journal.counts.killOpCalls = result.killOpCalls;
+  pass.rechecks += result.rechecks;
   let notAttempted = 0;
   const killed: Target[] = [];
   for (const [item, outcomes] of perTarget(result.outcomes)) {
@@ -188,18 +281,26 @@ async function killStage(pass: PassContext, plan: Plan): Promise<Target[]> {
     const o = outcomes[0]!;
     const where = memberResults(outcomes);
     const failed = outcomes.filter((x) => x.status === 'failed');
-    const sent = outcomes.filter((x) => x.status !== 'not-attempted');
-    if (failed.length === 0 && sent.length === outcomes.length) {
-      journal.record(d, 'killed', { ...(o.batch ? { killBatch: o.batch } : {}), ...where });
+    const killedOn = outcomes.filter((x) => x.status === 'killed');
+    const changed = outcomes.find((x) => x.status === 'changed');
+    const sent = outcomes.filter((x) => x.status === 'killed' || x.status === 'failed');
+    if (changed && sent.length === 0) {
+      // The re-check found it changed since the scan: not killed anywhere, audited with what changed.
+      journal.record(d, 'skipped', { why: changed.why!, ...where });
+    } else if (killedOn.length === outcomes.length) {
+      const freed = item.held ?? heldBy(d.facts);
+      if (freesNothing(freed)) journal.counts.killedHoldingNothing++;
+      journal.record(d, 'killed', { freed, ...(o.batch ? { killBatch: o.batch } : {}), ...where });
       killed.push(item);
     } else if (sent.length > 0) {
-      // A kill that failed (or was not sent) on one member is recorded per member; the others still happened.
+      // A kill that failed (or was not sent, or was re-checked away) on one member is recorded per member; the
+      // others still happened.
       const first = failed[0];
-      const names = outcomes.filter((x) => x.status !== 'killed').map((x) => `${x.member ?? 'primary'}: ${x.status === 'failed' ? x.error?.message ?? 'failed' : 'not attempted before the deadline'}`);
+      const names = outcomes.filter((x) => x.status !== 'killed').map((x) => `${x.member ?? 'primary'}: ${x.status === 'failed' ? x.error?.message ?? 'failed' : x.status === 'changed' ? `not sent, ${x.why}` : 'not attempted before the deadline'}`);
       const error = { ...(first?.error ?? {}), message: outcomes.length > 1 || o.member ? `not killed on ${names.join('; ')}` : (first?.error?.message ?? names.join('; ')) };
       journal.record(d, 'failed', { error, ...(o.batch ? { killBatch: o.batch } : {}), ...where });
       // HostUnreachable from a router's killSessions: killed on every host it reached (verification re-reads).
-      if (outcomes.some((x) => x.status === 'killed' || x.error?.code === HOST_UNREACHABLE_CODE)) killed.push(item);
+      if (killedOn.length || failed.some((x) => x.error?.code === HOST_UNREACHABLE_CODE)) killed.push(item);
     } else {
       notAttempted++;
       journal.record(d, 'skipped', { why: 'not attempted: the pass reached its deadline before this kill was sent', ...where });
@@ -224,7 +325,8 @@ function perTarget(outcomes: readonly KillOutcome<Target>[]): Map<Target, KillOu
 function memberResults(outcomes: readonly KillOutcome<Target>[]): { members?: MemberKill[] } {
   const on = outcomes.filter((o) => o.member);
   if (on.length === 0) return {};
-  return { members: on.map((o) => ({ host: o.member!, outcome: o.status, ...(o.error ? { error: o.error.message } : {}) })) };
+  // A member's batch the re-check held back was not sent there: "not-attempted", with what changed.
+  return { members: on.map((o) => ({ host: o.member!, outcome: o.status === 'changed' ? 'not-attempted' : o.status, ...(o.error ? { error: o.error.message } : o.why ? { error: o.why } : {}) })) };
 }
 
 /** Verify: what of the killed sessions and operations still runs, when there is time to look. */
@@ -259,8 +361,8 @@ export async function runPass(mongo: MongoPort, policy: PolicySet, sink: AuditSi
   const roundTripsBefore = mongo.roundTrips();
   const audit: AuditContext = { source: opts.source, runId, cluster: opts.cluster, trigger: opts.trigger, dryRun: opts.dryRun, now: () => new Date(now()) };
   const pass: PassContext = {
-    mongo, policy, sink, opts, now, journal: new PassJournal(audit), unfinished: [], coverage: null,
-    stages: { inventory: 0, evaluate: 0, plan: 0, kill: 0, verify: 0, audit: 0 },
+    mongo, policy, sink, opts, now, journal: new PassJournal(audit), unfinished: [], coverage: null, rechecks: 0,
+    stages: { inventory: 0, evaluate: 0, plan: 0, sightings: 0, kill: 0, verify: 0, audit: 0 },
   };
 
   let plan: Plan | null = null;
@@ -268,10 +370,13 @@ export async function runPass(mongo: MongoPort, policy: PolicySet, sink: AuditSi
   let internalOps = 0;
   let failure: Error | null = null;
   try {
-    const { self, scanned } = await inventoryStage(pass);
+    const state = await loadSightings(pass);
+    const at = now();
+    const { self, scanned } = await inventoryStage(pass, state, at);
     internalOps = scanned.internalOps;
     plan = await planStage(pass, self, scanned);
-    const killed = await killStage(pass, plan);
+    await saveSightings(pass, scanned, at);
+    const killed = await killStage(pass, plan, self);
     // The kills are done: their events go out now, before the verification, so that a pass cut short
     // after this point (a Lambda timeout) has still audited every kill it made.
     if (plan.kills.length > 0 && !opts.dryRun) await timed(pass, 'audit', () => pass.journal.publishPending(sink, opts.audit));
@@ -303,7 +408,7 @@ export async function runPass(mongo: MongoPort, policy: PolicySet, sink: AuditSi
   return {
     runId, cluster: opts.cluster, trigger: opts.trigger, dryRun: opts.dryRun, reportOnly, reportOnlyReason,
     startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - startedAt.getTime(),
-    counts: pass.journal.counts, stages: pass.stages, roundTrips: mongo.roundTrips() - roundTripsBefore,
+    counts: pass.journal.counts, stages: pass.stages, roundTrips: mongo.roundTrips() - roundTripsBefore, rechecks: pass.rechecks,
     audit: pass.journal.auditTotals(), killFailures, decisions: pass.journal.rows, stillRunning, unfinished, internalOps,
     coverage: pass.coverage, error: failure?.message ?? null,
     ...(failure ? { [PASS_FAILURE]: failure } : {}),

@@ -3,8 +3,10 @@
  * (src/adapters/mongodb/adapter.ts) implements it with the official driver; unit tests implement it in memory.
  * Records are plain values (UUID strings, hex digests, epoch ms): no BSON type crosses the port.
  *
- * Also the port of the state kept across passes: the per-cluster lease (src/service/lease.ts, and the
- * DynamoDB adapter src/adapters/dynamodb-leases.ts).
+ * Also the ports of the state kept across passes: the per-cluster lease (src/service/lease.ts, and the
+ * DynamoDB adapter src/adapters/dynamodb-leases.ts), and the sightings (src/pass/sightings.ts; a JSON file
+ * for the CLI, src/adapters/sightings-file.ts, and the DynamoDB state table for Lambda,
+ * src/adapters/dynamodb-sightings.ts).
  */
 import { PassInProgressError } from '../util/errors.ts';
 
@@ -20,6 +22,8 @@ export interface ListedSession {
 }
 
 export interface TransactionActivity {
+  /** transaction.parameters.txnNumber; -1 when not reported. */
+  txnNumber: number;
   openSeconds: number;
   activeSeconds: number;
   inactiveSeconds: number;
@@ -101,6 +105,8 @@ export interface MemberCoverage {
   covered: boolean;
   /** Why it is not covered (down, unreachable, refused the reaper's credentials, hidden): the fix included. */
   why?: string;
+  /** A hidden member (found through replSetGetConfig; hello does not list it). */
+  hidden?: boolean;
 }
 
 /** What the connection string points at, found from hello at the start of each pass. */
@@ -117,6 +123,12 @@ export interface Coverage {
 export interface SessionKey {
   id: string;
   uid: string;
+}
+
+/** The documents of these sessions and operations only. */
+export interface ActivityFilter {
+  sessions: readonly SessionKey[];
+  opids: readonly string[];
 }
 
 /** A session's client as some document showed it. */
@@ -156,6 +168,12 @@ export interface MongoPort {
   listLocalSessions(): AsyncIterable<ListedSession[]>;
   /** $currentOp {allUsers, idleSessions, idleCursors}. */
   currentOp(): AsyncIterable<Activity[]>;
+  /**
+   * One $currentOp {allUsers, idleSessions, idleCursors} restricted to these sessions (matched on lsid.id; the
+   * caller checks the uid) and opids: the re-check before a kill batch (src/pass/recheck.ts). One command, on the
+   * main connection or, given `member` (host:port), on that member only, its documents tagged with it.
+   */
+  currentOpOf(filter: ActivityFilter, member?: string): Promise<Activity[]>;
   /** One killSessions command with these (id, uid) pairs; never called with an empty batch. */
   killSessions(batch: readonly SessionKey[]): Promise<void>;
   /** killOp for an operation outside any session. */
@@ -170,6 +188,8 @@ export interface MongoPort {
   discover?(): Promise<Coverage>;
   /** killSessions on one member (host:port from `Activity.member`), over its direct connection. */
   killSessionsOn?(member: string, batch: readonly SessionKey[]): Promise<void>;
+  /** $currentOp on the named members only, tagged as currentOp tags them (the verification's re-read). */
+  currentOpOn?(members: readonly string[]): AsyncIterable<Activity[]>;
   /** killOp on the member the operation was seen on (opids are per process: never on another). */
   killOpOn?(member: string, opid: string): Promise<void>;
   /**
@@ -207,3 +227,44 @@ export function leaseHeld(cluster: string, holder: LeaseHolder): PassInProgressE
   return new PassInProgressError(cluster, `a pass for cluster "${cluster}" is already running (${holder.owner}, since ${holder.since.toISOString()}); this one did not start`);
 }
 
+
+// --- Sightings: what earlier passes saw of each candidate and session (src/pass/sightings.ts) ---
+
+/** What passes saw of one session ("s:<id>:<uid>") or sessionless operation ("o:<opid>"). */
+export interface Sighting {
+  /** Epoch ms of the first of the consecutive passes that saw it holding something; 0 when the last one did not. */
+  firstSeenMs: number;
+  /** Epoch ms of the last pass that saw it at all. */
+  lastSeenMs: number;
+  /** The number (SightingsState.pass) of the last pass that saw it holding something. */
+  lastPass: number;
+  /** Consecutive passes, up to lastPass, that saw it holding something (a running operation, an open transaction, a cursor). */
+  sightings: number;
+  /** Last known client; null where no pass saw it. */
+  appName: string | null;
+  client: string | null;
+  clientDriver: string | null;
+}
+
+/** One cluster's sightings, as stored: plain JSON, replaced whole by each pass. */
+export interface SightingsState {
+  version: 1;
+  /** Passes recorded so far: a candidate is seen "consecutively" when the previous pass (this number) saw it. */
+  pass: number;
+  /** Epoch ms of the last pass recorded (its inventory time). */
+  savedAtMs: number;
+  entries: Record<string, Sighting>;
+}
+
+/**
+ * Where the sightings of each cluster live between passes. `update` is the one write: it re-reads the
+ * cluster's state under the store's own exclusion (a file lock, a conditional write) and replaces it with
+ * `apply(current)`, so two passes saving at once both count and neither tears the other's write.
+ */
+export interface SightingsStore {
+  /** Where the state lives, for messages: "file /home/x/.local/state/...", "DynamoDB table T". */
+  readonly where: string;
+  /** The cluster's state as last saved, or null when none was. Throws a ReaperError naming the store when unreadable. */
+  load(cluster: string): Promise<SightingsState | null>;
+  update(cluster: string, apply: (current: SightingsState | null) => SightingsState): Promise<void>;
+}

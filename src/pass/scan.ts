@@ -10,6 +10,7 @@ import { createEngineEvaluator } from './policy/engine.ts';
 import { evaluatorFor, type AsyncEvaluator, type Decision, type EvaluatorKind } from './policy/evaluate.ts';
 import type { PolicySet } from './policy/types.ts';
 import type { MongoPort, ReaperIdentity } from './ports.ts';
+import { PassSightings } from './sightings.ts';
 
 export interface Scan {
   decisions: Decision[];
@@ -18,6 +19,8 @@ export interface Scan {
   internalOps: number;
   /** Time spent in policy evaluation, inside the scan: reported as the evaluate stage. */
   evaluateMs: number;
+  /** The records with activity (sessions and sessionless operations), for the sightings of the next pass. */
+  records: { sessions: readonly SessionFacts[]; sessionlessOps: readonly SessionFacts[] };
 }
 
 /** Documents between two progress lines. */
@@ -25,6 +28,8 @@ const PROGRESS_EVERY = 100_000;
 
 export interface ScanOptions {
   evaluator?: EvaluatorKind;
+  /** What earlier passes saw (sightings facts, recalled clients); without it every candidate is at its first sighting. */
+  sightings?: PassSightings;
   progress?: (line: string) => void;
 }
 
@@ -47,7 +52,8 @@ function decideFns(policy: PolicySet, kind: EvaluatorKind): { any: DecideFn; lis
 
 export async function scan(mongo: MongoPort, self: ReaperIdentity, now: number, policy: PolicySet, options: ScanOptions = {}): Promise<Scan> {
   const { progress } = options;
-  const builder = new InventoryBuilder(now, self);
+  const sightings = options.sightings ?? new PassSightings(null, now);
+  const builder = new InventoryBuilder(now, self, sightings);
   const { any: decideOne, listed: decideListed } = decideFns(policy, options.evaluator ?? 'compiled');
   const decisions: Decision[] = [];
   let evaluateMs = 0;
@@ -99,10 +105,13 @@ export async function scan(mongo: MongoPort, self: ReaperIdentity, now: number, 
     tick(batch.length);
   }
   const inventory = builder.build();
+  for (const f of inventory.sessions) sightings.apply(f);
+  for (const f of inventory.sessionlessOps) sightings.apply(f);
   await decide(inventory.sessions);
   await decide(inventory.sessionlessOps);
   return {
     decisions, sessions: inventory.sessions.length + streamed, sessionlessOps: inventory.sessionlessOps.length,
     internalOps: inventory.internalOps, evaluateMs,
+    records: { sessions: inventory.sessions, sessionlessOps: inventory.sessionlessOps },
   };
 }

@@ -3,7 +3,7 @@
  * alternatives (OR), different flags must all hold (AND). Only --outcome also takes a comma-separated
  * list: names and application names are chosen by people and clients and may contain commas.
  *
- * Run summaries carry no user, application, rule, session or outcome, so any of those filters
+ * Run summaries carry no user, application, rule, session, outcome or member, so any of those filters
  * leaves them out; --since/--until, --cluster, --trigger and --run apply to both kinds.
  */
 import { identityMatches } from '../util/identity-label.ts';
@@ -28,6 +28,8 @@ export interface ReviewFilter {
   triggers?: string[];
   /** Run ids, or their leading characters. */
   runs?: string[];
+  /** Replica-set members (host:port) a decision names: where the session held something, or where it was killed. */
+  hosts?: string[];
 }
 
 function some(values: string[] | undefined): values is string[] {
@@ -56,7 +58,7 @@ function prefixOf(values: string[], id: string): boolean {
 
 /** True when the filter names something only a decision has. */
 export function decisionOnly(filter: ReviewFilter): boolean {
-  return some(filter.users) || some(filter.apps) || some(filter.rules) || some(filter.sessions) || some(filter.outcomes);
+  return some(filter.users) || some(filter.apps) || some(filter.rules) || some(filter.sessions) || some(filter.outcomes) || some(filter.hosts);
 }
 
 export function matchesFilter(record: AuditRecord, filter: ReviewFilter): boolean {
@@ -77,6 +79,8 @@ export function matchesFilter(record: AuditRecord, filter: ReviewFilter): boolea
   if (some(filter.users) && !(d.session && filter.users.includes(d.session.user))) return false;
   if (some(filter.apps) && !(d.session && identityMatches(filter.apps, d.session.appName))) return false;
   if (some(filter.sessions) && !(d.session && prefixOf(filter.sessions, d.session.id))) return false;
+  // Members are named case-insensitively (host names are); decisions without members (a standalone) never match.
+  if (some(filter.hosts) && !(d.members ?? []).some((m) => filter.hosts!.some((h) => h.toLowerCase() === m.host.toLowerCase()))) return false;
   return true;
 }
 
@@ -87,7 +91,7 @@ export function describeFilter(filter: ReviewFilter): string {
   if (filter.untilMs !== undefined) parts.push(`until ${new Date(filter.untilMs).toISOString()}`);
   const lists: [string, string[] | undefined][] = [
     ['cluster', filter.clusters], ['user', filter.users], ['app', filter.apps], ['rule', filter.rules],
-    ['session', filter.sessions], ['outcome', filter.outcomes], ['trigger', filter.triggers], ['run', filter.runs],
+    ['session', filter.sessions], ['outcome', filter.outcomes], ['trigger', filter.triggers], ['run', filter.runs], ['host', filter.hosts],
   ];
   for (const [name, values] of lists) if (some(values)) parts.push(`${name} ${values.join(' or ')}`);
   return parts.length ? parts.join(', ') : 'all events';

@@ -19,6 +19,9 @@ import { ConfigError, PassInProgressError, PolicyError } from '../util/errors.ts
 import { InProcessLeases, withLease, type LeaseStore } from './lease.ts';
 import { createDynamoDbLeases } from '../adapters/dynamodb-leases.ts';
 import { withRecording } from './recording.ts';
+import { createDynamoDbSightings } from '../adapters/dynamodb-sightings.ts';
+import type { SightingsStore } from '../pass/ports.ts';
+import { InMemorySightings } from '../pass/sightings.ts';
 import { auditPassNotStarted, runPass, type PassOptions, type RunReport } from '../pass/pass.ts';
 import { auditBudget } from '../pass/audit/budget.ts';
 import { loadPolicySet } from '../pass/policy/load.ts';
@@ -91,6 +94,8 @@ export interface ReaperDeps {
   leases?: LeaseStore;
   /** Audit sink instead of the one REAPER_AUDIT describes (tests). */
   sink?: AuditSink;
+  /** Sightings store instead of the state table's (or, without one, the process's memory). */
+  sightings?: SightingsStore;
   /**
    * The passes' clock, epoch ms (default Date.now): what idle times and ages are measured against. Tests give
    * the stand-in's clock, so time passes without waiting. Leases and the audit's deadlines stay wall-clock.
@@ -125,6 +130,12 @@ export async function createReaper(env: Record<string, string | undefined>, logg
   const needsSecrets = [...deployment.clusters.values()].some((c) => c.secretArn);
   const secrets: SecretStore | null = deps.secrets ?? (needsSecrets ? new CachedSecrets(createSecretsManagerClient()) : null);
   const leases: LeaseStore = deps.leases ?? (config.stateTable ? await createDynamoDbLeases(config.stateTable) : new InProcessLeases());
+  let sightings = deps.sightings;
+  if (!sightings && config.stateTable) sightings = await createDynamoDbSightings(config.stateTable);
+  if (!sightings) {
+    logger.warn('REAPER_STATE_TABLE is not set: sightings are kept only in this process (a new container starts afresh, so rules waiting for a second sighting wait longer); set it to the state table (docs/deploy.md)');
+    sightings = new InMemorySightings();
+  }
   const adapters = new Map<string, Promise<MongoAdapter>>();
   const now = deps.now ?? Date.now;
 
@@ -164,7 +175,7 @@ export async function createReaper(env: Record<string, string | undefined>, logg
     const owner = `${request.trigger.type}${request.trigger.id ? ` ${request.trigger.id}` : ''}${request.runId ? `, run ${request.runId}` : ''}`;
     const opts: PassOptions = {
       cluster: cluster.name, trigger: request.trigger, dryRun, maxKills: config.maxKills, maxKillShare: config.maxKillShare,
-      batchSize: config.batchSize, concurrency: config.concurrency, source: config.source, evaluator: config.evaluator, now,
+      batchSize: config.batchSize, concurrency: config.concurrency, source: config.source, evaluator: config.evaluator, now, sightings,
       ...(request.deadlineMs !== undefined ? { deadlineMs: request.deadlineMs } : {}),
       ...(request.runId !== undefined ? { runId: request.runId } : {}),
       audit: auditBudget({

@@ -44,6 +44,8 @@ export interface RunConfig {
   evaluator: EvaluatorKind;
   /** Replica-set members read and killed on: "all" data-bearing members, or "primary" only (the behaviour before topology discovery). */
   members: MembersMode;
+  /** The CLI's sightings file; '' for the default path (src/adapters/sightings-file.ts defaultStatePath). */
+  stateFile: string;
   // Lambda deployment settings (scope "lambda": no CLI flag, read only by the Lambda functions).
   /** Secrets Manager ARN of the single cluster's connection string; '' when absent. */
   secretArn: string;
@@ -147,6 +149,7 @@ export const SETTINGS: readonly Setting<keyof RunConfig>[] = [
   { key: 'eventBusName', env: 'AUDIT_EVENT_BUS_NAME', flag: 'event-bus', description: 'EventBridge bus for --audit eventbridge', default: '', parse: (r) => r.trim() },
   { key: 'evaluator', env: 'REAPER_EVALUATOR', flag: 'evaluator', description: 'Policy evaluator: compiled (fast, the default) or json-rules-engine (the reference the compiled one is tested against; slower)', default: 'compiled', parse: oneOf(EVALUATORS) },
   { key: 'members', env: 'REAPER_MEMBERS', flag: 'members', description: 'Replica-set members a pass reads and kills on: all (every data-bearing member, over direct connections) or primary (the primary only; secondaries are named as not covered)', default: 'all', parse: oneOf(MEMBERS_MODES) },
+  { key: 'stateFile', env: 'REAPER_STATE_FILE', flag: 'state', description: 'JSON file keeping what earlier passes saw (sightings of each candidate, the last known client of each session), shared by concurrent runs under a lock; default $XDG_STATE_HOME/mongodb-session-reaper/sightings.json, else ~/.local/state/mongodb-session-reaper/sightings.json (the Lambda function keeps it in REAPER_STATE_TABLE instead)', default: '', parse: text },
   { key: 'secretArn', env: 'MONGODB_SECRET_ARN', flag: null, scope: 'lambda', description: 'Secrets Manager ARN holding the single cluster\'s connection string (the SecretString itself, or JSON with a "uri" field); fetched once per container', default: '', parse: (r, w) => checkSecretArn(r.trim(), w) },
   { key: 'clusters', env: 'REAPER_CLUSTERS', flag: null, scope: 'lambda', description: 'Several clusters from one deployment, JSON: {"NAME": {"secretArn": ARN | "uriEnv": VAR, "policySet"?: SET, "atlasClusterName"?: NAME, "atlasGroupId"?: ID}}', default: null, parse: parseClusters },
   { key: 'policySets', env: 'REAPER_POLICY_SETS', flag: null, scope: 'lambda', description: 'Named policy sets besides "default" (REAPER_POLICIES_DIR) and "strict" (shipped rules, tighter thresholds), JSON: {"NAME": DIR | {"dir": DIR, "parameters": {"NAME": NUMBER}}}', default: null, parse: parsePolicySets },

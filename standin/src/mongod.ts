@@ -442,7 +442,9 @@ export class Mongod {
     } finally {
       this.ops.finish(op);
       if (txn && txn.activeSinceMs) {
-        txn.activeMicros += (this.now() - txn.activeSinceMs) * 1000;
+        // The server times a statement in microseconds (timeActiveMicros); this clock counts milliseconds, so a
+        // statement shorter than one counts as 1 µs rather than 0: a statement that ran always shows.
+        txn.activeMicros += Math.max(1, (this.now() - txn.activeSinceMs) * 1000);
         txn.activeSinceMs = 0;
       }
       if (session) this.sessions.collect(session, this.ops.hasOps(session) || this.cursors.hasCursors(session));

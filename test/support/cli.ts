@@ -1,9 +1,13 @@
 /**
  * The `session-reaper` command as an operator runs it: a separate process (bin/session-reaper.mjs),
  * its exit code and both output streams. MONGODB_URI is cleared so the caller's environment never
- * chooses the cluster.
+ * chooses the cluster, and XDG_STATE_HOME is a new directory per run (unless the caller gives one), so no
+ * run sees another's sightings nor writes into the home directory.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../../bin/session-reaper.mjs', import.meta.url));
@@ -17,7 +21,7 @@ export interface CliResult {
 /** Runs the command; `killAfterMs` guards against a hang (the child is killed and the exit code is -1). */
 export function runCli(args: string[], env: Record<string, string> = {}, killAfterMs?: number): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, MONGODB_URI: '', ...env }, ...(killAfterMs ? { timeout: killAfterMs } : {}) });
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, MONGODB_URI: '', XDG_STATE_HOME: mkdtempSync(join(tmpdir(), 'reaper-state-')), ...env }, ...(killAfterMs ? { timeout: killAfterMs } : {}) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

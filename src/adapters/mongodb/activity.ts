@@ -21,7 +21,7 @@ export const CURRENT_OP_PROJECTION = {
   waitingForLock: 1, numYields: 1, writeConflicts: 1, lockStats: 1, twoPhaseCommitCoordinator: 1,
   'clientMetadata.driver.name': 1, 'clientMetadata.driver.version': 1, 'clientMetadata.mongos.client': 1,
   'effectiveUsers.user': 1, 'effectiveUsers.db': 1,
-  'transaction.timeOpenMicros': 1, 'transaction.timeActiveMicros': 1, 'transaction.timeInactiveMicros': 1,
+  'transaction.parameters.txnNumber': 1, 'transaction.timeOpenMicros': 1, 'transaction.timeActiveMicros': 1, 'transaction.timeInactiveMicros': 1,
   'transaction.timePreparedMicros': 1, 'transaction.expiryTime': 1,
   'cursor.lastAccessDate': 1, 'cursor.originatingCommand': 1, 'cursor.tailable': 1, 'cursor.awaitData': 1,
   'cursor.noCursorTimeout': 1, 'cursor.nDocsReturned': 1,
@@ -170,6 +170,7 @@ export function toActivity(doc: Document): Activity {
     connectionId: num(doc.connectionId),
     user: u ? `${u.user}@${u.db}` : '',
     txn: t ? {
+      txnNumber: t.parameters?.txnNumber === undefined ? -1 : num(t.parameters.txnNumber),
       openSeconds: num(t.timeOpenMicros) / 1e6,
       activeSeconds: num(t.timeActiveMicros) / 1e6,
       inactiveSeconds: num(t.timeInactiveMicros) / 1e6,

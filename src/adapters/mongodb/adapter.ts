@@ -8,13 +8,16 @@
 import { createHash } from 'node:crypto';
 import { Binary, BSON, MongoClient, MongoServerError, type ClientSession, type Document, type MongoClientOptions, type TopologyDescription } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
-import type { Activity, Coverage, ListedSession, MembersMode, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
+import type { Activity, ActivityFilter, Coverage, ListedSession, MembersMode, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
 import { redactConnectionString, redactUri } from '../../util/redact.ts';
 import { commandBatches } from './raw-cursor.ts';
 import { CURRENT_OP_PROJECTION, CURRENT_OP_UNSET, toActivity, uuidString } from './activity.ts';
 import { readListedSession } from './session-doc-reader.ts';
 import { MemberPool, type Member } from './members.ts';
 import { HOST_UNREACHABLE, hostUnreachableMessage, RouterPath } from './sharded.ts';
+
+/** Through mongos the shard documents also say which shard and member they come from. */
+const ROUTER_CURRENT_OP_PROJECTION = { ...CURRENT_OP_PROJECTION, shard: 1, host: 1 };
 
 export { CURRENT_OP_PROJECTION, toActivity, toListedSession, truncatedCommandName } from './activity.ts';
 
@@ -41,21 +44,31 @@ export function killSessionsCommand(batch: readonly SessionKey[]): Document {
   };
 }
 
+/** Through mongos the opid is "shard:opid" and is passed as that string (docs/server-semantics.md#through-mongos). */
+function opidValue(opid: string): number | string {
+  return /^-?\d+$/.test(opid) ? Number(opid) : opid;
+}
+
+/** killOp's command, with the opid as opidValue gives it. */
+function killOpCommand(opid: string): Document {
+  return { killOp: 1, op: opidValue(opid) };
+}
+
+/**
+ * Documents asked for in the re-check's first reply: more than a kill batch's sessions can have (the server still
+ * stops a reply at 16 MiB, and the driver then fetches the rest with getMore).
+ */
+const RECHECK_BATCH_SIZE = 1_000_000;
+
 /** The listings whose raw documents a tap receives. */
 export type RawListing = 'listSessions' | 'listLocalSessions' | 'currentOp';
 
 /** Receives every raw document a listing returns, as the server sent it (snapshots record them: src/adapters/snapshot/). */
 export type RawDocumentTap = (listing: RawListing, bson: Uint8Array) => void;
 
-/** killOp's command; through mongos the opid is "shard:opid" and is passed as that string (docs/server-semantics.md#through-mongos). */
-function killOpCommand(opid: string): Document {
-  return { killOp: 1, op: /^-?\d+$/.test(opid) ? Number(opid) : opid };
-}
-
 export class MongoAdapter implements MongoPort {
   private trips = 0;
   private session: ClientSession | null = null;
-  private tap: RawDocumentTap | null = null;
   /** Each member client's own session id, reported as the reaper's one session (see tagged()). */
   private readonly memberSessions = new Map<string, ClientSession>();
   private readonly pool: MemberPool | null;
@@ -67,6 +80,7 @@ export class MongoAdapter implements MongoPort {
   private readonly count = (): void => {
     this.trips++;
   };
+  private tap: RawDocumentTap | null = null;
 
   /** What the driver's monitors last said the deployment is (SDAM): discovery costs the pass no command. */
   private description: TopologyDescription | null = null;
@@ -118,7 +132,7 @@ export class MongoAdapter implements MongoPort {
       const topology = hello.msg === 'isdbgrid' ? 'mongos' : hello.setName ? 'replicaSet' : 'standalone';
       return { topology, setName: String(hello.setName ?? ''), members: [], notes: ['the adapter wraps a client it did not connect: only the server the driver selects is read'] };
     }
-    this.coverage = await this.pool.discover(this.description, this.mode);
+    this.coverage = await this.pool.discover(this.description, this.mode, (host, client) => this.memberSession({ host, client }));
     this.sharded = this.coverage.topology === 'mongos' && this.router !== null;
     if (this.sharded) {
       const wire = Math.min(...[...this.description.servers.values()].filter((sd) => sd.type === 'Mongos').map((sd) => sd.maxWireVersion));
@@ -140,9 +154,9 @@ export class MongoAdapter implements MongoPort {
    * Every member's documents, read in parallel, each tagged with its member. The reaper's session on a member
    * client is reported under the reaper's main session id, so the policy's isReaperSession protects it too.
    */
-  private async readMembers<T>(read: (db: (name: string) => ReturnType<MongoClient['db']>, session: ClientSession) => Promise<T[]>, tag: (item: T, m: Member, mainId: string, ownId: string) => T): Promise<T[]> {
+  private async readMembers<T>(read: (db: (name: string) => ReturnType<MongoClient['db']>, session: ClientSession) => Promise<T[]>, tag: (item: T, m: Member, mainId: string, ownId: string) => T, only?: ReadonlySet<string>): Promise<T[]> {
     const mainId = uuidString(this.ownSession().id?.id);
-    const parts = await Promise.all(this.members().map(async (m) => {
+    const parts = await Promise.all(this.members().filter((m) => !only || only.has(m.host)).map(async (m) => {
       const session = this.memberSession(m);
       const ownId = uuidString(session.id?.id);
       try {
@@ -193,58 +207,95 @@ export class MongoAdapter implements MongoPort {
 
   async *listLocalSessions(): AsyncIterable<ListedSession[]> {
     const command = { aggregate: 1, pipeline: [{ $listLocalSessions: { allUsers: true } }], cursor: {} };
-    const reader = this.listingReader('listLocalSessions');
     if (this.sharded) {
       // Each router's cache, on that router alone: a session used through one router is in its cache only.
       yield await this.router!.listLocalSessions(async (c, session) => {
         const all: ListedSession[] = [];
-        for await (const b of commandBatches(c.db('admin'), command, session, reader)) all.push(...b);
+        for await (const b of commandBatches(c.db('admin'), command, session, this.listingReader('listLocalSessions'))) all.push(...b);
         return all;
       }, uuidString(this.ownSession().id?.id));
       return;
     }
     if (this.members().length === 0) {
-      yield* commandBatches(this.client.db('admin'), command, this.ownSession(), reader);
+      yield* commandBatches(this.client.db('admin'), command, this.ownSession(), this.listingReader('listLocalSessions'));
       return;
     }
     // Each member's cache: a session used on a secondary is in that secondary's cache only.
     yield await this.readMembers<ListedSession>(async (db, session) => {
       const all: ListedSession[] = [];
-      for await (const b of commandBatches(db('admin'), command, session, reader)) all.push(...b);
+      for await (const b of commandBatches(db('admin'), command, session, this.listingReader('listLocalSessions'))) all.push(...b);
       return all;
     }, (s, _m, mainId, ownId) => (s.id === ownId ? { ...s, id: mainId } : s));
   }
 
   async *currentOp(): AsyncIterable<Activity[]> {
+    yield* this.currentOpWhere();
+  }
+
+  /** $currentOp on the named members only (the verification after kills re-reads where it killed). */
+  async *currentOpOn(members: readonly string[]): AsyncIterable<Activity[]> {
+    yield* this.currentOpWhere(new Set(members));
+  }
+
+  private async *currentOpWhere(only?: ReadonlySet<string>): AsyncIterable<Activity[]> {
     const tap = this.tap;
     const stage = { $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } };
     // Tapped (a snapshot is being recorded): the documents whole and raw, as the server sent them; else only
     // what toActivity reads.
     const pipeline = tap ? [stage] : [stage, { $project: CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }];
-    const options = tap ? { raw: true } : {};
     // Raw documents are deserialised with the driver's default options, so toActivity sees what it sees untapped.
-    const decode = (docs: unknown[]): Activity[] => (tap
-      ? docs.map((bytes) => (tap('currentOp', bytes as Uint8Array), toActivity(BSON.deserialize(bytes as Uint8Array))))
-      : (docs as Document[]).map(toActivity));
+    const read = (docs: Document[]): Activity[] => (tap ? docs.map((bytes) => (tap('currentOp', bytes as unknown as Uint8Array), toActivity(BSON.deserialize(bytes as unknown as Uint8Array)))) : docs.map(toActivity));
     if (this.sharded) {
-      const after = tap ? [] : [{ $project: { ...CURRENT_OP_PROJECTION, shard: 1, host: 1 } }, { $unset: CURRENT_OP_UNSET }];
-      const docs = (batch: unknown[]): Document[] => (tap
-        ? batch.map((bytes) => (tap('currentOp', bytes as Uint8Array), BSON.deserialize(bytes as Uint8Array)))
-        : batch as Document[]);
-      yield await this.router!.currentOp(this.client, this.ownSession(), after, options, docs, uuidString(this.ownSession().id?.id));
+      // Every member of every shard and every router, whatever `only` names: a session killed through the router
+      // was killed everywhere, so it is looked for everywhere.
+      yield await this.routerCurrentOp(tap ? [] : [{ $project: ROUTER_CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }]);
       return;
     }
     if (this.members().length === 0) {
-      const cursor = this.client.db('admin').aggregate(pipeline, { session: this.ownSession(), ...options });
-      while (await cursor.hasNext()) yield decode(cursor.readBufferedDocuments());
+      const cursor = this.client.db('admin').aggregate(pipeline, { session: this.ownSession(), ...(tap ? { raw: true } : {}) });
+      while (await cursor.hasNext()) yield read(cursor.readBufferedDocuments());
       return;
     }
     yield await this.readMembers<Activity>(async (db, session) => {
       const all: Activity[] = [];
-      const cursor = db('admin').aggregate(pipeline, { session, ...options });
-      while (await cursor.hasNext()) all.push(...decode(cursor.readBufferedDocuments()));
+      const cursor = db('admin').aggregate(pipeline, { session, ...(tap ? { raw: true } : {}) });
+      while (await cursor.hasNext()) all.push(...read(cursor.readBufferedDocuments()));
       return all;
-    }, (a, m, mainId, ownId) => ({ ...a, sessionId: a.sessionId === ownId ? mainId : a.sessionId, member: m.host, memberState: m.state }));
+    }, (a, m, mainId, ownId) => ({ ...a, sessionId: a.sessionId === ownId ? mainId : a.sessionId, member: m.host, memberState: m.state }), only);
+  }
+
+  /** Through mongos: the shards' documents (targetAllNodes where it exists) and each router's own, tagged with where they live. */
+  private routerCurrentOp(after: Document[]): Promise<Activity[]> {
+    const tap = this.tap;
+    const docs = (batch: unknown[]): Document[] => (tap
+      ? batch.map((bytes) => (tap('currentOp', bytes as Uint8Array), BSON.deserialize(bytes as Uint8Array)))
+      : batch as Document[]);
+    return this.router!.currentOp(this.client, this.ownSession(), after, tap ? { raw: true } : {}, docs, uuidString(this.ownSession().id?.id));
+  }
+
+  /**
+   * The re-check's read: $currentOp restricted to these sessions and opids, on the main connection or, for a
+   * batch bound for one replica-set member, on that member (where the batch's things live).
+   */
+  async currentOpOf(filter: ActivityFilter, member?: string): Promise<Activity[]> {
+    const or: Document[] = [];
+    if (filter.sessions.length) or.push({ 'lsid.id': { $in: filter.sessions.map((k) => new Binary(uuidBytes(k.id), Binary.SUBTYPE_UUID)) } });
+    if (filter.opids.length) or.push({ opid: { $in: filter.opids.map(opidValue) } });
+    if (or.length === 0) return [];
+    // $match right after $currentOp: the server filters before projecting (and, on mongos, on each shard).
+    // One reply holds up to 16 MiB: a batch's documents fit in one round trip but for the largest batches.
+    const pipeline = [{ $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } }, { $match: { $or: or } }, { $project: CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }];
+    const read = async (db: ReturnType<MongoClient['db']>, session: ClientSession): Promise<Activity[]> => {
+      const cursor = db.aggregate(pipeline, { session, batchSize: RECHECK_BATCH_SIZE });
+      const out: Activity[] = [];
+      while (await cursor.hasNext()) for (const d of cursor.readBufferedDocuments()) out.push(toActivity(d));
+      return out;
+    };
+    // Through mongos the batch's things are looked for on every shard member and router at once (tagged with where).
+    if (this.sharded) return this.routerCurrentOp(pipeline.slice(1).map((st) => ('$project' in st ? { $project: ROUTER_CURRENT_OP_PROJECTION } : st)));
+    if (!member) return read(this.client.db('admin'), this.ownSession());
+    const m = this.memberOrThrow(member);
+    return (await read(m.client.db('admin'), this.memberSession(m))).map((a) => ({ ...a, member: m.host, memberState: m.state }));
   }
 
   async killSessions(batch: readonly SessionKey[]): Promise<void> {
@@ -267,14 +318,27 @@ export class MongoAdapter implements MongoPort {
   }
 
   async killSessionsOn(member: string, batch: readonly SessionKey[]): Promise<void> {
-    const m = this.memberOrThrow(member);
-    await m.client.db('admin').command(killSessionsCommand(batch), { session: this.memberSession(m) });
+    await this.onMember(member, (m) => m.client.db('admin').command(killSessionsCommand(batch), { session: this.memberSession(m) }));
   }
 
   async killOpOn(member: string, opid: string): Promise<void> {
     if (this.sharded) return this.router!.killOpOn(this.client, this.ownSession(), member, opid);
+    await this.onMember(member, (m) => m.client.db('admin').command(killOpCommand(opid), { session: this.memberSession(m) }));
+  }
+
+  /**
+   * One command on one member. A member that stops answering in the middle of the pass (no server reply: the
+   * connection was refused or cut) is dropped from the pass, so the run summary names it as not covered; a
+   * server's refusal (a reply with a code) is the kill's failure only.
+   */
+  private async onMember(member: string, send: (m: Member) => Promise<unknown>): Promise<void> {
     const m = this.memberOrThrow(member);
-    await m.client.db('admin').command(killOpCommand(opid), { session: this.memberSession(m) });
+    try {
+      await send(m);
+    } catch (e) {
+      if (typeof (e as { code?: unknown }).code !== 'number') this.pool!.drop(this.coverage, m.host, e);
+      throw e;
+    }
   }
 
   private memberOrThrow(host: string): Member {

@@ -8,7 +8,7 @@
  * (same credentials, TLS and auth options), opened once and kept across passes (a warm Lambda reuses it).
  */
 import { ConnectionString } from 'mongodb-connection-string-url';
-import { MongoClient, type MongoClientOptions, type ServerDescription, type TopologyDescription } from 'mongodb';
+import { MongoClient, type ClientSession, type MongoClientOptions, type ServerDescription, type TopologyDescription } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
 import type { Coverage, MemberCoverage, MembersMode, MemberState } from '../../pass/ports.ts';
 
@@ -39,6 +39,12 @@ function stateOf(sd: ServerDescription | undefined): MemberState {
   return sd?.type === 'RSPrimary' ? 'PRIMARY' : 'SECONDARY';
 }
 
+/** The member answered but refused the reaper's credentials (18 AuthenticationFailed). */
+function refusedCredentials(e: unknown): boolean {
+  const err = e as { code?: number; message?: string };
+  return err.code === 18 || /authentication failed/i.test(err.message ?? '');
+}
+
 /** Why a member could not be used, with the fix. */
 export function whyNot(host: string, e: unknown): string {
   const err = e as { code?: number; message?: string };
@@ -67,6 +73,8 @@ export class MemberPool {
   /** Hosts whose client connected (and authenticated). */
   private readonly ready = new Set<string>();
   private readonly seen = new Map<string, ServerDescription>();
+  /** The hidden members found at a setVersion: the configuration is read again only when it changes. */
+  private config: { setVersion: number | null; found: { hosts: string[]; note?: string } } | null = null;
 
   /** onConnected: called once per member client after it connected (the adapter counts its round trips from then). */
   constructor(private readonly uri: string, private readonly options: MongoClientOptions, private readonly onConnected: (client: MongoClient) => void) {}
@@ -109,7 +117,7 @@ export class MemberPool {
    * connection, as before topology discovery; a set of two or more members is read member by member over
    * direct connections to every data-bearing member in hosts and passives (arbiters hold no data).
    */
-  async discover(description: TopologyDescription, mode: MembersMode): Promise<Coverage> {
+  async discover(description: TopologyDescription, mode: MembersMode, sessionFor: (host: string, client: MongoClient) => ClientSession): Promise<Coverage> {
     const servers = [...description.servers.values()];
     if (description.type === 'Sharded' || servers.some((sd) => sd.type === 'Mongos')) {
       this.current = [];
@@ -126,7 +134,8 @@ export class MemberPool {
     }
     // Every data-bearing member any member names (the primary's list first), and the servers the driver tracks.
     const named = servers.filter((sd) => sd.setName === setName).sort((a, b) => Number(b.type === 'RSPrimary') - Number(a.type === 'RSPrimary'));
-    const hosts = [...new Set([...named.flatMap((sd) => [...sd.hosts, ...sd.passives]), ...servers.filter((sd) => !sd.arbiters.includes(sd.address)).map((sd) => sd.address)])];
+    const arbiters = new Set(servers.flatMap((sd) => sd.arbiters));
+    const hosts = [...new Set([...named.flatMap((sd) => [...sd.hosts, ...sd.passives]), ...servers.filter((sd) => sd.type !== 'RSArbiter' && !arbiters.has(sd.address)).map((sd) => sd.address)])];
     if (hosts.length <= 1 || description.type === 'Single') {
       // A one-member set, or a direct connection to one member: the main connection reads it, as it always has.
       this.current = [];
@@ -149,7 +158,11 @@ export class MemberPool {
         }),
       };
     }
-    const asked = await Promise.all(hosts.map(async (host): Promise<{ cover: MemberCoverage; member?: Member }> => {
+    const notes: string[] = [];
+    const hidden = await this.hiddenMembers(named.find((sd) => sd.type === 'RSPrimary') ?? null, sessionFor);
+    if (hidden.note) notes.push(hidden.note);
+    const all = [...hosts, ...hidden.hosts.filter((h) => !hosts.includes(h))];
+    const asked = await Promise.all(all.map(async (host): Promise<{ cover: MemberCoverage; member?: Member }> => {
       const sd = description.servers.get(host);
       // A member the monitor found down (Unknown with an error) is not waited for again.
       if (sd && sd.type === 'Unknown' && sd.error) return { cover: { host, state: '', covered: false, why: whyNot(host, sd.error) } };
@@ -159,13 +172,46 @@ export class MemberPool {
       try {
         const client = await this.connected(host);
         const state = sd && sd.type !== 'Unknown' ? stateOf(sd) : stateOf(this.seen.get(host) ?? sd);
-        return { cover: { host, state, covered: true }, member: { host, state, client } };
+        const isHidden = hidden.hosts.includes(host);
+        return { cover: { host, state, covered: true, ...(isHidden ? { hidden: true } : {}) }, member: { host, state, client } };
       } catch (e) {
+        if (refusedCredentials(e)) {
+          // Not a member that is down: the reaper is configured wrong for it. Nothing is read or killed on a guess.
+          throw new MongoStageError(`${whyNot(host, e)}; nothing was read or killed`, { cause: e });
+        }
         return { cover: { host, state: '', covered: false, why: whyNot(host, e) } };
       }
     }));
     this.current = asked.flatMap((a) => (a.member ? [a.member] : []));
-    return { topology: 'replicaSet', setName, members: asked.map((a) => a.cover), notes: [] };
+    return { topology: 'replicaSet', setName, members: asked.map((a) => a.cover), notes };
+  }
+
+  /**
+   * Hidden members, which hello never lists (src/mongo/db/repl/topology_coordinator.cpp fillHelloForReplSet)
+   * yet hold sessions, cursors and operations: from replSetGetConfig on the primary, read again only when the
+   * primary's setVersion (in its hello, so in the driver's description) changed. Without the
+   * replSetGetConfig action, the run summary says that hidden members, if any, are not covered.
+   */
+  private async hiddenMembers(primary: ServerDescription | null, sessionFor: (host: string, client: MongoClient) => ClientSession): Promise<{ hosts: string[]; note?: string }> {
+    if (!primary) return { hosts: [], note: 'no primary to read the replica set configuration from: hidden members, if any, are not covered' };
+    if (this.config && this.config.setVersion === primary.setVersion) return this.config.found;
+    let found: { hosts: string[]; note?: string };
+    try {
+      const client = await this.connected(primary.address);
+      const reply = await client.db('admin').command({ replSetGetConfig: 1 }, { session: sessionFor(primary.address, client) });
+      const members = (reply.config?.members ?? []) as { host?: unknown; hidden?: unknown; arbiterOnly?: unknown }[];
+      found = { hosts: members.filter((m) => m.hidden === true && m.arbiterOnly !== true && typeof m.host === 'string').map((m) => String(m.host)) };
+    } catch (e) {
+      const err = e as { code?: number; message?: string };
+      found = {
+        hosts: [],
+        note: err.code === 13
+          ? `hidden members, if any, are not covered: the reaper's role lacks replSetGetConfig (${err.message ?? 'Unauthorized'}); re-run session-reaper setup-role (infra/mongodb-role.json grants it)`
+          : `hidden members, if any, are not covered: replSetGetConfig on ${primary.address} failed (${err.message ?? String(e)})`,
+      };
+    }
+    this.config = { setVersion: primary.setVersion, found };
+    return found;
   }
 
   /** A member that failed after discovery: no longer read or killed on in this pass, and said why. */

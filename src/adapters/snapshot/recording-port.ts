@@ -7,7 +7,7 @@
  * not what the pass decided on. The snapshot's time is the last reading of the pass's clock (clock()) before
  * the first listing: the "now" the pass measured every idle time from, so a backtest decides with the same.
  */
-import type { Activity, Coverage, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
+import type { Activity, ActivityFilter, Coverage, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
 import { redactUri } from '../../util/redact.ts';
 import type { MongoAdapter, RawListing } from '../mongodb/adapter.ts';
 import { describeServer } from '../mongodb/topology.ts';
@@ -111,6 +111,15 @@ export class RecordingMongoPort implements MongoPort {
   // Topology-aware calls pass straight through: a recorded pass reads and kills where an unrecorded one does.
   discover(): Promise<Coverage> {
     return this.inner.discover();
+  }
+
+  // The re-check's reads are after the decision: not recorded.
+  currentOpOf(filter: ActivityFilter, member?: string): Promise<Activity[]> {
+    return this.inner.currentOpOf(filter, member);
+  }
+
+  currentOpOn(members: readonly string[]): AsyncIterable<Activity[]> {
+    return this.inner.currentOpOn(members);
   }
 
   killSessionsOn(member: string, batch: readonly SessionKey[]): Promise<void> {

@@ -43,6 +43,11 @@ export class SnapshotReplayPort implements MongoPort {
     return this.records('currentOp', activityFromRecord);
   }
 
+  async currentOpOf(): Promise<Activity[]> {
+    // The re-check before a kill batch: a replay never gets that far.
+    throw new MongoStageError('a snapshot replay never kills, so it never re-checks: run the pass as a dry run');
+  }
+
   async killSessions(): Promise<void> {
     throw new MongoStageError('a snapshot replay never kills: run the pass as a dry run');
   }

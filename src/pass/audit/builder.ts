@@ -75,7 +75,7 @@ export function runSummaryEvent(ctx: AuditContext, fields: RunSummaryFields): Au
 export function emptyCounts(): RunCounts {
   return {
     sessions: 0, sessionlessOps: 0, decisions: 0, planned: 0, killed: 0, skipped: 0, failed: 0,
-    protected: 0, reported: 0, killSessionsCalls: 0, killOpCalls: 0, stillRunning: 0,
+    protected: 0, reported: 0, killSessionsCalls: 0, killOpCalls: 0, stillRunning: 0, killedHoldingNothing: 0,
   };
 }
 

@@ -10,8 +10,8 @@ import { printableJson } from '../../util/terminal.ts';
 
 /**
  * Bumped on any change to the Detail shape; consumers match on it (`detail.schemaVersion`). 1.1 added
- * the run summary's optional `killFailures` and `audit`; 1.2 the decision's optional `members` and the run
- * summary's optional `coverage`. An earlier detail is still valid under the schema.
+ * the run summary's optional `killFailures` and `audit`; 1.2 the decision's optional `members` and `freed`, the run
+ * summary's optional `coverage` and `counts.killedHoldingNothing`. An earlier detail is still valid under the schema.
  */
 export const AUDIT_SCHEMA_VERSION = '1.2';
 
@@ -80,6 +80,19 @@ export interface DecisionDetail {
    * sent, what it did on each; absent on a standalone, through mongos, or with --members primary.
    */
   members?: { host: string; outcome?: 'killed' | 'failed' | 'not-attempted'; error?: string }[];
+  /** What the kill freed (outcome "killed", schema 1.2 on): all zero and false when the target held nothing. */
+  freed?: Freed;
+}
+
+/**
+ * What a kill freed: what the target held at the re-check right before its kill batch, which the kill ends
+ * (killSessions interrupts a session's operations, aborts its unprepared transaction and closes its cursors;
+ * killOp interrupts the operation). A prepared transaction is never aborted by a kill, so it is not counted.
+ */
+export interface Freed {
+  operations: number;
+  transactionAborted: boolean;
+  cursors: number;
 }
 
 export interface RunCounts {
@@ -95,6 +108,8 @@ export interface RunCounts {
   killSessionsCalls: number;
   killOpCalls: number;
   stillRunning: number;
+  /** Kills that freed nothing: the target held no operation, transaction or cursor (a rule naming holdsNothing). */
+  killedHoldingNothing: number;
 }
 
 export interface StillRunningOp {
@@ -104,6 +119,8 @@ export interface StillRunningOp {
   uid: string;
   opid: string;
   secsRunning: number;
+  /** The replica-set member it still runs on (since 1.2); absent on a standalone. */
+  member?: string;
 }
 
 export interface RunSummaryDetail {
@@ -134,7 +151,7 @@ export interface RunSummaryDetail {
   coverage?: {
     topology: 'standalone' | 'replicaSet' | 'mongos';
     setName: string;
-    members: { host: string; state: string; covered: boolean; why?: string }[];
+    members: { host: string; state: string; covered: boolean; why?: string; hidden?: boolean }[];
     notes: string[];
   };
 }

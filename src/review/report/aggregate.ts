@@ -54,6 +54,8 @@ export class ReportCollector {
   readonly outcomes: OutcomeCounts = zero();
   readonly users = new Map<string, OutcomeCounts>();
   readonly apps = new Map<string, OutcomeCounts>();
+  /** Per replica-set member (host:port): what the kills did there; empty when no decision named a member. */
+  readonly members = new Map<string, OutcomeCounts>();
   readonly rules = new Map<string, RuleComparison>();
   readonly issues = new Map<string, IssueGroup>();
   readonly runs = { dry: 0, real: 0, reportOnly: 0, failed: 0 };
@@ -107,6 +109,8 @@ export class ReportCollector {
     bump(this.users, user, outcome);
     bump(this.apps, app, outcome);
     if (outcome === 'killed') this.kills.add(record.timeMs, decision.rule);
+    // A kill sent to several members counts on each, with what it did there (not sent counts as skipped).
+    for (const m of decision.members ?? []) bump(this.members, m.host, m.outcome === undefined ? outcome : m.outcome === 'not-attempted' ? 'skipped' : m.outcome);
 
     const rule = this.rules.get(decision.rule) ?? { rule: decision.rule, dryPlanned: 0, drySkipped: 0, killed: 0, failed: 0, realSkipped: 0 };
     if (outcome === 'planned') rule.dryPlanned++;

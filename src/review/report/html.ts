@@ -170,6 +170,7 @@ ${killsChart(report.kills.series(CHART_BARS))}
 <section><h2>Top applications</h2>${topTable('app', 'application', top(report.apps, TOP_N))}</section>
 </div>
 
+${report.members.size ? `<h2>Kills per replica-set member</h2>\n${topTable('member', 'member', top(report.members, report.members.size))}\n` : ''}
 <h2>Failures and skips</h2>
 ${issuesTable(report)}
 

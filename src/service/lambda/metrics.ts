@@ -3,8 +3,12 @@
  * (one JSON document per line on stdout; CloudWatch Logs extracts the metrics, no PutMetricData call).
  *
  * Namespace MongoDBSessionReaper (the one the audit log's metric filter already uses). Per pass:
- *   dimensions {service, cluster}:        SessionsSeen, SessionsKilled, KillsFailed, KillsPlanned, KillsSkipped,
- *                                         PassDuration (ms), AuditEventsUndelivered, PassFailed, MembersNotCovered
+ *   dimensions {service, cluster}:        SessionsSeen, SessionsKilled, KillsFreedNothing, KillsFailed, KillsPlanned,
+ *                                         KillsSkipped, PassDuration (ms), AuditEventsUndelivered, PassFailed,
+ *                                         MembersNotCovered
+ * SessionsKilled counts the kills that freed something (an operation interrupted, a transaction aborted,
+ * cursors closed); KillsFreedNothing the kills of targets that held nothing (only a rule naming holdsNothing
+ * makes those), so an alarm on SessionsKilled watches what was actually taken away from clients.
  *   dimensions {service, cluster, rule, outcome}:  Decisions, one per rule and outcome of the pass's kill rules
  *   dimensions {service} (fleet-wide, for alarms): AuditEventsUndelivered, KillsFailed, MembersNotCovered
  * A CloudWatch alarm watches one exact set of dimensions, hence the fleet-wide copies (infra/alarms.yml).
@@ -21,7 +25,8 @@ export function publishPassMetrics(report: RunReport): void {
   const c = report.counts;
   metrics.addDimension('cluster', report.cluster);
   metrics.addMetric('SessionsSeen', MetricUnit.Count, c.sessions + c.sessionlessOps);
-  metrics.addMetric('SessionsKilled', MetricUnit.Count, c.killed);
+  metrics.addMetric('SessionsKilled', MetricUnit.Count, c.killed - c.killedHoldingNothing);
+  metrics.addMetric('KillsFreedNothing', MetricUnit.Count, c.killedHoldingNothing);
   metrics.addMetric('KillsFailed', MetricUnit.Count, c.failed);
   metrics.addMetric('KillsPlanned', MetricUnit.Count, c.planned);
   metrics.addMetric('KillsSkipped', MetricUnit.Count, c.skipped);
