@@ -49,7 +49,7 @@ export interface Activity {
   ns: string;
   /** null when the document names no client (idle cursors never do); "" when the client gave no appName. */
   appName: string | null;
-  /** host:port of the client ("client", or "client_s" through mongos); null when the document names none. */
+  /** host:port of the client ("client"; through mongos the application's, clientMetadata.mongos.client, not client_s, the router's); null when the document names none. */
   client: string | null;
   /** "name version" of clientMetadata.driver; null when the document carries no client metadata. */
   clientDriver: string | null;

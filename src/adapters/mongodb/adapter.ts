@@ -14,7 +14,7 @@ import { commandBatches } from './raw-cursor.ts';
 import { CURRENT_OP_PROJECTION, CURRENT_OP_UNSET, toActivity, uuidString } from './activity.ts';
 import { readListedSession } from './session-doc-reader.ts';
 import { MemberPool, type Member } from './members.ts';
-import { HOST_UNREACHABLE, hostUnreachableMessage, RouterPath } from './sharded.ts';
+import { HOST_UNREACHABLE, hostUnreachableMessage, RouterPath, shardedCoverageLines } from './sharded.ts';
 
 /** Through mongos the shard documents also say which shard and member they come from. */
 const ROUTER_CURRENT_OP_PROJECTION = { ...CURRENT_OP_PROJECTION, shard: 1, host: 1 };
@@ -311,6 +311,11 @@ export class MongoAdapter implements MongoPort {
   /** Through mongos one killSessions reaches every host of every shard (kill_sessions_remote.cpp). */
   killSessionsReachEveryMember(): boolean {
     return this.sharded;
+  }
+
+  /** Through mongos (after discover()): what setup-role says of the coverage; [] elsewhere. */
+  shardedCoverage(): string[] {
+    return this.sharded && this.coverage ? shardedCoverageLines(this.coverage, this.router!.targetAllNodes) : [];
   }
 
   async killOp(opid: string): Promise<void> {

@@ -53,6 +53,8 @@ export function shardHosts(connectionString: string): string[] {
 export class RouterPath {
   /** One client per router host (directConnection): that router's own state. */
   private readonly routerClients = new Map<string, MongoClient>();
+  /** Unauthenticated direct clients to shard members: their state from hello, which needs no authentication. */
+  private readonly helloClients = new Map<string, MongoClient>();
   /** Authenticated direct clients to shard members (killOp of an operation seen on a secondary). */
   private readonly memberClients = new Map<string, MongoClient>();
   private readonly sessions = new Map<string, ClientSession>();
@@ -68,10 +70,12 @@ export class RouterPath {
     return this.allNodes;
   }
 
-  private async client(pool: Map<string, MongoClient>, host: string, uri: string): Promise<MongoClient> {
+  private async client(pool: Map<string, MongoClient>, host: string, uri: string, anonymous = false): Promise<MongoClient> {
     let c = pool.get(host);
     if (c) return c;
-    c = new MongoClient(uri, { ...this.options, serverSelectionTimeoutMS: MEMBER_TIMEOUT_MS, connectTimeoutMS: MEMBER_TIMEOUT_MS });
+    // Anonymous (hello only): credentials given as options, not in the URI, are left out too.
+    const { auth: _auth, authSource: _source, authMechanism: _mechanism, authMechanismProperties: _properties, ...rest } = this.options;
+    c = new MongoClient(uri, { ...(anonymous ? rest : this.options), serverSelectionTimeoutMS: MEMBER_TIMEOUT_MS, connectTimeoutMS: MEMBER_TIMEOUT_MS });
     try {
       await c.connect();
     } catch (e) {
@@ -104,7 +108,7 @@ export class RouterPath {
     const cover = await Promise.all(shardMembers.map(async ({ host, shard }): Promise<MemberCoverage> => {
       let state: MemberState | '' = '';
       try {
-        const c = await this.client(this.routerClients, `hello:${host}`, anonymousUri(this.uri, host));
+        const c = await this.client(this.helloClients, host, anonymousUri(this.uri, host), true);
         const hello = await c.db('admin').command({ hello: 1 });
         state = hello.isWritablePrimary ? 'PRIMARY' : hello.secondary ? 'SECONDARY' : '';
       } catch (e) {
@@ -234,10 +238,27 @@ export class RouterPath {
   async close(): Promise<void> {
     await Promise.all([...this.sessions.values()].map((s) => s.endSession().catch(() => {})));
     this.sessions.clear();
-    await Promise.all([...this.routerClients.values(), ...this.memberClients.values()].map((c) => c.close().catch(() => {})));
+    await Promise.all([...this.routerClients.values(), ...this.helloClients.values(), ...this.memberClients.values()].map((c) => c.close().catch(() => {})));
     this.routerClients.clear();
+    this.helloClients.clear();
     this.memberClients.clear();
   }
+}
+
+/**
+ * What a role's coverage is through mongos, for `setup-role`: how many routers and shard members it reads, each
+ * one it does not and why, and which extra grant enables what (docs/deploy.md#sharded-clusters-three-levels-of-coverage).
+ */
+export function shardedCoverageLines(coverage: Coverage, allNodes: boolean): string[] {
+  const routers = coverage.members.filter((m) => m.state === 'MONGOS');
+  const members = coverage.members.filter((m) => m.state !== 'MONGOS');
+  const read = members.filter((m) => m.covered).length;
+  return [
+    `through mongos: ${routers.length} router(s) read alone (localOps, $listLocalSessions); ${read} of ${members.length} shard member(s) read${allNodes ? ' with one $currentOp {targetAllNodes}' : ' (before 7.1: the shards\' primaries only)'}`,
+    ...coverage.members.filter((m) => !m.covered).map((m) => `  not covered: ${m.host}: ${m.why ?? 'no reason given'}`),
+    ...coverage.notes.map((n) => `  note: ${n}`),
+    '  getShardMap names the shards\' members (without it, none is named); killop on each shard, for a shard-local user of the same name and password, lets the reaper kill an operation outside any session on a secondary (docs/deploy.md, "Sharded clusters")',
+  ];
 }
 
 /** The message of a router's killSessions that missed hosts: what was and was not done. */
