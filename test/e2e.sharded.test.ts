@@ -438,3 +438,32 @@ describe('through a real mongos (MONGODB_URI)', { skip: REAL_URI ? false : 'MONG
     }
   });
 });
+
+describe('a router\'s own operation outside any session', () => {
+  let s: SetUp;
+  after(() => s?.close());
+
+  test('is killed by its number on that router (the client\'s getMore gets 11601)', async () => {
+    // Prepare: carol's getMore through router 0 (raw wire protocol: no lsid) waits on shard1, held by a failpoint.
+    s = await setUp();
+    const router = s.cluster.routers[0]!;
+    const carol = await rawAuthenticated(router.port, 'carol', PASSWORD);
+    const first = await carol.command({ find: 'orders', batchSize: 1, $db: 'shop' });
+    const primary1 = s.cluster.shards[1]!.set.members[0]!.host;
+    const shard1 = await s.connect(`mongodb://bob:${PASSWORD}@${primary1}/?directConnection=true&authSource=admin`, 'setup');
+    await shard1.db('admin').command({ configureFailPoint: 'failCommand', mode: { times: 1 }, data: { failCommands: ['getMore'], blockConnection: true, blockTimeMS: 30_000, appName: 'sessionless' } });
+    const more = carol.command({ getMore: first?.cursor.id, collection: 'orders', batchSize: 1000, $db: 'shop' });
+    const watch = await s.connect(s.cluster.routerUri(0, 'admin', PASSWORD), 'watch');
+    await eventually('the router\'s getMore waits on shard1', async () => (await watch.db('admin').aggregate([{ $currentOp: { localOps: true, allUsers: true } }, { $match: { 'command.getMore': { $exists: true } } }]).toArray()).length > 0);
+    s.clock.advance(10_000);
+    // Act
+    const report = await pass(s);
+    // Assess
+    const reply = await more;
+    carol.raw.end();
+    assert.equal(reply?.code, 11601);
+    const row = report.decisions.find((d) => d.target === 'operation' && d.memberKills?.some((k) => k.host === router.host));
+    assert.equal(row?.outcome, 'killed', JSON.stringify(report.decisions.map((d) => [d.target, d.opid, d.appName, d.outcome, d.memberKills])));
+    assert.match(row?.opid ?? '', /^\d+$/, 'a router opid is a number');
+  });
+});
