@@ -18,6 +18,7 @@ import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { DEMO_THRESHOLDS } from '../src/demo/thresholds.ts';
 import { REAPER_ROLE_DOCUMENT } from '../src/demo/workload.ts';
 import { runPass, type PassOptions, type RunReport } from '../src/pass/pass.ts';
+import { clientPool, createReaperAndUsers, eventually, livePassOptions, outcome } from './support/e2e-cluster.ts';
 import { loadPolicySet } from '../src/pass/policy/load.ts';
 import type { PolicySet } from '../src/pass/policy/types.ts';
 import type { ServerVersion } from '../standin/src/mongod.ts';
@@ -32,19 +33,7 @@ console.log(REAL_URI
   ? '# e2e.sharded: on the stand-in\'s sharded cluster, and through the real mongos in MONGODB_URI (if it is one) for what needs no stopped member and no shard-local user'
   : '# e2e.sharded: MONGODB_URI is not set: the stand-in\'s sharded cluster only (set MONGODB_URI to a mongos, with a root user, to run the router cases against a real cluster too)');
 
-function options(now: () => number): PassOptions {
-  return { cluster: 'sharded-e2e', trigger: { type: 'cli' }, dryRun: false, maxKills: 100, maxKillShare: 1, batchSize: 100, concurrency: 2, source: 'mongodb.session-reaper', now };
-}
-
-async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting until ${what}`);
-}
-
-const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e: { code?: number; codeName?: string }) => `${e.code} ${e.codeName}`);
+const options = (now: () => number): PassOptions => livePassOptions('sharded-e2e', now);
 
 interface SetUp {
   cluster: RunningShardedCluster;
@@ -68,18 +57,10 @@ async function setUp(o: SetUpOptions = {}): Promise<SetUp> {
     shards: 2, members: 3, routers: 2, params: { auth: true }, clock, ...(o.version ? { version: o.version } : {}),
     users: [`admin:${PASSWORD}:root`], shardUsers: [`bob:${PASSWORD}:root`, ...(o.reaperOnShards === false ? [] : [`reaper:${PASSWORD}:hostManager`])],
   });
-  const clients: MongoClient[] = [];
-  const connect = async (uri: string, appName: string): Promise<MongoClient> => {
-    const c = new MongoClient(uri, { appName, serverSelectionTimeoutMS: 5000 });
-    clients.push(c);
-    await c.connect();
-    return c;
-  };
+  const { clients, connect } = clientPool();
   const admin = await connect(cluster.uriFor('admin', PASSWORD), 'setup');
   const adminDb = admin.db('admin');
-  await adminDb.command(REAPER_ROLE_DOCUMENT);
-  await adminDb.command({ createUser: 'reaper', pwd: PASSWORD, roles: [{ role: 'sessionReaper', db: 'admin' }] });
-  for (const u of ['alice', 'carol', 'dave']) await adminDb.command({ createUser: u, pwd: PASSWORD, roles: [{ role: 'readWrite', db: 'shop' }] });
+  await createReaperAndUsers(adminDb, PASSWORD, ['alice', 'carol', 'dave']);
   await adminDb.command({ shardCollection: 'shop.orders', key: { _id: 'hashed' } });
   await admin.db('shop').collection('orders').insertMany(Array.from({ length: 20 }, (_, i) => ({ _id: i as never, total: i })));
   const policy = await loadPolicySet(DEFAULT_POLICIES_DIR, { overrides: { ...DEMO_THRESHOLDS, protectUnknownApplications: 0 } });
