@@ -51,6 +51,11 @@ describe('run --record, then backtest', () => {
     assert.deepEqual(result.snapshots[0].a.decisions, report.decisions);
     assert.deepEqual(result.snapshots[0].a.counts, report.counts);
     assert.ok(!gunzipSync(readFileSync(file)).toString('utf8').includes('demo-password'));
+    // The default set's idle rules wait for two sightings: a backtest of one snapshot says they cannot act.
+    assert.match(backtest.stderr, /note: .* sets minSightings 2: each snapshot is decided as a first sighting, .* add --min-sightings 1/);
+    const once = await cli(['backtest', '--json', '--min-sightings', '1', file]);
+    assert.equal(once.code, 0, once.stderr);
+    assert.doesNotMatch(once.stderr, /note:/);
   });
 
   test('--keep-values without --record is a usage error', async () => {

@@ -255,9 +255,11 @@ describe('a hidden member', () => {
     const row = report.decisions.find((d) => d.appName === 'reporting-job');
     assert.deepEqual(row?.memberKills, [{ host: hidden.host, outcome: 'killed' }]);
     // The reaper's identity (connectionStatus) and one replSetGetConfig; $currentOp and $listLocalSessions once
-    // per member; one $listSessions; one killSessions on the hidden member; the verification's $currentOp on the
-    // hidden member only. Discovery itself sends nothing: the driver's monitors already asked hello.
-    assert.equal(report.roundTrips, 1 + 1 + 3 * 2 + 1 + 1 + 1);
+    // per member; one $listSessions; the re-check's $currentOp and one killSessions on the hidden member; the
+    // verification's $currentOp on the hidden member only. Discovery itself sends nothing: the driver's monitors
+    // already asked hello.
+    assert.equal(report.roundTrips, 1 + 1 + 3 * 2 + 1 + 1 + 1 + 1);
+    assert.equal(report.rechecks, 1);
     for (const e of sink.events) assert.deepEqual(validateAuditDetail(e.detail), [], JSON.stringify(e.detail));
   });
 

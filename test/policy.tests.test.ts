@@ -41,7 +41,7 @@ describe('the shipped default set\'s tests', () => {
   });
 
   test('every threshold has a case just under, at and just over its default', () => {
-    type Leaf = { fact: string; value: unknown };
+    type Leaf = { fact: string; operator: string; value: unknown };
     const leaves = (node: unknown): Leaf[] => {
       if (!node || typeof node !== 'object') return [];
       const n = node as Record<string, unknown>;
@@ -55,8 +55,10 @@ describe('the shipped default set\'s tests', () => {
         const threshold = policy.parameters[param].default as number;
         const plain = shipped.cases.filter((c: { facts?: Record<string, number>; parameters?: object }) => c.facts && !c.parameters && typeof c.facts[leaf.fact] === 'number');
         const at = (pred: (v: number) => boolean, action: string) => plain.some((c: { facts: Record<string, number>; expect: { action: string; rule?: string } }) => pred(c.facts[leaf.fact]!) && c.expect.action === action && (action === 'none' || c.expect.rule === rule.name));
+        // At the threshold itself: "greaterThan" does not match yet, "greaterThanInclusive" (minSightings) does.
+        const atThreshold = leaf.operator === 'greaterThanInclusive' ? 'kill' : 'none';
         assert.ok(at((v) => v < threshold && v >= threshold - 1, 'none'), `${rule.name}: ${leaf.fact} just under ${threshold}`);
-        assert.ok(at((v) => v === threshold, 'none'), `${rule.name}: ${leaf.fact} at ${threshold}`);
+        assert.ok(at((v) => v === threshold, atThreshold), `${rule.name}: ${leaf.fact} at ${threshold}`);
         assert.ok(at((v) => v > threshold && v <= threshold + 1, 'kill'), `${rule.name}: ${leaf.fact} just over ${threshold}`);
       }
     }
@@ -79,11 +81,12 @@ describe('failing cases', () => {
   test('a wrong expectation fails with the expectation and the decision side by side; exit 1', async () => {
     // Prepare
     const dir = setWithTests([
-      { name: 'idle 61 s is killed', facts: { hasTransaction: true, txnInactiveSeconds: 61 }, expect: { action: 'kill', rule: 'idle-transaction' } },
-      { name: 'idle 61 s is left alone (wrong on purpose)', facts: { hasTransaction: true, txnInactiveSeconds: 61 }, expect: { action: 'none' } },
+      { name: 'idle 61 s is killed', facts: { hasTransaction: true, txnInactiveSeconds: 61, sightings: 2 }, expect: { action: 'kill', rule: 'idle-transaction' } },
+      { name: 'idle 61 s is left alone (wrong on purpose)', facts: { hasTransaction: true, txnInactiveSeconds: 61, sightings: 2 }, expect: { action: 'none' } },
       {
         name: 'a prepared transaction\'s kill is planned (wrong on purpose: it is skipped)',
         snapshot: { time: '2024-06-01T12:00:00Z', currentOp: [shipped.cases.find((c: { name: string }) => c.name.includes('prepared transaction idle 120 s')).snapshot.currentOp[0]] },
+        parameters: { minSightings: 1 },
         expect: { action: 'protect', rule: 'prepared-transaction', outcome: 'planned' },
       },
     ]);
@@ -92,7 +95,7 @@ describe('failing cases', () => {
     // Assess
     assert.equal(r.code, 1);
     assert.match(r.stdout, /^ {2}PASS {2}idle 61 s is killed$/m);
-    assert.match(r.stdout, /^ {2}FAIL {2}idle 61 s is left alone \(wrong on purpose\)\n {8}action: {3}expected none, decided kill\n {8}rule: {5}expected \(none\), decided idle-transaction\n {8}decided: {2}kill by idle-transaction \(transaction idle for more than 60s holds locks and cache\)\n {8}matched: {2}idle-transaction\n {8}facts: {4}\{"hasTransaction":true,"txnInactiveSeconds":61\}$/m);
+    assert.match(r.stdout, /^ {2}FAIL {2}idle 61 s is left alone \(wrong on purpose\)\n {8}action: {3}expected none, decided kill\n {8}rule: {5}expected \(none\), decided idle-transaction\n {8}decided: {2}kill by idle-transaction \(transaction idle for more than 60s holds locks and cache\)\n {8}matched: {2}idle-transaction\n {8}facts: {4}\{"hasTransaction":true,"txnInactiveSeconds":61,"sightings":2\}$/m);
     assert.match(r.stdout, /^ {2}FAIL {2}a prepared transaction's kill is planned .*\n {8}outcome: {2}expected planned, decided skipped\n/m);
     assert.match(r.stdout, /^3 cases: 1 passed, 2 failed$/m);
   });

@@ -91,7 +91,9 @@ describe('the reaper function records each pass into S3', () => {
     const reaper = await createReaper({ MONGODB_URI: standin.uri, REAPER_SNAPSHOT_BUCKET: 'no-such-bucket' }, logger, { sink: new InMemoryAuditSink() });
     const report = await reaper.runOnce({ type: 'manual' }, { dryRun: true }).finally(() => reaper.close());
     assert.equal(report.error, null);
-    assert.equal(warnings.length, 1);
-    assert.match(warnings[0]!, new RegExp(`^pass ${report.runId} on .*: its snapshot was not recorded \\(cannot put the snapshot into s3://no-such-bucket/snapshots/.*; check REAPER_SNAPSHOT_BUCKET and the function role's s3:PutObject on it\\); the pass itself is unaffected$`));
+    // Besides the start-up warning that sightings stay in memory without REAPER_STATE_TABLE: one for the snapshot.
+    const about = warnings.filter((w) => w.includes('snapshot'));
+    assert.equal(about.length, 1, warnings.join('\n'));
+    assert.match(about[0]!, new RegExp(`^pass ${report.runId} on .*: its snapshot was not recorded \\(cannot put the snapshot into s3://no-such-bucket/snapshots/.*; check REAPER_SNAPSHOT_BUCKET and the function role's s3:PutObject on it\\); the pass itself is unaffected$`));
   });
 });

@@ -117,7 +117,8 @@ describe('a snapshot of real traffic, recorded by a dry-run pass and backtested'
 
     clock.advance(600_000);
 
-    policy = await loadPolicySet(policiesWithCommentRule());
+    // One pass, one snapshot: the idle rules act on their first sighting (minSightings 1).
+    policy = await loadPolicySet(policiesWithCommentRule(), { overrides: { minSightings: 1 } });
     file = join(mkdtempSync(join(tmpdir(), 'snap-')), 'traffic.jsonl.gz');
     const adapter = await MongoAdapter.connect(standin.uri);
     const recorder = new RecordingMongoPort(adapter, await SnapshotWriter.toFile(file, { keepValues: false }), { uri: standin.uri, recordedBy: 'run' });

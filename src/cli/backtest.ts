@@ -82,6 +82,12 @@ export async function backtestCommand(argv: string[], io: CliIo): Promise<number
     if (!Number.isInteger(jobs) || jobs < 1 || jobs > MAX_JOBS) throw new ConfigError(`--jobs must be a whole number from 1 to ${MAX_JOBS}, got "${String(flags.jobs)}"`);
     files = positionals;
     json = flags.json === true;
+    for (const set of [sets.a, sets.b]) {
+      const waits = set?.parameters.minSightings;
+      // Each snapshot is decided as one pass with no earlier ones: a rule that waits for consecutive sightings
+      // never acts in a backtest unless told to on the first (said, so a quiet backtest is not misread).
+      if (waits !== undefined && waits > 1) io.stderr.write(`session-reaper backtest: note: ${set === sets.a ? dirs.a : dirs.b} sets minSightings ${waits}: each snapshot is decided as a first sighting, so the rules that wait for ${waits} consecutive passes (idle-transaction, stale-cursor-session in the default set) decide nothing here; add --min-sightings 1 to see what they do once a candidate persists\n`);
+    }
   } catch (e) {
     io.stderr.write(`session-reaper backtest: ${(e as Error).message}\n`);
     return e instanceof ReaperError ? 2 : 1;
