@@ -21,6 +21,7 @@ import { runPass, type PassOptions, type RunReport } from '../src/pass/pass.ts';
 import { clientPool, createReaperAndUsers, eventually, livePassOptions, outcome } from './support/e2e-cluster.ts';
 import { loadPolicySet } from '../src/pass/policy/load.ts';
 import type { PolicySet } from '../src/pass/policy/types.ts';
+import type { MembersMode } from '../src/pass/ports.ts';
 import type { ServerVersion } from '../standin/src/mongod.ts';
 import { rawAuthenticated } from '../standin/test/scram-client.ts';
 import { ManualClock } from '../standin/src/clock.ts';
@@ -73,8 +74,8 @@ async function setUp(o: SetUpOptions = {}): Promise<SetUp> {
   };
 }
 
-async function pass(s: SetUp): Promise<RunReport> {
-  const mongo = await MongoAdapter.connect(s.cluster.uriFor('reaper', PASSWORD));
+async function pass(s: SetUp, members: MembersMode = 'all'): Promise<RunReport> {
+  const mongo = await MongoAdapter.connect(s.cluster.uriFor('reaper', PASSWORD), {}, members);
   try {
     return await runPass(mongo, s.policy, new InMemoryAuditSink(), options(() => s.clock.now()));
   } finally {
@@ -177,6 +178,13 @@ describe('a reaping pass through mongos, 2 shards x 3 members, 2 routers', () =>
 
   test('the stale router cursor is gone: getMore through the router gets 43', () => {
     assert.equal(seen.carol, '43 CursorNotFound');
+  });
+
+  test('round trips: per router and per shard member, not per session; one killSessions for every kill', () => {
+    // connectionStatus; getShardMap and one hello per shard member (6); $currentOp {targetAllNodes} once and
+    // localOps on each router (2); $listLocalSessions on each router (2); $listSessions once; the re-check of the
+    // one kill batch (targetAllNodes + each router: 3); one killSessions; the verification (3).
+    assert.equal(report.roundTrips, 1 + (1 + 6) + (1 + 2) + 2 + 1 + 3 + 1 + 3);
   });
 
   test('a session known only to the second router\'s cache is seen', async () => {
@@ -446,5 +454,25 @@ describe('a router\'s own operation outside any session', () => {
     const row = report.decisions.find((d) => d.target === 'operation' && d.memberKills?.some((k) => k.host === router.host));
     assert.equal(row?.outcome, 'killed', JSON.stringify(report.decisions.map((d) => [d.target, d.opid, d.appName, d.outcome, d.memberKills])));
     assert.match(row?.opid ?? '', /^\d+$/, 'a router opid is a number');
+  });
+});
+
+describe('through mongos with --members primary', () => {
+  let s: SetUp;
+  after(() => s?.close());
+
+  test('only the shards\' primaries are read (no targetAllNodes), the secondaries named with the flag', async () => {
+    // Prepare
+    s = await setUp();
+    const alice = await idleTransactionOnBothShards(s);
+    s.clock.advance(10_000);
+    // Act
+    const report = await pass(s, 'primary');
+    // Assess
+    assert.equal(await alice.commit(), '251 NoSuchTransaction');
+    const secondaries = s.cluster.shards.flatMap((sh) => sh.set.members.slice(1).map((m) => m.host));
+    const notCovered = report.coverage?.members.filter((m) => !m.covered) ?? [];
+    assert.deepEqual(notCovered.map((m) => m.host), secondaries);
+    for (const m of notCovered) assert.match(m.why ?? '', /--members primary \(REAPER_MEMBERS=primary\)/);
   });
 });

@@ -136,7 +136,7 @@ export class MongoAdapter implements MongoPort {
     this.sharded = this.coverage.topology === 'mongos' && this.router !== null;
     if (this.sharded) {
       const wire = Math.min(...[...this.description.servers.values()].filter((sd) => sd.type === 'Mongos').map((sd) => sd.maxWireVersion));
-      this.coverage = await this.router!.discover(this.client, this.ownSession(), Number.isFinite(wire) ? wire : 0);
+      this.coverage = await this.router!.discover(this.client, this.ownSession(), Number.isFinite(wire) ? wire : 0, this.mode);
     }
     return this.coverage;
   }

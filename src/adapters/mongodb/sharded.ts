@@ -18,7 +18,7 @@
 import { ConnectionString } from 'mongodb-connection-string-url';
 import { MongoClient, MongoServerError, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
-import type { Activity, Coverage, MemberCoverage, MemberState } from '../../pass/ports.ts';
+import type { Activity, Coverage, MemberCoverage, MembersMode, MemberState } from '../../pass/ports.ts';
 import { memberUri, MEMBER_TIMEOUT_MS, whyNot } from './members.ts';
 import { toActivity, uuidString } from './activity.ts';
 
@@ -93,8 +93,9 @@ export class RouterPath {
     return s;
   }
 
-  async discover(main: MongoClient, session: ClientSession, maxWireVersion: number): Promise<Coverage> {
-    this.allNodes = maxWireVersion >= TARGET_ALL_NODES_MIN_WIRE_VERSION;
+  async discover(main: MongoClient, session: ClientSession, maxWireVersion: number, mode: MembersMode = 'all'): Promise<Coverage> {
+    const serverHasIt = maxWireVersion >= TARGET_ALL_NODES_MIN_WIRE_VERSION;
+    this.allNodes = serverHasIt && mode === 'all';
     this.routers = new ConnectionString(this.uri).hosts;
     const notes: string[] = [];
     let map: Record<string, string> = {};
@@ -117,7 +118,10 @@ export class RouterPath {
       }
       this.members.set(host, { host, shard, state });
       if (!this.allNodes && state !== 'PRIMARY') {
-        return { host, state, covered: false, why: `not read: the cluster answers with wire version ${maxWireVersion}, before 7.1 $currentOp through mongos has no targetAllNodes and reaches each shard's primary only` };
+        const why = serverHasIt
+          ? 'not read: --members primary (REAPER_MEMBERS=primary): the shards\' primaries only'
+          : `not read: the cluster answers with wire version ${maxWireVersion}, before 7.1 $currentOp through mongos has no targetAllNodes and reaches each shard's primary only`;
+        return { host, state, covered: false, why };
       }
       return { host, state, covered: true };
     }));
