@@ -12,8 +12,8 @@ import { InMemoryAuditSink } from '../src/adapters/audit-sinks.ts';
 import { validateAuditDetail } from '../src/pass/audit/schema.ts';
 import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { DEMO_THRESHOLDS } from '../src/demo/thresholds.ts';
-import { REAPER_ROLE_DOCUMENT } from '../src/demo/workload.ts';
 import { runPass, type PassOptions, type RunReport } from '../src/pass/pass.ts';
+import { clientPool, createReaperAndUsers, eventually, livePassOptions, outcome } from './support/e2e-cluster.ts';
 import { loadPolicySet } from '../src/pass/policy/load.ts';
 import type { PolicySet } from '../src/pass/policy/types.ts';
 import type { MembersMode, SessionKey } from '../src/pass/ports.ts';
@@ -24,20 +24,7 @@ import { rawAuthenticated } from '../standin/test/scram-client.ts';
 
 const PASSWORD = 'rs-password';
 
-function options(now: () => number): PassOptions {
-  return { cluster: 'rs-e2e', trigger: { type: 'cli' }, dryRun: false, maxKills: 100, maxKillShare: 1, batchSize: 100, concurrency: 2, source: 'mongodb.session-reaper', now };
-}
-
-/** Polls for a condition the server reaches on its own (an operation registered); bounded, no fixed sleep. */
-async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting until ${what}`);
-}
-
-const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e: { code?: number; codeName?: string }) => `${e.code} ${e.codeName}`);
+const options = (now: () => number): PassOptions => livePassOptions('rs-e2e', now);
 
 interface SetUp {
   rs: RunningReplicaSet;
@@ -51,18 +38,10 @@ interface SetUp {
 async function setUp(members: number | MemberOptions[] = 3): Promise<SetUp> {
   const clock = new ManualClock();
   const rs = await startReplicaSet({ name: 'rs0', members, params: { auth: true }, users: [`admin:${PASSWORD}:root`], clock });
-  const clients: MongoClient[] = [];
-  const connect = async (uri: string, appName: string): Promise<MongoClient> => {
-    const c = new MongoClient(uri, { appName, serverSelectionTimeoutMS: 5000 });
-    clients.push(c);
-    await c.connect();
-    return c;
-  };
+  const { clients, connect } = clientPool();
   const admin = await connect(rs.uriFor('admin', PASSWORD), 'setup');
   const adminDb = admin.db('admin');
-  await adminDb.command(REAPER_ROLE_DOCUMENT);
-  await adminDb.command({ createUser: 'reaper', pwd: PASSWORD, roles: [{ role: 'sessionReaper', db: 'admin' }] });
-  for (const u of ['alice', 'bob', 'carol']) await adminDb.command({ createUser: u, pwd: PASSWORD, roles: [{ role: 'readWrite', db: 'shop' }] });
+  await createReaperAndUsers(adminDb, PASSWORD, ['alice', 'bob', 'carol']);
   await admin.db('shop').collection('orders').insertMany(Array.from({ length: 20 }, (_, i) => ({ _id: i as never, total: i })));
   // protectUnknownApplications 0: carol's cursor-only session (idle cursors name no application) is a kill target.
   const policy = await loadPolicySet(DEFAULT_POLICIES_DIR, { overrides: { ...DEMO_THRESHOLDS, protectUnknownApplications: 0 } });

@@ -29,6 +29,25 @@ describe('inventory join', () => {
     assert.deepEqual(inv.sessions.map((s) => s.user), ['alice@admin', 'bob@admin']);
   });
 
+  it('through mongos, one session seen on two shards\' members and on its router is one record: where it holds what', () => {
+    // Prepare: a transaction with a participant on each shard, and the router's own state for it.
+    const b = new InventoryBuilder(NOW, SELF);
+    const txn = { openSeconds: 100, activeSeconds: 1, inactiveSeconds: 99, prepared: false, expiresAtMs: 0, txnNumber: 3 };
+    // Act
+    b.addActivity(activity({ type: 'idleSession', sessionId: ID_1, uid: UID_A, active: false, txn, member: 'sh0-a:27018', memberState: 'PRIMARY', shard: 'shard0' }));
+    b.addActivity(activity({ type: 'idleSession', sessionId: ID_1, uid: UID_A, active: false, txn, member: 'sh1-a:27018', memberState: 'PRIMARY', shard: 'shard1' }));
+    b.addActivity(activity({ type: 'idleSession', sessionId: ID_1, uid: UID_A, active: false, txn, member: 'router:27017', memberState: 'MONGOS' }));
+    b.addActivity(activity({ type: 'idleCursor', sessionId: ID_1, uid: UID_A, active: false, member: 'sh1-b:27018', memberState: 'SECONDARY', shard: 'shard1', cursorLastAccessMs: NOW - 5_000 }));
+    const inv = b.build();
+    // Assess
+    assert.equal(inv.sessions.length, 1);
+    const [f] = inv.sessions;
+    assert.deepEqual(f!.shards, ['shard0', 'shard1']);
+    assert.deepEqual(f!.members, ['sh0-a:27018', 'sh1-a:27018', 'router:27017', 'sh1-b:27018']);
+    assert.deepEqual(f!.memberStates, ['PRIMARY', 'MONGOS', 'SECONDARY']);
+    assert.equal(f!.onSecondary, true);
+  });
+
   it('lastUse is the most recent of $listSessions (flushed) and $listLocalSessions (exact)', () => {
     const b = new InventoryBuilder(NOW, SELF);
     b.addListed({ id: ID_1, uid: UID_A, lastUseMs: NOW - 300_000, user: 'alice@admin' }, 'listSessions');
@@ -131,6 +150,12 @@ describe('the MongoDB adapter\'s document mapping', () => {
     assert.deepEqual(a, b);
     assert.equal(a.id, ID_1);
     assert.equal(a.uid, 'ab'.repeat(32));
+  });
+
+  it('through a router, the client is the application in clientMetadata.mongos.client, not the router (client_s)', () => {
+    const a = toActivity({ type: 'op', shard: 'shard02', opid: 'shard02:77', client_s: '10.0.0.9:27017', clientMetadata: { driver: { name: 'nodejs', version: '7.9.0' }, mongos: { host: 'router:27017', client: '10.0.0.5:123', version: '8.0.4' } }, active: true });
+    assert.equal(a.client, '10.0.0.5:123');
+    assert.equal(a.clientDriver, 'nodejs 7.9.0');
   });
 
   it('maps mongos $currentOp fields: string opids and client_s', () => {

@@ -175,6 +175,29 @@ describe('kill stage', () => {
     assert.match(report.unfinished ?? '', /6 planned kill\(s\) were not sent before the deadline/);
   });
 
+  it('through mongos, sessions seen on several members go out once through the router; operations to where they were seen', async () => {
+    // Prepare: a port that kills per member, and says one killSessions reaches every member (a router).
+    const sent: string[] = [];
+    const port = Object.assign(new MemoryPort([], []), {
+      killSessionsReachEveryMember: () => true,
+      killSessionsOn: async (member: string) => void sent.push(`killSessions on ${member}`),
+      killOpOn: async (member: string, opid: string) => void sent.push(`killOp ${opid} on ${member}`),
+    });
+    const key = (i: number) => ({ id: uuid(i), uid: UID });
+    const targets = [
+      { kind: 'session' as const, key: key(1), opid: '', members: ['sh0-a:1', 'sh1-a:1', 'router:1'] },
+      { kind: 'session' as const, key: key(2), opid: '', members: ['sh1-b:1'] },
+      { kind: 'operation' as const, key: null, opid: 'shard1:7', members: ['sh1-b:1'] },
+    ];
+    // Act
+    const result = await executeKills(port, targets, { batchSize: 10, concurrency: 1 });
+    // Assess
+    assert.deepEqual(port.killCalls, [[key(1), key(2)]]);
+    assert.deepEqual(sent, ['killOp shard1:7 on sh1-b:1']);
+    assert.equal(result.killSessionsCalls, 1);
+    assert.deepEqual(result.outcomes.map((o) => [o.status, o.member ?? '']), [['killed', ''], ['killed', ''], ['killed', 'sh1-b:1']]);
+  });
+
   it('sessionless operations are killed with killOp, mongos opids as "shard:opid"', async () => {
     const { sessions, activities } = runaway(1);
     const port = new MemoryPort(sessions, activities);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { MongoClient } from 'mongodb';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
+import { startShardedCluster } from '../standin/src/sharding/cluster.ts';
 import { setupRoleCommand } from '../src/cli/setup-role.ts';
 import { main } from '../src/cli/main.ts';
 
@@ -115,4 +116,19 @@ test('the command is listed in the CLI', async () => {
     process.stdout.write = write;
   }
   assert.match(out.text(), /setup-role\s+setup-role --uri URI --user NAME/);
+});
+
+test('through mongos: the verification says what the role covers of the shards and what an extra grant adds', async () => {
+  // Prepare
+  const cluster = await startShardedCluster({ shards: 2, members: 2, params: { auth: true }, users: ['admin:admin-secret:root'] });
+  try {
+    // Act
+    const r = await run(['--uri', cluster.uriFor('admin', 'admin-secret'), '--user', 'reaper'], { REAPER_DB_PASSWORD: PASSWORD });
+    // Assess
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /through mongos: 1 router\(s\) read alone \(localOps, \$listLocalSessions\); 4 of 4 shard member\(s\) read with one \$currentOp \{targetAllNodes\}/);
+    assert.match(r.stdout, /killop on each shard, for a shard-local user of the same name and password/);
+  } finally {
+    await cluster.stop();
+  }
 });

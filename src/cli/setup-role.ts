@@ -3,7 +3,7 @@
  *                            [--role-file PATH]`
  *
  * Creates the reaper's least-privilege role from infra/mongodb-role.json (the `createRole` document:
- * inprog, listSessions, killop, killAnySession, replSetGetConfig on the cluster, nothing more) and a user holding only
+ * inprog, listSessions, killop, killAnySession, replSetGetConfig, getShardMap on the cluster, nothing more) and a user holding only
  * that role, connected as an administrator (--uri, a user with userAdminAnyDatabase or root). Then
  * it proves the result: it connects as the new user and lists sessions and operations, which is
  * what a pass needs first.
@@ -143,6 +143,12 @@ export async function setupRoleCommand(argv: string[], io: CliIo): Promise<numbe
     let ops = 0;
     for await (const batch of reaper.currentOp()) ops += batch.length;
     say(`verified: connected as ${me.user || opts.user}, listed ${sessions} session(s) and ${ops} operation(s)`);
+    // Through mongos: what this role covers of the shards, and what an extra grant would add.
+    const hello = await reaper.client.db('admin').command({ hello: 1 });
+    if (hello.msg === 'isdbgrid') {
+      await reaper.discover();
+      for (const line of reaper.shardedCoverage()) say(line);
+    }
     return 0;
   } catch (e) {
     io.stderr.write(`session-reaper setup-role: the role and user were set up, but ${opts.user} cannot list sessions and operations: ${redactUri((e as Error).message)}\n`);

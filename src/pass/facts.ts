@@ -143,12 +143,17 @@ export interface SessionFacts {
   isReaperSession: boolean;
   /** The session belongs to the user the reaper is authenticated as. */
   isReaperUser: boolean;
-  /** Replica-set members (host:port) where it holds an operation, transaction or cursor; [] on a standalone. */
+  /**
+   * Replica-set members (host:port) where it holds an operation, transaction or cursor; through mongos the shard
+   * members and routers; [] on a standalone.
+   */
   members: string[];
   /** Distinct states ("PRIMARY", "SECONDARY") of those members. */
   memberStates: string[];
   /** It holds something on a secondary. */
   onSecondary: boolean;
+  /** Through mongos: the shards where it holds something; [] elsewhere. */
+  shards: string[];
 }
 
 const LISTINGS: readonly FactSource[] = ['listSessions', 'listLocalSessions'];
@@ -165,7 +170,7 @@ export const FACT_CATALOGUE: readonly FactSpec[] = [
   { name: 'userName', type: 'string', unit: 'text', from: [...LISTINGS, 'op'], perSession: 'session', meaning: 'User name part of user' },
   { name: 'userDb', type: 'string', unit: 'text', from: [...LISTINGS, 'op'], perSession: 'session', meaning: 'Authentication database part of user' },
   { name: 'appName', type: 'string', unit: 'text', from: CLIENT_DOCS, perSession: 'identity', nullable: true, meaning: 'Client application name (appName in the handshake); "" when the client gave none; unknown (null) when no document of the session named its client' },
-  { name: 'client', type: 'string', unit: 'host:port', from: CLIENT_DOCS, perSession: 'identity', nullable: true, meaning: 'Address of a client that used the session (client, or client_s through mongos); unknown (null) when none was seen' },
+  { name: 'client', type: 'string', unit: 'host:port', from: CLIENT_DOCS, perSession: 'identity', nullable: true, meaning: 'Address of a client that used the session (client; through mongos the application\'s, clientMetadata.mongos.client); unknown (null) when none was seen' },
   { name: 'clientHost', type: 'string', unit: 'host', from: CLIENT_DOCS, perSession: 'identity', nullable: true, meaning: 'Client address without the port (for CIDR matching); unknown (null) when none was seen' },
   { name: 'clientDriver', type: 'string', unit: '"name version"', from: CLIENT_DOCS, perSession: 'identity', nullable: true, meaning: 'Driver name and version from clientMetadata.driver; unknown (null) when no handshake metadata was seen' },
   { name: 'lastUseMs', type: 'number', unit: 'epoch ms', from: [...LISTINGS, 'op', 'idleCursor'], perSession: 'max', meaning: 'Last use of the session (precise from $listLocalSessions, else the last 5-minute flush); 0 when unknown' },
@@ -212,9 +217,10 @@ export const FACT_CATALOGUE: readonly FactSpec[] = [
   { name: 'seenForSeconds', type: 'number', unit: 's', from: ['sightings'], perSession: 'session', meaning: 'Seconds since the first of those consecutive sightings (0 at the first)' },
   { name: 'isReaperSession', type: 'boolean', unit: '', from: ['reaper'], perSession: 'session', meaning: 'The session the reaper itself uses' },
   { name: 'isReaperUser', type: 'boolean', unit: '', from: ['reaper'], perSession: 'session', meaning: 'The session belongs to the reaper\'s own user' },
-  { name: 'members', type: 'string[]', unit: 'host:port', from: ALL_DOCS, perSession: 'list', meaning: 'Replica-set members where it holds an operation, transaction or cursor (the kill goes to each); [] on a standalone, a one-member set, through mongos or with --members primary' },
+  { name: 'members', type: 'string[]', unit: 'host:port', from: ALL_DOCS, perSession: 'list', meaning: 'Replica-set members where it holds an operation, transaction or cursor (the kill goes to each); through mongos the shard members and routers (one killSessions through the router reaches them all); [] on a standalone, a one-member set or with --members primary' },
   { name: 'memberStates', type: 'string[]', unit: '"PRIMARY", "SECONDARY"', from: ALL_DOCS, perSession: 'list', meaning: 'Distinct states of those members' },
   { name: 'onSecondary', type: 'boolean', unit: '', from: ALL_DOCS, perSession: 'any', meaning: 'It holds something on a secondary (reads with a secondary read preference)' },
+  { name: 'shards', type: 'string[]', unit: 'shard name', from: ALL_DOCS, perSession: 'list', meaning: 'Through mongos: the shards where it holds an operation, transaction or cursor (a transaction\'s participants); [] elsewhere' },
 ];
 
 /** The key of a record across reads and passes: the session pair, or the opid of a sessionless operation. */
@@ -249,7 +255,7 @@ export function resetFacts(f: SessionFacts, target: SessionFacts['target'] = 'se
   f.childSessionDocs = 0; f.holdsNothing = true; f.hasTransaction = false; f.txnNumber = -1; f.txnOpenSeconds = 0; f.txnActiveSeconds = 0;
   f.txnInactiveSeconds = 0; f.txnPrepared = false; f.txnExpiresInSeconds = 0; f.cursorCount = 0; f.longestCursorIdleSeconds = 0;
   f.sightings = 0; f.seenForSeconds = 0; f.isReaperSession = false; f.isReaperUser = false;
-  f.members = NO_STRINGS; f.memberStates = NO_STRINGS; f.onSecondary = false;
+  f.members = NO_STRINGS; f.memberStates = NO_STRINGS; f.onSecondary = false; f.shards = NO_STRINGS;
   return f;
 }
 

@@ -246,6 +246,7 @@ export class InventoryBuilder {
     f.members = withItem(f.members, this.intern(a.member));
     if (a.memberState) f.memberStates = withItem(f.memberStates, a.memberState);
     if (a.memberState === 'SECONDARY') f.onSecondary = true;
+    if (a.shard) f.shards = withItem(f.shards, this.intern(a.shard));
   }
 
   /** What every document type contributes, aggregated as FactSpec.perSession says. */

@@ -113,7 +113,8 @@ export async function executeKills<T extends KillTarget>(mongo: MongoPort, targe
   const memberAware = mongo.killSessionsOn !== undefined && mongo.killOpOn !== undefined;
   // Batched per member: ceil(kills there / batch size) killSessions commands on each member.
   const batches: { member: string; items: T[] }[] = [];
-  for (const [member, group] of byMember(targets.filter((t) => t.kind === 'session'), memberAware)) {
+  const sessionsMemberAware = memberAware && mongo.killSessionsReachEveryMember?.() !== true;
+  for (const [member, group] of byMember(targets.filter((t) => t.kind === 'session'), sessionsMemberAware)) {
     for (let i = 0; i < group.length; i += batchSize) batches.push({ member, items: group.slice(i, i + batchSize) });
   }
   // Sessionless operations are re-checked in batches of the same size (per member), then killed one killOp each.

@@ -209,6 +209,9 @@ async function planStage(pass: PassContext, self: ReaperIdentity, scanned: Scan)
   return plan;
 }
 
+/** 6 HostUnreachable: a router's killSessions that missed some hosts (src/mongo/s/commands/kill_sessions_remote.cpp). */
+const HOST_UNREACHABLE_CODE = 6;
+
 /** `held`: what the target held at the re-check right before its batch, which the kill frees. */
 type Target = KillTarget & { decision: Decision; held?: Freed };
 
@@ -224,7 +227,9 @@ function recheckWith(pass: PassContext, self: ReaperIdentity): Recheck<Target> {
     // (one $currentOp each), so the fresh facts are as whole as the scan's.
     const filter = recheckFilter(scanned);
     const members = [...new Set(batch.flatMap((t) => t.members ?? []))];
-    const docs: Activity[] = members.length && pass.mongo.killSessionsOn
+    // Through mongos one read covers every member (and tags each document with it): never one per member.
+    const perMember = members.length > 0 && pass.mongo.killSessionsOn !== undefined && pass.mongo.killSessionsReachEveryMember?.() !== true;
+    const docs: Activity[] = perMember
       ? (await Promise.all(members.map((m) => pass.mongo.currentOpOf(filter, m)))).flat()
       : await pass.mongo.currentOpOf(filter);
     const at = pass.now();
@@ -294,7 +299,8 @@ async function killStage(pass: PassContext, plan: Plan, self: ReaperIdentity): P
       const names = outcomes.filter((x) => x.status !== 'killed').map((x) => `${x.member ?? 'primary'}: ${x.status === 'failed' ? x.error?.message ?? 'failed' : x.status === 'changed' ? `not sent, ${x.why}` : 'not attempted before the deadline'}`);
       const error = { ...(first?.error ?? {}), message: outcomes.length > 1 || o.member ? `not killed on ${names.join('; ')}` : (first?.error?.message ?? names.join('; ')) };
       journal.record(d, 'failed', { error, ...(o.batch ? { killBatch: o.batch } : {}), ...where });
-      if (killedOn.length) killed.push(item);
+      // HostUnreachable from a router's killSessions: killed on every host it reached (verification re-reads).
+      if (killedOn.length || failed.some((x) => x.error?.code === HOST_UNREACHABLE_CODE)) killed.push(item);
     } else {
       notAttempted++;
       journal.record(d, 'skipped', { why: 'not attempted: the pass reached its deadline before this kill was sent', ...where });

@@ -49,7 +49,7 @@ export interface Activity {
   ns: string;
   /** null when the document names no client (idle cursors never do); "" when the client gave no appName. */
   appName: string | null;
-  /** host:port of the client ("client", or "client_s" through mongos); null when the document names none. */
+  /** host:port of the client ("client"; through mongos the application's, clientMetadata.mongos.client, not client_s, the router's); null when the document names none. */
   client: string | null;
   /** "name version" of clientMetadata.driver; null when the document carries no client metadata. */
   clientDriver: string | null;
@@ -86,6 +86,8 @@ export interface Activity {
   member?: string;
   /** That member's state when it was read. */
   memberState?: MemberState;
+  /** Through mongos: the shard whose member reported it; absent for a router's own document. */
+  shard?: string;
 }
 
 /** Which replica-set members a pass reads and kills on: every data-bearing member, or the primary only. */
@@ -190,6 +192,11 @@ export interface MongoPort {
   currentOpOn?(members: readonly string[]): AsyncIterable<Activity[]>;
   /** killOp on the member the operation was seen on (opids are per process: never on another). */
   killOpOn?(member: string, opid: string): Promise<void>;
+  /**
+   * True when one killSessions through the main connection reaches every member (a mongos router sends it to
+   * every host of every shard): session kills then go out once, batched, not member by member.
+   */
+  killSessionsReachEveryMember?(): boolean;
 }
 
 // --- State across passes: one pass per cluster at a time ---

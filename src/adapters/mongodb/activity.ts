@@ -19,7 +19,7 @@ export const CURRENT_OP_PROJECTION = {
   type: 1, lsid: 1, opid: 1, active: 1, secs_running: 1, op: 1, ns: 1, appName: 1, client: 1, client_s: 1,
   connectionId: 1, desc: 1, msg: 1, planSummary: 1, queryShapeHash: 1, command: 1, killPending: 1,
   waitingForLock: 1, numYields: 1, writeConflicts: 1, lockStats: 1, twoPhaseCommitCoordinator: 1,
-  'clientMetadata.driver.name': 1, 'clientMetadata.driver.version': 1,
+  'clientMetadata.driver.name': 1, 'clientMetadata.driver.version': 1, 'clientMetadata.mongos.client': 1,
   'effectiveUsers.user': 1, 'effectiveUsers.db': 1,
   'transaction.parameters.txnNumber': 1, 'transaction.timeOpenMicros': 1, 'transaction.timeActiveMicros': 1, 'transaction.timeInactiveMicros': 1,
   'transaction.timePreparedMicros': 1, 'transaction.expiryTime': 1,
@@ -131,8 +131,15 @@ function driverOf(driver: unknown): string | null {
   return text;
 }
 
-/** client (or client_s through mongos) names the client; a document with neither names none. */
+/**
+ * The application's address. Through a router, `client` (renamed `client_s` in a document the router passed on)
+ * is the router's own connection to the shard; the router records the application's address in the
+ * metadata it forwards as clientMetadata.mongos.client (ClientMetadata::setMongoSMetadata,
+ * src/mongo/rpc/metadata/client_metadata.cpp, called by the router's hello with the client's address). A document with none of them names no client.
+ */
 function clientOf(doc: Document): string | null {
+  const viaRouter: unknown = doc.clientMetadata?.mongos?.client;
+  if (typeof viaRouter === 'string') return viaRouter;
   return typeof doc.client === 'string' ? doc.client : typeof doc.client_s === 'string' ? doc.client_s : null;
 }
 

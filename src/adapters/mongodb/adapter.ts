@@ -6,7 +6,7 @@
  * $currentOp is projected down to the fields the inventory reads (its documents carry whole commands).
  */
 import { createHash } from 'node:crypto';
-import { Binary, BSON, MongoClient, type ClientSession, type Document, type MongoClientOptions, type TopologyDescription } from 'mongodb';
+import { Binary, BSON, MongoClient, MongoServerError, type ClientSession, type Document, type MongoClientOptions, type TopologyDescription } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
 import type { Activity, ActivityFilter, Coverage, ListedSession, MembersMode, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
 import { redactConnectionString, redactUri } from '../../util/redact.ts';
@@ -14,6 +14,10 @@ import { commandBatches } from './raw-cursor.ts';
 import { CURRENT_OP_PROJECTION, CURRENT_OP_UNSET, toActivity, uuidString } from './activity.ts';
 import { readListedSession } from './session-doc-reader.ts';
 import { MemberPool, type Member } from './members.ts';
+import { HOST_UNREACHABLE, hostUnreachableMessage, RouterPath, shardedCoverageLines } from './sharded.ts';
+
+/** Through mongos the shard documents also say which shard and member they come from. */
+const ROUTER_CURRENT_OP_PROJECTION = { ...CURRENT_OP_PROJECTION, shard: 1, host: 1 };
 
 export { CURRENT_OP_PROJECTION, toActivity, toListedSession, truncatedCommandName } from './activity.ts';
 
@@ -68,6 +72,9 @@ export class MongoAdapter implements MongoPort {
   /** Each member client's own session id, reported as the reaper's one session (see tagged()). */
   private readonly memberSessions = new Map<string, ClientSession>();
   private readonly pool: MemberPool | null;
+  /** Through mongos: the routers, the shards' members, and what is read and killed where (sharded.ts). */
+  private readonly router: RouterPath | null;
+  private sharded = false;
   /** The last discover()'s answer, updated when a member fails later in the pass. */
   private coverage: Coverage | null = null;
   private readonly count = (): void => {
@@ -84,6 +91,7 @@ export class MongoAdapter implements MongoPort {
       this.description = e.newDescription;
     });
     this.pool = uri ? new MemberPool(uri, { appName: REAPER_APP_NAME, monitorCommands: true, ...options }, (c) => c.on('commandStarted', this.count)) : null;
+    this.router = uri ? new RouterPath(uri, { appName: REAPER_APP_NAME, monitorCommands: true, ...options }, (c) => c.on('commandStarted', this.count)) : null;
   }
 
   /** Connects with command monitoring on (to count round trips) and the reaper's appName. */
@@ -125,6 +133,11 @@ export class MongoAdapter implements MongoPort {
       return { topology, setName: String(hello.setName ?? ''), members: [], notes: ['the adapter wraps a client it did not connect: only the server the driver selects is read'] };
     }
     this.coverage = await this.pool.discover(this.description, this.mode, (host, client) => this.memberSession({ host, client }));
+    this.sharded = this.coverage.topology === 'mongos' && this.router !== null;
+    if (this.sharded) {
+      const wire = Math.min(...[...this.description.servers.values()].filter((sd) => sd.type === 'Mongos').map((sd) => sd.maxWireVersion));
+      this.coverage = await this.router!.discover(this.client, this.ownSession(), Number.isFinite(wire) ? wire : 0, this.mode);
+    }
     return this.coverage;
   }
 
@@ -194,6 +207,15 @@ export class MongoAdapter implements MongoPort {
 
   async *listLocalSessions(): AsyncIterable<ListedSession[]> {
     const command = { aggregate: 1, pipeline: [{ $listLocalSessions: { allUsers: true } }], cursor: {} };
+    if (this.sharded) {
+      // Each router's cache, on that router alone: a session used through one router is in its cache only.
+      yield await this.router!.listLocalSessions(async (c, session) => {
+        const all: ListedSession[] = [];
+        for await (const b of commandBatches(c.db('admin'), command, session, this.listingReader('listLocalSessions'))) all.push(...b);
+        return all;
+      }, uuidString(this.ownSession().id?.id));
+      return;
+    }
     if (this.members().length === 0) {
       yield* commandBatches(this.client.db('admin'), command, this.ownSession(), this.listingReader('listLocalSessions'));
       return;
@@ -223,6 +245,12 @@ export class MongoAdapter implements MongoPort {
     const pipeline = tap ? [stage] : [stage, { $project: CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }];
     // Raw documents are deserialised with the driver's default options, so toActivity sees what it sees untapped.
     const read = (docs: Document[]): Activity[] => (tap ? docs.map((bytes) => (tap('currentOp', bytes as unknown as Uint8Array), toActivity(BSON.deserialize(bytes as unknown as Uint8Array)))) : docs.map(toActivity));
+    if (this.sharded) {
+      // Every member of every shard and every router, whatever `only` names: a session killed through the router
+      // was killed everywhere, so it is looked for everywhere.
+      yield await this.routerCurrentOp(tap ? [] : [{ $project: ROUTER_CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }]);
+      return;
+    }
     if (this.members().length === 0) {
       const cursor = this.client.db('admin').aggregate(pipeline, { session: this.ownSession(), ...(tap ? { raw: true } : {}) });
       while (await cursor.hasNext()) yield read(cursor.readBufferedDocuments());
@@ -234,6 +262,15 @@ export class MongoAdapter implements MongoPort {
       while (await cursor.hasNext()) all.push(...read(cursor.readBufferedDocuments()));
       return all;
     }, (a, m, mainId, ownId) => ({ ...a, sessionId: a.sessionId === ownId ? mainId : a.sessionId, member: m.host, memberState: m.state }), only);
+  }
+
+  /** Through mongos: the shards' documents (targetAllNodes where it exists) and each router's own, tagged with where they live. */
+  private routerCurrentOp(after: Document[]): Promise<Activity[]> {
+    const tap = this.tap;
+    const docs = (batch: unknown[]): Document[] => (tap
+      ? batch.map((bytes) => (tap('currentOp', bytes as Uint8Array), BSON.deserialize(bytes as Uint8Array)))
+      : batch as Document[]);
+    return this.router!.currentOp(this.client, this.ownSession(), after, tap ? { raw: true } : {}, docs, uuidString(this.ownSession().id?.id));
   }
 
   /**
@@ -254,13 +291,31 @@ export class MongoAdapter implements MongoPort {
       while (await cursor.hasNext()) for (const d of cursor.readBufferedDocuments()) out.push(toActivity(d));
       return out;
     };
+    // Through mongos the batch's things are looked for on every shard member and router at once (tagged with where).
+    if (this.sharded) return this.routerCurrentOp(pipeline.slice(1).map((st) => ('$project' in st ? { $project: ROUTER_CURRENT_OP_PROJECTION } : st)));
     if (!member) return read(this.client.db('admin'), this.ownSession());
     const m = this.memberOrThrow(member);
     return (await read(m.client.db('admin'), this.memberSession(m))).map((a) => ({ ...a, member: m.host, memberState: m.state }));
   }
 
   async killSessions(batch: readonly SessionKey[]): Promise<void> {
-    await this.client.db('admin').command(killSessionsCommand(batch), { session: this.ownSession() });
+    try {
+      await this.client.db('admin').command(killSessionsCommand(batch), { session: this.ownSession() });
+    } catch (e) {
+      if (!this.sharded || !(e instanceof MongoServerError) || e.code !== HOST_UNREACHABLE) throw e;
+      // Through a router: the hosts it reached did kill; the error says which it did not (verification re-reads).
+      throw Object.assign(new MongoStageError(hostUnreachableMessage(e), { cause: e }), { code: HOST_UNREACHABLE, codeName: 'HostUnreachable' });
+    }
+  }
+
+  /** Through mongos one killSessions reaches every host of every shard (kill_sessions_remote.cpp). */
+  killSessionsReachEveryMember(): boolean {
+    return this.sharded;
+  }
+
+  /** Through mongos (after discover()): what setup-role says of the coverage; [] elsewhere. */
+  shardedCoverage(): string[] {
+    return this.sharded && this.coverage ? shardedCoverageLines(this.coverage, this.router!.targetAllNodes) : [];
   }
 
   async killOp(opid: string): Promise<void> {
@@ -272,6 +327,7 @@ export class MongoAdapter implements MongoPort {
   }
 
   async killOpOn(member: string, opid: string): Promise<void> {
+    if (this.sharded) return this.router!.killOpOn(this.client, this.ownSession(), member, opid);
     await this.onMember(member, (m) => m.client.db('admin').command(killOpCommand(opid), { session: this.memberSession(m) }));
   }
 
@@ -305,6 +361,7 @@ export class MongoAdapter implements MongoPort {
     await Promise.all([...this.memberSessions.values()].map((s) => s.endSession().catch(() => {})));
     this.memberSessions.clear();
     await this.pool?.close();
+    await this.router?.close();
     if (this.ownsClient) await this.client.close();
   }
 }

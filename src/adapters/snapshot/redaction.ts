@@ -66,6 +66,7 @@ export const KEPT_CURRENT_OP_FIELDS: readonly KeptField[] = [
   { path: 'clientMetadata.driver', why: 'driver name and version' },
   { path: 'clientMetadata.os', why: 'operating system type, name, architecture, version' },
   { path: 'clientMetadata.platform', why: 'runtime platform string' },
+  { path: 'clientMetadata.mongos', why: 'through mongos: the router (host, version) and the application\'s address (client)' },
   { path: 'transaction.parameters.txnNumber', why: 'transaction number' },
   { path: 'transaction.parameters.autocommit', why: 'always false for a multi-document transaction' },
   { path: 'transaction.startWallClockTime', why: 'when the transaction started' },

@@ -1,0 +1,273 @@
+/**
+ * The reaper through mongos (docs/server-semantics.md#through-mongos).
+ *
+ * - Discovery: the shards and their members from getShardMap (src/mongo/s/commands/cluster_get_shard_map_cmd.cpp;
+ *   "name/h1,h2" per shard), the routers from the connection string's hosts, each member's state from an
+ *   unauthenticated hello on a direct connection (hello needs no authentication).
+ * - Inventory: one $currentOp through the router with targetAllNodes (7.1+, maxWireVersion 22;
+ *   document_source_current_op.cpp) covers every data-bearing member of every shard; each document names its
+ *   `shard` and `host`. Each router's own operations, cursors and transactions ($currentOp localOps) and cache
+ *   ($listLocalSessions) are read over a connection to that router alone. Before 7.1, or when a member is down
+ *   (targetAllNodes then fails), the router's $currentOp reaches each shard's primary only, and the coverage says so.
+ * - Kills: a session's killSessions goes through the router once, which kills it on every host of every shard
+ *   (src/mongo/s/commands/kill_sessions_remote.cpp); a sessionless operation is killed where it was seen: on a
+ *   shard primary as "shard:opid" through the router (cluster_kill_op.cpp forwards it to the shard's primary), on a
+ *   secondary by its number over a direct connection to that member (never "shard:opid", which would kill
+ *   whatever has that number on the primary), a router's own by its number on that router.
+ */
+import { ConnectionString } from 'mongodb-connection-string-url';
+import { MongoClient, MongoServerError, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
+import { MongoStageError } from '../../util/errors.ts';
+import type { Activity, Coverage, MemberCoverage, MembersMode, MemberState } from '../../pass/ports.ts';
+import { memberUri, MEMBER_TIMEOUT_MS, whyNot } from './members.ts';
+import { toActivity, uuidString } from './activity.ts';
+
+/** targetAllNodes exists from 7.1 on (SERVER-76255), whose routers answer hello with maxWireVersion 22 or more. */
+export const TARGET_ALL_NODES_MIN_WIRE_VERSION = 22;
+
+/** HostUnreachable: a router's killSessions reached some hosts only (kill_sessions_remote.cpp, "Failed to kill on some hosts"). */
+export const HOST_UNREACHABLE = 6;
+
+/** Where a shard member stands, as this pass found it. */
+export interface ShardMember {
+  host: string;
+  shard: string;
+  state: MemberState | '';
+}
+
+/** A direct connection's URI without the credentials: enough for hello, which needs no authentication. */
+function anonymousUri(uri: string, host: string): string {
+  const cs = new ConnectionString(memberUri(uri, host));
+  cs.username = '';
+  cs.password = '';
+  for (const k of ['authSource', 'authMechanism', 'authMechanismProperties']) cs.searchParams.delete(k);
+  return cs.toString();
+}
+
+/** "name/h1,h2" (a replica-set shard) or "h1" (a standalone shard): its hosts. */
+export function shardHosts(connectionString: string): string[] {
+  const slash = connectionString.indexOf('/');
+  return (slash >= 0 ? connectionString.slice(slash + 1) : connectionString).split(',').filter(Boolean);
+}
+
+export class RouterPath {
+  /** One client per router host (directConnection): that router's own state. */
+  private readonly routerClients = new Map<string, MongoClient>();
+  /** Unauthenticated direct clients to shard members: their state from hello, which needs no authentication. */
+  private readonly helloClients = new Map<string, MongoClient>();
+  /** Authenticated direct clients to shard members (killOp of an operation seen on a secondary). */
+  private readonly memberClients = new Map<string, MongoClient>();
+  private readonly sessions = new Map<string, ClientSession>();
+  private readonly members = new Map<string, ShardMember>();
+  private routers: string[] = [];
+  private allNodes = false;
+  private coverage: Coverage | null = null;
+
+  constructor(private readonly uri: string, private readonly options: MongoClientOptions, private readonly onConnected: (client: MongoClient) => void) {}
+
+  /** The server answers targetAllNodes (7.1+): one $currentOp reads every member. */
+  get targetAllNodes(): boolean {
+    return this.allNodes;
+  }
+
+  private async client(pool: Map<string, MongoClient>, host: string, uri: string, anonymous = false): Promise<MongoClient> {
+    let c = pool.get(host);
+    if (c) return c;
+    // Anonymous (hello only): credentials given as options, not in the URI, are left out too.
+    const { auth: _auth, authSource: _source, authMechanism: _mechanism, authMechanismProperties: _properties, ...rest } = this.options;
+    c = new MongoClient(uri, { ...(anonymous ? rest : this.options), serverSelectionTimeoutMS: MEMBER_TIMEOUT_MS, connectTimeoutMS: MEMBER_TIMEOUT_MS });
+    try {
+      await c.connect();
+    } catch (e) {
+      await c.close().catch(() => {});
+      throw e;
+    }
+    pool.set(host, c);
+    this.onConnected(c);
+    return c;
+  }
+
+  private session(host: string, c: MongoClient): ClientSession {
+    let s = this.sessions.get(host);
+    if (!s || s.hasEnded) this.sessions.set(host, (s = c.startSession({ causalConsistency: false })));
+    return s;
+  }
+
+  async discover(main: MongoClient, session: ClientSession, maxWireVersion: number, mode: MembersMode = 'all'): Promise<Coverage> {
+    const serverHasIt = maxWireVersion >= TARGET_ALL_NODES_MIN_WIRE_VERSION;
+    this.allNodes = serverHasIt && mode === 'all';
+    this.routers = new ConnectionString(this.uri).hosts;
+    const notes: string[] = [];
+    let map: Record<string, string> = {};
+    try {
+      map = (await main.db('admin').command({ getShardMap: 1 }, { session })).map ?? {};
+    } catch (e) {
+      notes.push(`getShardMap refused (${(e as Error).message}): the shards' members are not named; grant getShardMap on the cluster (infra/mongodb-role.json)`);
+    }
+    this.members.clear();
+    const shardMembers = Object.entries(map).filter(([name]) => name !== 'config').flatMap(([shard, cs]) => shardHosts(String(cs)).map((host) => ({ host, shard })));
+    const cover = await Promise.all(shardMembers.map(async ({ host, shard }): Promise<MemberCoverage> => {
+      let state: MemberState | '' = '';
+      try {
+        const c = await this.client(this.helloClients, host, anonymousUri(this.uri, host), true);
+        const hello = await c.db('admin').command({ hello: 1 });
+        state = hello.isWritablePrimary ? 'PRIMARY' : hello.secondary ? 'SECONDARY' : '';
+      } catch (e) {
+        this.members.set(host, { host, shard, state });
+        return { host, state, covered: false, why: whyNot(host, e) };
+      }
+      this.members.set(host, { host, shard, state });
+      if (!this.allNodes && state !== 'PRIMARY') {
+        const why = serverHasIt
+          ? 'not read: --members primary (REAPER_MEMBERS=primary): the shards\' primaries only'
+          : `not read: the cluster answers with wire version ${maxWireVersion}, before 7.1 $currentOp through mongos has no targetAllNodes and reaches each shard's primary only`;
+        return { host, state, covered: false, why };
+      }
+      return { host, state, covered: true };
+    }));
+    const routers = await Promise.all(this.routers.map(async (host): Promise<MemberCoverage> => {
+      try {
+        await this.client(this.routerClients, host, memberUri(this.uri, host));
+        return { host, state: 'MONGOS', covered: true };
+      } catch (e) {
+        return { host, state: 'MONGOS', covered: false, why: whyNot(host, e) };
+      }
+    }));
+    this.coverage = { topology: 'mongos', setName: '', members: [...routers, ...cover], notes };
+    return this.coverage;
+  }
+
+  /**
+   * The routers' and the shards' documents, each tagged with where it lives (`member`: the shard member or the
+   * router; `shard`). `decode` turns one server batch into activities (the adapter's, tapped or not).
+   */
+  async currentOp(main: MongoClient, session: ClientSession, pipelineAfter: Document[], options: Document, decode: (docs: unknown[]) => Document[], mainSessionId: string): Promise<Activity[]> {
+    const spec = { allUsers: true, idleSessions: true, idleCursors: true };
+    const out: Activity[] = [];
+    const read = async (c: MongoClient, s: ClientSession, stage: Document): Promise<Activity[]> => {
+      const all: Activity[] = [];
+      const cursor = c.db('admin').aggregate([{ $currentOp: stage }, ...pipelineAfter], { session: s, ...options });
+      while (await cursor.hasNext()) for (const d of decode(cursor.readBufferedDocuments())) all.push(this.tagShard(d, toActivity(d)));
+      return all;
+    };
+    let shards: Activity[];
+    try {
+      shards = await read(main, session, this.allNodes ? { ...spec, targetAllNodes: true } : spec);
+    } catch (e) {
+      if (!this.allNodes || !(e instanceof MongoServerError)) throw e;
+      // A member down fails the whole targetAllNodes read: the primaries are read instead, and the coverage says so.
+      this.coverage?.notes.push(`$currentOp with targetAllNodes failed (${e.message}): only each shard's primary was read`);
+      for (const c of this.coverage?.members ?? []) {
+        if (c.state !== 'MONGOS' && c.state !== 'PRIMARY' && c.covered) Object.assign(c, { covered: false, why: `not read: ${e.message}` });
+      }
+      shards = await read(main, session, spec);
+    }
+    out.push(...shards);
+    await Promise.all(this.routers.map(async (host) => {
+      const c = this.routerClients.get(host);
+      if (!c) return;
+      const s = this.session(host, c);
+      const ownId = uuidString(s.id?.id);
+      try {
+        for (const a of await read(c, s, { ...spec, localOps: true })) {
+          out.push({ ...a, sessionId: a.sessionId === ownId ? mainSessionId : a.sessionId, member: host, memberState: 'MONGOS' });
+        }
+      } catch (e) {
+        this.dropRouter(host, e);
+      }
+    }));
+    return out;
+  }
+
+  /** A shard's document: the member it was read on (`host`), that member's state, its shard. */
+  private tagShard(doc: Document, a: Activity): Activity {
+    if (typeof doc.shard !== 'string' || typeof doc.host !== 'string') return a;
+    const m = this.members.get(doc.host);
+    a.member = doc.host;
+    a.shard = doc.shard;
+    if (m && m.state) a.memberState = m.state;
+    return a;
+  }
+
+  /** Each router's cache, read on that router alone; the reaper's own sessions reported as its main one. */
+  async listLocalSessions<T extends { id: string }>(read: (c: MongoClient, s: ClientSession) => Promise<T[]>, mainSessionId: string): Promise<T[]> {
+    const parts = await Promise.all(this.routers.map(async (host) => {
+      const c = this.routerClients.get(host);
+      if (!c) return [];
+      const s = this.session(host, c);
+      const ownId = uuidString(s.id?.id);
+      try {
+        return (await read(c, s)).map((x) => (x.id === ownId ? { ...x, id: mainSessionId } : x));
+      } catch (e) {
+        this.dropRouter(host, e);
+        return [];
+      }
+    }));
+    return parts.flat();
+  }
+
+  private dropRouter(host: string, e: unknown): void {
+    const c = this.coverage?.members.find((m) => m.host === host);
+    if (c) Object.assign(c, { covered: false, why: whyNot(host, e) });
+  }
+
+  /**
+   * killOp where the operation was seen: a router's by number on that router; a shard primary's as "shard:opid"
+   * through the router (it answers ok whatever happened: verification re-reads); a secondary's by number on a
+   * direct, authenticated connection to it (shard-local users: cluster users do not exist on the shards).
+   */
+  async killOpOn(main: MongoClient, mainSession: ClientSession, host: string, opid: string): Promise<void> {
+    const number = Number(opid.slice(opid.lastIndexOf(':') + 1));
+    if (this.routers.includes(host)) {
+      const c = this.routerClients.get(host);
+      if (!c) throw new MongoStageError(`router ${host} is not connected in this pass; its operation ${opid} was not killed`);
+      await c.db('admin').command({ killOp: 1, op: number }, { session: this.session(host, c) });
+      return;
+    }
+    const m = this.members.get(host);
+    if (!m) throw new MongoStageError(`${host} is neither a router nor a shard member getShardMap named; operation ${opid} was not killed`);
+    if (m.state === 'PRIMARY') {
+      await main.db('admin').command({ killOp: 1, op: `${m.shard}:${number}` }, { session: mainSession });
+      return;
+    }
+    let c: MongoClient;
+    try {
+      c = await this.client(this.memberClients, host, memberUri(this.uri, host));
+    } catch (e) {
+      throw new MongoStageError(`operation ${opid} runs on ${host}, a ${m.state || 'non-primary'} member of shard ${m.shard}; "shard:opid" through the router would reach the primary, so it must be killed on ${host} directly, which failed: ${whyNot(host, e)} (create the reaper as a shard-local user on ${m.shard}, with the same name and password)`, { cause: e });
+    }
+    await c.db('admin').command({ killOp: 1, op: number }, { session: this.session(host, c) });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.sessions.values()].map((s) => s.endSession().catch(() => {})));
+    this.sessions.clear();
+    await Promise.all([...this.routerClients.values(), ...this.helloClients.values(), ...this.memberClients.values()].map((c) => c.close().catch(() => {})));
+    this.routerClients.clear();
+    this.helloClients.clear();
+    this.memberClients.clear();
+  }
+}
+
+/**
+ * What a role's coverage is through mongos, for `setup-role`: how many routers and shard members it reads, each
+ * one it does not and why, and which extra grant enables what (docs/deploy.md#sharded-clusters-three-levels-of-coverage).
+ */
+export function shardedCoverageLines(coverage: Coverage, allNodes: boolean): string[] {
+  const routers = coverage.members.filter((m) => m.state === 'MONGOS');
+  const members = coverage.members.filter((m) => m.state !== 'MONGOS');
+  const read = members.filter((m) => m.covered).length;
+  return [
+    `through mongos: ${routers.length} router(s) read alone (localOps, $listLocalSessions); ${read} of ${members.length} shard member(s) read${allNodes ? ' with one $currentOp {targetAllNodes}' : ' (before 7.1: the shards\' primaries only)'}`,
+    ...coverage.members.filter((m) => !m.covered).map((m) => `  not covered: ${m.host}: ${m.why ?? 'no reason given'}`),
+    ...coverage.notes.map((n) => `  note: ${n}`),
+    '  getShardMap names the shards\' members (without it, none is named); killop on each shard, for a shard-local user of the same name and password, lets the reaper kill an operation outside any session on a secondary (docs/deploy.md, "Sharded clusters")',
+  ];
+}
+
+/** The message of a router's killSessions that missed hosts: what was and was not done. */
+export function hostUnreachableMessage(e: MongoServerError): string {
+  const failed: unknown = (e as { errorResponse?: { failedHosts?: unknown } }).errorResponse?.failedHosts ?? (e as { failedHosts?: unknown }).failedHosts;
+  const hosts = Array.isArray(failed) ? failed.map(String).join(', ') : 'some hosts';
+  return `killSessions through the router did not reach ${hosts} (6 HostUnreachable: ${e.message}); the sessions were killed on every host it reached, what they hold on ${hosts} stays until those hosts are back and a later pass kills it`;
+}

@@ -1,0 +1,478 @@
+/**
+ * End to end through mongos (the stand-in's sharded cluster, with access control): the reaper, as a cluster user
+ * holding only the least-privilege role (infra/mongodb-role.json), reads every member of every shard with one
+ * $currentOp {targetAllNodes} through the router, each router's own state (localOps, $listLocalSessions) over a
+ * connection to that router alone, and kills sessions with one killSessions through the router. Time passes on
+ * the cluster's injected clock, never by sleeping. When MONGODB_URI names a mongos (a test cluster, with a root
+ * user: the pass kills what the default policies target), the router cases run there too, waiting for real time;
+ * the cases that stop a member or need shard-local users are the stand-in's only.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { MongoClient, type ClientSession, type Document } from 'mongodb';
+import { ConnectionString } from 'mongodb-connection-string-url';
+import { MongoAdapter } from '../src/adapters/mongodb/adapter.ts';
+import { InMemoryAuditSink } from '../src/adapters/audit-sinks.ts';
+import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
+import { DEMO_THRESHOLDS } from '../src/demo/thresholds.ts';
+import { REAPER_ROLE_DOCUMENT } from '../src/demo/workload.ts';
+import { runPass, type PassOptions, type RunReport } from '../src/pass/pass.ts';
+import { clientPool, createReaperAndUsers, eventually, livePassOptions, outcome } from './support/e2e-cluster.ts';
+import { loadPolicySet } from '../src/pass/policy/load.ts';
+import type { PolicySet } from '../src/pass/policy/types.ts';
+import type { MembersMode } from '../src/pass/ports.ts';
+import type { ServerVersion } from '../standin/src/mongod.ts';
+import { rawAuthenticated } from '../standin/test/scram-client.ts';
+import { ManualClock } from '../standin/src/clock.ts';
+import { startShardedCluster, type RunningShardedCluster } from '../standin/src/sharding/cluster.ts';
+
+const PASSWORD = 'sharded-password';
+
+const REAL_URI = process.env.MONGODB_URI;
+console.log(REAL_URI
+  ? '# e2e.sharded: on the stand-in\'s sharded cluster, and through the real mongos in MONGODB_URI (if it is one) for what needs no stopped member and no shard-local user'
+  : '# e2e.sharded: MONGODB_URI is not set: the stand-in\'s sharded cluster only (set MONGODB_URI to a mongos, with a root user, to run the router cases against a real cluster too)');
+
+const options = (now: () => number): PassOptions => livePassOptions('sharded-e2e', now);
+
+interface SetUp {
+  cluster: RunningShardedCluster;
+  clock: ManualClock;
+  policy: PolicySet;
+  connect(uri: string, appName: string): Promise<MongoClient>;
+  close(): Promise<void>;
+}
+
+interface SetUpOptions {
+  /** The reaper also exists as a shard-local user (killOp on secondaries); default true. */
+  reaperOnShards?: boolean;
+  version?: ServerVersion;
+}
+
+async function setUp(o: SetUpOptions = {}): Promise<SetUp> {
+  const clock = new ManualClock();
+  // Shard-local users (direct connections to members; cluster users do not exist on the shards): bob runs on a
+  // secondary directly, and the reaper has its shard-local twin for killOp on secondaries.
+  const cluster = await startShardedCluster({
+    shards: 2, members: 3, routers: 2, params: { auth: true }, clock, ...(o.version ? { version: o.version } : {}),
+    users: [`admin:${PASSWORD}:root`], shardUsers: [`bob:${PASSWORD}:root`, ...(o.reaperOnShards === false ? [] : [`reaper:${PASSWORD}:hostManager`])],
+  });
+  const { clients, connect } = clientPool();
+  const admin = await connect(cluster.uriFor('admin', PASSWORD), 'setup');
+  const adminDb = admin.db('admin');
+  await createReaperAndUsers(adminDb, PASSWORD, ['alice', 'carol', 'dave']);
+  await adminDb.command({ shardCollection: 'shop.orders', key: { _id: 'hashed' } });
+  await admin.db('shop').collection('orders').insertMany(Array.from({ length: 20 }, (_, i) => ({ _id: i as never, total: i })));
+  const policy = await loadPolicySet(DEFAULT_POLICIES_DIR, { overrides: { ...DEMO_THRESHOLDS, protectUnknownApplications: 0 } });
+  return {
+    cluster, clock, policy, connect,
+    close: async () => {
+      await Promise.all(clients.map((c) => c.close(true).catch(() => {})));
+      await cluster.stop();
+    },
+  };
+}
+
+async function pass(s: SetUp, members: MembersMode = 'all'): Promise<RunReport> {
+  const mongo = await MongoAdapter.connect(s.cluster.uriFor('reaper', PASSWORD), {}, members);
+  try {
+    return await runPass(mongo, s.policy, new InMemoryAuditSink(), options(() => s.clock.now()));
+  } finally {
+    await mongo.close();
+  }
+}
+
+function uuidOf(session: ClientSession): string {
+  const h = Buffer.from(session.id!.id.buffer).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+function idOn(s: SetUp, shard: string): number {
+  for (let i = 0; ; i++) if (s.cluster.config.shardForId(i).name === shard) return i;
+}
+
+/** What a shard member reports for an app, over the shard-local user's direct connection. */
+async function seenOnMember(s: SetUp, host: string, appName: string): Promise<Document[]> {
+  const c = await s.connect(`mongodb://bob:${PASSWORD}@${host}/?directConnection=true&authSource=admin`, 'watch');
+  try {
+    return await c.db('admin').aggregate([{ $currentOp: { allUsers: true, idleSessions: true } }, { $match: { appName } }]).toArray();
+  } finally {
+    await c.close();
+  }
+}
+
+describe('a reaping pass through mongos, 2 shards x 3 members, 2 routers', () => {
+  let s: SetUp;
+  let report: RunReport;
+  let seen: Record<string, string>;
+  let routerKills: number[];
+  let daveId: string;
+
+  before(async () => {
+    // Prepare: alice leaves a transaction idle across both shards, bob runs an hour-long operation on a
+    // secondary of shard0, carol leaves a router cursor open, dave's session is known to router 1's cache only.
+    s = await setUp();
+    const { cluster } = s;
+    const alice = await s.connect(cluster.routerUri(0, 'alice', PASSWORD), 'orders-api');
+    const aliceSession: ClientSession = alice.startSession();
+    aliceSession.startTransaction();
+    const orders = alice.db('shop').collection('orders');
+    await orders.updateOne({ _id: idOn(s, 'shard0') as never }, { $set: { total: 100 } }, { session: aliceSession });
+    await orders.updateOne({ _id: idOn(s, 'shard1') as never }, { $set: { total: 101 } }, { session: aliceSession });
+
+    const secondary = cluster.shards[0]!.set.members[1]!.host;
+    const bob = await s.connect(`mongodb://bob:${PASSWORD}@${secondary}/?directConnection=true&authSource=admin`, 'reporting-job');
+    const bobOp = outcome(bob.db('admin').command({ sleep: 1, secs: 3600, lock: 'none' }, { session: bob.startSession() }));
+    await eventually('bob\'s operation runs on the secondary', async () => (await seenOnMember(s, secondary, 'reporting-job')).some((d) => d.active));
+
+    const carol = await s.connect(cluster.routerUri(0, 'carol', PASSWORD), 'analytics');
+    const cursor = carol.db('shop').collection('orders').find({}, { batchSize: 2, session: carol.startSession() });
+    await cursor.next();
+
+    const dave = await s.connect(cluster.routerUri(1, 'dave', PASSWORD), 'dave-app');
+    const daveSession = dave.startSession();
+    await dave.db('shop').collection('orders').findOne({}, { session: daveSession });
+    daveId = uuidOf(daveSession);
+
+    s.clock.advance(10_000);
+    const before0 = cluster.routers.map((r) => r.router.mongod.stats.killSessionsCalls);
+    // Act
+    report = await pass(s);
+    routerKills = cluster.routers.map((r, i) => r.router.mongod.stats.killSessionsCalls - before0[i]!);
+    seen = {
+      bob: await bobOp,
+      carol: await outcome(cursor.toArray()),
+      alice: await outcome(aliceSession.commitTransaction()),
+    };
+  });
+  after(() => s?.close());
+
+  test('the pass covers both routers and all six shard members with their states', () => {
+    assert.equal(report.error, null);
+    assert.equal(report.coverage?.topology, 'mongos');
+    const expected = [
+      ...s.cluster.routers.map((r) => [r.host, 'MONGOS', true]),
+      ...s.cluster.shards.flatMap((sh) => sh.set.members.map((m, i) => [m.host, i === 0 ? 'PRIMARY' : 'SECONDARY', true])),
+    ];
+    assert.deepEqual(report.coverage?.members.map((m) => [m.host, m.state, m.covered]), expected);
+  });
+
+  test('the idle transaction across two shards is aborted (251) by one killSessions through one router', () => {
+    assert.equal(seen.alice, '251 NoSuchTransaction');
+    assert.equal(report.counts.killSessionsCalls, 1);
+    assert.deepEqual(routerKills.reduce((a, b) => a + b, 0), 1);
+    const row = report.decisions.find((d) => d.appName === 'orders-api');
+    assert.equal(row?.outcome, 'killed');
+    const shard0 = s.cluster.shards[0]!.set.members[0]!.host;
+    const shard1 = s.cluster.shards[1]!.set.members[0]!.host;
+    for (const h of [shard0, shard1]) assert.ok(row?.members.includes(h), `${h} in ${row?.members.join(', ')}`);
+  });
+
+  test('the runaway operation on a shard secondary is found there and interrupted (11601)', () => {
+    assert.equal(seen.bob, '11601 Interrupted');
+    const row = report.decisions.find((d) => d.appName === 'reporting-job');
+    assert.equal(row?.outcome, 'killed');
+    assert.deepEqual(row?.members, [s.cluster.shards[0]!.set.members[1]!.host]);
+  });
+
+  test('the stale router cursor is gone: getMore through the router gets 43', () => {
+    assert.equal(seen.carol, '43 CursorNotFound');
+  });
+
+  test('round trips: per router and per shard member, not per session; one killSessions for every kill', () => {
+    // connectionStatus; getShardMap and one hello per shard member (6); $currentOp {targetAllNodes} once and
+    // localOps on each router (2); $listLocalSessions on each router (2); $listSessions once; the re-check of the
+    // one kill batch (targetAllNodes + each router: 3); one killSessions; the verification (3).
+    assert.equal(report.roundTrips, 1 + (1 + 6) + (1 + 2) + 2 + 1 + 3 + 1 + 3);
+  });
+
+  test('a session known only to the second router\'s cache is seen', async () => {
+    const uuid = daveId;
+    const listed = async (uri: string): Promise<string[]> => {
+      const mongo = await MongoAdapter.connect(uri);
+      try {
+        await mongo.discover();
+        const ids: string[] = [];
+        for await (const batch of mongo.listLocalSessions()) ids.push(...batch.map((x) => x.id));
+        return ids;
+      } finally {
+        await mongo.close();
+      }
+    };
+    assert.ok((await listed(s.cluster.uriFor('reaper', PASSWORD))).includes(uuid), 'through both routers');
+    assert.ok(!(await listed(s.cluster.routerUri(0, 'reaper', PASSWORD))).includes(uuid), 'not in router 0\'s cache');
+    assert.ok(report.counts.sessions >= 4);
+  });
+});
+
+/** alice's transaction, left idle after writing on both shards; `commit` says how it ends. */
+async function idleTransactionOnBothShards(s: SetUp): Promise<{ commit: () => Promise<string> }> {
+  const alice = await s.connect(s.cluster.routerUri(0, 'alice', PASSWORD), 'orders-api');
+  const session = alice.startSession();
+  session.startTransaction();
+  const orders = alice.db('shop').collection('orders');
+  await orders.updateOne({ _id: idOn(s, 'shard0') as never }, { $set: { total: 100 } }, { session });
+  await orders.updateOne({ _id: idOn(s, 'shard1') as never }, { $set: { total: 101 } }, { session });
+  return { commit: () => outcome(session.commitTransaction()) };
+}
+
+describe('through mongos with a shard member down', () => {
+  let s: SetUp;
+  after(() => s?.close());
+
+  test('the kill through the router reports HostUnreachable with the host it missed, and kills on the others', async () => {
+    // Prepare
+    s = await setUp();
+    const alice = await idleTransactionOnBothShards(s);
+    const down = s.cluster.shards[0]!.set.members[2]!;
+    await down.stop();
+    s.clock.advance(10_000);
+    // Act
+    const report = await pass(s);
+    // Assess
+    assert.equal(await alice.commit(), '251 NoSuchTransaction', 'aborted on the primaries, which the router reached');
+    const row = report.decisions.find((d) => d.appName === 'orders-api');
+    assert.equal(row?.outcome, 'failed');
+    assert.equal(row?.error?.code, 6);
+    assert.match(row?.error?.message ?? '', new RegExp(`did not reach ${down.host} \\(6 HostUnreachable`));
+    assert.match(row?.error?.message ?? '', /killed on every host it reached/);
+    // targetAllNodes fails as a whole with a member down: the primaries are read, every secondary named as not covered.
+    const secondaries = s.cluster.shards.flatMap((sh) => sh.set.members.slice(1).map((m) => m.host));
+    const notCovered = report.coverage?.members.filter((m) => !m.covered) ?? [];
+    assert.deepEqual(notCovered.map((m) => m.host).sort(), [...secondaries].sort());
+    assert.match(notCovered.find((m) => m.host === down.host)?.why ?? '', /did not answer/);
+    assert.match(report.coverage?.notes.join('\n') ?? '', /targetAllNodes failed .*only each shard's primary was read/);
+    assert.equal(report.killFailures[0]?.error.code, 6);
+    assert.deepEqual(report.stillRunning, []);
+  });
+});
+
+describe('a sessionless operation on a shard secondary', () => {
+  let s: SetUp | undefined;
+  after(() => s?.close());
+
+  async function sessionlessOnSecondary(o: SetUpOptions): Promise<{ s: SetUp; host: string; reply: Promise<Document | null>; end: () => void }> {
+    const set = await setUp(o);
+    const member = set.cluster.shards[0]!.set.members[1]!;
+    const bob = await rawAuthenticated(member.port, 'bob', PASSWORD);
+    const reply = bob.command({ sleep: 1, secs: 3600, lock: 'none' });
+    await eventually('the sessionless operation runs on the secondary', async () => (await seenOnMember(set, member.host, 'sessionless')).some((d) => d.active && !d.lsid));
+    set.clock.advance(10_000);
+    return { s: set, host: member.host, reply, end: () => bob.raw.end() };
+  }
+
+  test('is killed by its number over a direct connection to that member (the reaper\'s shard-local user)', async () => {
+    // Prepare
+    const run = await sessionlessOnSecondary({});
+    s = run.s;
+    // Act
+    const report = await pass(s);
+    // Assess
+    const reply = await run.reply;
+    run.end();
+    assert.equal(reply?.code, 11601);
+    const row = report.decisions.find((d) => d.target === 'operation' && d.appName === 'sessionless');
+    assert.equal(row?.outcome, 'killed');
+    assert.deepEqual(row?.memberKills, [{ host: run.host, outcome: 'killed' }]);
+    assert.equal(report.counts.killOpCalls, 1);
+    await s.close();
+    s = undefined;
+  });
+
+  test('without a shard-local reaper it is not killed, and the failure says why and what to do', async () => {
+    // Prepare
+    const run = await sessionlessOnSecondary({ reaperOnShards: false });
+    s = run.s;
+    // Act
+    const report = await pass(s);
+    // Assess: still running on the secondary; never sent as "shard:opid" (that would reach the primary).
+    const still = (await seenOnMember(s, run.host, 'sessionless')).filter((d) => d.active && !d.lsid);
+    run.end();
+    assert.equal(still.length, 1);
+    const row = report.decisions.find((d) => d.target === 'operation' && d.appName === 'sessionless');
+    assert.equal(row?.outcome, 'failed');
+    assert.match(row?.error?.message ?? '', new RegExp(`runs on ${run.host}, a SECONDARY member of shard shard0; "shard:opid" through the router would reach the primary`));
+    assert.match(row?.error?.message ?? '', /create the reaper as a shard-local user on shard0/);
+  });
+});
+
+describe('through mongos before 7.1 (no targetAllNodes)', () => {
+  let s: SetUp;
+  after(() => s?.close());
+
+  test('the shards\' primaries are read, the secondaries named as not covered with the reason', async () => {
+    // Prepare
+    s = await setUp({ version: { version: '7.0.14', maxWireVersion: 21 } });
+    const alice = await idleTransactionOnBothShards(s);
+    s.clock.advance(10_000);
+    // Act
+    const report = await pass(s);
+    // Assess
+    assert.equal(await alice.commit(), '251 NoSuchTransaction');
+    const secondaries = s.cluster.shards.flatMap((sh) => sh.set.members.slice(1).map((m) => m.host));
+    const notCovered = report.coverage?.members.filter((m) => !m.covered) ?? [];
+    assert.deepEqual(notCovered.map((m) => m.host), secondaries);
+    for (const m of notCovered) assert.match(m.why ?? '', /wire version 21, before 7\.1 \$currentOp through mongos has no targetAllNodes/);
+    assert.match(report.unfinished ?? '', /not covered/);
+  });
+});
+
+describe('through a real mongos (MONGODB_URI)', { skip: REAL_URI ? false : 'MONGODB_URI is not set' }, () => {
+  const suffix = randomBytes(3).toString('hex');
+  const dbName = `reaper_e2e_${suffix}`;
+  const clients: MongoClient[] = [];
+  let admin: MongoClient;
+  let notMongos = '';
+  let routers: string[] = [];
+  let report: RunReport;
+  let seen: Record<string, string> = {};
+  let daveId = '';
+
+  const connect = async (uri: string, appName: string): Promise<MongoClient> => {
+    const c = new MongoClient(uri, { appName, serverSelectionTimeoutMS: 10_000 });
+    clients.push(c);
+    await c.connect();
+    return c;
+  };
+  const uriAs = (user: string, host?: string): string => {
+    const cs = new ConnectionString(REAL_URI!);
+    cs.username = encodeURIComponent(`${user}_${suffix}`);
+    cs.password = PASSWORD;
+    cs.searchParams.set('authSource', 'admin');
+    if (host) cs.hosts = [host];
+    return cs.toString();
+  };
+
+  before(async () => {
+    admin = await connect(REAL_URI!, 'setup');
+    const hello = await admin.db('admin').command({ hello: 1 });
+    if (hello.msg !== 'isdbgrid') {
+      notMongos = 'MONGODB_URI does not name a mongos (hello.msg is not "isdbgrid")';
+      return;
+    }
+    routers = new ConnectionString(REAL_URI!).hosts;
+    const adminDb = admin.db('admin');
+    await adminDb.command({ ...REAPER_ROLE_DOCUMENT, createRole: `sessionReaper_${suffix}` });
+    await adminDb.command({ createUser: `reaper_${suffix}`, pwd: PASSWORD, roles: [{ role: `sessionReaper_${suffix}`, db: 'admin' }] });
+    for (const u of ['alice', 'carol', 'dave']) await adminDb.command({ createUser: `${u}_${suffix}`, pwd: PASSWORD, roles: [{ role: 'readWrite', db: dbName }] });
+    await adminDb.command({ enableSharding: dbName }).catch(() => {});
+    await adminDb.command({ shardCollection: `${dbName}.orders`, key: { _id: 'hashed' } });
+    await admin.db(dbName).collection('orders').insertMany(Array.from({ length: 40 }, (_, i) => ({ _id: i as never, total: i })));
+
+    // alice's transaction writes every document: with a hashed key over two or more shards it has a participant on each.
+    const alice = await connect(uriAs('alice', routers[0]), 'orders-api');
+    const aliceSession: ClientSession = alice.startSession();
+    aliceSession.startTransaction();
+    await alice.db(dbName).collection('orders').updateMany({}, { $inc: { total: 1 } }, { session: aliceSession });
+    const carol = await connect(uriAs('carol', routers[0]), 'analytics');
+    const cursor = carol.db(dbName).collection('orders').find({}, { batchSize: 2, session: carol.startSession() });
+    await cursor.next();
+    if (routers.length > 1) {
+      const dave = await connect(uriAs('dave', routers[1]), 'dave-app');
+      const daveSession = dave.startSession();
+      await dave.db(dbName).collection('orders').findOne({}, { session: daveSession });
+      daveId = uuidOf(daveSession);
+    }
+    // A real server's clock cannot be moved: past the demo thresholds (1 s idle), for real.
+    await new Promise((r) => setTimeout(r, 3_000));
+    const mongo = await MongoAdapter.connect(uriAs('reaper'));
+    try {
+      const policy = await loadPolicySet(DEFAULT_POLICIES_DIR, { overrides: { ...DEMO_THRESHOLDS, protectUnknownApplications: 0 } });
+      report = await runPass(mongo, policy, new InMemoryAuditSink(), options(() => Date.now()));
+    } finally {
+      await mongo.close();
+    }
+    seen = { carol: await outcome(cursor.toArray()), alice: await outcome(aliceSession.commitTransaction()) };
+  });
+  after(async () => {
+    if (admin && !notMongos) {
+      await admin.db(dbName).dropDatabase().catch(() => {});
+      for (const u of ['reaper', 'alice', 'carol', 'dave']) await admin.db('admin').command({ dropUser: `${u}_${suffix}` }).catch(() => {});
+      await admin.db('admin').command({ dropRole: `sessionReaper_${suffix}` }).catch(() => {});
+    }
+    await Promise.all(clients.map((c) => c.close(true).catch(() => {})));
+  });
+
+  test('the coverage names every router and shard member', (t) => {
+    if (notMongos) return t.skip(notMongos);
+    assert.equal(report.error, null);
+    assert.equal(report.coverage?.topology, 'mongos');
+    assert.deepEqual(report.coverage?.members.filter((m) => m.state === 'MONGOS').map((m) => m.host), routers);
+    assert.ok((report.coverage?.members.filter((m) => m.state !== 'MONGOS').length ?? 0) >= 2, JSON.stringify(report.coverage));
+  });
+
+  test('the idle transaction across the shards is aborted (251) by one killSessions through the router', (t) => {
+    if (notMongos) return t.skip(notMongos);
+    assert.equal(seen.alice, '251 NoSuchTransaction');
+    assert.equal(report.decisions.find((d) => d.appName === 'orders-api')?.outcome, 'killed');
+  });
+
+  test('the stale router cursor is gone: getMore through the router gets 43', (t) => {
+    if (notMongos) return t.skip(notMongos);
+    assert.equal(seen.carol, '43 CursorNotFound');
+  });
+
+  test('a session known only to the second router\'s cache is seen', async (t) => {
+    if (notMongos) return t.skip(notMongos);
+    if (routers.length < 2) return t.skip('MONGODB_URI names one router');
+    const mongo = await MongoAdapter.connect(uriAs('reaper'));
+    try {
+      await mongo.discover();
+      const ids: string[] = [];
+      for await (const batch of mongo.listLocalSessions()) ids.push(...batch.map((x) => x.id));
+      assert.ok(ids.includes(daveId));
+    } finally {
+      await mongo.close();
+    }
+  });
+});
+
+describe('a router\'s own operation outside any session', () => {
+  let s: SetUp;
+  after(() => s?.close());
+
+  test('is killed by its number on that router (the client\'s getMore gets 11601)', async () => {
+    // Prepare: carol's getMore through router 0 (raw wire protocol: no lsid) waits on shard1, held by a failpoint.
+    s = await setUp();
+    const router = s.cluster.routers[0]!;
+    const carol = await rawAuthenticated(router.port, 'carol', PASSWORD);
+    const first = await carol.command({ find: 'orders', batchSize: 1, $db: 'shop' });
+    const primary1 = s.cluster.shards[1]!.set.members[0]!.host;
+    const shard1 = await s.connect(`mongodb://bob:${PASSWORD}@${primary1}/?directConnection=true&authSource=admin`, 'setup');
+    await shard1.db('admin').command({ configureFailPoint: 'failCommand', mode: { times: 1 }, data: { failCommands: ['getMore'], blockConnection: true, blockTimeMS: 30_000, appName: 'sessionless' } });
+    const more = carol.command({ getMore: first?.cursor.id, collection: 'orders', batchSize: 1000, $db: 'shop' });
+    const watch = await s.connect(s.cluster.routerUri(0, 'admin', PASSWORD), 'watch');
+    await eventually('the router\'s getMore waits on shard1', async () => (await watch.db('admin').aggregate([{ $currentOp: { localOps: true, allUsers: true } }, { $match: { 'command.getMore': { $exists: true } } }]).toArray()).length > 0);
+    s.clock.advance(10_000);
+    // Act
+    const report = await pass(s);
+    // Assess
+    const reply = await more;
+    carol.raw.end();
+    assert.equal(reply?.code, 11601);
+    const row = report.decisions.find((d) => d.target === 'operation' && d.memberKills?.some((k) => k.host === router.host));
+    assert.equal(row?.outcome, 'killed', JSON.stringify(report.decisions.map((d) => [d.target, d.opid, d.appName, d.outcome, d.memberKills])));
+    assert.match(row?.opid ?? '', /^\d+$/, 'a router opid is a number');
+  });
+});
+
+describe('through mongos with --members primary', () => {
+  let s: SetUp;
+  after(() => s?.close());
+
+  test('only the shards\' primaries are read (no targetAllNodes), the secondaries named with the flag', async () => {
+    // Prepare
+    s = await setUp();
+    const alice = await idleTransactionOnBothShards(s);
+    s.clock.advance(10_000);
+    // Act
+    const report = await pass(s, 'primary');
+    // Assess
+    assert.equal(await alice.commit(), '251 NoSuchTransaction');
+    const secondaries = s.cluster.shards.flatMap((sh) => sh.set.members.slice(1).map((m) => m.host));
+    const notCovered = report.coverage?.members.filter((m) => !m.covered) ?? [];
+    assert.deepEqual(notCovered.map((m) => m.host), secondaries);
+    for (const m of notCovered) assert.match(m.why ?? '', /--members primary \(REAPER_MEMBERS=primary\)/);
+  });
+});

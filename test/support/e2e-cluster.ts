@@ -1,0 +1,46 @@
+/**
+ * What the end-to-end tests on a cluster (e2e.replset, e2e.sharded) share: the pass options of a live pass, a
+ * bounded poll for what the server reaches on its own, how a client's command ended, the clients a test opens,
+ * and the reaper's role and users.
+ */
+import { MongoClient, type Db } from 'mongodb';
+import { REAPER_ROLE_DOCUMENT } from '../../src/demo/workload.ts';
+import type { PassOptions } from '../../src/pass/pass.ts';
+
+/** A live pass (not a dry run) that may kill up to 100, in batches of 100, on the given clock. */
+export function livePassOptions(cluster: string, now: () => number): PassOptions {
+  return { cluster, trigger: { type: 'cli' }, dryRun: false, maxKills: 100, maxKillShare: 1, batchSize: 100, concurrency: 2, source: 'mongodb.session-reaper', now };
+}
+
+/** Polls for a condition the server reaches on its own (an operation registered); bounded, no fixed sleep. */
+export async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
+
+/** "ok", or "<code> <codeName>" of the server error it ended with. */
+export const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e: { code?: number; codeName?: string }) => `${e.code} ${e.codeName}`);
+
+/** Clients a test opens (each with its appName), kept to be closed at tear-down. */
+export function clientPool(): { clients: MongoClient[]; connect(uri: string, appName: string): Promise<MongoClient> } {
+  const clients: MongoClient[] = [];
+  return {
+    clients,
+    async connect(uri, appName) {
+      const c = new MongoClient(uri, { appName, serverSelectionTimeoutMS: 5000 });
+      clients.push(c);
+      await c.connect();
+      return c;
+    },
+  };
+}
+
+/** The least-privilege role (infra/mongodb-role.json), the reaper holding only it, and the test's users (readWrite on shop). */
+export async function createReaperAndUsers(adminDb: Db, password: string, users: readonly string[]): Promise<void> {
+  await adminDb.command(REAPER_ROLE_DOCUMENT);
+  await adminDb.command({ createUser: 'reaper', pwd: password, roles: [{ role: 'sessionReaper', db: 'admin' }] });
+  for (const u of users) await adminDb.command({ createUser: u, pwd: password, roles: [{ role: 'readWrite', db: 'shop' }] });
+}
