@@ -16,6 +16,7 @@ import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { runPass, type PassOptions, type RunReport } from '../src/pass/pass.ts';
 import { loadPolicySet } from '../src/pass/policy/load.ts';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
+import { waitFor } from '../standin/test/poll.ts';
 
 interface Order {
   _id: number;
@@ -29,16 +30,6 @@ const THRESHOLDS = { idleTransactionSeconds: 1, runawayOperationSeconds: 1, stal
 const OPTIONS: PassOptions = {
   cluster: 'e2e', trigger: { type: 'cli' }, dryRun: false, maxKills: 100, maxKillShare: 1, batchSize: 100, concurrency: 2, source: 'mongodb.session-reaper',
 };
-
-/** Short polls for something to happen on the server (no fixed sleeps). */
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>): Promise<T> {
-  for (let i = 0; i < 400; i++) {
-    const v = await fn();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('never-kill rules on real traffic (stand-in)', () => {
   let standin: RunningStandin;
@@ -60,7 +51,7 @@ describe('never-kill rules on real traffic (stand-in)', () => {
       await mongo.close();
     }
   };
-  const idleFor = (ms: number, match: Document) => until(`an idle cursor unused for ${ms} ms`, async () => {
+  const idleFor = (ms: number, match: Document) => waitFor(`an idle cursor unused for ${ms} ms`, async () => {
     const [c] = await currentOp({ type: 'idleCursor', ...match });
     return c && Date.now() - (c.cursor.lastAccessDate as Date).getTime() >= ms ? c : undefined;
   });
@@ -84,7 +75,7 @@ describe('never-kill rules on real traffic (stand-in)', () => {
     await admin.db('admin').command({ configureFailPoint: 'hangAfterInitializingIndexBuild', mode: 'alwaysOn' });
     const dba = await connect('dba-console');
     const building = dba.db('shop').collection('orders').createIndex({ sku: 1 }, { name: 'sku_1' });
-    const [clientOp] = await until('the createIndexes operation past 1 s', async () => {
+    const [clientOp] = await waitFor('the createIndexes operation past 1 s', async () => {
       const ops = (await currentOp({ 'command.createIndexes': 'orders', appName: 'dba-console' })).filter((o) => Number(o.secs_running) >= 2);
       return ops.length ? ops : undefined;
     });
@@ -118,7 +109,7 @@ describe('never-kill rules on real traffic (stand-in)', () => {
     assert.equal(e1.documentKey._id, 1000);
     assert.ok(stream.resumeToken, 'events carry resume tokens');
     // Not iterated for a while: its cursor sits idle past the stale-cursor threshold.
-    const cursorDoc = await until('the change stream cursor idle for 1.5 s', async () => (await currentOp({ type: 'idleCursor', 'cursor.tailable': true, 'cursor.awaitData': true }))
+    const cursorDoc = await waitFor('the change stream cursor idle for 1.5 s', async () => (await currentOp({ type: 'idleCursor', 'cursor.tailable': true, 'cursor.awaitData': true }))
       .find((c) => Object.keys(c.cursor.originatingCommand.pipeline?.[0] ?? {})[0] === '$changeStream' && Date.now() - c.cursor.lastAccessDate.getTime() >= 1500));
     // Act
     const report = await pass();
@@ -168,7 +159,7 @@ describe('never-kill rules on real traffic (stand-in)', () => {
     await cursor.next();
     session.startTransaction();
     await analytics.db('shop').collection('audit').insertOne({ at: new Date() }, { session });
-    await until('the idle transaction', async () => (await currentOp({ type: 'idleSession', appName: 'analytics' })).length > 0);
+    await waitFor('the idle transaction', async () => (await currentOp({ type: 'idleSession', appName: 'analytics' })).length > 0);
     // Act
     const report = await pass({}, dir);
     // Assess
@@ -187,7 +178,7 @@ describe('never-kill rules on real traffic (stand-in)', () => {
     const etl = await connect('etl');
     // Its outcome is taken at once, so that the interruption is not an unhandled rejection while the passes run.
     const merging = etl.db('shop').collection('orders').aggregate([{ $match: {} }, { $merge: { into: 'totals' } }]).toArray().then(() => null, (e: { code?: number }) => e);
-    await until('the $merge past 1 s', async () => (await currentOp({ appName: 'etl', 'command.aggregate': 'orders' })).some((o) => Number(o.secs_running) >= 2));
+    await waitFor('the $merge past 1 s', async () => (await currentOp({ appName: 'etl', 'command.aggregate': 'orders' })).some((o) => Number(o.secs_running) >= 2));
     // Act
     const reported = await pass();
     const killed = await pass({ protectOutputAggregations: 0 });

@@ -27,19 +27,10 @@ import type { PolicySet } from '../src/pass/policy/types.ts';
 import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { ManualClock } from '../standin/src/clock.ts';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
+import { waitFor } from '../standin/test/poll.ts';
 
 const COMMENT = 'nightly-report';
 const SECRET = 'sku-secret-4711';
-
-/** Polls for something to appear on the server (its age comes from the clock, not from waiting). */
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>): Promise<T> {
-  for (let i = 0; i < 400; i++) {
-    const v = await fn();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** The default set plus a protection keyed on a command's comment, so that a decision hangs on a kept comment. */
 function policiesWithCommentRule(): string {
@@ -84,7 +75,7 @@ describe('a snapshot of real traffic, recorded by a dry-run pass and backtested'
     await admin.db('admin').command({ configureFailPoint: 'hangAfterInitializingIndexBuild', mode: 'alwaysOn' });
     const dba = await connect('dba-console');
     pending.push(dba.db('shop').collection('orders').createIndex({ sku: 1 }, { name: 'sku_1' }).catch((e: unknown) => e));
-    await until('the index build', async () => (await currentOp({ 'command.createIndexes': 'orders' })).length > 0);
+    await waitFor('the index build', async () => (await currentOp({ 'command.createIndexes': 'orders' })).length > 0);
 
     const events = await connect('order-events');
     const stream = events.db('shop').collection('orders').watch([], { maxAwaitTimeMS: 200 });
@@ -95,7 +86,7 @@ describe('a snapshot of real traffic, recorded by a dry-run pass and backtested'
     await admin.db('admin').command({ configureFailPoint: 'hangWhileBuildingDocumentSourceMergeBatch', mode: { skip: 1 } });
     const etl = await connect('etl');
     pending.push(etl.db('shop').collection('orders').aggregate([{ $match: { sku: { $ne: SECRET } } }, { $merge: { into: 'totals' } }]).toArray().catch((e: unknown) => e));
-    await until('the $merge', async () => (await currentOp({ appName: 'etl', 'command.aggregate': 'orders' })).length > 0);
+    await waitFor('the $merge', async () => (await currentOp({ appName: 'etl', 'command.aggregate': 'orders' })).length > 0);
 
     const dump = await connect('mongodump');
     const dumpSession = dump.startSession();

@@ -8,18 +8,8 @@ import assert from 'node:assert/strict';
 import { Binary, EJSON, Long, type Document } from 'bson';
 import { engineStage, runPipeline } from '../src/mql-stages.ts';
 import { plainInclusion, plainUnset } from '../src/path-projection.ts';
-
-/** A small deterministic generator (mulberry32), so a failure names a seed that reproduces it. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Seeded, so a failure names a seed that reproduces it.
+import { prng as rng } from '../src/prng.ts';
 
 const NAMES = ['a', 'b', 'c', 'd', '_id'];
 

@@ -12,15 +12,7 @@ import net from 'node:net';
 import { BSON, Binary, Long, UUID, type Document } from 'bson';
 import { MongoClient } from 'mongodb';
 import { startStandin, type RunningStandin } from '../src/server.ts';
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>): Promise<T> {
-  for (let i = 0; i < 400; i++) {
-    const v = await fn();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+import { waitFor } from './poll.ts';
 
 /** One OP_MSG command over a raw socket: the driver always puts its own lsid on a command. */
 async function rawCommand(port: number, cmd: Document): Promise<Document> {
@@ -84,7 +76,7 @@ describe('stand-in traffic for the never-kill rules', () => {
   test('a running getMore shows its cursor (originating command, operationUsingCursorId) and the op has no effectiveUsers without auth', async () => {
     const stream = c.db('shop').collection('items').watch([], { maxAwaitTimeMS: 3000 });
     const waiting = stream.tryNext();
-    const [op] = await until('the change stream getMore', async () => {
+    const [op] = await waitFor('the change stream getMore', async () => {
       const ops = await currentOp((d) => d.type === 'op' && d.op === 'getmore' && d.appName === 'traffic-test');
       return ops.length ? ops : undefined;
     });
@@ -116,7 +108,7 @@ describe('stand-in traffic for the never-kill rules', () => {
   test('an index build: the client\'s op and the coordinator\'s; killing the client\'s shows killPending while the build is held, then aborts it', async () => {
     await c.db('admin').command({ configureFailPoint: 'hangAfterInitializingIndexBuild', mode: 'alwaysOn' });
     const building = c.db('shop').collection('items').createIndex({ n: 1 }, { name: 'n_1' });
-    const [client] = await until('the createIndexes op', async () => {
+    const [client] = await waitFor('the createIndexes op', async () => {
       const ops = await currentOp((d) => d.type === 'op' && d.command?.createIndexes === 'items' && d.desc?.startsWith('conn'));
       return ops.length ? ops : undefined;
     });
@@ -142,7 +134,7 @@ describe('stand-in traffic for the never-kill rules', () => {
     await c.db('shop').collection('report').insertOne({ old: true });
     await c.db('admin').command({ configureFailPoint: 'hangWhileBuildingDocumentSourceOutBatch', mode: 'alwaysOn' });
     const out = c.db('shop').collection('items').aggregate([{ $match: {} }, { $out: 'report' }]).toArray().then(() => null, (e) => e);
-    const [op] = await until('the $out op', async () => {
+    const [op] = await waitFor('the $out op', async () => {
       const ops = await currentOp((d) => d.type === 'op' && d.command?.aggregate === 'items');
       return ops.length ? ops : undefined;
     });
@@ -160,7 +152,7 @@ describe('stand-in traffic for the never-kill rules', () => {
     const started = await rawCommand(standin.port, { insert: 'audit', documents: [{ a: 1 }], lsid: child, txnNumber: Long.fromNumber(0), startTransaction: true, autocommit: false, $db: 'shop' });
     assert.equal(started.ok, 1);
     const sleeping = rawCommand(standin.port, { sleep: 1, secs: 5, lock: 'none', lsid: child, $db: 'admin' });
-    const [op] = await until('the child session op', async () => {
+    const [op] = await waitFor('the child session op', async () => {
       const ops = await currentOp((d) => d.type === 'op' && d.command?.sleep === 1 && d.lsid?.txnUUID);
       return ops.length ? ops : undefined;
     });

@@ -14,23 +14,12 @@ import { expectArray, expectDoc, expectString, isDoc, isNumber, toNumber, wrongT
 import type { CommandContext, CommandDef } from '../mongod.ts';
 import { uuidBinary, type ClientInfo } from '../sessions.ts';
 import { documentSource } from '../batches.ts';
+import { prng } from '../prng.ts';
 
 function lsidList(ctx: CommandContext, field: string, path: string): Document[] {
   const v = ctx.cmd[field];
   if (v === null) throw new CommandError(10065, 'Location10065', `invalid parameter: expected an object (${field})`);
   return expectArray(v, path).map((e, i) => expectDoc(e, `${path}.${i}`));
-}
-
-/** A seeded PRNG (mulberry32) so bulk-created inventories are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function range(v: unknown, dflt: [number, number]): [number, number] {
