@@ -6,6 +6,7 @@
  * bad payloads, OK alarms and replays kill nothing and start no pass.
  */
 import { after, before, describe, test } from 'node:test';
+import { MongoClient } from 'mongodb';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +17,7 @@ import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { DEMO_THRESHOLDS } from '../src/demo/thresholds.ts';
 import { startWorkload, type Workload } from '../src/demo/workload.ts';
 import { InvalidTriggerError, PassInProgressError } from '../src/util/errors.ts';
-import type { PassResult } from '../src/service/lambda/runtime.ts';
+import { RESULT_MAX_ROWS, type PassResult } from '../src/service/lambda/runtime.ts';
 import { MANUAL_KILL_RULE } from '../src/service/manual-request.ts';
 import type { ManualResult } from '../src/service/handlers/manual.ts';
 
@@ -48,7 +49,11 @@ before(async () => {
     BILLING_URI: billing.uri,
     // The cursor-only session's application is unknown (idle cursors carry no appName); the demo set lifts that
     // protection, so the alarm below still has its stale cursor to kill.
-    REAPER_POLICY_SETS: JSON.stringify({ demo: { dir: DEFAULT_POLICIES_DIR, parameters: { ...DEMO_THRESHOLDS, protectUnknownApplications: 0 } } }),
+    REAPER_POLICY_SETS: JSON.stringify({
+      demo: { dir: DEFAULT_POLICIES_DIR, parameters: { ...DEMO_THRESHOLDS, protectUnknownApplications: 0 } },
+      // For billing's bulk sessions: the idle rules act on a first sighting.
+      firstSighting: { dir: DEFAULT_POLICIES_DIR, parameters: { minSightings: 1 } },
+    }),
     REAPER_ALARMS: JSON.stringify({ 'orders-tickets-exhausted': { cluster: 'orders', policySet: 'demo' } }),
     REAPER_AUDIT: `file:${auditFile}`,
   });
@@ -104,6 +109,26 @@ describe('the reaper function, trigger by trigger', () => {
     await assert.rejects(handler({ ...fixture('manual-run-policy-set.json'), policySet: 'lenient' }, context), /no policy set "lenient"/);
     await assert.rejects(handler({ ...fixture('manual-kill-sessions.json'), cluster: 'nope' }, context), /cluster "nope", which is not configured/);
     assert.equal(audit().length, before);
+  });
+
+  test('a manual run-policy-set lists at most RESULT_MAX_ROWS decisions, those that act first, and counts the rest', async () => {
+    // Prepare: 700 sessions, 150 of them in a transaction idle for 300-600 s (past the default 60 s; 21% of the
+    // sessions, under the default 25% kill share).
+    const admin = new MongoClient(billing.uri);
+    await admin.db('admin').command({
+      standinBulkCreateSessions: 700, users: [{ user: 'app', db: 'admin' }], appNames: ['orders-api'], seed: 7,
+      lastUseAgeSeconds: { min: 300, max: 600 }, idleTransactions: 150, txnInactiveSeconds: { min: 300, max: 600 },
+    });
+    await admin.close();
+    // Act
+    const result = await handler({ ...fixture('manual-run-policy-set.json'), cluster: 'billing', policySet: 'firstSighting' }, context) as ManualResult;
+    // Assess: the response (and its log line) stays bounded whatever the cluster's size; the audit has every decision.
+    assert.equal(result.counts.planned, 150);
+    assert.equal(result.decisions.length, RESULT_MAX_ROWS);
+    assert.ok(result.counts.decisions > 150, 'the planned kills and at least one protection');
+    assert.equal(result.decisionsNotListed, result.counts.decisions - RESULT_MAX_ROWS);
+    assert.ok(result.decisions.every((d) => d.outcome === 'planned'), 'the planned kills are listed before the protections');
+    assert.equal(audit().filter((e) => e['detail-type'] === 'Session Kill Planned' && e.detail.runId === result.runId).length, 150);
   });
 
   test('a second pass for the same cluster does not start while one runs', async () => {

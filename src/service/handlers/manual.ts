@@ -13,7 +13,7 @@
  * queued: the operator decides whether to try again).
  */
 import { ConfigError, InvalidTriggerError } from '../../util/errors.ts';
-import { checkReport, deadlinesOf, logger, startPass, summarize, type InvocationContext, type PassResult } from '../lambda/runtime.ts';
+import { checkReport, deadlinesOf, logger, RESULT_MAX_ROWS, startPass, summarize, type InvocationContext, type PassResult } from '../lambda/runtime.ts';
 import { publishPassMetrics } from '../lambda/metrics.ts';
 import { manualPolicySet, notFound, parseManualRequest } from '../manual-request.ts';
 import type { DecisionRow } from '../../pass/pass.ts';
@@ -23,8 +23,14 @@ export interface ManualResult extends PassResult {
   action: string;
   /** Named sessions or users the pass found nothing of. */
   notFound: string[];
+  /** The first RESULT_MAX_ROWS decisions of the request, those that acted first (killed, failed, planned, skipped). */
   decisions: Pick<DecisionRow, 'sessionId' | 'uid' | 'user' | 'appName' | 'rule' | 'reason' | 'action' | 'outcome' | 'why' | 'error'>[];
+  /** Decisions not listed in `decisions` (every one is in the audit trail and the run's counts). */
+  decisionsNotListed: number;
 }
+
+/** The order decisions are listed in: what the pass did (or would do) before what it left alone. */
+const LISTING_ORDER: Record<DecisionRow['outcome'], number> = { killed: 0, failed: 1, planned: 2, skipped: 3, reported: 4, protected: 5 };
 
 export async function handleManual(reaper: Reaper, payload: unknown, context: InvocationContext): Promise<ManualResult> {
   const request = parseManualRequest(payload);
@@ -52,7 +58,8 @@ export async function handleManual(reaper: Reaper, payload: unknown, context: In
     ...summarize(report, request.action === 'run-policy-set' ? policySetName : `manual request (protect rules of "${policySetName}")`),
     action: request.action,
     notFound: notFound(request, report.decisions),
-    decisions: relevant.map((d) => ({
+    decisionsNotListed: Math.max(0, relevant.length - RESULT_MAX_ROWS),
+    decisions: [...relevant].sort((a, b) => LISTING_ORDER[a.outcome] - LISTING_ORDER[b.outcome]).slice(0, RESULT_MAX_ROWS).map((d) => ({
       sessionId: d.sessionId, uid: d.uid, user: d.user, appName: d.appName, rule: d.rule, reason: d.reason, action: d.action, outcome: d.outcome,
       ...(d.why ? { why: d.why } : {}), ...(d.error ? { error: d.error } : {}),
     })),

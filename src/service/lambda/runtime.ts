@@ -62,16 +62,18 @@ export interface PassResult {
   auditEvents: number;
   auditFailed: number;
   error: string | null;
-  /** The sessions and operations killed (or whose kill failed), the first RESULT_MAX_KILLS of them. */
+  /** The sessions and operations killed (or whose kill failed), the first RESULT_MAX_ROWS of them. */
   kills: Pick<RunReport['decisions'][number], 'target' | 'sessionId' | 'uid' | 'opid' | 'user' | 'rule' | 'reason' | 'outcome'>[];
 }
 
 /**
- * Kills listed in an invocation's result (our choice): enough for an operator to see what happened;
- * the audit trail has every one. Keeps the result far below Lambda's 6 MB response payload limit
- * ("Lambda quotas", AWS Lambda Developer Guide) whatever REAPER_MAX_KILLS allows.
+ * Rows (kills, or a manual request's decisions) listed in an invocation's result and its completion log
+ * line (our choice): enough for an operator to see what happened; the audit trail has every one. Keeps the
+ * result far below Lambda's 6 MB response payload limit ("Lambda quotas", AWS Lambda Developer Guide) and the
+ * log line below CloudWatch Logs' 256 KB event limit ("CloudWatch Logs quotas", Amazon CloudWatch Logs User
+ * Guide), whatever the cluster's size and REAPER_MAX_KILLS allow.
  */
-export const RESULT_MAX_KILLS = 100;
+export const RESULT_MAX_ROWS = 100;
 
 export type HandlerResult = PassResult | { ignored: string } | { skipped: string; cluster: string };
 
@@ -80,7 +82,7 @@ export function summarize(report: RunReport, policySet: string): PassResult {
     runId: report.runId, cluster: report.cluster, policySet, trigger: report.trigger, dryRun: report.dryRun,
     reportOnly: report.reportOnly, counts: report.counts, unfinished: report.unfinished,
     auditEvents: report.audit.events, auditFailed: report.audit.failed, error: report.error === null ? null : redactUri(report.error),
-    kills: report.decisions.filter((d) => d.outcome === 'killed' || d.outcome === 'failed').slice(0, RESULT_MAX_KILLS)
+    kills: report.decisions.filter((d) => d.outcome === 'killed' || d.outcome === 'failed').slice(0, RESULT_MAX_ROWS)
       .map((d) => ({ target: d.target, sessionId: d.sessionId, uid: d.uid, opid: d.opid, user: d.user, rule: d.rule, reason: d.reason, outcome: d.outcome })),
   };
 }
