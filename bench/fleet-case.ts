@@ -5,10 +5,11 @@
  * connected by a first round), in dry-run (manual run-policy-set) and in kill mode (schedules). Writes the
  * measurements as JSON to the file named in argv.
  */
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { handler, close } from '../functions/reaper.ts';
 
-interface Input { dry: string[]; killSolo: string; kill: string[]; rounds: number; out: string }
+interface Input { dry: string[]; killSolo: string; kill: string[]; rounds: number; out: string; serversPid: number }
 interface PassOutcome { sessions: number; killed: number; planned: number; ms: number }
 
 const input = JSON.parse(process.argv[2]!) as Input;
@@ -26,30 +27,47 @@ async function pass(event: object): Promise<PassOutcome> {
 const dryRun = (cluster: string) => pass({ kind: 'manual', action: 'run-policy-set', cluster, policySet: 'bench', dryRun: true });
 const schedule = (cluster: string) => pass({ kind: 'schedule', cluster });
 
-/** All passes started together; the wall time until the last one ends, and this process's CPU time meanwhile. */
-async function together(clusters: string[], one: (c: string) => Promise<PassOutcome>): Promise<{ wallMs: number; cpuMs: number; passes: PassOutcome[] }> {
+/** Clock ticks per second of /proc/PID/stat's times (sysconf(_SC_CLK_TCK), proc(5)). */
+const CLOCK_TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+/**
+ * The servers' process's CPU time so far, in ms: utime + stime, fields 14 and 15 of /proc/PID/stat (proc(5));
+ * the fields are counted after the command name, which is in parentheses and may hold spaces.
+ */
+function serversCpuMs(): number {
+  const stat = readFileSync(`/proc/${input.serversPid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
+}
+
+/**
+ * All passes started together; the wall time until the last one ends, and meanwhile the CPU time of this
+ * process (the reaper) and of the servers' process: together they bound the round's wall time from below.
+ */
+async function together(clusters: string[], one: (c: string) => Promise<PassOutcome>): Promise<{ wallMs: number; cpuMs: number; serversCpuMs: number; passes: PassOutcome[] }> {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
+  const s0 = serversCpuMs();
   const passes = await Promise.all(clusters.map(one));
   const cpu = process.cpuUsage(c0);
-  return { wallMs: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000, passes };
+  return { wallMs: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000, serversCpuMs: serversCpuMs() - s0, passes };
 }
 
 // Warm-up: every cluster's client connected (a warm Lambda container), nothing killed.
 await together([...input.dry, input.killSolo, ...input.kill], dryRun);
 
-const dry = { solo: [] as number[], fleet: [] as number[], fleetCpu: [] as number[], sessions: 0, planned: 0 };
+const dry = { solo: [] as number[], fleet: [] as number[], fleetCpu: [] as number[], serversCpu: [] as number[], sessions: 0, planned: 0 };
 for (let i = 0; i < input.rounds; i++) {
   dry.solo.push((await dryRun(input.dry[0]!)).ms);
   const f = await together(input.dry, dryRun);
   dry.fleet.push(f.wallMs);
   dry.fleetCpu.push(f.cpuMs);
+  dry.serversCpu.push(f.serversCpuMs);
   dry.sessions = f.passes.reduce((n, p) => n + p.sessions, 0);
   dry.planned = f.passes.reduce((n, p) => n + p.planned, 0);
 }
 // Kill mode once, on clusters no pass has killed on yet: the solo cluster, then the fleet.
 const solo = await schedule(input.killSolo);
 const fleet = await together(input.kill, schedule);
-const kill = { solo: solo.ms, soloKilled: solo.killed, fleet: fleet.wallMs, fleetCpu: fleet.cpuMs, killed: fleet.passes.reduce((n, p) => n + p.killed, 0), sessions: fleet.passes.reduce((n, p) => n + p.sessions, 0) };
+const kill = { solo: solo.ms, soloKilled: solo.killed, fleet: fleet.wallMs, fleetCpu: fleet.cpuMs, serversCpu: fleet.serversCpuMs, killed: fleet.passes.reduce((n, p) => n + p.killed, 0), sessions: fleet.passes.reduce((n, p) => n + p.sessions, 0) };
 await close();
 writeFileSync(input.out, JSON.stringify({ dry, kill }));
