@@ -20,6 +20,8 @@ import { SERVICE_NAME } from './log.ts';
 export const METRICS_NAMESPACE = 'MongoDBSessionReaper';
 
 const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
+/** The fleet-wide copies: dimension {service} only. Created once, as `metrics` is (each one builds its own console). */
+const fleetMetrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
 
 export function publishPassMetrics(report: RunReport): void {
   const c = report.counts;
@@ -50,11 +52,10 @@ export function publishPassMetrics(report: RunReport): void {
     single.addMetric('Decisions', MetricUnit.Count, n);
   }
 
-  const fleet = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
-  fleet.addMetric('AuditEventsUndelivered', MetricUnit.Count, report.audit.failed);
-  fleet.addMetric('KillsFailed', MetricUnit.Count, c.failed);
-  fleet.addMetric('MembersNotCovered', MetricUnit.Count, membersNotCovered(report));
-  fleet.publishStoredMetrics();
+  fleetMetrics.addMetric('AuditEventsUndelivered', MetricUnit.Count, report.audit.failed);
+  fleetMetrics.addMetric('KillsFailed', MetricUnit.Count, c.failed);
+  fleetMetrics.addMetric('MembersNotCovered', MetricUnit.Count, membersNotCovered(report));
+  fleetMetrics.publishStoredMetrics();
 }
 
 /** Data-bearing members the pass could not read (down, unreachable, refusing the reaper): 0 on a standalone. */
