@@ -27,47 +27,58 @@ async function pass(event: object): Promise<PassOutcome> {
 const dryRun = (cluster: string) => pass({ kind: 'manual', action: 'run-policy-set', cluster, policySet: 'bench', dryRun: true });
 const schedule = (cluster: string) => pass({ kind: 'schedule', cluster });
 
-/** Clock ticks per second of /proc/PID/stat's times (sysconf(_SC_CLK_TCK), proc(5)). */
+/** Clock ticks per second of /proc's CPU times (sysconf(_SC_CLK_TCK), proc(5)). */
 const CLOCK_TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 /**
- * The servers' process's CPU time so far, in ms: utime + stime, fields 14 and 15 of /proc/PID/stat (proc(5));
- * the fields are counted after the command name, which is in parentheses and may hold spaces.
+ * CPU time so far, in ms, of a process (/proc/PID/stat: all its threads, V8's GC helpers and libuv's pool
+ * included) or of its main thread (/proc/PID/task/PID/stat: the one that runs JavaScript): utime + stime,
+ * fields 14 and 15 (proc(5)), counted after the command name, which is in parentheses and may hold spaces.
  */
-function serversCpuMs(): number {
-  const stat = readFileSync(`/proc/${input.serversPid}/stat`, 'utf8');
+function cpuMs(path: string): number {
+  const stat = readFileSync(path, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
+}
+const processes = { reaper: process.pid, servers: input.serversPid };
+type CpuTimes = Record<`${keyof typeof processes}${'Main' | 'All'}`, number>;
+function cpuTimes(): CpuTimes {
+  const t = {} as CpuTimes;
+  for (const [name, pid] of Object.entries(processes) as [keyof typeof processes, number][]) {
+    t[`${name}Main`] = cpuMs(`/proc/${pid}/task/${pid}/stat`);
+    t[`${name}All`] = cpuMs(`/proc/${pid}/stat`);
+  }
+  return t;
 }
 
 /**
  * All passes started together; the wall time until the last one ends, and meanwhile the CPU time of this
- * process (the reaper) and of the servers' process: together they bound the round's wall time from below.
+ * process (the reaper) and of the servers' process, each as a whole and its main thread: together they bound
+ * the round's wall time from below (a main thread runs on one core at a time; both processes share the cores).
  */
-async function together(clusters: string[], one: (c: string) => Promise<PassOutcome>): Promise<{ wallMs: number; cpuMs: number; serversCpuMs: number; passes: PassOutcome[] }> {
+async function together(clusters: string[], one: (c: string) => Promise<PassOutcome>): Promise<{ wallMs: number; cpu: CpuTimes; passes: PassOutcome[] }> {
   const t0 = performance.now();
-  const c0 = process.cpuUsage();
-  const s0 = serversCpuMs();
+  const c0 = cpuTimes();
   const passes = await Promise.all(clusters.map(one));
-  const cpu = process.cpuUsage(c0);
-  return { wallMs: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000, serversCpuMs: serversCpuMs() - s0, passes };
+  const c1 = cpuTimes();
+  const cpu = Object.fromEntries(Object.entries(c1).map(([k, v]) => [k, v - c0[k as keyof CpuTimes]])) as CpuTimes;
+  return { wallMs: performance.now() - t0, cpu, passes };
 }
 
 // Warm-up: every cluster's client connected (a warm Lambda container), nothing killed.
 await together([...input.dry, input.killSolo, ...input.kill], dryRun);
 
-const dry = { solo: [] as number[], fleet: [] as number[], fleetCpu: [] as number[], serversCpu: [] as number[], sessions: 0, planned: 0 };
+const dry = { solo: [] as number[], fleet: [] as number[], cpu: [] as CpuTimes[], sessions: 0, planned: 0 };
 for (let i = 0; i < input.rounds; i++) {
   dry.solo.push((await dryRun(input.dry[0]!)).ms);
   const f = await together(input.dry, dryRun);
   dry.fleet.push(f.wallMs);
-  dry.fleetCpu.push(f.cpuMs);
-  dry.serversCpu.push(f.serversCpuMs);
+  dry.cpu.push(f.cpu);
   dry.sessions = f.passes.reduce((n, p) => n + p.sessions, 0);
   dry.planned = f.passes.reduce((n, p) => n + p.planned, 0);
 }
 // Kill mode once, on clusters no pass has killed on yet: the solo cluster, then the fleet.
 const solo = await schedule(input.killSolo);
 const fleet = await together(input.kill, schedule);
-const kill = { solo: solo.ms, soloKilled: solo.killed, fleet: fleet.wallMs, fleetCpu: fleet.cpuMs, serversCpu: fleet.serversCpuMs, killed: fleet.passes.reduce((n, p) => n + p.killed, 0), sessions: fleet.passes.reduce((n, p) => n + p.sessions, 0) };
+const kill = { solo: solo.ms, soloKilled: solo.killed, fleet: fleet.wallMs, cpu: fleet.cpu, killed: fleet.passes.reduce((n, p) => n + p.killed, 0), sessions: fleet.passes.reduce((n, p) => n + p.sessions, 0) };
 await close();
 writeFileSync(input.out, JSON.stringify({ dry, kill }));

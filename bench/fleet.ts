@@ -70,15 +70,19 @@ try {
   const reaper = spawn(process.execPath, [...(process.env.FLEET_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.FLEET_PROFILE_DIR] : []), join(BUILD, 'fleet-case.mjs'), JSON.stringify({ dry, killSolo: 'solo', kill, rounds: ROUNDS, out, serversPid: host.pid })], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   const [code] = (await once(reaper, 'exit')) as [number];
   if (code !== 0) throw new Error(`the fleet case failed (exit ${code})`);
-  const r = JSON.parse(readFileSync(out, 'utf8')) as { dry: { solo: number[]; fleet: number[]; fleetCpu: number[]; serversCpu: number[]; sessions: number; planned: number }; kill: { solo: number; soloKilled: number; fleet: number; fleetCpu: number; serversCpu: number; killed: number; sessions: number } };
+  type CpuTimes = { reaperMain: number; reaperAll: number; serversMain: number; serversAll: number };
+  const r = JSON.parse(readFileSync(out, 'utf8')) as { dry: { solo: number[]; fleet: number[]; cpu: CpuTimes[]; sessions: number; planned: number }; kill: { solo: number; soloKilled: number; fleet: number; cpu: CpuTimes; killed: number; sessions: number } };
 
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  // The dry-run round whose wall time is the median, with its CPU times.
+  const medianRound = r.dry.fleet.indexOf(median(r.dry.fleet));
   const rows = [
-    { mode: 'dry-run', clusters: CLUSTERS, sessions: r.dry.sessions, acted: r.dry.planned, solo: median(r.dry.solo), fleet: median(r.dry.fleet), cpu: median(r.dry.fleetCpu), servers: median(r.dry.serversCpu) },
-    { mode: 'kill', clusters: CLUSTERS, sessions: r.kill.sessions, acted: r.kill.killed, solo: r.kill.solo, fleet: r.kill.fleet, cpu: r.kill.fleetCpu, servers: r.kill.serversCpu },
+    { mode: 'dry-run', clusters: CLUSTERS, sessions: r.dry.sessions, acted: r.dry.planned, solo: median(r.dry.solo), fleet: r.dry.fleet[medianRound]!, cpu: r.dry.cpu[medianRound]! },
+    { mode: 'kill', clusters: CLUSTERS, sessions: r.kill.sessions, acted: r.kill.killed, solo: r.kill.solo, fleet: r.kill.fleet, cpu: r.kill.cpu },
   ];
-  // The least wall time the round's CPU allows: each process runs on one core at a time, and the two share the machine's cores.
-  const floor = (x: { cpu: number; servers: number }) => Math.max(x.cpu, x.servers, (x.cpu + x.servers) / cpus().length);
+  // The least wall time the round's CPU allows: a main thread runs on one core at a time, and the two
+  // processes (their GC and I/O threads included) share the machine's cores.
+  const floor = ({ cpu: c }: { cpu: CpuTimes }) => Math.max(c.reaperMain, c.serversMain, (c.reaperAll + c.serversAll) / cpus().length);
   console.log(formatTable(rows, [
     { header: 'MODE', value: (x) => x.mode },
     { header: 'CLUSTERS', value: (x) => x.clusters },
@@ -87,13 +91,13 @@ try {
     { header: 'ONE PASS ms', value: (x) => Math.round(x.solo) },
     { header: 'FLEET ms', value: (x) => Math.round(x.fleet) },
     { header: 'FLEET / ONE', value: (x) => `${(x.fleet / x.solo).toFixed(2)}x` },
-    { header: 'REAPER CPU ms', value: (x) => Math.round(x.cpu) },
-    { header: 'CPU / PASS ms', value: (x) => Math.round(x.cpu / x.clusters) },
-    { header: 'SERVERS CPU ms', value: (x) => Math.round(x.servers) },
+    { header: 'REAPER CPU ms', value: (x) => `${Math.round(x.cpu.reaperMain)} / ${Math.round(x.cpu.reaperAll)}` },
+    { header: 'PER PASS ms', value: (x) => Math.round(x.cpu.reaperMain / x.clusters) },
+    { header: 'SERVERS CPU ms', value: (x) => `${Math.round(x.cpu.serversMain)} / ${Math.round(x.cpu.serversAll)}` },
     { header: 'CPU FLOOR / ONE', value: (x) => `${(floor(x) / x.solo).toFixed(2)}x` },
   ]));
   // One process runs on one core at a time: the fleet cannot end before its CPU time has been spent.
-  console.log(`(CPU FLOOR: the least wall time the round's CPU allows, max(reaper, servers, (reaper + servers) / ${cpus().length} cores); the stand-ins' process shares this machine's cores with the reaper's)`);
+  console.log(`(CPU: main thread / whole process, during the round. CPU FLOOR: the least wall time that CPU allows, max(reaper main, servers main, (reaper + servers) / ${cpus().length} cores): the ${names.length} stand-ins' process shares this machine's cores with the reaper's)`);
   console.log(`(${LATENCY_MS} ms per reply; dry-run: medians of ${ROUNDS} round(s), each the solo pass then the fleet; kill: one round; target FLEET / ONE <= 2x)`);
   writeFileSync(OUT, `${JSON.stringify({ machine: { cpus: cpus().length, node: process.version, loadAverageAtEnd: loadavg()[0] }, clusters: CLUSTERS, sessionsPerCluster: SESSIONS, latencyMs: LATENCY_MS, rounds: ROUNDS, ...r }, null, 2)}\n`);
   console.log(`written ${OUT}`);
