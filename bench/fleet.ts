@@ -71,7 +71,7 @@ try {
   const [code] = (await once(reaper, 'exit')) as [number];
   if (code !== 0) throw new Error(`the fleet case failed (exit ${code})`);
   type CpuTimes = { reaperMain: number; reaperAll: number; serversMain: number; serversAll: number };
-  const r = JSON.parse(readFileSync(out, 'utf8')) as { dry: { solo: number[]; fleet: number[]; cpu: CpuTimes[]; sessions: number; planned: number }; kill: { solo: number; soloKilled: number; fleet: number; cpu: CpuTimes; killed: number; sessions: number } };
+  const r = JSON.parse(readFileSync(out, 'utf8')) as { dry: { solo: number[]; fleet: number[]; cpu: CpuTimes[]; sessions: number; planned: number; oneAfterAnother: number }; kill: { solo: number; soloKilled: number; fleet: number; cpu: CpuTimes; killed: number; sessions: number } };
 
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   // The dry-run round whose wall time is the median, with its CPU times.
@@ -98,6 +98,7 @@ try {
   ]));
   // One process runs on one core at a time: the fleet cannot end before its CPU time has been spent.
   console.log(`(CPU: main thread / whole process, during the round. CPU FLOOR: the least wall time that CPU allows, max(reaper main, servers main, (reaper + servers) / ${cpus().length} cores): the ${names.length} stand-ins' process shares this machine's cores with the reaper's)`);
+  console.log(`(the same ${CLUSTERS} dry-run passes one after another, as with reserved concurrency 1: ${Math.round(r.dry.oneAfterAnother)} ms, ${(r.dry.oneAfterAnother / median(r.dry.solo)).toFixed(2)}x one pass)`);
   console.log(`(${LATENCY_MS} ms per reply; dry-run: medians of ${ROUNDS} round(s), each the solo pass then the fleet; kill: one round; target FLEET / ONE <= 2x)`);
   writeFileSync(OUT, `${JSON.stringify({ machine: { cpus: cpus().length, node: process.version, loadAverageAtEnd: loadavg()[0] }, clusters: CLUSTERS, sessionsPerCluster: SESSIONS, latencyMs: LATENCY_MS, rounds: ROUNDS, ...r }, null, 2)}\n`);
   console.log(`written ${OUT}`);
