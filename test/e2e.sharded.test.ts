@@ -21,7 +21,7 @@ import { runPass, type PassOptions, type RunReport } from '../src/pass/pass.ts';
 import { clientPool, createReaperAndUsers, eventually, livePassOptions, outcome } from './support/e2e-cluster.ts';
 import { loadPolicySet } from '../src/pass/policy/load.ts';
 import type { PolicySet } from '../src/pass/policy/types.ts';
-import type { MembersMode } from '../src/pass/ports.ts';
+import type { Coverage, MembersMode } from '../src/pass/ports.ts';
 import type { ServerVersion } from '../standin/src/mongod.ts';
 import { rawAuthenticated } from '../standin/test/scram-client.ts';
 import { until } from '../standin/test/poll.ts';
@@ -394,6 +394,70 @@ describe('through mongos before 7.1 without a shard-local reaper', () => {
     const primaries = s.cluster.shards.map((sh) => sh.set.members[0]!.host);
     assert.deepEqual(report.coverage?.members.filter((m) => m.state === 'PRIMARY' && m.covered).map((m) => m.host).sort(), [...primaries].sort());
     assert.match(report.unfinished ?? '', /not covered/);
+  });
+});
+
+describe('a role without getShardMap: the shards listed from listShards, else config.shards', () => {
+  let s: SetUp;
+  after(() => s?.close());
+
+  /** The reaper's role with getShardMap taken out and `extra` put in, and a user holding it. */
+  async function reaperWithout(name: string, extra: Document[]): Promise<string> {
+    const [cluster, ...rest] = REAPER_ROLE_DOCUMENT.privileges as Document[];
+    const actions = (cluster!.actions as string[]).filter((a) => a !== 'getShardMap');
+    const admin = (await s.connect(s.cluster.uriFor('admin', PASSWORD), 'setup')).db('admin');
+    await admin.command({ createRole: name, privileges: [{ ...cluster, actions }, ...rest, ...extra], roles: [] });
+    await admin.command({ createUser: name, pwd: PASSWORD, roles: [{ role: name, db: 'admin' }] });
+    return s.cluster.uriFor(name, PASSWORD);
+  }
+
+  async function discovered(uri: string): Promise<{ coverage: Coverage; lines: string[] }> {
+    const mongo = await MongoAdapter.connect(uri);
+    try {
+      const coverage = await mongo.discover();
+      return { coverage, lines: mongo.shardedCoverage() };
+    } finally {
+      await mongo.close();
+    }
+  }
+
+  before(async () => {
+    s = await setUp();
+  });
+
+  const everyMember = (): string[] => [...s.cluster.routers.map((r) => r.host), ...s.cluster.shards.flatMap((sh) => sh.set.members.map((m) => m.host))];
+
+  test('with listShards, every shard member is named and read, and setup-role says where they came from', async () => {
+    // Prepare
+    const uri = await reaperWithout('reaperListShards', [{ resource: { cluster: true }, actions: ['listShards'] }]);
+    // Act
+    const { coverage, lines } = await discovered(uri);
+    // Assess
+    assert.deepEqual(coverage.members.filter((m) => m.covered).map((m) => m.host), everyMember());
+    assert.deepEqual(coverage.notes, []);
+    assert.ok(lines.some((l) => /the shards' members were listed from listShards: getShardMap was refused/.test(l)), lines.join('\n'));
+  });
+
+  test('with find on config.shards only, every shard member is named and read', async () => {
+    // Prepare
+    const uri = await reaperWithout('reaperConfigShards', [{ resource: { db: 'config', collection: 'shards' }, actions: ['find'] }]);
+    // Act
+    const { coverage, lines } = await discovered(uri);
+    // Assess
+    assert.deepEqual(coverage.members.filter((m) => m.covered).map((m) => m.host), everyMember());
+    assert.ok(lines.some((l) => /listed from config\.shards/.test(l)), lines.join('\n'));
+  });
+
+  test('with none of the three, the routers only, and the note names each refusal and the grants', async () => {
+    // Prepare
+    const uri = await reaperWithout('reaperNoShards', []);
+    // Act
+    const { coverage } = await discovered(uri);
+    // Assess
+    assert.deepEqual(coverage.members.map((m) => m.state), ['MONGOS', 'MONGOS']);
+    const note = coverage.notes.join('\n');
+    for (const what of ['getShardMap: ', 'listShards: ', 'find on config.shards: ']) assert.ok(note.includes(what), note);
+    assert.match(note, /grant getShardMap on the cluster \(infra\/mongodb-role\.json\), or listShards on the cluster, or find on config\.shards/);
   });
 });
 

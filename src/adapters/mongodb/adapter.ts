@@ -324,7 +324,7 @@ export class MongoAdapter implements MongoPort {
 
   /** Through mongos (after discover()): what setup-role says of the coverage; [] elsewhere. */
   shardedCoverage(): string[] {
-    return this.sharded && this.coverage ? shardedCoverageLines(this.coverage, this.router!.targetAllNodes) : [];
+    return this.sharded && this.coverage ? shardedCoverageLines(this.coverage, this.router!.targetAllNodes, this.router!.shardsFrom) : [];
   }
 
   async killOp(opid: string): Promise<void> {

@@ -83,6 +83,42 @@ export function shardHosts(connectionString: string): string[] {
   return (slash >= 0 ? connectionString.slice(slash + 1) : connectionString).split(',').filter(Boolean);
 }
 
+/** Where the shards' hosts came from: getShardMap, else listShards, else a find on config.shards; '' when none answered. */
+export type ShardSource = 'getShardMap' | 'listShards' | 'config.shards' | '';
+
+/**
+ * The shards and their connection strings ("name/h1,h2"), the config servers left out. getShardMap
+ * (cluster_get_shard_map_cmd.cpp; the getShardMap action) first; when it is refused or does not exist, listShards
+ * (cluster_list_shards_cmd.cpp; the listShards action) and then a find on config.shards (the find action on
+ * config.shards), both of which return the ShardType documents { _id, host } the config servers keep.
+ */
+export async function listShardHosts(main: MongoClient, session: ClientSession): Promise<{ map: Record<string, string>; source: ShardSource; note?: string }> {
+  const failures: string[] = [];
+  const fromShardDocs = (docs: Document[]): Record<string, string> => Object.fromEntries(docs.filter((d) => typeof d._id === 'string' && typeof d.host === 'string').map((d) => [String(d._id), String(d.host)]));
+  try {
+    const map = (await main.db('admin').command({ getShardMap: 1 }, { session })).map ?? {};
+    return { map: Object.fromEntries(Object.entries(map).filter(([name]) => name !== 'config').map(([k, v]) => [k, String(v)])), source: 'getShardMap' };
+  } catch (e) {
+    failures.push(`getShardMap: ${(e as Error).message}`);
+  }
+  try {
+    const reply = await main.db('admin').command({ listShards: 1 }, { session });
+    return { map: fromShardDocs(Array.isArray(reply.shards) ? reply.shards : []), source: 'listShards' };
+  } catch (e) {
+    failures.push(`listShards: ${(e as Error).message}`);
+  }
+  try {
+    const docs = await main.db('config').collection('shards').find({}, { session, projection: { _id: 1, host: 1 } }).toArray();
+    return { map: fromShardDocs(docs), source: 'config.shards' };
+  } catch (e) {
+    failures.push(`find on config.shards: ${(e as Error).message}`);
+  }
+  return {
+    map: {}, source: '',
+    note: `the shards' members are not named: ${failures.join('; ')}; grant getShardMap on the cluster (infra/mongodb-role.json), or listShards on the cluster, or find on config.shards`,
+  };
+}
+
 export class RouterPath {
   /** One client per router host (directConnection): that router's own state. */
   private readonly routerClients = new Map<string, MongoClient>();
@@ -95,6 +131,8 @@ export class RouterPath {
   /** Before 7.1: the shard members other than the primaries, read over their authenticated direct clients. */
   private direct: ShardMember[] = [];
   private routers: string[] = [];
+  /** Where this pass's discovery found the shards' hosts (getShardMap, or a fallback). */
+  private shardSource: ShardSource = 'getShardMap';
   private allNodes = false;
   private coverage: Coverage | null = null;
 
@@ -103,6 +141,11 @@ export class RouterPath {
   /** The server answers targetAllNodes (7.1+): one $currentOp reads every member. */
   get targetAllNodes(): boolean {
     return this.allNodes;
+  }
+
+  /** Where the last discovery found the shards' hosts. */
+  get shardsFrom(): ShardSource {
+    return this.shardSource;
   }
 
   private async client(pool: Map<string, MongoClient>, host: string, uri: string, anonymous = false): Promise<MongoClient> {
@@ -133,15 +176,13 @@ export class RouterPath {
     this.allNodes = serverHasIt && mode === 'all';
     this.routers = new ConnectionString(this.uri).hosts;
     const notes: string[] = [];
-    let map: Record<string, string> = {};
-    try {
-      map = (await main.db('admin').command({ getShardMap: 1 }, { session })).map ?? {};
-    } catch (e) {
-      notes.push(`getShardMap refused (${(e as Error).message}): the shards' members are not named; grant getShardMap on the cluster (infra/mongodb-role.json)`);
-    }
+    const listed = await listShardHosts(main, session);
+    this.shardSource = listed.source;
+    if (listed.note) notes.push(listed.note);
+    const map = listed.map;
     this.members.clear();
     this.direct = [];
-    const shardMembers = Object.entries(map).filter(([name]) => name !== 'config').flatMap(([shard, cs]) => shardHosts(String(cs)).map((host) => ({ host, shard })));
+    const shardMembers = Object.entries(map).flatMap(([shard, cs]) => shardHosts(String(cs)).map((host) => ({ host, shard })));
     const cover = await Promise.all(shardMembers.map(async ({ host, shard }): Promise<MemberCoverage> => {
       let state: MemberState | '' = '';
       try {
@@ -319,7 +360,7 @@ export class RouterPath {
  * What a role's coverage is through mongos, for `setup-role`: how many routers and shard members it reads, each
  * one it does not and why, and which extra grant enables what (docs/deploy.md#sharded-clusters-three-levels-of-coverage).
  */
-export function shardedCoverageLines(coverage: Coverage, allNodes: boolean): string[] {
+export function shardedCoverageLines(coverage: Coverage, allNodes: boolean, shardsFrom: ShardSource = 'getShardMap'): string[] {
   const routers = coverage.members.filter((m) => m.state === 'MONGOS');
   const members = coverage.members.filter((m) => m.state !== 'MONGOS');
   const read = members.filter((m) => m.covered).length;
@@ -327,6 +368,7 @@ export function shardedCoverageLines(coverage: Coverage, allNodes: boolean): str
     `through mongos: ${routers.length} router(s) read alone (localOps, $listLocalSessions); ${read} of ${members.length} shard member(s) read${allNodes ? ' with one $currentOp {targetAllNodes}' : ' (before 7.1: the shards\' primaries through the router, the other members over direct connections as the shard-local user)'}`,
     ...coverage.members.filter((m) => !m.covered).map((m) => `  not covered: ${m.host}: ${m.why ?? 'no reason given'}`),
     ...coverage.notes.map((n) => `  note: ${n}`),
+    ...(shardsFrom === 'listShards' || shardsFrom === 'config.shards' ? [`  the shards' members were listed from ${shardsFrom}: getShardMap was refused or does not exist (grant getShardMap on the cluster, infra/mongodb-role.json, to use it)`] : []),
     '  getShardMap names the shards\' members (without it, none is named); the sessionReaper role on each shard, for a shard-local user of the same name and password, lets the reaper kill an operation outside any session on a secondary and, before 7.1, read the secondaries (docs/deploy.md, "Sharded clusters")',
   ];
 }
