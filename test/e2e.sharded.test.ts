@@ -20,6 +20,7 @@ import { REAPER_ROLE_DOCUMENT } from '../src/demo/workload.ts';
 import { runPass, type PassOptions, type RunReport } from '../src/pass/pass.ts';
 import { clientPool, createReaperAndUsers, eventually, livePassOptions, outcome } from './support/e2e-cluster.ts';
 import { loadPolicySet } from '../src/pass/policy/load.ts';
+import { membersNotCovered } from '../src/service/lambda/metrics.ts';
 import type { PolicySet } from '../src/pass/policy/types.ts';
 import type { Coverage, MembersMode } from '../src/pass/ports.ts';
 import type { ServerVersion } from '../standin/src/mongod.ts';
@@ -394,6 +395,7 @@ describe('through mongos before 7.1 without a shard-local reaper', () => {
     const primaries = s.cluster.shards.map((sh) => sh.set.members[0]!.host);
     assert.deepEqual(report.coverage?.members.filter((m) => m.state === 'PRIMARY' && m.covered).map((m) => m.host).sort(), [...primaries].sort());
     assert.match(report.unfinished ?? '', /not covered/);
+    assert.equal(membersNotCovered(report), 4, 'a gap the reaper was meant to cover: counted for the alarm');
   });
 });
 
@@ -617,5 +619,6 @@ describe('through mongos with --members primary', () => {
     const notCovered = report.coverage?.members.filter((m) => !m.covered) ?? [];
     assert.deepEqual(notCovered.map((m) => m.host), secondaries);
     for (const m of notCovered) assert.match(m.why ?? '', /--members primary \(REAPER_MEMBERS=primary\)/);
+    assert.equal(membersNotCovered(report), 0, 'primaries-only by choice: nothing for the members-not-covered alarm');
   });
 });

@@ -154,7 +154,7 @@ export class MemberPool {
           const sd = description.servers.get(host);
           return sd?.type === 'RSPrimary'
             ? { host, state: 'PRIMARY' as const, covered: true }
-            : { host, state: sd && sd.type !== 'Unknown' ? stateOf(sd) : '' as const, covered: false, why: 'not read: --members primary (REAPER_MEMBERS=primary)' };
+            : { host, state: sd && sd.type !== 'Unknown' ? stateOf(sd) : '' as const, covered: false, why: 'not read: --members primary (REAPER_MEMBERS=primary)', byChoice: true };
         }),
       };
     }

@@ -196,7 +196,7 @@ export class RouterPath {
       const member = { host, shard, state };
       this.members.set(host, member);
       if (this.allNodes || state === 'PRIMARY') return { host, state, covered: true };
-      if (mode === 'primary') return { host, state, covered: false, why: 'not read: --members primary (REAPER_MEMBERS=primary): the shards\' primaries only' };
+      if (mode === 'primary') return { host, state, covered: false, why: 'not read: --members primary (REAPER_MEMBERS=primary): the shards\' primaries only', byChoice: true };
       const before71 = `the cluster answers with wire version ${maxWireVersion}: before 7.1 $currentOp through mongos has no targetAllNodes and reaches each shard's primary only`;
       if (state !== 'SECONDARY') return { host, state, covered: false, why: `not read: ${before71}, and ${host} is neither primary nor secondary` };
       // Before 7.1: the member is read over a direct connection as the reaper's shard-local user.
