@@ -24,7 +24,7 @@ import { ConnectionString } from 'mongodb-connection-string-url';
 import { MongoClient, MongoServerError, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
 import type { Activity, Coverage, MemberCoverage, MembersMode, MemberState } from '../../pass/ports.ts';
-import { memberUri, MEMBER_TIMEOUT_MS, whyNot } from './members.ts';
+import { MemberPool, memberUri, MEMBER_TIMEOUT_MS, whyNot } from './members.ts';
 import { toActivity, uuidString } from './activity.ts';
 
 /** targetAllNodes exists from 7.1 on (SERVER-76255), whose routers answer hello with maxWireVersion 22 or more. */
@@ -125,7 +125,7 @@ export class RouterPath {
   /** Unauthenticated direct clients to shard members: their state from hello, which needs no authentication. */
   private readonly helloClients = new Map<string, MongoClient>();
   /** Authenticated direct clients to shard members (killOp of an operation seen on a secondary; before 7.1, reads). */
-  private readonly memberClients = new Map<string, MongoClient>();
+  private readonly memberClients: MemberPool;
   private readonly sessions = new Map<string, ClientSession>();
   private readonly members = new Map<string, ShardMember>();
   /** Before 7.1: the shard members other than the primaries, read over their authenticated direct clients. */
@@ -136,7 +136,9 @@ export class RouterPath {
   private allNodes = false;
   private coverage: Coverage | null = null;
 
-  constructor(private readonly uri: string, private readonly options: MongoClientOptions, private readonly onConnected: (client: MongoClient) => void) {}
+  constructor(private readonly uri: string, private readonly options: MongoClientOptions, private readonly onConnected: (client: MongoClient) => void) {
+    this.memberClients = new MemberPool(uri, options, onConnected);
+  }
 
   /** The server answers targetAllNodes (7.1+): one $currentOp reads every member. */
   get targetAllNodes(): boolean {
@@ -201,7 +203,7 @@ export class RouterPath {
       if (state !== 'SECONDARY') return { host, state, covered: false, why: `not read: ${before71}, and ${host} is neither primary nor secondary` };
       // Before 7.1: the member is read over a direct connection as the reaper's shard-local user.
       try {
-        await this.client(this.memberClients, host, memberUri(this.uri, host));
+        await this.memberClients.connected(host);
       } catch (e) {
         return { host, state, covered: false, why: `not read: ${before71}; a direct connection to ${host} failed: ${shardMemberWhy(host, shard, e)}` };
       }
@@ -240,9 +242,15 @@ export class RouterPath {
       return all;
     };
     const direct = Promise.all(this.direct.map(async (m) => {
-      const c = this.memberClients.get(m.host);
-      if (!c) return;
-      const s = this.session(m.host, c);
+      let c: MongoClient;
+      let s: ClientSession;
+      try {
+        c = await this.memberClients.connected(m.host);
+        s = this.session(m.host, c);
+      } catch (e) {
+        this.notRead(m, e);
+        return;
+      }
       const ownId = uuidString(s.id?.id);
       try {
         // Tagged with the member as getShardMap names it (the document's own `host` is the server's name for itself).
@@ -250,10 +258,7 @@ export class RouterPath {
           out.push({ ...a, sessionId: a.sessionId === ownId ? mainSessionId : a.sessionId, member: m.host, shard: m.shard, ...(m.state ? { memberState: m.state } : {}) });
         }
       } catch (e) {
-        // One member failing does not stop the pass: it is named as not covered, and why.
-        this.direct = this.direct.filter((x) => x !== m);
-        const c = this.coverage?.members.find((x) => x.host === m.host);
-        if (c) Object.assign(c, { covered: false, why: `not read: $currentOp on ${m.host} over a direct connection failed: ${shardMemberWhy(m.host, m.shard, e)}` });
+        this.notRead(m, e);
       }
     }));
     let shards: Activity[];
@@ -284,6 +289,13 @@ export class RouterPath {
       }
     }));
     return out;
+  }
+
+  /** One member failing does not stop the pass: it is no longer read, and named as not covered, with why. */
+  private notRead(m: ShardMember, e: unknown): void {
+    this.direct = this.direct.filter((x) => x !== m);
+    const c = this.coverage?.members.find((x) => x.host === m.host);
+    if (c) Object.assign(c, { covered: false, why: `not read: $currentOp on ${m.host} over a direct connection failed: ${shardMemberWhy(m.host, m.shard, e)}` });
   }
 
   /** A shard's document: the member it was read on (`host`), that member's state, its shard. */
@@ -339,7 +351,7 @@ export class RouterPath {
     }
     let c: MongoClient;
     try {
-      c = await this.client(this.memberClients, host, memberUri(this.uri, host));
+      c = await this.memberClients.connected(host);
     } catch (e) {
       throw new MongoStageError(`operation ${opid} runs on ${host}, a ${m.state || 'non-primary'} member of shard ${m.shard}; "shard:opid" through the router would reach the primary, so it must be killed on ${host} directly, which failed: ${whyNot(host, e)} (create the reaper as a shard-local user on ${m.shard}, with the same name and password)`, { cause: e });
     }
@@ -349,10 +361,10 @@ export class RouterPath {
   async close(): Promise<void> {
     await Promise.all([...this.sessions.values()].map((s) => s.endSession().catch(() => {})));
     this.sessions.clear();
-    await Promise.all([...this.routerClients.values(), ...this.helloClients.values(), ...this.memberClients.values()].map((c) => c.close().catch(() => {})));
+    await Promise.all([...this.routerClients.values(), ...this.helloClients.values()].map((c) => c.close().catch(() => {})));
+    await this.memberClients.close();
     this.routerClients.clear();
     this.helloClients.clear();
-    this.memberClients.clear();
   }
 }
 
