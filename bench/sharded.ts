@@ -18,9 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { formatTable } from '../src/util/table.ts';
 import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
-import { startPutEventsResponder } from './putevents-responder.ts';
 import type { CaseResult } from './case.ts';
-import { buildCase, caseEnv, runCase } from './case-runner.ts';
+import { median, sideBySide } from './case-runner.ts';
 import { seed, seedShards, startStandinProcess, THRESHOLDS } from './standin-process.ts';
 
 const { values } = parseArgs({ options: { sessions: { type: 'string' }, repeats: { type: 'string' }, quick: { type: 'boolean' }, out: { type: 'string' } } });
@@ -33,36 +32,15 @@ const TARGET_RATIO = 1.5;
 const BATCH_SIZE = 10_000;
 const SHARDS = 2;
 const MEMBERS = 3;
-await buildCase();
-
 type Shape = 'single' | 'sharded';
 
-const responder = await startPutEventsResponder();
-const env = caseEnv(responder.endpoint);
-const runs: (CaseResult & { shape: Shape })[] = [];
-try {
-  for (let i = 0; i < REPEATS; i++) {
-    // Alternating, so that both shapes meet the same background load.
-    for (const shape of (i % 2 ? ['sharded', 'single'] : ['single', 'sharded']) as Shape[]) {
-      const standin = await startStandinProcess(SESSIONS, shape === 'sharded' ? ['--shards', String(SHARDS), '--members', String(MEMBERS)] : []);
-      try {
-        // The same sessions on both: the single node gets the shards' chunks, from the same seeds, one after the other.
-        if (shape === 'sharded') await seedShards(standin.uri, SESSIONS);
-        else await seed(standin.uri, SESSIONS, 1, false, Math.ceil(SESSIONS / SHARDS));
-        const r = await runCase({ impl: 'reaper', mode: 'kill', uri: standin.uri, thresholds: THRESHOLDS, bus: 'bench', policiesDir: DEFAULT_POLICIES_DIR, batchSize: BATCH_SIZE }, env);
-        runs.push({ shape, ...r });
-        process.stderr.write(`  ${shape}: ${r.totalMs.toFixed(0)} ms, ${r.kills} kills, ${r.roundTrips} round trips, ${r.killSessionsCalls} killSessions\n`);
-      } finally {
-        await standin.stop();
-      }
-    }
-  }
-} finally {
-  await responder.stop();
-}
+const runs = await sideBySide<Shape>(['single', 'sharded'], REPEATS, {
+  start: (shape) => startStandinProcess(SESSIONS, shape === 'sharded' ? ['--shards', String(SHARDS), '--members', String(MEMBERS)] : []),
+  // The same sessions on both: the single node gets the shards' chunks, from the same seeds, one after the other.
+  seed: (shape, uri) => (shape === 'sharded' ? seedShards(uri, SESSIONS) : seed(uri, SESSIONS, 1, false, Math.ceil(SESSIONS / SHARDS))),
+}, { thresholds: THRESHOLDS, policiesDir: DEFAULT_POLICIES_DIR, batchSize: BATCH_SIZE });
 
 const floor = (r: CaseResult): number => Math.ceil(r.kills / BATCH_SIZE);
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const rows = (['single', 'sharded'] as Shape[]).map((shape) => {
   const of = runs.filter((r) => r.shape === shape);
   return {
