@@ -381,7 +381,7 @@ export function shardedCoverageLines(coverage: Coverage, allNodes: boolean, shar
     ...coverage.members.filter((m) => !m.covered).map((m) => `  not covered: ${m.host}: ${m.why ?? 'no reason given'}`),
     ...coverage.notes.map((n) => `  note: ${n}`),
     ...(shardsFrom === 'listShards' || shardsFrom === 'config.shards' ? [`  the shards' members were listed from ${shardsFrom}: getShardMap was refused or does not exist (grant getShardMap on the cluster, infra/mongodb-role.json, to use it)`] : []),
-    '  getShardMap names the shards\' members (without it, none is named); the sessionReaper role on each shard, for a shard-local user of the same name and password, lets the reaper kill an operation outside any session on a secondary and, before 7.1, read the secondaries (docs/deploy.md, "Sharded clusters")',
+    '  getShardMap names the shards\' members (without it, listShards or a find on config.shards does; without all three, none is named); the sessionReaper role on each shard, for a shard-local user of the same name and password, lets the reaper kill an operation outside any session on a secondary and, before 7.1, read the secondaries (docs/deploy.md, "Sharded clusters")',
   ];
 }
 
