@@ -29,6 +29,8 @@ interface CaseInput {
   thresholds: Record<string, number>;
   bus: string;
   policiesDir: string;
+  /** Sessions per killSessions call; default 10,000. */
+  batchSize?: number;
 }
 
 export interface CaseResult {
@@ -63,7 +65,7 @@ async function reaperCase(input: CaseInput, policy: PolicySet): Promise<CaseResu
   const t0 = performance.now();
   const report = await runPass(mongo, policy, sink, {
     cluster: 'bench', trigger: { type: 'cli', name: 'bench' }, dryRun: input.mode === 'dry-run', maxKills: 10_000_000, maxKillShare: 1,
-    batchSize: 10_000, concurrency: 4, source: 'mongodb.session-reaper', recheck: input.impl !== 'reaper-no-recheck',
+    batchSize: input.batchSize ?? 10_000, concurrency: 4, source: 'mongodb.session-reaper', recheck: input.impl !== 'reaper-no-recheck',
   });
   const totalMs = performance.now() - t0;
   await mongo.close();

@@ -11,44 +11,23 @@
  *
  * Times are wall-clock on whatever machine runs it; quote them as medians of one run, side by side.
  */
-import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { formatTable } from '../src/util/table.ts';
 import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
-import { startPutEventsResponder } from './putevents-responder.ts';
-import type { CaseResult } from './case.ts';
-import { buildCase, caseEnv, runCase } from './case-runner.ts';
+import { median, sideBySide } from './case-runner.ts';
 import { seed, startStandinProcess, THRESHOLDS } from './standin-process.ts';
 
 const { values } = parseArgs({ options: { sessions: { type: 'string' }, repeats: { type: 'string' } } });
 const SESSIONS = Number(values.sessions ?? 100_000);
 const REPEATS = Number(values.repeats ?? 3);
 const TARGET_RATIO = 1.3;
-await buildCase();
-
 type Shape = 'single' | 'replset';
 
-const responder = await startPutEventsResponder();
-const env = caseEnv(responder.endpoint);
-const runs: (CaseResult & { shape: Shape })[] = [];
-for (let i = 0; i < REPEATS; i++) {
-  // Alternating, so that both shapes meet the same background load.
-  for (const shape of (i % 2 ? ['replset', 'single'] : ['single', 'replset']) as Shape[]) {
-    const standin = await startStandinProcess(SESSIONS, shape === 'replset' ? ['--replset', 'bench', '--members', '3'] : []);
-    try {
-      await seed(standin.uri, SESSIONS, 1, shape === 'replset');
-      const r = await runCase({ impl: 'reaper', mode: 'kill', uri: standin.uri, thresholds: THRESHOLDS, bus: 'bench', policiesDir: DEFAULT_POLICIES_DIR }, env);
-      runs.push({ shape, ...r });
-      process.stderr.write(`  ${shape}: ${r.totalMs.toFixed(0)} ms, ${r.kills} kills, ${r.roundTrips} round trips, ${r.killSessionsCalls} killSessions\n`);
-    } finally {
-      standin.child.kill('SIGTERM');
-      await once(standin.child, 'exit');
-    }
-  }
-}
-await responder.stop();
+const runs = await sideBySide<Shape>(['single', 'replset'], REPEATS, {
+  start: (shape) => startStandinProcess(SESSIONS, shape === 'replset' ? ['--replset', 'bench', '--members', '3'] : []),
+  seed: (shape, uri) => seed(uri, SESSIONS, 1, shape === 'replset'),
+}, { thresholds: THRESHOLDS, policiesDir: DEFAULT_POLICIES_DIR });
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const rows = (['single', 'replset'] as Shape[]).map((shape) => {
   const of = runs.filter((r) => r.shape === shape);
   return {

@@ -11,8 +11,9 @@
  * In kill mode the reaper also runs with the re-check before each kill batch off ("reaper-no-recheck"), side
  * by side with the reaper as shipped, to measure what the re-check costs.
  *
- * Inventory per size: bench/standin-process.ts (about a tenth of the sessions are killed). The fleet case (20 clusters
- * behind a simulated network, all passes through the reaper function's handler) is bench/fleet.ts, run last.
+ * Inventory per size: bench/standin-process.ts (about a tenth of the sessions are killed). Then the sharded case
+ * (2 shards x 3 members against a single node, bench/sharded.ts) and the fleet case (20 clusters behind a simulated
+ * network, all passes through the reaper function's handler, bench/fleet.ts), run last.
  *
  * The stand-in runs in its own process (as a server would) and each case in a fresh process, so the
  * peak RSS reported is the pass's alone.
@@ -95,9 +96,12 @@ writeFileSync(OUT, `${JSON.stringify({ machine: { cpus: (await import('node:os')
 console.log(`\nwritten ${OUT}`);
 
 if (!values['passes-only']) {
-  // The fleet case last: 20 clusters through one handler (4 small ones with --quick); its own table and file.
-  console.log('');
-  const fleet = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fleet.ts', import.meta.url)), ...(values.quick ? ['--quick', '--out', join(dirname(OUT), 'fleet.json')] : [])], { stdio: 'inherit' });
-  const [fleetCode] = (await once(fleet, 'exit')) as [number];
-  if (fleetCode !== 0) throw new Error(`the fleet case failed (exit ${fleetCode})`);
+  // Then the sharded case (bench/sharded.ts; 10,000 sessions, one run each with --quick) and the fleet case last:
+  // 20 clusters through one handler (4 small ones with --quick); each its own table and file.
+  for (const [name, file] of [['sharded', 'sharded.ts'], ['fleet', 'fleet.ts']] as const) {
+    console.log('');
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL(`./${file}`, import.meta.url)), ...(values.quick ? ['--quick', '--out', join(dirname(OUT), `${name}.json`)] : [])], { stdio: 'inherit' });
+    const [code] = (await once(child, 'exit')) as [number];
+    if (code !== 0) throw new Error(`the ${name} case failed (exit ${code})`);
+  }
 }

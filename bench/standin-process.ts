@@ -37,24 +37,54 @@ export async function startStandinProcess(size: number, extraArgs: readonly stri
   return { uri, child, stop };
 }
 
+/** One standinBulkCreateSessions command: n sessions of the inventory above, from PRNG seed `seed`. */
+function bulkCommand(n: number, seed: number, spreadOverMembers: boolean): Record<string, unknown> {
+  return {
+    standinBulkCreateSessions: n, users: USERS, appNames: APPS, seed,
+    lastUseAgeSeconds: { min: 0, max: 1500 } /* under the 30-minute session timeout with room for a slow run: the TTL pass must not delete seeded sessions mid-benchmark */,
+    runningOps: Math.round(n * 0.05), opSecondsRunning: { min: 10, max: 600 },
+    idleTransactions: Math.round(n * 0.02), txnInactiveSeconds: { min: 120, max: 600 },
+    cursors: Math.round(n * 0.1), cursorIdleSeconds: { min: 300, max: 1800 },
+    ...(spreadOverMembers ? { spreadOverMembers: true } : {}),
+  };
+}
+
 /**
  * `firstSeed` varies the sessions between stand-ins (ids, ages, which hold what). spreadOverMembers (a
  * replica-set stand-in): operations and cursors are dealt round-robin over the members, transactions go to the
- * primary (standinBulkCreateSessions, standin/src/commands/sessions.ts).
+ * primary (standinBulkCreateSessions, standin/src/commands/sessions.ts). `chunk`: sessions per command, each
+ * chunk from the next seed (seedShards deals the same chunks to the shards).
  */
-export async function seed(uri: string, size: number, firstSeed = 1, spreadOverMembers = false): Promise<void> {
+export async function seed(uri: string, size: number, firstSeed = 1, spreadOverMembers = false, chunk = CHUNK): Promise<void> {
   const c = new MongoClient(uri);
   await c.connect();
-  for (let done = 0, chunk = 0; done < size; done += CHUNK, chunk++) {
-    const n = Math.min(CHUNK, size - done);
-    await c.db('admin').command({
-      standinBulkCreateSessions: n, users: USERS, appNames: APPS, seed: firstSeed + chunk,
-      lastUseAgeSeconds: { min: 0, max: 1500 } /* under the 30-minute session timeout with room for a slow run: the TTL pass must not delete seeded sessions mid-benchmark */,
-      runningOps: Math.round(n * 0.05), opSecondsRunning: { min: 10, max: 600 },
-      idleTransactions: Math.round(n * 0.02), txnInactiveSeconds: { min: 120, max: 600 },
-      cursors: Math.round(n * 0.1), cursorIdleSeconds: { min: 300, max: 1800 },
-      ...(spreadOverMembers ? { spreadOverMembers: true } : {}),
-    });
+  for (let done = 0, i = 0; done < size; done += chunk, i++) {
+    await c.db('admin').command(bulkCommand(Math.min(chunk, size - done), firstSeed + i, spreadOverMembers));
   }
   await c.close();
+}
+
+/**
+ * A sharded stand-in (--shards K): the same sessions as seed(uri, size, firstSeed, false, size / K), chunk k
+ * on shard k, sent to its primary with spreadOverMembers (operations and cursors dealt over the shard's members,
+ * transactions on its primary). The session documents go to the cluster's one config.system.sessions, which
+ * $listSessions through a router reads; the shards' hosts come from getShardMap on the router.
+ */
+export async function seedShards(routerUri: string, size: number, firstSeed = 1): Promise<void> {
+  const router = new MongoClient(routerUri);
+  await router.connect();
+  const map = Object.entries((await router.db('admin').command({ getShardMap: 1 })).map as Record<string, string>).filter(([name]) => name !== 'config');
+  await router.close();
+  const chunk = Math.ceil(size / map.length);
+  for (const [k, [name, cs]] of map.entries()) {
+    const n = Math.min(chunk, size - k * chunk);
+    if (n <= 0) break;
+    const c = new MongoClient(`mongodb://${cs.slice(cs.indexOf('/') + 1)}/?replicaSet=${encodeURIComponent(name)}`);
+    await c.connect();
+    try {
+      await c.db('admin').command(bulkCommand(n, firstSeed + k, true));
+    } finally {
+      await c.close();
+    }
+  }
 }

@@ -21,6 +21,7 @@ import { ManualClock } from '../standin/src/clock.ts';
 import { startReplicaSet, type RunningReplicaSet } from '../standin/src/replset.ts';
 import type { MemberOptions } from '../standin/src/replication.ts';
 import { rawAuthenticated } from '../standin/test/scram-client.ts';
+import { membersNotCovered } from '../src/service/lambda/metrics.ts';
 
 const PASSWORD = 'rs-password';
 
@@ -226,6 +227,7 @@ describe('--members primary and bad connection strings', () => {
     assert.equal(report.decisions.find((d) => d.appName === 'reporting-job'), undefined);
     assert.deepEqual(report.coverage?.members.filter((m) => !m.covered).map((m) => m.host), [s.rs.members[1]!.host, s.rs.members[2]!.host]);
     assert.match(report.unfinished ?? '', /not read: --members primary/);
+    assert.equal(membersNotCovered(report), 0, 'left out by choice: nothing for the members-not-covered alarm');
   });
 
   test('a replica set name that does not match is a clear error before anything is read', async () => {

@@ -20,10 +20,12 @@ import { REAPER_ROLE_DOCUMENT } from '../src/demo/workload.ts';
 import { runPass, type PassOptions, type RunReport } from '../src/pass/pass.ts';
 import { clientPool, createReaperAndUsers, eventually, livePassOptions, outcome } from './support/e2e-cluster.ts';
 import { loadPolicySet } from '../src/pass/policy/load.ts';
+import { membersNotCovered } from '../src/service/lambda/metrics.ts';
 import type { PolicySet } from '../src/pass/policy/types.ts';
-import type { MembersMode } from '../src/pass/ports.ts';
+import type { Coverage, MembersMode } from '../src/pass/ports.ts';
 import type { ServerVersion } from '../standin/src/mongod.ts';
 import { rawAuthenticated } from '../standin/test/scram-client.ts';
+import { until } from '../standin/test/poll.ts';
 import { ManualClock } from '../standin/src/clock.ts';
 import { startShardedCluster, type RunningShardedCluster } from '../standin/src/sharding/cluster.ts';
 
@@ -45,7 +47,10 @@ interface SetUp {
 }
 
 interface SetUpOptions {
-  /** The reaper also exists as a shard-local user (killOp on secondaries); default true. */
+  /**
+   * The reaper also exists as a shard-local user holding the sessionReaper role created on each shard's primary
+   * (docs/deploy.md: killOp on secondaries; before 7.1 also the direct reads of the secondaries); default true.
+   */
   reaperOnShards?: boolean;
   version?: ServerVersion;
 }
@@ -56,9 +61,17 @@ async function setUp(o: SetUpOptions = {}): Promise<SetUp> {
   // secondary directly, and the reaper has its shard-local twin for killOp on secondaries.
   const cluster = await startShardedCluster({
     shards: 2, members: 3, routers: 2, params: { auth: true }, clock, ...(o.version ? { version: o.version } : {}),
-    users: [`admin:${PASSWORD}:root`], shardUsers: [`bob:${PASSWORD}:root`, ...(o.reaperOnShards === false ? [] : [`reaper:${PASSWORD}:hostManager`])],
+    users: [`admin:${PASSWORD}:root`], shardUsers: [`bob:${PASSWORD}:root`],
   });
   const { clients, connect } = clientPool();
+  if (o.reaperOnShards !== false) {
+    // As docs/deploy.md says: on each shard's primary, the role and the reaper, same name and password.
+    for (const shard of cluster.shards) {
+      const primary = await connect(`mongodb://bob:${PASSWORD}@${shard.set.members[0]!.host}/?directConnection=true&authSource=admin`, 'setup');
+      await primary.db('admin').command(REAPER_ROLE_DOCUMENT);
+      await primary.db('admin').command({ createUser: 'reaper', pwd: PASSWORD, roles: [{ role: 'sessionReaper', db: 'admin' }] });
+    }
+  }
   const admin = await connect(cluster.uriFor('admin', PASSWORD), 'setup');
   const adminDb = admin.db('admin');
   await createReaperAndUsers(adminDb, PASSWORD, ['alice', 'carol', 'dave']);
@@ -297,24 +310,156 @@ describe('a sessionless operation on a shard secondary', () => {
   });
 });
 
-describe('through mongos before 7.1 (no targetAllNodes)', () => {
+describe('through mongos before 7.1 (no targetAllNodes), the reaper a shard-local user too', () => {
+  let s: SetUp;
+  let report: RunReport;
+  let seen: Record<string, string | number | undefined>;
+  let secondary0: string;
+  let secondary1: string;
+  after(() => s?.close());
+
+  before(async () => {
+    // Prepare: alice's idle transaction on both shards; bob's hour-long operation in a session on a secondary of
+    // shard0; an hour-long operation outside any session on a secondary of shard1 (both direct, as bob).
+    s = await setUp({ version: { version: '7.0.14', maxWireVersion: 21 } });
+    const alice = await idleTransactionOnBothShards(s);
+    secondary0 = s.cluster.shards[0]!.set.members[1]!.host;
+    const bob = await s.connect(`mongodb://bob:${PASSWORD}@${secondary0}/?directConnection=true&authSource=admin`, 'reporting-job');
+    const bobOp = outcome(bob.db('admin').command({ sleep: 1, secs: 3600, lock: 'none' }, { session: bob.startSession() }));
+    const member1 = s.cluster.shards[1]!.set.members[1]!;
+    secondary1 = member1.host;
+    const raw = await rawAuthenticated(member1.port, 'bob', PASSWORD);
+    const sessionless = raw.command({ sleep: 1, secs: 3600, lock: 'none' });
+    await eventually('both operations run on the secondaries', async () => (await seenOnMember(s, secondary0, 'reporting-job')).some((d) => d.active)
+      && (await seenOnMember(s, secondary1, 'sessionless')).some((d) => d.active && !d.lsid));
+    s.clock.advance(10_000);
+    // Act
+    report = await pass(s);
+    // Bounded: an operation the pass missed would run for an hour; the wait fails instead of hanging.
+    const ended = <T>(p: Promise<T>, what: string): Promise<T> => {
+      let done: { v: T } | null = null;
+      void p.then((v) => (done = { v }));
+      return until(async () => done, what).then((d) => d.v);
+    };
+    seen = { alice: await alice.commit(), bob: await ended(bobOp, 'bob\'s operation ended'), sessionless: (await ended(sessionless, 'the sessionless operation ended'))?.code };
+    raw.raw.end();
+  });
+
+  test('every shard member is covered: the primaries through the router, the secondaries over direct connections', () => {
+    assert.equal(report.error, null);
+    assert.deepEqual(report.coverage?.members.filter((m) => !m.covered), []);
+    assert.equal(report.coverage?.members.filter((m) => m.state === 'SECONDARY').length, 4);
+  });
+
+  test('the runaway operation in a session on a shard secondary is found on that member, tagged as targetAllNodes tags it, and killed (11601)', () => {
+    assert.equal(seen.bob, '11601 Interrupted');
+    const row = report.decisions.find((d) => d.appName === 'reporting-job');
+    assert.equal(row?.outcome, 'killed');
+    assert.deepEqual(row?.members, [secondary0]);
+  });
+
+  test('the operation outside any session on a shard secondary is killed by its number on that member', () => {
+    assert.equal(seen.sessionless, 11601);
+    const row = report.decisions.find((d) => d.target === 'operation' && d.appName === 'sessionless');
+    assert.equal(row?.outcome, 'killed');
+    assert.match(row?.opid ?? '', /^shard1:\d+$/, 'the opid as a router names it');
+    assert.deepEqual(row?.memberKills, [{ host: secondary1, outcome: 'killed' }]);
+  });
+
+  test('the idle transaction across both shards is still killed through the router (251)', () => {
+    assert.equal(seen.alice, '251 NoSuchTransaction');
+  });
+});
+
+describe('through mongos before 7.1 without a shard-local reaper', () => {
   let s: SetUp;
   after(() => s?.close());
 
-  test('the shards\' primaries are read, the secondaries named as not covered with the reason', async () => {
+  test('the shards\' primaries are read, each secondary named as not covered with the reason and the fix', async () => {
     // Prepare
-    s = await setUp({ version: { version: '7.0.14', maxWireVersion: 21 } });
+    s = await setUp({ version: { version: '7.0.14', maxWireVersion: 21 }, reaperOnShards: false });
     const alice = await idleTransactionOnBothShards(s);
     s.clock.advance(10_000);
     // Act
     const report = await pass(s);
     // Assess
+    assert.equal(report.error, null);
     assert.equal(await alice.commit(), '251 NoSuchTransaction');
     const secondaries = s.cluster.shards.flatMap((sh) => sh.set.members.slice(1).map((m) => m.host));
     const notCovered = report.coverage?.members.filter((m) => !m.covered) ?? [];
-    assert.deepEqual(notCovered.map((m) => m.host), secondaries);
-    for (const m of notCovered) assert.match(m.why ?? '', /wire version 21, before 7\.1 \$currentOp through mongos has no targetAllNodes/);
+    assert.deepEqual(notCovered.map((m) => m.host).sort(), [...secondaries].sort());
+    for (const m of notCovered) {
+      assert.match(m.why ?? '', /wire version 21: before 7\.1 \$currentOp through mongos has no targetAllNodes/);
+      assert.match(m.why ?? '', /credentials were refused .*create the reaper as a shard-local user on shard[01]/);
+    }
+    const primaries = s.cluster.shards.map((sh) => sh.set.members[0]!.host);
+    assert.deepEqual(report.coverage?.members.filter((m) => m.state === 'PRIMARY' && m.covered).map((m) => m.host).sort(), [...primaries].sort());
     assert.match(report.unfinished ?? '', /not covered/);
+    assert.equal(membersNotCovered(report), 4, 'a gap the reaper was meant to cover: counted for the alarm');
+  });
+});
+
+describe('a role without getShardMap: the shards listed from listShards, else config.shards', () => {
+  let s: SetUp;
+  after(() => s?.close());
+
+  /** The reaper's role with getShardMap taken out and `extra` put in, and a user holding it. */
+  async function reaperWithout(name: string, extra: Document[]): Promise<string> {
+    const [cluster, ...rest] = REAPER_ROLE_DOCUMENT.privileges as Document[];
+    const actions = (cluster!.actions as string[]).filter((a) => a !== 'getShardMap');
+    const admin = (await s.connect(s.cluster.uriFor('admin', PASSWORD), 'setup')).db('admin');
+    await admin.command({ createRole: name, privileges: [{ ...cluster, actions }, ...rest, ...extra], roles: [] });
+    await admin.command({ createUser: name, pwd: PASSWORD, roles: [{ role: name, db: 'admin' }] });
+    return s.cluster.uriFor(name, PASSWORD);
+  }
+
+  async function discovered(uri: string): Promise<{ coverage: Coverage; lines: string[] }> {
+    const mongo = await MongoAdapter.connect(uri);
+    try {
+      const coverage = await mongo.discover();
+      return { coverage, lines: mongo.shardedCoverage() };
+    } finally {
+      await mongo.close();
+    }
+  }
+
+  before(async () => {
+    s = await setUp();
+  });
+
+  const everyMember = (): string[] => [...s.cluster.routers.map((r) => r.host), ...s.cluster.shards.flatMap((sh) => sh.set.members.map((m) => m.host))];
+
+  test('with listShards, every shard member is named and read, and setup-role says where they came from', async () => {
+    // Prepare
+    const uri = await reaperWithout('reaperListShards', [{ resource: { cluster: true }, actions: ['listShards'] }]);
+    // Act
+    const { coverage, lines } = await discovered(uri);
+    // Assess
+    assert.deepEqual(coverage.members.filter((m) => m.covered).map((m) => m.host), everyMember());
+    assert.deepEqual(coverage.notes, []);
+    assert.ok(lines.some((l) => /the shards' members were listed from listShards: getShardMap was refused/.test(l)), lines.join('\n'));
+  });
+
+  test('with find on config.shards only, every shard member is named and read', async () => {
+    // Prepare
+    const uri = await reaperWithout('reaperConfigShards', [{ resource: { db: 'config', collection: 'shards' }, actions: ['find'] }]);
+    // Act
+    const { coverage, lines } = await discovered(uri);
+    // Assess
+    assert.deepEqual(coverage.members.filter((m) => m.covered).map((m) => m.host), everyMember());
+    assert.ok(lines.some((l) => /listed from config\.shards/.test(l)), lines.join('\n'));
+  });
+
+  test('with none of the three, the routers only, and the note names each refusal and the grants', async () => {
+    // Prepare
+    const uri = await reaperWithout('reaperNoShards', []);
+    // Act
+    const { coverage } = await discovered(uri);
+    // Assess
+    assert.deepEqual(coverage.members.map((m) => m.state), ['MONGOS', 'MONGOS']);
+    const note = coverage.notes.join('\n');
+    for (const what of ['getShardMap: ', 'listShards: ', 'find on config.shards: ']) assert.ok(note.includes(what), note);
+    assert.match(note, /grant getShardMap on the cluster \(infra\/mongodb-role\.json\), or listShards on the cluster, or find on config\.shards/);
   });
 });
 
@@ -474,5 +619,6 @@ describe('through mongos with --members primary', () => {
     const notCovered = report.coverage?.members.filter((m) => !m.covered) ?? [];
     assert.deepEqual(notCovered.map((m) => m.host), secondaries);
     for (const m of notCovered) assert.match(m.why ?? '', /--members primary \(REAPER_MEMBERS=primary\)/);
+    assert.equal(membersNotCovered(report), 0, 'primaries-only by choice: nothing for the members-not-covered alarm');
   });
 });

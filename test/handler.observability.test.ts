@@ -97,4 +97,6 @@ test('members not covered are counted from the pass\'s coverage', () => {
   const member = (host: string, covered: boolean): MemberCoverage => ({ host, state: covered ? 'SECONDARY' : '', covered, ...(covered ? {} : { why: 'connection refused' }) });
   assert.equal(membersNotCovered({ coverage: null }), 0);
   assert.equal(membersNotCovered({ coverage: { topology: 'replicaSet', setName: 'rs', notes: [], members: [member('a:1', true), member('b:1', false), member('c:1', false)] } }), 2);
+  // Left out by choice (--members primary): named in the summary, not counted for the alarm.
+  assert.equal(membersNotCovered({ coverage: { topology: 'replicaSet', setName: 'rs', notes: [], members: [member('a:1', true), { ...member('b:1', false), byChoice: true }, member('c:1', false)] } }), 1);
 });

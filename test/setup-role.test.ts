@@ -127,7 +127,7 @@ test('through mongos: the verification says what the role covers of the shards a
     // Assess
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /through mongos: 1 router\(s\) read alone \(localOps, \$listLocalSessions\); 4 of 4 shard member\(s\) read with one \$currentOp \{targetAllNodes\}/);
-    assert.match(r.stdout, /killop on each shard, for a shard-local user of the same name and password/);
+    assert.match(r.stdout, /the sessionReaper role on each shard, for a shard-local user of the same name and password, lets the reaper kill an operation outside any session on a secondary and, before 7.1, read the secondaries/);
   } finally {
     await cluster.stop();
   }

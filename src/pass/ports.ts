@@ -107,6 +107,11 @@ export interface MemberCoverage {
   why?: string;
   /** A hidden member (found through replSetGetConfig; hello does not list it). */
   hidden?: boolean;
+  /**
+   * Not read because the reaper was told so (--members primary, REAPER_MEMBERS=primary): named in the run summary,
+   * not counted by the MembersNotCovered metric, which is for what the reaper was meant to read and could not.
+   */
+  byChoice?: boolean;
 }
 
 /** What the connection string points at, found from hello at the start of each pass. */

@@ -248,7 +248,7 @@ export class MongoAdapter implements MongoPort {
     if (this.sharded) {
       // Every member of every shard and every router, whatever `only` names: a session killed through the router
       // was killed everywhere, so it is looked for everywhere.
-      yield await this.routerCurrentOp(tap ? [] : [{ $project: ROUTER_CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }]);
+      yield await this.routerCurrentOp(() => (tap ? [] : [{ $project: ROUTER_CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }]));
       return;
     }
     if (this.members().length === 0) {
@@ -264,8 +264,12 @@ export class MongoAdapter implements MongoPort {
     }, (a, m, mainId, ownId) => ({ ...a, sessionId: a.sessionId === ownId ? mainId : a.sessionId, member: m.host, memberState: m.state }), only);
   }
 
-  /** Through mongos: the shards' documents (targetAllNodes where it exists) and each router's own, tagged with where they live. */
-  private routerCurrentOp(after: Document[]): Promise<Activity[]> {
+  /**
+   * Through mongos: the shards' documents (targetAllNodes where it exists, else the primaries through the router and
+   * the other members directly) and each router's own, tagged with where they live. `after(shard)`: the stages
+   * after $currentOp, for a router (no shard) or for a member of that shard read directly.
+   */
+  private routerCurrentOp(after: (shard?: string) => Document[]): Promise<Activity[]> {
     const tap = this.tap;
     const docs = (batch: unknown[]): Document[] => (tap
       ? batch.map((bytes) => (tap('currentOp', bytes as Uint8Array), BSON.deserialize(bytes as Uint8Array)))
@@ -282,6 +286,11 @@ export class MongoAdapter implements MongoPort {
     if (filter.sessions.length) or.push({ 'lsid.id': { $in: filter.sessions.map((k) => new Binary(uuidBytes(k.id), Binary.SUBTYPE_UUID)) } });
     if (filter.opids.length) or.push({ opid: { $in: filter.opids.map(opidValue) } });
     if (or.length === 0) return [];
+    // On a shard member read directly (before 7.1) an opid is its number there; "<shard>:<n>" through a router.
+    const onShard = (shard: string): Document[] => {
+      const opids = filter.opids.filter((o) => o.startsWith(`${shard}:`)).map((o) => Number(o.slice(shard.length + 1)));
+      return [{ $match: { $or: or.map((c) => (c.opid ? { opid: { $in: opids } } : c)) } }, { $project: ROUTER_CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }];
+    };
     // $match right after $currentOp: the server filters before projecting (and, on mongos, on each shard).
     // One reply holds up to 16 MiB: a batch's documents fit in one round trip but for the largest batches.
     const pipeline = [{ $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } }, { $match: { $or: or } }, { $project: CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }];
@@ -292,7 +301,7 @@ export class MongoAdapter implements MongoPort {
       return out;
     };
     // Through mongos the batch's things are looked for on every shard member and router at once (tagged with where).
-    if (this.sharded) return this.routerCurrentOp(pipeline.slice(1).map((st) => ('$project' in st ? { $project: ROUTER_CURRENT_OP_PROJECTION } : st)));
+    if (this.sharded) return this.routerCurrentOp((shard) => (shard === undefined ? pipeline.slice(1).map((st) => ('$project' in st ? { $project: ROUTER_CURRENT_OP_PROJECTION } : st)) : onShard(shard)));
     if (!member) return read(this.client.db('admin'), this.ownSession());
     const m = this.memberOrThrow(member);
     return (await read(m.client.db('admin'), this.memberSession(m))).map((a) => ({ ...a, member: m.host, memberState: m.state }));
@@ -315,7 +324,7 @@ export class MongoAdapter implements MongoPort {
 
   /** Through mongos (after discover()): what setup-role says of the coverage; [] elsewhere. */
   shardedCoverage(): string[] {
-    return this.sharded && this.coverage ? shardedCoverageLines(this.coverage, this.router!.targetAllNodes) : [];
+    return this.sharded && this.coverage ? shardedCoverageLines(this.coverage, this.router!.targetAllNodes, this.router!.shardsFrom) : [];
   }
 
   async killOp(opid: string): Promise<void> {

@@ -94,8 +94,9 @@ export class MemberPool {
    * A member's client, connected: connect() authenticates a pooled connection (the driver checks out one
    * connection when credentials are given), so a member that refuses the reaper's credentials fails here,
    * before anything is read. Connected clients are kept; one that failed is dropped and tried again next pass.
+   * Also the shard members' authenticated clients through mongos (sharded.ts).
    */
-  private async connected(host: string): Promise<MongoClient> {
+  async connected(host: string): Promise<MongoClient> {
     const c = this.clientFor(host);
     if (this.ready.has(host)) return c;
     try {
@@ -154,7 +155,7 @@ export class MemberPool {
           const sd = description.servers.get(host);
           return sd?.type === 'RSPrimary'
             ? { host, state: 'PRIMARY' as const, covered: true }
-            : { host, state: sd && sd.type !== 'Unknown' ? stateOf(sd) : '' as const, covered: false, why: 'not read: --members primary (REAPER_MEMBERS=primary)' };
+            : { host, state: sd && sd.type !== 'Unknown' ? stateOf(sd) : '' as const, covered: false, why: 'not read: --members primary (REAPER_MEMBERS=primary)', byChoice: true };
         }),
       };
     }

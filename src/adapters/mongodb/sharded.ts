@@ -7,8 +7,13 @@
  * - Inventory: one $currentOp through the router with targetAllNodes (7.1+, maxWireVersion 22;
  *   document_source_current_op.cpp) covers every data-bearing member of every shard; each document names its
  *   `shard` and `host`. Each router's own operations, cursors and transactions ($currentOp localOps) and cache
- *   ($listLocalSessions) are read over a connection to that router alone. Before 7.1, or when a member is down
- *   (targetAllNodes then fails), the router's $currentOp reaches each shard's primary only, and the coverage says so.
+ *   ($listLocalSessions) are read over a connection to that router alone. Before 7.1 the router's $currentOp
+ *   reaches each shard's primary, and every other member is read over an authenticated direct connection (the
+ *   reaper's shard-local user), its documents made what the router makes of a shard's (asFromShard); a member that
+ *   refuses or does not answer is named as not covered, with why. When a member is down with 7.1+ (targetAllNodes
+ *   then fails), the router's $currentOp reaches each shard's primary only, and the coverage says so. Shard
+ *   members' own caches ($listLocalSessions) are not read: they are written into config.system.sessions, which
+ *   $listSessions reads (docs/deploy.md#sharded-clusters-three-levels-of-coverage).
  * - Kills: a session's killSessions goes through the router once, which kills it on every host of every shard
  *   (src/mongo/s/commands/kill_sessions_remote.cpp); a sessionless operation is killed where it was seen: on a
  *   shard primary as "shard:opid" through the router (cluster_kill_op.cpp forwards it to the shard's primary), on a
@@ -19,7 +24,7 @@ import { ConnectionString } from 'mongodb-connection-string-url';
 import { MongoClient, MongoServerError, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
 import type { Activity, Coverage, MemberCoverage, MembersMode, MemberState } from '../../pass/ports.ts';
-import { memberUri, MEMBER_TIMEOUT_MS, whyNot } from './members.ts';
+import { MemberPool, memberUri, MEMBER_TIMEOUT_MS, whyNot } from './members.ts';
 import { toActivity, uuidString } from './activity.ts';
 
 /** targetAllNodes exists from 7.1 on (SERVER-76255), whose routers answer hello with maxWireVersion 22 or more. */
@@ -44,10 +49,74 @@ function anonymousUri(uri: string, host: string): string {
   return cs.toString();
 }
 
+/**
+ * A document read on a shard member directly, made what a router makes of it (doGetNext with fromMongos,
+ * document_source_current_op.cpp): `shard` first, `opid` as "<shard>:<opid>", `client` renamed `client_s`. So a
+ * fact and its kill are the same whether the member was read through the router (targetAllNodes) or directly.
+ */
+export function asFromShard(shard: string, doc: Document): Document {
+  const out: Document = { shard };
+  for (const [k, v] of Object.entries(doc)) {
+    if (k === 'opid') out.opid = `${shard}:${String(v)}`;
+    else if (k === 'client') out.client_s = v;
+    else out[k] = v;
+  }
+  return out;
+}
+
+/** Why a shard member's direct connection or read failed, with the fix: the shard-local user the reaper needs. */
+export function shardMemberWhy(host: string, shard: string, e: unknown): string {
+  const err = e as { code?: number; message?: string };
+  const msg = err.message ?? String(e);
+  if (err.code === 18 || /authentication failed/i.test(msg)) {
+    return `the reaper's credentials were refused on ${host} (${msg}): cluster users do not exist on the shards; create the reaper as a shard-local user on ${shard} (on its primary, with the same name and password; it replicates to the shard's members)`;
+  }
+  if (err.code === 13 || /not authorized/i.test(msg)) {
+    return `${host} refused the reaper's shard-local user (${msg}); grant it the sessionReaper role (infra/mongodb-role.json) created on ${shard}'s primary`;
+  }
+  return whyNot(host, e);
+}
+
 /** "name/h1,h2" (a replica-set shard) or "h1" (a standalone shard): its hosts. */
 export function shardHosts(connectionString: string): string[] {
   const slash = connectionString.indexOf('/');
   return (slash >= 0 ? connectionString.slice(slash + 1) : connectionString).split(',').filter(Boolean);
+}
+
+/** Where the shards' hosts came from: getShardMap, else listShards, else a find on config.shards; '' when none answered. */
+export type ShardSource = 'getShardMap' | 'listShards' | 'config.shards' | '';
+
+/**
+ * The shards and their connection strings ("name/h1,h2"), the config servers left out. getShardMap
+ * (cluster_get_shard_map_cmd.cpp; the getShardMap action) first; when it is refused or does not exist, listShards
+ * (cluster_list_shards_cmd.cpp; the listShards action) and then a find on config.shards (the find action on
+ * config.shards), both of which return the ShardType documents { _id, host } the config servers keep.
+ */
+export async function listShardHosts(main: MongoClient, session: ClientSession): Promise<{ map: Record<string, string>; source: ShardSource; note?: string }> {
+  const failures: string[] = [];
+  const fromShardDocs = (docs: Document[]): Record<string, string> => Object.fromEntries(docs.filter((d) => typeof d._id === 'string' && typeof d.host === 'string').map((d) => [String(d._id), String(d.host)]));
+  try {
+    const map = (await main.db('admin').command({ getShardMap: 1 }, { session })).map ?? {};
+    return { map: Object.fromEntries(Object.entries(map).filter(([name]) => name !== 'config').map(([k, v]) => [k, String(v)])), source: 'getShardMap' };
+  } catch (e) {
+    failures.push(`getShardMap: ${(e as Error).message}`);
+  }
+  try {
+    const reply = await main.db('admin').command({ listShards: 1 }, { session });
+    return { map: fromShardDocs(Array.isArray(reply.shards) ? reply.shards : []), source: 'listShards' };
+  } catch (e) {
+    failures.push(`listShards: ${(e as Error).message}`);
+  }
+  try {
+    const docs = await main.db('config').collection('shards').find({}, { session, projection: { _id: 1, host: 1 } }).toArray();
+    return { map: fromShardDocs(docs), source: 'config.shards' };
+  } catch (e) {
+    failures.push(`find on config.shards: ${(e as Error).message}`);
+  }
+  return {
+    map: {}, source: '',
+    note: `the shards' members are not named: ${failures.join('; ')}; grant getShardMap on the cluster (infra/mongodb-role.json), or listShards on the cluster, or find on config.shards`,
+  };
 }
 
 export class RouterPath {
@@ -55,19 +124,30 @@ export class RouterPath {
   private readonly routerClients = new Map<string, MongoClient>();
   /** Unauthenticated direct clients to shard members: their state from hello, which needs no authentication. */
   private readonly helloClients = new Map<string, MongoClient>();
-  /** Authenticated direct clients to shard members (killOp of an operation seen on a secondary). */
-  private readonly memberClients = new Map<string, MongoClient>();
+  /** Authenticated direct clients to shard members (killOp of an operation seen on a secondary; before 7.1, reads). */
+  private readonly memberClients: MemberPool;
   private readonly sessions = new Map<string, ClientSession>();
   private readonly members = new Map<string, ShardMember>();
+  /** Before 7.1: the shard members other than the primaries, read over their authenticated direct clients. */
+  private direct: ShardMember[] = [];
   private routers: string[] = [];
+  /** Where this pass's discovery found the shards' hosts (getShardMap, or a fallback). */
+  private shardSource: ShardSource = 'getShardMap';
   private allNodes = false;
   private coverage: Coverage | null = null;
 
-  constructor(private readonly uri: string, private readonly options: MongoClientOptions, private readonly onConnected: (client: MongoClient) => void) {}
+  constructor(private readonly uri: string, private readonly options: MongoClientOptions, private readonly onConnected: (client: MongoClient) => void) {
+    this.memberClients = new MemberPool(uri, options, onConnected);
+  }
 
   /** The server answers targetAllNodes (7.1+): one $currentOp reads every member. */
   get targetAllNodes(): boolean {
     return this.allNodes;
+  }
+
+  /** Where the last discovery found the shards' hosts. */
+  get shardsFrom(): ShardSource {
+    return this.shardSource;
   }
 
   private async client(pool: Map<string, MongoClient>, host: string, uri: string, anonymous = false): Promise<MongoClient> {
@@ -98,14 +178,13 @@ export class RouterPath {
     this.allNodes = serverHasIt && mode === 'all';
     this.routers = new ConnectionString(this.uri).hosts;
     const notes: string[] = [];
-    let map: Record<string, string> = {};
-    try {
-      map = (await main.db('admin').command({ getShardMap: 1 }, { session })).map ?? {};
-    } catch (e) {
-      notes.push(`getShardMap refused (${(e as Error).message}): the shards' members are not named; grant getShardMap on the cluster (infra/mongodb-role.json)`);
-    }
+    const listed = await listShardHosts(main, session);
+    this.shardSource = listed.source;
+    if (listed.note) notes.push(listed.note);
+    const map = listed.map;
     this.members.clear();
-    const shardMembers = Object.entries(map).filter(([name]) => name !== 'config').flatMap(([shard, cs]) => shardHosts(String(cs)).map((host) => ({ host, shard })));
+    this.direct = [];
+    const shardMembers = Object.entries(map).flatMap(([shard, cs]) => shardHosts(String(cs)).map((host) => ({ host, shard })));
     const cover = await Promise.all(shardMembers.map(async ({ host, shard }): Promise<MemberCoverage> => {
       let state: MemberState | '' = '';
       try {
@@ -116,13 +195,19 @@ export class RouterPath {
         this.members.set(host, { host, shard, state });
         return { host, state, covered: false, why: whyNot(host, e) };
       }
-      this.members.set(host, { host, shard, state });
-      if (!this.allNodes && state !== 'PRIMARY') {
-        const why = serverHasIt
-          ? 'not read: --members primary (REAPER_MEMBERS=primary): the shards\' primaries only'
-          : `not read: the cluster answers with wire version ${maxWireVersion}, before 7.1 $currentOp through mongos has no targetAllNodes and reaches each shard's primary only`;
-        return { host, state, covered: false, why };
+      const member = { host, shard, state };
+      this.members.set(host, member);
+      if (this.allNodes || state === 'PRIMARY') return { host, state, covered: true };
+      if (mode === 'primary') return { host, state, covered: false, why: 'not read: --members primary (REAPER_MEMBERS=primary): the shards\' primaries only', byChoice: true };
+      const before71 = `the cluster answers with wire version ${maxWireVersion}: before 7.1 $currentOp through mongos has no targetAllNodes and reaches each shard's primary only`;
+      if (state !== 'SECONDARY') return { host, state, covered: false, why: `not read: ${before71}, and ${host} is neither primary nor secondary` };
+      // Before 7.1: the member is read over a direct connection as the reaper's shard-local user.
+      try {
+        await this.memberClients.connected(host);
+      } catch (e) {
+        return { host, state, covered: false, why: `not read: ${before71}; a direct connection to ${host} failed: ${shardMemberWhy(host, shard, e)}` };
       }
+      this.direct.push(member);
       return { host, state, covered: true };
     }));
     const routers = await Promise.all(this.routers.map(async (host): Promise<MemberCoverage> => {
@@ -141,15 +226,41 @@ export class RouterPath {
    * The routers' and the shards' documents, each tagged with where it lives (`member`: the shard member or the
    * router; `shard`). `decode` turns one server batch into activities (the adapter's, tapped or not).
    */
-  async currentOp(main: MongoClient, session: ClientSession, pipelineAfter: Document[], options: Document, decode: (docs: unknown[]) => Document[], mainSessionId: string): Promise<Activity[]> {
+  async currentOp(main: MongoClient, session: ClientSession, pipelineAfter: (shard?: string) => Document[], options: Document, decode: (docs: unknown[]) => Document[], mainSessionId: string): Promise<Activity[]> {
     const spec = { allUsers: true, idleSessions: true, idleCursors: true };
     const out: Activity[] = [];
-    const read = async (c: MongoClient, s: ClientSession, stage: Document): Promise<Activity[]> => {
+    // `shard`: a member of that shard read directly (before 7.1), its documents made what the router makes of them.
+    const read = async (c: MongoClient, s: ClientSession, stage: Document, shard?: string): Promise<Activity[]> => {
       const all: Activity[] = [];
-      const cursor = c.db('admin').aggregate([{ $currentOp: stage }, ...pipelineAfter], { session: s, ...options });
-      while (await cursor.hasNext()) for (const d of decode(cursor.readBufferedDocuments())) all.push(this.tagShard(d, toActivity(d)));
+      const cursor = c.db('admin').aggregate([{ $currentOp: stage }, ...pipelineAfter(shard)], { session: s, ...options });
+      while (await cursor.hasNext()) {
+        for (const raw of decode(cursor.readBufferedDocuments())) {
+          const d = shard === undefined ? raw : asFromShard(shard, raw);
+          all.push(this.tagShard(d, toActivity(d)));
+        }
+      }
       return all;
     };
+    const direct = Promise.all(this.direct.map(async (m) => {
+      let c: MongoClient;
+      let s: ClientSession;
+      try {
+        c = await this.memberClients.connected(m.host);
+        s = this.session(m.host, c);
+      } catch (e) {
+        this.notRead(m, e);
+        return;
+      }
+      const ownId = uuidString(s.id?.id);
+      try {
+        // Tagged with the member as getShardMap names it (the document's own `host` is the server's name for itself).
+        for (const a of await read(c, s, spec, m.shard)) {
+          out.push({ ...a, sessionId: a.sessionId === ownId ? mainSessionId : a.sessionId, member: m.host, shard: m.shard, ...(m.state ? { memberState: m.state } : {}) });
+        }
+      } catch (e) {
+        this.notRead(m, e);
+      }
+    }));
     let shards: Activity[];
     try {
       shards = await read(main, session, this.allNodes ? { ...spec, targetAllNodes: true } : spec);
@@ -163,6 +274,7 @@ export class RouterPath {
       shards = await read(main, session, spec);
     }
     out.push(...shards);
+    await direct;
     await Promise.all(this.routers.map(async (host) => {
       const c = this.routerClients.get(host);
       if (!c) return;
@@ -177,6 +289,13 @@ export class RouterPath {
       }
     }));
     return out;
+  }
+
+  /** One member failing does not stop the pass: it is no longer read, and named as not covered, with why. */
+  private notRead(m: ShardMember, e: unknown): void {
+    this.direct = this.direct.filter((x) => x !== m);
+    const c = this.coverage?.members.find((x) => x.host === m.host);
+    if (c) Object.assign(c, { covered: false, why: `not read: $currentOp on ${m.host} over a direct connection failed: ${shardMemberWhy(m.host, m.shard, e)}` });
   }
 
   /** A shard's document: the member it was read on (`host`), that member's state, its shard. */
@@ -232,7 +351,7 @@ export class RouterPath {
     }
     let c: MongoClient;
     try {
-      c = await this.client(this.memberClients, host, memberUri(this.uri, host));
+      c = await this.memberClients.connected(host);
     } catch (e) {
       throw new MongoStageError(`operation ${opid} runs on ${host}, a ${m.state || 'non-primary'} member of shard ${m.shard}; "shard:opid" through the router would reach the primary, so it must be killed on ${host} directly, which failed: ${whyNot(host, e)} (create the reaper as a shard-local user on ${m.shard}, with the same name and password)`, { cause: e });
     }
@@ -242,10 +361,10 @@ export class RouterPath {
   async close(): Promise<void> {
     await Promise.all([...this.sessions.values()].map((s) => s.endSession().catch(() => {})));
     this.sessions.clear();
-    await Promise.all([...this.routerClients.values(), ...this.helloClients.values(), ...this.memberClients.values()].map((c) => c.close().catch(() => {})));
+    await Promise.all([...this.routerClients.values(), ...this.helloClients.values()].map((c) => c.close().catch(() => {})));
+    await this.memberClients.close();
     this.routerClients.clear();
     this.helloClients.clear();
-    this.memberClients.clear();
   }
 }
 
@@ -253,15 +372,16 @@ export class RouterPath {
  * What a role's coverage is through mongos, for `setup-role`: how many routers and shard members it reads, each
  * one it does not and why, and which extra grant enables what (docs/deploy.md#sharded-clusters-three-levels-of-coverage).
  */
-export function shardedCoverageLines(coverage: Coverage, allNodes: boolean): string[] {
+export function shardedCoverageLines(coverage: Coverage, allNodes: boolean, shardsFrom: ShardSource = 'getShardMap'): string[] {
   const routers = coverage.members.filter((m) => m.state === 'MONGOS');
   const members = coverage.members.filter((m) => m.state !== 'MONGOS');
   const read = members.filter((m) => m.covered).length;
   return [
-    `through mongos: ${routers.length} router(s) read alone (localOps, $listLocalSessions); ${read} of ${members.length} shard member(s) read${allNodes ? ' with one $currentOp {targetAllNodes}' : ' (before 7.1: the shards\' primaries only)'}`,
+    `through mongos: ${routers.length} router(s) read alone (localOps, $listLocalSessions); ${read} of ${members.length} shard member(s) read${allNodes ? ' with one $currentOp {targetAllNodes}' : ' (before 7.1: the shards\' primaries through the router, the other members over direct connections as the shard-local user)'}`,
     ...coverage.members.filter((m) => !m.covered).map((m) => `  not covered: ${m.host}: ${m.why ?? 'no reason given'}`),
     ...coverage.notes.map((n) => `  note: ${n}`),
-    '  getShardMap names the shards\' members (without it, none is named); killop on each shard, for a shard-local user of the same name and password, lets the reaper kill an operation outside any session on a secondary (docs/deploy.md, "Sharded clusters")',
+    ...(shardsFrom === 'listShards' || shardsFrom === 'config.shards' ? [`  the shards' members were listed from ${shardsFrom}: getShardMap was refused or does not exist (grant getShardMap on the cluster, infra/mongodb-role.json, to use it)`] : []),
+    '  getShardMap names the shards\' members (without it, listShards or a find on config.shards does; without all three, none is named); the sessionReaper role on each shard, for a shard-local user of the same name and password, lets the reaper kill an operation outside any session on a secondary and, before 7.1, read the secondaries (docs/deploy.md, "Sharded clusters")',
   ];
 }
 

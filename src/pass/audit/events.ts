@@ -151,7 +151,7 @@ export interface RunSummaryDetail {
   coverage?: {
     topology: 'standalone' | 'replicaSet' | 'mongos';
     setName: string;
-    members: { host: string; state: string; covered: boolean; why?: string; hidden?: boolean }[];
+    members: { host: string; state: string; covered: boolean; why?: string; hidden?: boolean; byChoice?: boolean }[];
     notes: string[];
   };
 }

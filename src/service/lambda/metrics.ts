@@ -58,7 +58,11 @@ export function publishPassMetrics(report: RunReport): void {
   fleetMetrics.publishStoredMetrics();
 }
 
-/** Data-bearing members the pass could not read (down, unreachable, refusing the reaper): 0 on a standalone. */
+/**
+ * Data-bearing members the pass was meant to read and could not (down, unreachable, refusing the reaper, or before
+ * MongoDB 7.1 without the shard-local user): 0 on a standalone. Members left out by choice (--members primary,
+ * REAPER_MEMBERS=primary; `byChoice`) are not counted: that is how primaries-only coverage is accepted.
+ */
 export function membersNotCovered(report: Pick<RunReport, 'coverage'>): number {
-  return report.coverage?.members.filter((m) => !m.covered).length ?? 0;
+  return report.coverage?.members.filter((m) => !m.covered && !m.byChoice).length ?? 0;
 }
