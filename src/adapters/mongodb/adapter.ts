@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { Binary, BSON, MongoClient, MongoServerError, type ClientSession, type Document, type MongoClientOptions, type TopologyDescription } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
-import type { Activity, ActivityFilter, Coverage, ListedSession, MembersMode, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
+import type { Activity, ActivityFilter, Coverage, ListedSession, MembersMode, MemberState, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
 import { redactConnectionString, redactUri } from '../../util/redact.ts';
 import { commandBatches } from './raw-cursor.ts';
 import { CURRENT_OP_PROJECTION, CURRENT_OP_UNSET, toActivity, uuidString } from './activity.ts';
@@ -63,8 +63,22 @@ const RECHECK_BATCH_SIZE = 1_000_000;
 /** The listings whose raw documents a tap receives. */
 export type RawListing = 'listSessions' | 'listLocalSessions' | 'currentOp';
 
-/** Receives every raw document a listing returns, as the server sent it (snapshots record them: src/adapters/snapshot/). */
-export type RawDocumentTap = (listing: RawListing, bson: Uint8Array) => void;
+/**
+ * Receives every raw document a listing returns, as the server sent it (snapshots record them:
+ * src/adapters/snapshot/), and the member it came from: the host of a replica-set member read over its own
+ * direct connection, null for the main connection.
+ */
+export type RawDocumentTap = (listing: RawListing, bson: Uint8Array, member: string | null) => void;
+
+/** A member read over its own direct connection this pass, as a recording names it (see readMembers). */
+export interface DirectMember {
+  host: string;
+  state: MemberState;
+  /** The reaper's session on that member's connection, reported as the reaper's main session. */
+  reaperSessionId: string;
+  /** What the driver's monitor last learnt from its hello (the fields that describe its role). */
+  hello: Record<string, unknown>;
+}
 
 export class MongoAdapter implements MongoPort {
   private trips = 0;
@@ -154,13 +168,13 @@ export class MongoAdapter implements MongoPort {
    * Every member's documents, read in parallel, each tagged with its member. The reaper's session on a member
    * client is reported under the reaper's main session id, so the policy's isReaperSession protects it too.
    */
-  private async readMembers<T>(read: (db: (name: string) => ReturnType<MongoClient['db']>, session: ClientSession) => Promise<T[]>, tag: (item: T, m: Member, mainId: string, ownId: string) => T, only?: ReadonlySet<string>): Promise<T[]> {
+  private async readMembers<T>(read: (db: (name: string) => ReturnType<MongoClient['db']>, session: ClientSession, host: string) => Promise<T[]>, tag: (item: T, m: Member, mainId: string, ownId: string) => T, only?: ReadonlySet<string>): Promise<T[]> {
     const mainId = uuidString(this.ownSession().id?.id);
     const parts = await Promise.all(this.members().filter((m) => !only || only.has(m.host)).map(async (m) => {
       const session = this.memberSession(m);
       const ownId = uuidString(session.id?.id);
       try {
-        return (await read((name) => m.client.db(name), session)).map((x) => tag(x, m, mainId, ownId));
+        return (await read((name) => m.client.db(name), session, m.host)).map((x) => tag(x, m, mainId, ownId));
       } catch (e) {
         // One member failing does not stop the pass: it is marked not covered (and why) in this pass's coverage.
         this.pool!.drop(this.coverage, m.host, e);
@@ -195,9 +209,27 @@ export class MongoAdapter implements MongoPort {
     this.tap = tap;
   }
 
-  private listingReader(listing: RawListing): (bytes: Buffer) => ListedSession {
+  /**
+   * The members this pass reads over their own direct connections (after discover()), for a recording's
+   * header: empty when the main connection reads everything (a standalone, a one-member set, mongos, --members primary).
+   */
+  directMembers(): DirectMember[] {
+    return this.members().map((m) => {
+      const sd = this.description?.servers.get(m.host);
+      const hello: Record<string, unknown> = {};
+      if (sd) {
+        Object.assign(hello, { isWritablePrimary: sd.type === 'RSPrimary', secondary: sd.type === 'RSSecondary' });
+        for (const [k, v] of Object.entries({ setName: sd.setName, setVersion: sd.setVersion, hosts: sd.hosts, passives: sd.passives, arbiters: sd.arbiters, primary: sd.primary, me: sd.me, minWireVersion: sd.minWireVersion, maxWireVersion: sd.maxWireVersion, logicalSessionTimeoutMinutes: sd.logicalSessionTimeoutMinutes })) {
+          if (v !== undefined && v !== null) hello[k] = v;
+        }
+      }
+      return { host: m.host, state: m.state, reaperSessionId: uuidString(this.memberSession(m).id?.id), hello };
+    });
+  }
+
+  private listingReader(listing: RawListing, member: string | null = null): (bytes: Buffer) => ListedSession {
     const tap = this.tap;
-    return tap ? (bytes) => (tap(listing, bytes), readListedSession(bytes)) : readListedSession;
+    return tap ? (bytes) => (tap(listing, bytes, member), readListedSession(bytes)) : readListedSession;
   }
 
   async *listSessions(): AsyncIterable<ListedSession[]> {
@@ -221,9 +253,9 @@ export class MongoAdapter implements MongoPort {
       return;
     }
     // Each member's cache: a session used on a secondary is in that secondary's cache only.
-    yield await this.readMembers<ListedSession>(async (db, session) => {
+    yield await this.readMembers<ListedSession>(async (db, session, host) => {
       const all: ListedSession[] = [];
-      for await (const b of commandBatches(db('admin'), command, session, this.listingReader('listLocalSessions'))) all.push(...b);
+      for await (const b of commandBatches(db('admin'), command, session, this.listingReader('listLocalSessions', host))) all.push(...b);
       return all;
     }, (s, _m, mainId, ownId) => (s.id === ownId ? { ...s, id: mainId } : s));
   }
@@ -244,7 +276,7 @@ export class MongoAdapter implements MongoPort {
     // what toActivity reads.
     const pipeline = tap ? [stage] : [stage, { $project: CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }];
     // Raw documents are deserialised with the driver's default options, so toActivity sees what it sees untapped.
-    const read = (docs: Document[]): Activity[] => (tap ? docs.map((bytes) => (tap('currentOp', bytes as unknown as Uint8Array), toActivity(BSON.deserialize(bytes as unknown as Uint8Array)))) : docs.map(toActivity));
+    const read = (docs: Document[], member: string | null = null): Activity[] => (tap ? docs.map((bytes) => (tap('currentOp', bytes as unknown as Uint8Array, member), toActivity(BSON.deserialize(bytes as unknown as Uint8Array)))) : docs.map(toActivity));
     if (this.sharded) {
       // Every member of every shard and every router, whatever `only` names: a session killed through the router
       // was killed everywhere, so it is looked for everywhere.
@@ -256,10 +288,10 @@ export class MongoAdapter implements MongoPort {
       while (await cursor.hasNext()) yield read(cursor.readBufferedDocuments());
       return;
     }
-    yield await this.readMembers<Activity>(async (db, session) => {
+    yield await this.readMembers<Activity>(async (db, session, host) => {
       const all: Activity[] = [];
       const cursor = db('admin').aggregate(pipeline, { session, ...(tap ? { raw: true } : {}) });
-      while (await cursor.hasNext()) all.push(...read(cursor.readBufferedDocuments()));
+      while (await cursor.hasNext()) all.push(...read(cursor.readBufferedDocuments(), host));
       return all;
     }, (a, m, mainId, ownId) => ({ ...a, sessionId: a.sessionId === ownId ? mainId : a.sessionId, member: m.host, memberState: m.state }), only);
   }
@@ -268,7 +300,7 @@ export class MongoAdapter implements MongoPort {
   private routerCurrentOp(after: Document[]): Promise<Activity[]> {
     const tap = this.tap;
     const docs = (batch: unknown[]): Document[] => (tap
-      ? batch.map((bytes) => (tap('currentOp', bytes as Uint8Array), BSON.deserialize(bytes as Uint8Array)))
+      ? batch.map((bytes) => (tap('currentOp', bytes as Uint8Array, null), BSON.deserialize(bytes as Uint8Array)))
       : batch as Document[]);
     return this.router!.currentOp(this.client, this.ownSession(), after, tap ? { raw: true } : {}, docs, uuidString(this.ownSession().id?.id));
   }

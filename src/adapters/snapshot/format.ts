@@ -10,15 +10,23 @@
  *   {"$trailer": {"sections": N, "documents": N}}           its absence means the file was cut short
  *
  * Documents are recorded raw (not as the reaper's fact records), so facts added to the reaper later apply to
- * old snapshots. Sections are per member from the start: a replica set's members each get their three.
+ * old snapshots. Sections are per member: on a replica set of two or more members the pass reads $currentOp
+ * and $listLocalSessions on every data-bearing member over a connection of its own (src/adapters/mongodb/
+ * members.ts), so each such member has those two sections, and the member the main connection reaches has
+ * $listSessions too. The header lists every member with its sections and the coverage the pass discovered
+ * (members not read, and why), so a replay tags and reports exactly as the pass did.
+ *
+ * Version 2 added the members' `state`, `direct` and `sections` and the header's `coverage`. A version 1 file
+ * has none of them: each member it lists has all three sections, read over the main connection.
  * docs/snapshots.md describes the format for people; this module is its single definition in code.
  */
+import type { Coverage, MemberState } from '../../pass/ports.ts';
 import { KEPT_CURRENT_OP_FIELDS, KEPT_LISTING_FIELDS } from './redaction.ts';
 
 export const SNAPSHOT_FORMAT = 'mongodb-session-reaper/snapshot';
 
 /** The format version this code writes. Readers accept every version from OLDEST_READABLE_VERSION up to it. */
-export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT_VERSION = 2;
 export const OLDEST_READABLE_VERSION = 1;
 
 /** The tool that writes the snapshot, named in its header (test/snapshot.format.test.ts holds it to package.json). */
@@ -35,6 +43,16 @@ export interface SnapshotMember {
   name: string;
   /** The member's hello reply, the fields that describe its role (no $clusterTime, no SASL mechanisms). */
   hello: Record<string, unknown>;
+  /** Version 2: its state when the pass discovered it; its documents are tagged with it when `direct`. */
+  state?: MemberState | '';
+  /**
+   * Version 2: read over a direct connection of its own (a replica set of two or more members). Its documents
+   * are then tagged with the member and its state, as the live adapter tags them, and the reaper's session on
+   * that connection (reaperSessionId) is reported as the reaper's main session.
+   */
+  direct?: { reaperSessionId: string };
+  /** Version 2: the listings recorded for it, in the order they appear; absent: all three (every version 1 member). */
+  sections?: ListingSource[];
 }
 
 export interface SnapshotHeader {
@@ -54,6 +72,11 @@ export interface SnapshotHeader {
   };
   topology: { kind: 'standalone' | 'replicaSet' | 'mongos'; setName?: string; hosts?: string[] };
   members: SnapshotMember[];
+  /**
+   * Version 2: what the pass's discovery found (src/pass/ports.ts Coverage), members not read included with
+   * why; a replay reports it as the pass did. Absent when the recording port was not asked to discover.
+   */
+  coverage?: Coverage;
   /** The session the recording connection used: the backtest protects it as the pass did. */
   reaper: { sessionId: string; uid: string; user: string };
   redaction: {
@@ -83,7 +106,7 @@ export interface Trailer {
 export const LINE_KEYS = { header: '$snapshot', section: '$section', end: '$end', trailer: '$trailer' } as const;
 
 /** A header for a snapshot written now by this code (the recorder, a test's excerpt). */
-export function snapshotHeader(fields: Pick<SnapshotHeader, 'takenAtMs' | 'source' | 'topology' | 'members' | 'reaper'> & { valuesKept: boolean }): SnapshotHeader {
+export function snapshotHeader(fields: Pick<SnapshotHeader, 'takenAtMs' | 'source' | 'topology' | 'members' | 'reaper' | 'coverage'> & { valuesKept: boolean }): SnapshotHeader {
   const { valuesKept, ...rest } = fields;
   return {
     format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, writer: `${WRITER_NAME} ${WRITER_VERSION}`,
@@ -97,4 +120,9 @@ export function snapshotHeader(fields: Pick<SnapshotHeader, 'takenAtMs' | 'sourc
 
 export function isListingSource(v: unknown): v is ListingSource {
   return typeof v === 'string' && (SOURCES as readonly string[]).includes(v);
+}
+
+/** The listings recorded for a member: its `sections`, or all three (version 1, a member without the field). */
+export function memberSections(member: SnapshotMember): readonly ListingSource[] {
+  return member.sections ?? SOURCES;
 }

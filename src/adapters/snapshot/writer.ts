@@ -83,14 +83,32 @@ export class SnapshotWriter {
     if (this.section) throw new Error(`snapshot writer: section ${this.section.source} of ${this.section.member} is still open`);
     this.section = { member, source };
     this.sectionDocuments = 0;
-    this.keep = this.options.keepValues ? KEEP_ALL : source === 'currentOp' ? KEPT_CURRENT_OP : KEPT_LISTINGS;
+    this.keep = this.keepFor(source);
     this.line(LINE_KEYS.section, this.section);
+  }
+
+  private keepFor(source: ListingSource): KeepNode {
+    return this.options.keepValues ? KEEP_ALL : source === 'currentOp' ? KEPT_CURRENT_OP : KEPT_LISTINGS;
   }
 
   /** One raw document of the open section. */
   document(bytes: Uint8Array): void {
     if (!this.section) return;
-    this.pending.push(bsonToCanonicalJson(bytes, this.keep));
+    this.encoded(bsonToCanonicalJson(bytes, this.keep));
+  }
+
+  /**
+   * One raw document of `source` as its line (redacted as that listing's documents are), for a section
+   * written later: a replica set's members are read in parallel, their sections one after the other.
+   */
+  encode(source: ListingSource, bytes: Uint8Array): string {
+    return bsonToCanonicalJson(bytes, this.keepFor(source));
+  }
+
+  /** A line encode() made, as the next document of the open section. */
+  encoded(line: string): void {
+    if (!this.section) return;
+    this.pending.push(line);
     this.sectionDocuments++;
     this.documents++;
   }
