@@ -14,7 +14,7 @@ import { commandBatches } from './raw-cursor.ts';
 import { CURRENT_OP_PROJECTION, CURRENT_OP_UNSET, toActivity, uuidString } from './activity.ts';
 import { readListedSession } from './session-doc-reader.ts';
 import { MemberPool, type Member } from './members.ts';
-import { HOST_UNREACHABLE, hostUnreachableMessage, RouterPath, shardedCoverageLines } from './sharded.ts';
+import { HOST_UNREACHABLE, hostUnreachableMessage, RouterPath, shardedCoverageLines, type ShardMember } from './sharded.ts';
 
 /** Through mongos the shard documents also say which shard and member they come from. */
 const ROUTER_CURRENT_OP_PROJECTION = { ...CURRENT_OP_PROJECTION, shard: 1, host: 1 };
@@ -65,8 +65,8 @@ export type RawListing = 'listSessions' | 'listLocalSessions' | 'currentOp';
 
 /**
  * Receives every raw document a listing returns, as the server sent it (snapshots record them:
- * src/adapters/snapshot/), and the member it came from: the host of a replica-set member read over its own
- * direct connection, null for the main connection.
+ * src/adapters/snapshot/), and the member it came from: the host of a replica-set member or router read over
+ * its own direct connection, null for the main connection.
  */
 export type RawDocumentTap = (listing: RawListing, bson: Uint8Array, member: string | null) => void;
 
@@ -211,9 +211,11 @@ export class MongoAdapter implements MongoPort {
 
   /**
    * The members this pass reads over their own direct connections (after discover()), for a recording's
-   * header: empty when the main connection reads everything (a standalone, a one-member set, mongos, --members primary).
+   * header: a replica set's members, or the routers through mongos (each read alone for its own state); empty
+   * when the main connection reads everything (a standalone, a one-member set, --members primary).
    */
   directMembers(): DirectMember[] {
+    if (this.sharded) return this.router!.readAlone().routers.map((r) => ({ ...r, state: 'MONGOS', hello: { msg: 'isdbgrid' } }));
     return this.members().map((m) => {
       const sd = this.description?.servers.get(m.host);
       const hello: Record<string, unknown> = {};
@@ -241,9 +243,9 @@ export class MongoAdapter implements MongoPort {
     const command = { aggregate: 1, pipeline: [{ $listLocalSessions: { allUsers: true } }], cursor: {} };
     if (this.sharded) {
       // Each router's cache, on that router alone: a session used through one router is in its cache only.
-      yield await this.router!.listLocalSessions(async (c, session) => {
+      yield await this.router!.listLocalSessions(async (c, session, host) => {
         const all: ListedSession[] = [];
-        for await (const b of commandBatches(c.db('admin'), command, session, this.listingReader('listLocalSessions'))) all.push(...b);
+        for await (const b of commandBatches(c.db('admin'), command, session, this.listingReader('listLocalSessions', host))) all.push(...b);
         return all;
       }, uuidString(this.ownSession().id?.id));
       return;
@@ -299,8 +301,8 @@ export class MongoAdapter implements MongoPort {
   /** Through mongos: the shards' documents (targetAllNodes where it exists) and each router's own, tagged with where they live. */
   private routerCurrentOp(after: Document[]): Promise<Activity[]> {
     const tap = this.tap;
-    const docs = (batch: unknown[]): Document[] => (tap
-      ? batch.map((bytes) => (tap('currentOp', bytes as Uint8Array, null), BSON.deserialize(bytes as Uint8Array)))
+    const docs = (batch: unknown[], router: string | null): Document[] => (tap
+      ? batch.map((bytes) => (tap('currentOp', bytes as Uint8Array, router), BSON.deserialize(bytes as Uint8Array)))
       : batch as Document[]);
     return this.router!.currentOp(this.client, this.ownSession(), after, tap ? { raw: true } : {}, docs, uuidString(this.ownSession().id?.id));
   }
@@ -343,6 +345,11 @@ export class MongoAdapter implements MongoPort {
   /** Through mongos one killSessions reaches every host of every shard (kill_sessions_remote.cpp). */
   killSessionsReachEveryMember(): boolean {
     return this.sharded;
+  }
+
+  /** Through mongos (after discover()): the shard members, their shards and states, as the documents are tagged with; [] elsewhere. */
+  shardMembers(): ShardMember[] {
+    return this.sharded ? this.router!.readAlone().shardMembers : [];
   }
 
   /** Through mongos (after discover()): what setup-role says of the coverage; [] elsewhere. */

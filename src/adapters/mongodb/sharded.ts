@@ -139,15 +139,16 @@ export class RouterPath {
 
   /**
    * The routers' and the shards' documents, each tagged with where it lives (`member`: the shard member or the
-   * router; `shard`). `decode` turns one server batch into activities (the adapter's, tapped or not).
+   * router; `shard`), the routers' in the order of the connection string. `decode` turns one server batch into
+   * documents (the adapter's, tapped or not); it is told the router read alone, null for the main connection.
    */
-  async currentOp(main: MongoClient, session: ClientSession, pipelineAfter: Document[], options: Document, decode: (docs: unknown[]) => Document[], mainSessionId: string): Promise<Activity[]> {
+  async currentOp(main: MongoClient, session: ClientSession, pipelineAfter: Document[], options: Document, decode: (docs: unknown[], router: string | null) => Document[], mainSessionId: string): Promise<Activity[]> {
     const spec = { allUsers: true, idleSessions: true, idleCursors: true };
     const out: Activity[] = [];
-    const read = async (c: MongoClient, s: ClientSession, stage: Document): Promise<Activity[]> => {
+    const read = async (c: MongoClient, s: ClientSession, stage: Document, router: string | null = null): Promise<Activity[]> => {
       const all: Activity[] = [];
       const cursor = c.db('admin').aggregate([{ $currentOp: stage }, ...pipelineAfter], { session: s, ...options });
-      while (await cursor.hasNext()) for (const d of decode(cursor.readBufferedDocuments())) all.push(this.tagShard(d, toActivity(d)));
+      while (await cursor.hasNext()) for (const d of decode(cursor.readBufferedDocuments(), router)) all.push(this.tagShard(d, toActivity(d)));
       return all;
     };
     let shards: Activity[];
@@ -163,19 +164,20 @@ export class RouterPath {
       shards = await read(main, session, spec);
     }
     out.push(...shards);
-    await Promise.all(this.routers.map(async (host) => {
+    // Read in parallel, kept in the routers' order (not the order the replies came in): the same input, the same order.
+    const local = await Promise.all(this.routers.map(async (host): Promise<Activity[]> => {
       const c = this.routerClients.get(host);
-      if (!c) return;
+      if (!c) return [];
       const s = this.session(host, c);
       const ownId = uuidString(s.id?.id);
       try {
-        for (const a of await read(c, s, { ...spec, localOps: true })) {
-          out.push({ ...a, sessionId: a.sessionId === ownId ? mainSessionId : a.sessionId, member: host, memberState: 'MONGOS' });
-        }
+        return (await read(c, s, { ...spec, localOps: true }, host)).map((a) => ({ ...a, sessionId: a.sessionId === ownId ? mainSessionId : a.sessionId, member: host, memberState: 'MONGOS' as const }));
       } catch (e) {
         this.dropRouter(host, e);
+        return [];
       }
     }));
+    for (const part of local) out.push(...part);
     return out;
   }
 
@@ -190,20 +192,32 @@ export class RouterPath {
   }
 
   /** Each router's cache, read on that router alone; the reaper's own sessions reported as its main one. */
-  async listLocalSessions<T extends { id: string }>(read: (c: MongoClient, s: ClientSession) => Promise<T[]>, mainSessionId: string): Promise<T[]> {
+  async listLocalSessions<T extends { id: string }>(read: (c: MongoClient, s: ClientSession, router: string) => Promise<T[]>, mainSessionId: string): Promise<T[]> {
     const parts = await Promise.all(this.routers.map(async (host) => {
       const c = this.routerClients.get(host);
       if (!c) return [];
       const s = this.session(host, c);
       const ownId = uuidString(s.id?.id);
       try {
-        return (await read(c, s)).map((x) => (x.id === ownId ? { ...x, id: mainSessionId } : x));
+        return (await read(c, s, host)).map((x) => (x.id === ownId ? { ...x, id: mainSessionId } : x));
       } catch (e) {
         this.dropRouter(host, e);
         return [];
       }
     }));
     return parts.flat();
+  }
+
+  /**
+   * The routers read alone this pass (connected at discover()), with the reaper's session on each, and the shard
+   * members with their shards and states: what a recording's header names (src/adapters/snapshot/).
+   */
+  readAlone(): { routers: { host: string; reaperSessionId: string }[]; shardMembers: ShardMember[] } {
+    const routers = this.routers.flatMap((host) => {
+      const c = this.routerClients.get(host);
+      return c ? [{ host, reaperSessionId: uuidString(this.session(host, c).id?.id) }] : [];
+    });
+    return { routers, shardMembers: [...this.members.values()] };
   }
 
   private dropRouter(host: string, e: unknown): void {

@@ -313,12 +313,16 @@ export function currentOpDocument(doc: Json, text: string): BSON.Document {
 
 export { generalDriverDocument };
 
-/** A recorded $currentOp document as the adapter would have read it live (the driver's default deserialisation). */
-export function activityFromRecord(r: RecordedDocument, what = '$currentOp document'): Activity {
+/**
+ * A recorded $currentOp document as the adapter would have read it live (the driver's default deserialisation).
+ * `place` sees the document too: through mongos it names the shard and member that reported it.
+ */
+export function activityFromRecord(r: RecordedDocument, what = '$currentOp document', place?: (doc: BSON.Document, a: Activity) => Activity): Activity {
   const doc = parse(r, what);
   if (!isObject(doc)) throw wrap(r.where, new Error('not a document'), what);
   try {
-    return toActivity(currentOpDocument(doc, r.text));
+    const d = currentOpDocument(doc, r.text);
+    return place ? place(d, toActivity(d)) : toActivity(d);
   } catch (e) {
     throw wrap(r.where, e, what);
   }

@@ -3,7 +3,7 @@
  * (node:zlib) of JSON lines:
  *
  *   {"$snapshot": HEADER}                                   format and version, time, topology, reaper, redaction
- *   {"$section": {"member": "host:port", "source": S}}      S: currentOp, listLocalSessions or listSessions
+ *   {"$section": {"member": "host:port", "source": S}}      S: currentOp, localOps, listLocalSessions or listSessions
  *   RAW DOCUMENT                                            one line each, canonical Extended JSON, redacted
  *   {"$end": {"member", "source", "documents": N}}          with "error" when the listing did not finish
  *   ... one section per member and source ...
@@ -15,6 +15,12 @@
  * members.ts), so each such member has those two sections, and the member the main connection reaches has
  * $listSessions too. The header lists every member with its sections and the coverage the pass discovered
  * (members not read, and why), so a replay tags and reports exactly as the pass did.
+ *
+ * Through mongos (src/adapters/mongodb/sharded.ts) the main connection's $currentOp (every shard member's
+ * documents, each naming its `shard` and `host`) is the router's "currentOp" section; each router's own
+ * operations, read on that router alone ($currentOp {localOps: true}), are its "localOps" section, kept apart
+ * from the cluster-wide one; each router's $listLocalSessions is its own section. The shard members are listed
+ * with their states and no sections, so a replay tags each document with its member's state as the pass did.
  *
  * Version 2 added the members' `state`, `direct` and `sections` and the header's `coverage`. A version 1 file
  * has none of them: each member it lists has all three sections, read over the main connection.
@@ -35,6 +41,17 @@ export const WRITER_VERSION = '0.1.0';
 
 export type ListingSource = 'currentOp' | 'listLocalSessions' | 'listSessions';
 
+/** A section's listing: one of the pass's, or "localOps", a router's own $currentOp, replayed as part of currentOp. */
+export type SectionSource = ListingSource | 'localOps';
+
+/** Every section kind, in the order a recording writes them. */
+export const SECTION_SOURCES: readonly SectionSource[] = ['currentOp', 'localOps', 'listLocalSessions', 'listSessions'];
+
+/** The listing a section's documents belong to. */
+export function sectionListing(source: SectionSource): ListingSource {
+  return source === 'localOps' ? 'currentOp' : source;
+}
+
 /** The order a pass reads the listings in (src/pass/scan.ts), which is the order a snapshot records them in. */
 export const SOURCES: readonly ListingSource[] = ['currentOp', 'listLocalSessions', 'listSessions'];
 
@@ -51,8 +68,10 @@ export interface SnapshotMember {
    * that connection (reaperSessionId) is reported as the reaper's main session.
    */
   direct?: { reaperSessionId: string };
-  /** Version 2: the listings recorded for it, in the order they appear; absent: all three (every version 1 member). */
-  sections?: ListingSource[];
+  /** Version 2: the sections recorded for it; absent: the three listings (every version 1 member). */
+  sections?: SectionSource[];
+  /** Version 2, through mongos: the shard of a shard member. */
+  shard?: string;
 }
 
 export interface SnapshotHeader {
@@ -77,6 +96,11 @@ export interface SnapshotHeader {
    * why; a replay reports it as the pass did. Absent when the recording port was not asked to discover.
    */
   coverage?: Coverage;
+  /**
+   * Version 2, through mongos: the documents of the main connection's $currentOp name the shard and member
+   * that reported them (`shard`, `host`); a replay tags them with those and the member's state, as the pass did.
+   */
+  shardTags?: true;
   /** The session the recording connection used: the backtest protects it as the pass did. */
   reaper: { sessionId: string; uid: string; user: string };
   redaction: {
@@ -88,7 +112,7 @@ export interface SnapshotHeader {
 
 export interface SectionStart {
   member: string;
-  source: ListingSource;
+  source: SectionSource;
 }
 
 export interface SectionEnd extends SectionStart {
@@ -106,7 +130,7 @@ export interface Trailer {
 export const LINE_KEYS = { header: '$snapshot', section: '$section', end: '$end', trailer: '$trailer' } as const;
 
 /** A header for a snapshot written now by this code (the recorder, a test's excerpt). */
-export function snapshotHeader(fields: Pick<SnapshotHeader, 'takenAtMs' | 'source' | 'topology' | 'members' | 'reaper' | 'coverage'> & { valuesKept: boolean }): SnapshotHeader {
+export function snapshotHeader(fields: Pick<SnapshotHeader, 'takenAtMs' | 'source' | 'topology' | 'members' | 'reaper' | 'coverage' | 'shardTags'> & { valuesKept: boolean }): SnapshotHeader {
   const { valuesKept, ...rest } = fields;
   return {
     format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, writer: `${WRITER_NAME} ${WRITER_VERSION}`,
@@ -122,7 +146,11 @@ export function isListingSource(v: unknown): v is ListingSource {
   return typeof v === 'string' && (SOURCES as readonly string[]).includes(v);
 }
 
+export function isSectionSource(v: unknown): v is SectionSource {
+  return v === 'localOps' || isListingSource(v);
+}
+
 /** The listings recorded for a member: its `sections`, or all three (version 1, a member without the field). */
-export function memberSections(member: SnapshotMember): readonly ListingSource[] {
+export function memberSections(member: SnapshotMember): readonly SectionSource[] {
   return member.sections ?? SOURCES;
 }

@@ -15,7 +15,7 @@ import type { Activity, ActivityFilter, Coverage, ListedSession, MongoPort, Reap
 import { redactUri } from '../../util/redact.ts';
 import type { DirectMember, MongoAdapter, RawListing } from '../mongodb/adapter.ts';
 import { describeServer } from '../mongodb/topology.ts';
-import { snapshotHeader, SOURCES, type ListingSource, type SnapshotHeader, type SnapshotMember } from './format.ts';
+import { SECTION_SOURCES, snapshotHeader, SOURCES, type ListingSource, type SectionSource, type SnapshotHeader, type SnapshotMember } from './format.ts';
 import type { SnapshotWriter, WrittenSnapshot } from './writer.ts';
 
 export interface RecordingInfo {
@@ -36,6 +36,8 @@ export class RecordingMongoPort implements MongoPort {
   private coverage: Coverage | null = null;
   /** The members read over their own connections (fixed when the header is written); empty: all on the main one. */
   private direct: DirectMember[] = [];
+  /** Through mongos: the main connection's $currentOp documents name their shard and member. */
+  private routed = false;
   /** The open listing's documents per direct member, encoded, until the listing ends. */
   private readonly held = new Map<string, string[]>();
 
@@ -43,7 +45,7 @@ export class RecordingMongoPort implements MongoPort {
     inner.tapRawDocuments((listing: RawListing, bytes, member) => {
       if (listing !== this.recording) return;
       if (member === null) writer.document(bytes);
-      else this.held.get(member)?.push(writer.encode(listing, bytes));
+      else this.held.get(member)?.push(writer.encode(this.heldAs(listing) ?? listing, bytes));
     });
   }
 
@@ -63,9 +65,10 @@ export class RecordingMongoPort implements MongoPort {
   }
 
   /**
-   * The header, before the first section: the main member (the server the main connection reaches, which has
-   * $listSessions, and every listing when no member is read directly), each direct member with its two
-   * sections, and the coverage as discovered.
+   * The header, before the first section: the main member (the server the main connection reaches), each
+   * member read over its own connection (a replica set's members, or the routers through mongos) with its
+   * sections and the reaper's session there, the shard members through mongos with their states, the members
+   * not read, and the coverage as discovered.
    */
   private async writeHeader(): Promise<string> {
     if (this.member) return this.member;
@@ -75,17 +78,23 @@ export class RecordingMongoPort implements MongoPort {
     this.member = server.name;
     this.headerTimeMs = takenAtMs;
     this.direct = this.inner.directMembers();
-    const stateOf = (host: string) => this.coverage?.members.find((m) => m.host === host)?.state;
-    const main: SnapshotMember = { name: server.name, hello: server.hello, ...(stateOf(server.name) !== undefined ? { state: stateOf(server.name)! } : {}) };
-    const members: SnapshotMember[] = this.direct.length === 0
-      ? [{ ...main, sections: [...SOURCES] }]
-      : this.direct.map((m): SnapshotMember => ({
-        name: m.host, hello: m.host === server.name ? server.hello : m.hello, state: m.state,
-        direct: { reaperSessionId: m.reaperSessionId },
-        sections: m.host === server.name ? [...SOURCES] : ['currentOp', 'listLocalSessions'],
-      }));
-    // The main member not among the direct ones (a name the set spells differently): its $listSessions alone.
-    if (!members.some((m) => m.name === server.name)) members.push({ ...main, sections: ['listSessions'] });
+    // Through mongos the main connection's $currentOp documents name their shard and member (sharded.ts tagShard).
+    this.routed = this.inner.killSessionsReachEveryMember();
+    const state = (host: string) => this.coverage?.members.find((m) => m.host === host)?.state;
+    const mainSections = SOURCES.filter((x) => this.readsMain(x));
+    const main: SnapshotMember = { name: server.name, hello: server.hello, ...(state(server.name) !== undefined ? { state: state(server.name)! } : {}), sections: mainSections };
+    const members: SnapshotMember[] = this.direct.map((m): SnapshotMember => {
+      const own = SOURCES.flatMap((x) => this.heldAs(x) ?? []);
+      const isMain = m.host === server.name;
+      return {
+        name: m.host, hello: isMain ? server.hello : m.hello, state: m.state, direct: { reaperSessionId: m.reaperSessionId },
+        sections: isMain ? SECTION_SOURCES.filter((x) => own.includes(x) || (mainSections as readonly SectionSource[]).includes(x)) : own,
+      };
+    });
+    if (!members.some((m) => m.name === server.name)) members.unshift(main);
+    for (const m of this.routed ? this.inner.shardMembers() : []) {
+      if (!members.some((x) => x.name === m.host)) members.push({ name: m.host, hello: {}, state: m.state, shard: m.shard, sections: [] });
+    }
     // The members the pass did not read (down, hidden without replSetGetConfig, --members primary): named, no sections.
     for (const c of this.coverage?.members ?? []) {
       if (!c.covered && !members.some((m) => m.name === c.host)) members.push({ name: c.host, hello: {}, state: c.state, sections: [] });
@@ -96,15 +105,26 @@ export class RecordingMongoPort implements MongoPort {
       topology: { kind: server.kind, ...(server.setName ? { setName: server.setName } : {}), ...(server.hosts ? { hosts: server.hosts } : {}) },
       members,
       ...(this.coverage ? { coverage: structuredClone(this.coverage) } : {}),
+      ...(this.routed ? { shardTags: true } : {}),
       reaper: { sessionId: self.sessionId, uid: self.uid, user: self.user },
       valuesKept: this.writer.valuesKept,
     }));
     return this.member;
   }
 
-  /** Whether the listing is read member by member (the tap names a member for each document). */
-  private perMember(source: ListingSource): boolean {
-    return this.direct.length > 0 && source !== 'listSessions';
+  /**
+   * Whether the main connection reads the listing: always $listSessions; the others unless members are read
+   * one by one, but for the cluster-wide $currentOp through mongos.
+   */
+  private readsMain(source: ListingSource): boolean {
+    if (source === 'listSessions' || this.direct.length === 0) return true;
+    return this.routed ? source === 'currentOp' : false;
+  }
+
+  /** The section each direct member's documents of the listing go to; null when none does (the tap names a member for each). */
+  private heldAs(source: ListingSource): SectionSource | null {
+    if (this.direct.length === 0 || source === 'listSessions') return null;
+    return this.routed && source === 'currentOp' ? 'localOps' : source;
   }
 
   /** Records the listing the first time it is read; later reads pass through. */
@@ -115,9 +135,10 @@ export class RecordingMongoPort implements MongoPort {
     }
     this.recorded.add(source);
     const member = await this.writeHeader();
-    const perMember = this.perMember(source);
-    if (perMember) for (const m of this.direct) this.held.set(m.host, []);
-    else this.writer.beginSection(member, source);
+    const main = this.readsMain(source);
+    const held = this.heldAs(source);
+    if (held) for (const m of this.direct) this.held.set(m.host, []);
+    if (main) this.writer.beginSection(member, source);
     this.recording = source;
     let error: string | undefined = 'the reader stopped before the end of the listing';
     try {
@@ -131,20 +152,20 @@ export class RecordingMongoPort implements MongoPort {
       throw e;
     } finally {
       this.recording = null;
-      if (perMember) await this.writeHeld(source, error);
-      else this.writer.endSection(error);
+      if (main) this.writer.endSection(error);
+      if (held) await this.writeHeld(held, error);
       await this.writer.drain();
-      if (SOURCES.every((s) => this.recorded.has(s))) void this.close().catch(() => {});
+      if (SOURCES.every((x) => this.recorded.has(x))) void this.close().catch(() => {});
     }
   }
 
   /** Each direct member's section of the listing just read, in the header's order. */
-  private async writeHeld(source: ListingSource, error: string | undefined): Promise<void> {
+  private async writeHeld(section: SectionSource, error: string | undefined): Promise<void> {
     for (const m of this.direct) {
       const lines = this.held.get(m.host) ?? [];
       this.held.delete(m.host);
       const dropped = this.coverage?.members.find((c) => c.host === m.host && !c.covered);
-      this.writer.beginSection(m.host, source);
+      this.writer.beginSection(m.host, section);
       for (const line of lines) this.writer.encoded(line);
       this.writer.endSection(error ?? (dropped ? `member ${m.host} stopped answering during the listing (${dropped.why ?? 'no reason given'}); the pass went on without it, a replay cannot know what it held` : undefined));
       await this.writer.drain();

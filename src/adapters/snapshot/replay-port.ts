@@ -8,6 +8,10 @@
  * and its state, and in both listings the reaper's session on that connection reported as its main session.
  * The coverage the pass discovered (members not read, and why) is what discover() answers, so a backtest
  * reports the coverage the pass reported and its gates (no primary read: no decisions) act the same.
+ *
+ * Through mongos (format.ts `shardTags`) every $currentOp document that names its `shard` and `host` is tagged
+ * with them and that member's recorded state (sharded.ts tagShard); a router's own documents (its "localOps"
+ * section) are then tagged with the router, as the pass tagged them.
  */
 import type { Activity, Coverage, ListedSession, MemberState, MongoPort, ReaperIdentity } from '../../pass/ports.ts';
 import { MongoStageError } from '../../util/errors.ts';
@@ -26,10 +30,13 @@ export class SnapshotReplayPort implements MongoPort {
   /** Present when the snapshot recorded the pass's discovery (format version 2): answers with it. */
   readonly discover?: () => Promise<Coverage>;
   private readonly tags = new Map<string, Tag>();
+  /** Through mongos: the shard members' recorded states, by host. */
+  private readonly shardStates: Map<string, MemberState | ''> | null;
 
   constructor(readonly snapshot: SnapshotContent) {
     const { coverage, members } = snapshot.header;
     if (coverage) this.discover = async () => structuredClone(coverage);
+    this.shardStates = snapshot.header.shardTags ? new Map(members.filter((m) => m.shard !== undefined).map((m) => [m.name, m.state ?? ''])) : null;
     for (const m of members) {
       if (m.direct) this.tags.set(m.name, { member: m.name, state: m.state || undefined, reaperSessionId: m.direct.reaperSessionId });
     }
@@ -48,12 +55,14 @@ export class SnapshotReplayPort implements MongoPort {
   private async *records<T>(source: ListingSource, read: (r: RecordedDocument, what: string) => T, tag: (item: T, t: Tag) => T): AsyncIterable<T[]> {
     const what = `${source} document`;
     const tags = this.tags;
+    // Through mongos the main connection's $currentOp (a router's "currentOp" section) is tagged from its documents only.
+    const untagged = this.shardStates ? 'currentOp' : null;
     for await (const batch of this.snapshot.documents(source)) {
       const out = new Array<T>(batch.length);
       for (let i = 0; i < batch.length; i++) {
         const r = batch[i]!;
         const item = read(r, what);
-        const t = tags.size && r.member !== undefined ? tags.get(r.member) : undefined;
+        const t = tags.size && r.member !== undefined && r.section !== untagged ? tags.get(r.member) : undefined;
         out[i] = t ? tag(item, t) : item;
       }
       yield out;
@@ -72,7 +81,18 @@ export class SnapshotReplayPort implements MongoPort {
 
   currentOp(): AsyncIterable<Activity[]> {
     const mainId = this.snapshot.header.reaper.sessionId;
-    return this.records('currentOp', activityFromRecord, (a, t) => ({
+    const states = this.shardStates;
+    const read = states
+      ? (r: RecordedDocument, what: string) => activityFromRecord(r, what, (doc, a) => {
+        if (typeof doc.shard !== 'string' || typeof doc.host !== 'string') return a;
+        a.member = doc.host;
+        a.shard = doc.shard;
+        const state = states.get(doc.host);
+        if (state) a.memberState = state;
+        return a;
+      })
+      : activityFromRecord;
+    return this.records('currentOp', read, (a, t) => ({
       ...a, sessionId: a.sessionId === t.reaperSessionId ? mainId : a.sessionId, member: t.member, ...(t.state ? { memberState: t.state } : {}),
     }));
   }
