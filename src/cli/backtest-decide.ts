@@ -62,7 +62,8 @@ export async function decideSnapshot(file: string, plan: BacktestPlan): Promise<
     topology: header.topology.setName ? `${header.topology.kind} ${header.topology.setName}` : header.topology.kind,
     members: header.members.map((m) => m.name),
   };
-  const replay = new SnapshotReplayPort(snapshot);
+  // Decided more than once (--compare, the cross-check): decompressed and decoded once.
+  const replay = new SnapshotReplayPort(snapshot, { keepDecoded: plan.b !== null || plan.crossCheck });
   const decide = async (policy: PolicySet, evaluator: EvaluatorKind): Promise<SideResult> => {
     const r = await decideOffline(replay, policy, { nowMs: replay.nowMs, maxKills: plan.maxKills, maxKillShare: plan.maxKillShare, evaluator });
     if (r.error) throw new Error(r.error);

@@ -32,8 +32,16 @@ export class SnapshotReplayPort implements MongoPort {
   private readonly tags = new Map<string, Tag>();
   /** Through mongos: the shard members' recorded states, by host. */
   private readonly shardStates: Map<string, MemberState | ''> | null;
+  /** With keepDecoded: each listing's records once read whole, for the next pass over the same snapshot. */
+  private readonly decoded: Map<ListingSource, unknown[][]> | null;
 
-  constructor(readonly snapshot: SnapshotContent) {
+  /**
+   * keepDecoded: the snapshot is replayed more than once (--compare, the cross-check), so each listing is
+   * decompressed, parsed and decoded once and its records kept for the next pass (the pass never changes the
+   * records it is given). Memory then holds the snapshot's records, not one batch at a time.
+   */
+  constructor(readonly snapshot: SnapshotContent, options: { keepDecoded?: boolean } = {}) {
+    this.decoded = options.keepDecoded ? new Map() : null;
     const { coverage, members } = snapshot.header;
     if (coverage) this.discover = async () => structuredClone(coverage);
     this.shardStates = snapshot.header.shardTags ? new Map(members.filter((m) => m.shard !== undefined).map((m) => [m.name, m.state ?? ''])) : null;
@@ -53,6 +61,21 @@ export class SnapshotReplayPort implements MongoPort {
   }
 
   private async *records<T>(source: ListingSource, read: (r: RecordedDocument, what: string) => T, tag: (item: T, t: Tag) => T): AsyncIterable<T[]> {
+    const kept = this.decoded?.get(source) as T[][] | undefined;
+    if (kept) {
+      yield* kept;
+      return;
+    }
+    const batches: T[][] | null = this.decoded ? [] : null;
+    for await (const batch of this.decode(source, read, tag)) {
+      batches?.push(batch);
+      yield batch;
+    }
+    // Kept only once read to the end: a read that stopped early (an error) is not the listing.
+    if (batches) this.decoded!.set(source, batches);
+  }
+
+  private async *decode<T>(source: ListingSource, read: (r: RecordedDocument, what: string) => T, tag: (item: T, t: Tag) => T): AsyncIterable<T[]> {
     const what = `${source} document`;
     const tags = this.tags;
     // Through mongos the main connection's $currentOp (a router's "currentOp" section) is tagged from its documents only.
