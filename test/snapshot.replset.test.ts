@@ -226,5 +226,9 @@ describe('a snapshot of a replica set with a member down', () => {
     assert.match(report.unfinished ?? '', new RegExp(`member ${down.host} not covered`));
     const named = snapshot.header.members.find((m) => m.name === down.host);
     assert.deepEqual(named?.sections, [], 'named in the header, with no sections');
+    const out = await capture((io) => backtestCommand(['--json', file], io));
+    const result = (JSON.parse(out.stdout) as { snapshots: SnapshotResult[] }).snapshots[0]!;
+    assert.deepEqual(result.members, s.rs.members.slice(0, 2).map((m) => m.host), 'the members read');
+    assert.ok(result.notes.some((n) => n.startsWith(`member ${down.host} not covered: `)), `the summary names the member not read: ${result.notes.join('; ')}`);
   });
 });
