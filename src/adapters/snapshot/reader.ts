@@ -4,8 +4,8 @@
  * short, a line that is not JSON, a section that is missing, incomplete, duplicated or miscounted, a format
  * version this code does not know: each is a SnapshotError that names the file and the line or section.
  *
- * documents(source) yields the documents of that listing's sections (every member's), a chunk of lines at a
- * time. It stops at the next section after the last one it wants, and the next read carries on from there if
+ * documents(source) yields the documents of that listing's sections (every member's; for currentOp also the
+ * routers' own "localOps" sections), a chunk of lines at a time, each naming its member and section. It stops at the next section after the last one it wants, and the next read carries on from there if
  * it wants that section, else starts again from the top: a pass reading the listings in the recorded order
  * decompresses the file once. The read that reaches the end checks the whole structure (every section present
  * and complete, the trailer).

@@ -4,12 +4,16 @@
  * pass does not know it is being recorded (`run --record`, the Lambda's recording, `session-reaper snapshot`).
  *
  * Only the first read of each listing is recorded: the verification's second $currentOp after the kills is
- * not what the pass decided on. On a replica set read member by member, the members are read in parallel:
+ * not what the pass decided on. On a replica set read member by member (and through mongos, each router
+ * read alone for its own operations and cache: its "localOps" and listLocalSessions sections, apart from the
+ * cluster-wide $currentOp of the main connection), the members are read in parallel:
  * each member's documents (the tap names the member) are kept, encoded, until the listing ends, then written
  * as that member's section, in the order of the header's members (the order the adapter yields them in). A
  * member that stopped answering during the listing (the adapter then marks it not covered) gets a section
- * with an error, which makes the snapshot unusable for decisions rather than silently different. The snapshot's time is the last reading of the pass's clock (clock()) before
- * the first listing: the "now" the pass measured every idle time from, so a backtest decides with the same.
+ * with an error, which makes the snapshot unusable for decisions rather than silently different.
+ *
+ * The snapshot's time is the last reading of the pass's clock (clock()) before the first listing: the "now"
+ * the pass measured every idle time from, so a backtest decides with the same.
  */
 import type { Activity, ActivityFilter, Coverage, ListedSession, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
 import { redactUri } from '../../util/redact.ts';
