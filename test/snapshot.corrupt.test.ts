@@ -80,7 +80,7 @@ const CASES: { name: string; make: () => void; error: RegExp }[] = [
   },
   {
     name: 'a newer format version',
-    make: () => editSnapshot(good, path('newer.jsonl.gz'), (l) => l.map((x, i) => (i === 0 ? x.replace('"version":1', '"version":7') : x))),
+    make: () => editSnapshot(good, path('newer.jsonl.gz'), (l) => l.map((x, i) => (i === 0 ? x.replace('"version":2', '"version":7') : x))),
     error: /newer\.jsonl\.gz line 1: the snapshot is format version 7 .*upgrade session-reaper/,
   },
   {
@@ -123,8 +123,27 @@ describe('bad snapshots in a backtest', () => {
     const { code, results } = await backtest(path('older.jsonl.gz'));
     assert.equal(code, 0);
     assert.equal(results[0]!.usable, true);
-    assert.match(results[0]!.notes.join('\n'), /written by mongodb-session-reaper 0\.0\.9 \(format version 1\); read by mongodb-session-reaper 0\.1\.0/);
+    assert.match(results[0]!.notes.join('\n'), /written by mongodb-session-reaper 0\.0\.9 \(format version 2\); read by mongodb-session-reaper 0\.1\.0/);
     assert.equal(results[0]!.a!.counts.planned, 1);
+  });
+
+  test('a format version 1 snapshot (one member, no sections or coverage in its header) is still decided, and says it is older', async () => {
+    // Prepare: the good snapshot as version 1 wrote it: the same lines, the header without version 2's fields.
+    editSnapshot(good, path('v1.jsonl.gz'), (l) => l.map((x, i) => {
+      if (i > 0) return x;
+      const { $snapshot: h } = JSON.parse(x) as { $snapshot: Record<string, unknown> & { members: Record<string, unknown>[] } };
+      delete h.coverage;
+      return JSON.stringify({ $snapshot: { ...h, version: 1, writer: 'mongodb-session-reaper 0.1.0', members: h.members.map(({ name, hello }) => ({ name, hello })) } });
+    }));
+    // Act
+    const { code, results } = await backtest(good, path('v1.jsonl.gz'));
+    const text = await capture((io) => backtestCommand([path('v1.jsonl.gz')], io));
+    // Assess
+    assert.equal(code, 0);
+    assert.equal(results[1]!.usable, true);
+    assert.deepEqual(results[1]!.a!.decisions, results[0]!.a!.decisions);
+    assert.match(results[1]!.notes.join('\n'), /\(format version 1\); read by mongodb-session-reaper 0\.1\.0 \(format version 2\)/);
+    assert.match(text.stdout + text.stderr, /format version 1/, 'the summary says so');
   });
 
   test('an uncompressed snapshot (zcat, an edit) reads like the compressed one', async () => {

@@ -3,11 +3,12 @@
  * with each policy set, compared, cross-checked. Used by the command in its own thread or in worker threads
  * (backtest-pool.ts).
  */
+import { memberSections } from '../adapters/snapshot/format.ts';
 import { SnapshotFile } from '../adapters/snapshot/reader.ts';
 import { SnapshotReplayPort } from '../adapters/snapshot/replay-port.ts';
 import type { RunCounts } from '../pass/audit/events.ts';
 import { compareDecisions, decideOffline, type DecisionDifference } from '../pass/backtest.ts';
-import type { DecisionRow } from '../pass/pass.ts';
+import { coverageGaps, type DecisionRow } from '../pass/pass.ts';
 import type { EvaluatorKind } from '../pass/policy/evaluate.ts';
 import type { PolicySet } from '../pass/policy/types.ts';
 import { renderResult, type OutputFormat, type RenderedSnapshot } from './backtest-output.ts';
@@ -58,11 +59,14 @@ export async function decideSnapshot(file: string, plan: BacktestPlan): Promise<
   }
   const { header } = snapshot;
   const base: SnapshotResult = {
-    file, usable: true, notes: [...snapshot.notes], takenAt: header.takenAt,
+    // The members the recording pass did not read, and why, as that pass reported them.
+    file, usable: true, notes: [...snapshot.notes, ...coverageGaps(header.coverage ?? null)], takenAt: header.takenAt,
     topology: header.topology.setName ? `${header.topology.kind} ${header.topology.setName}` : header.topology.kind,
-    members: header.members.map((m) => m.name),
+    // The members whose documents it holds (version 1: every member listed).
+    members: header.members.filter((m) => memberSections(m).length > 0).map((m) => m.name),
   };
-  const replay = new SnapshotReplayPort(snapshot);
+  // Decided more than once (--compare, the cross-check): decompressed and decoded once.
+  const replay = new SnapshotReplayPort(snapshot, { keepDecoded: plan.b !== null || plan.crossCheck });
   const decide = async (policy: PolicySet, evaluator: EvaluatorKind): Promise<SideResult> => {
     const r = await decideOffline(replay, policy, { nowMs: replay.nowMs, maxKills: plan.maxKills, maxKillShare: plan.maxKillShare, evaluator });
     if (r.error) throw new Error(r.error);

@@ -48,6 +48,13 @@ export function uuidString(b: unknown): string {
   throw new MongoStageError(`expected a UUID (BinData subtype 4) in a session id, got ${typeof b}`);
 }
 
+/** A session id's 16 bytes, for a command's lsid filter or killSessions element. */
+export function uuidBytes(id: string): Buffer {
+  const hex = id.replace(/-/g, '');
+  if (!/^[0-9a-f]{32}$/i.test(hex)) throw new MongoStageError(`session id "${id}" is not a UUID`);
+  return Buffer.from(hex, 'hex');
+}
+
 function hexOf(b: unknown): string {
   if (b instanceof Binary) return Buffer.from(b.buffer).subarray(0, b.length()).toString('hex');
   throw new MongoStageError(`expected a uid (BinData subtype 0) in a session id, got ${typeof b}`);

@@ -8,13 +8,13 @@
 import { createHash } from 'node:crypto';
 import { Binary, BSON, MongoClient, MongoServerError, type ClientSession, type Document, type MongoClientOptions, type TopologyDescription } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
-import type { Activity, ActivityFilter, Coverage, ListedSession, MembersMode, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
+import type { Activity, ActivityFilter, Coverage, ListedSession, MembersMode, MemberState, MongoPort, ReaperIdentity, SessionKey } from '../../pass/ports.ts';
 import { redactConnectionString, redactUri } from '../../util/redact.ts';
 import { commandBatches } from './raw-cursor.ts';
-import { CURRENT_OP_PROJECTION, CURRENT_OP_UNSET, toActivity, uuidString } from './activity.ts';
+import { CURRENT_OP_PROJECTION, CURRENT_OP_UNSET, toActivity, uuidBytes, uuidString } from './activity.ts';
 import { readListedSession } from './session-doc-reader.ts';
 import { MemberPool, type Member } from './members.ts';
-import { HOST_UNREACHABLE, hostUnreachableMessage, RouterPath, shardedCoverageLines } from './sharded.ts';
+import { HOST_UNREACHABLE, hostUnreachableMessage, RouterPath, shardedCoverageLines, type CurrentOpDecoder, type ShardMember } from './sharded.ts';
 
 /** Through mongos the shard documents also say which shard and member they come from. */
 const ROUTER_CURRENT_OP_PROJECTION = { ...CURRENT_OP_PROJECTION, shard: 1, host: 1 };
@@ -23,12 +23,6 @@ export { CURRENT_OP_PROJECTION, toActivity, toListedSession, truncatedCommandNam
 
 /** The appName the reaper announces, so operators can see it in $currentOp and logs. */
 export const REAPER_APP_NAME = 'mongodb-session-reaper';
-
-function uuidBytes(id: string): Buffer {
-  const hex = id.replace(/-/g, '');
-  if (!/^[0-9a-f]{32}$/i.test(hex)) throw new MongoStageError(`session id "${id}" is not a UUID`);
-  return Buffer.from(hex, 'hex');
-}
 
 /** killSessions elements: always {id, uid} (a bare id would default to the reaper's own uid). */
 export function killSessionsCommand(batch: readonly SessionKey[]): Document {
@@ -63,8 +57,22 @@ const RECHECK_BATCH_SIZE = 1_000_000;
 /** The listings whose raw documents a tap receives. */
 export type RawListing = 'listSessions' | 'listLocalSessions' | 'currentOp';
 
-/** Receives every raw document a listing returns, as the server sent it (snapshots record them: src/adapters/snapshot/). */
-export type RawDocumentTap = (listing: RawListing, bson: Uint8Array) => void;
+/**
+ * Receives every raw document a listing returns, as the server sent it (snapshots record them:
+ * src/adapters/snapshot/), and the member it came from: the host of a replica-set member or router read over
+ * its own direct connection, null for the main connection.
+ */
+export type RawDocumentTap = (listing: RawListing, bson: Uint8Array, member: string | null) => void;
+
+/** A member read over its own direct connection this pass, as a recording names it (see readMembers). */
+export interface DirectMember {
+  host: string;
+  state: MemberState;
+  /** The reaper's session on that member's connection, reported as the reaper's main session. */
+  reaperSessionId: string;
+  /** What the driver's monitor last learnt from its hello (the fields that describe its role). */
+  hello: Record<string, unknown>;
+}
 
 export class MongoAdapter implements MongoPort {
   private trips = 0;
@@ -154,13 +162,13 @@ export class MongoAdapter implements MongoPort {
    * Every member's documents, read in parallel, each tagged with its member. The reaper's session on a member
    * client is reported under the reaper's main session id, so the policy's isReaperSession protects it too.
    */
-  private async readMembers<T>(read: (db: (name: string) => ReturnType<MongoClient['db']>, session: ClientSession) => Promise<T[]>, tag: (item: T, m: Member, mainId: string, ownId: string) => T, only?: ReadonlySet<string>): Promise<T[]> {
+  private async readMembers<T>(read: (db: (name: string) => ReturnType<MongoClient['db']>, session: ClientSession, host: string) => Promise<T[]>, tag: (item: T, m: Member, mainId: string, ownId: string) => T, only?: ReadonlySet<string>): Promise<T[]> {
     const mainId = uuidString(this.ownSession().id?.id);
     const parts = await Promise.all(this.members().filter((m) => !only || only.has(m.host)).map(async (m) => {
       const session = this.memberSession(m);
       const ownId = uuidString(session.id?.id);
       try {
-        return (await read((name) => m.client.db(name), session)).map((x) => tag(x, m, mainId, ownId));
+        return (await read((name) => m.client.db(name), session, m.host)).map((x) => tag(x, m, mainId, ownId));
       } catch (e) {
         // One member failing does not stop the pass: it is marked not covered (and why) in this pass's coverage.
         this.pool!.drop(this.coverage, m.host, e);
@@ -195,9 +203,29 @@ export class MongoAdapter implements MongoPort {
     this.tap = tap;
   }
 
-  private listingReader(listing: RawListing): (bytes: Buffer) => ListedSession {
+  /**
+   * The members this pass reads over their own direct connections (after discover()), for a recording's
+   * header: a replica set's members, or the routers through mongos (each read alone for its own state); empty
+   * when the main connection reads everything (a standalone, a one-member set, --members primary).
+   */
+  directMembers(): DirectMember[] {
+    if (this.sharded) return this.router!.readAlone().routers.map((r) => ({ ...r, state: 'MONGOS', hello: { msg: 'isdbgrid' } }));
+    return this.members().map((m) => {
+      const sd = this.description?.servers.get(m.host);
+      const hello: Record<string, unknown> = {};
+      if (sd) {
+        Object.assign(hello, { isWritablePrimary: sd.type === 'RSPrimary', secondary: sd.type === 'RSSecondary' });
+        for (const [k, v] of Object.entries({ setName: sd.setName, setVersion: sd.setVersion, hosts: sd.hosts, passives: sd.passives, arbiters: sd.arbiters, primary: sd.primary, me: sd.me, minWireVersion: sd.minWireVersion, maxWireVersion: sd.maxWireVersion, logicalSessionTimeoutMinutes: sd.logicalSessionTimeoutMinutes })) {
+          if (v !== undefined && v !== null) hello[k] = v;
+        }
+      }
+      return { host: m.host, state: m.state, reaperSessionId: uuidString(this.memberSession(m).id?.id), hello };
+    });
+  }
+
+  private listingReader(listing: RawListing, member: string | null = null): (bytes: Buffer) => ListedSession {
     const tap = this.tap;
-    return tap ? (bytes) => (tap(listing, bytes), readListedSession(bytes)) : readListedSession;
+    return tap ? (bytes) => (tap(listing, bytes, member), readListedSession(bytes)) : readListedSession;
   }
 
   async *listSessions(): AsyncIterable<ListedSession[]> {
@@ -209,9 +237,9 @@ export class MongoAdapter implements MongoPort {
     const command = { aggregate: 1, pipeline: [{ $listLocalSessions: { allUsers: true } }], cursor: {} };
     if (this.sharded) {
       // Each router's cache, on that router alone: a session used through one router is in its cache only.
-      yield await this.router!.listLocalSessions(async (c, session) => {
+      yield await this.router!.listLocalSessions(async (c, session, host) => {
         const all: ListedSession[] = [];
-        for await (const b of commandBatches(c.db('admin'), command, session, this.listingReader('listLocalSessions'))) all.push(...b);
+        for await (const b of commandBatches(c.db('admin'), command, session, this.listingReader('listLocalSessions', host))) all.push(...b);
         return all;
       }, uuidString(this.ownSession().id?.id));
       return;
@@ -221,9 +249,9 @@ export class MongoAdapter implements MongoPort {
       return;
     }
     // Each member's cache: a session used on a secondary is in that secondary's cache only.
-    yield await this.readMembers<ListedSession>(async (db, session) => {
+    yield await this.readMembers<ListedSession>(async (db, session, host) => {
       const all: ListedSession[] = [];
-      for await (const b of commandBatches(db('admin'), command, session, this.listingReader('listLocalSessions'))) all.push(...b);
+      for await (const b of commandBatches(db('admin'), command, session, this.listingReader('listLocalSessions', host))) all.push(...b);
       return all;
     }, (s, _m, mainId, ownId) => (s.id === ownId ? { ...s, id: mainId } : s));
   }
@@ -244,7 +272,7 @@ export class MongoAdapter implements MongoPort {
     // what toActivity reads.
     const pipeline = tap ? [stage] : [stage, { $project: CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }];
     // Raw documents are deserialised with the driver's default options, so toActivity sees what it sees untapped.
-    const read = (docs: Document[]): Activity[] => (tap ? docs.map((bytes) => (tap('currentOp', bytes as unknown as Uint8Array), toActivity(BSON.deserialize(bytes as unknown as Uint8Array)))) : docs.map(toActivity));
+    const read = (docs: Document[], member: string | null = null): Activity[] => (tap ? docs.map((bytes) => (tap('currentOp', bytes as unknown as Uint8Array, member), toActivity(BSON.deserialize(bytes as unknown as Uint8Array)))) : docs.map(toActivity));
     if (this.sharded) {
       // Every member of every shard and every router, whatever `only` names: a session killed through the router
       // was killed everywhere, so it is looked for everywhere.
@@ -256,10 +284,10 @@ export class MongoAdapter implements MongoPort {
       while (await cursor.hasNext()) yield read(cursor.readBufferedDocuments());
       return;
     }
-    yield await this.readMembers<Activity>(async (db, session) => {
+    yield await this.readMembers<Activity>(async (db, session, host) => {
       const all: Activity[] = [];
       const cursor = db('admin').aggregate(pipeline, { session, ...(tap ? { raw: true } : {}) });
-      while (await cursor.hasNext()) all.push(...read(cursor.readBufferedDocuments()));
+      while (await cursor.hasNext()) all.push(...read(cursor.readBufferedDocuments(), host));
       return all;
     }, (a, m, mainId, ownId) => ({ ...a, sessionId: a.sessionId === ownId ? mainId : a.sessionId, member: m.host, memberState: m.state }), only);
   }
@@ -271,9 +299,20 @@ export class MongoAdapter implements MongoPort {
    */
   private routerCurrentOp(after: (shard?: string) => Document[]): Promise<Activity[]> {
     const tap = this.tap;
-    const docs = (batch: unknown[]): Document[] => (tap
-      ? batch.map((bytes) => (tap('currentOp', bytes as Uint8Array), BSON.deserialize(bytes as Uint8Array)))
-      : batch as Document[]);
+    const docs: CurrentOpDecoder = (batch, router, rewrite) => {
+      if (!tap) return rewrite ? (batch as Document[]).map(rewrite) : batch as Document[];
+      return batch.map((bytes) => {
+        const d = BSON.deserialize(bytes as Uint8Array);
+        if (!rewrite) {
+          tap('currentOp', bytes as Uint8Array, router);
+          return d;
+        }
+        // Rewritten (a shard member read directly): recorded as rewritten, with the router's cluster-wide documents.
+        const r = rewrite(d);
+        tap('currentOp', BSON.serialize(r), null);
+        return r;
+      });
+    };
     return this.router!.currentOp(this.client, this.ownSession(), after, tap ? { raw: true } : {}, docs, uuidString(this.ownSession().id?.id));
   }
 
@@ -320,6 +359,11 @@ export class MongoAdapter implements MongoPort {
   /** Through mongos one killSessions reaches every host of every shard (kill_sessions_remote.cpp). */
   killSessionsReachEveryMember(): boolean {
     return this.sharded;
+  }
+
+  /** Through mongos (after discover()): the shard members, their shards and states, as the documents are tagged with; [] elsewhere. */
+  shardMembers(): ShardMember[] {
+    return this.sharded ? this.router!.readAlone().shardMembers : [];
   }
 
   /** Through mongos (after discover()): what setup-role says of the coverage; [] elsewhere. */

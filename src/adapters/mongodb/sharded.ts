@@ -21,11 +21,11 @@
  *   whatever has that number on the primary), a router's own by its number on that router.
  */
 import { ConnectionString } from 'mongodb-connection-string-url';
-import { MongoClient, MongoServerError, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
+import { Binary, MongoClient, MongoServerError, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
 import type { Activity, Coverage, MemberCoverage, MembersMode, MemberState } from '../../pass/ports.ts';
 import { MemberPool, memberUri, MEMBER_TIMEOUT_MS, whyNot } from './members.ts';
-import { toActivity, uuidString } from './activity.ts';
+import { toActivity, uuidBytes, uuidString } from './activity.ts';
 
 /** targetAllNodes exists from 7.1 on (SERVER-76255), whose routers answer hello with maxWireVersion 22 or more. */
 export const TARGET_ALL_NODES_MIN_WIRE_VERSION = 22;
@@ -63,6 +63,26 @@ export function asFromShard(shard: string, doc: Document): Document {
   }
   return out;
 }
+
+/**
+ * A shard member's $currentOp document (read directly, before 7.1) as the router's cluster-wide $currentOp
+ * would report it (asFromShard), with `host` the member as getShardMap names it (its own `host` is the name the
+ * server gives itself) and the reaper's session on that member taken for its main one.
+ */
+export function asSeenThroughRouter(m: ShardMember, doc: Document, ownSessionId: string, mainSessionId: string): Document {
+  const out = asFromShard(m.shard, doc);
+  out.host = m.host;
+  const lsid = out.lsid as Document | undefined;
+  if (lsid?.id instanceof Binary && ownSessionId && uuidString(lsid.id) === ownSessionId) out.lsid = { ...lsid, id: new Binary(uuidBytes(mainSessionId), Binary.SUBTYPE_UUID) };
+  return out;
+}
+
+/**
+ * Turns one server batch of $currentOp into documents (the adapter's, recording them when a snapshot is taken):
+ * `router` names the router read alone (null: the main connection); `rewrite`, given for a shard member read
+ * directly, makes each document what the pass and the recording take it for.
+ */
+export type CurrentOpDecoder = (docs: unknown[], router: string | null, rewrite?: (doc: Document) => Document) => Document[];
 
 /** Why a shard member's direct connection or read failed, with the fix: the shard-local user the reaper needs. */
 export function shardMemberWhy(host: string, shard: string, e: unknown): string {
@@ -224,21 +244,23 @@ export class RouterPath {
 
   /**
    * The routers' and the shards' documents, each tagged with where it lives (`member`: the shard member or the
-   * router; `shard`). `decode` turns one server batch into activities (the adapter's, tapped or not).
+   * router; `shard`), the routers' in the order of the connection string. `decode` turns one server batch into
+   * documents (the adapter's, tapped or not); it is told the router read alone, null for the main connection.
    */
-  async currentOp(main: MongoClient, session: ClientSession, pipelineAfter: (shard?: string) => Document[], options: Document, decode: (docs: unknown[]) => Document[], mainSessionId: string): Promise<Activity[]> {
+  async currentOp(main: MongoClient, session: ClientSession, pipelineAfter: (shard?: string) => Document[], options: Document, decode: CurrentOpDecoder, mainSessionId: string): Promise<Activity[]> {
     const spec = { allUsers: true, idleSessions: true, idleCursors: true };
     const out: Activity[] = [];
-    // `shard`: a member of that shard read directly (before 7.1), its documents made what the router makes of them.
-    const read = async (c: MongoClient, s: ClientSession, stage: Document, shard?: string): Promise<Activity[]> => {
+    // `from.router`: a router read alone (its own operations); `from.member`: a shard member read directly
+    // (before 7.1), its documents made what the router makes of them (asFromShard), named by the member as
+    // getShardMap names it, the reaper's session there taken for the main one: so a recording of them reads
+    // like the router's cluster-wide $currentOp, and a replay tags them as this pass does.
+    const read = async (c: MongoClient, s: ClientSession, stage: Document, from: { router?: string; member?: ShardMember } = {}): Promise<Activity[]> => {
       const all: Activity[] = [];
-      const cursor = c.db('admin').aggregate([{ $currentOp: stage }, ...pipelineAfter(shard)], { session: s, ...options });
-      while (await cursor.hasNext()) {
-        for (const raw of decode(cursor.readBufferedDocuments())) {
-          const d = shard === undefined ? raw : asFromShard(shard, raw);
-          all.push(this.tagShard(d, toActivity(d)));
-        }
-      }
+      const m = from.member;
+      const ownId = m ? uuidString(s.id?.id) : '';
+      const rewrite = m ? (raw: Document): Document => asSeenThroughRouter(m, raw, ownId, mainSessionId) : undefined;
+      const cursor = c.db('admin').aggregate([{ $currentOp: stage }, ...pipelineAfter(m?.shard)], { session: s, ...options });
+      while (await cursor.hasNext()) for (const d of decode(cursor.readBufferedDocuments(), from.router ?? null, rewrite)) all.push(this.tagShard(d, toActivity(d)));
       return all;
     };
     const direct = Promise.all(this.direct.map(async (m) => {
@@ -251,12 +273,8 @@ export class RouterPath {
         this.notRead(m, e);
         return;
       }
-      const ownId = uuidString(s.id?.id);
       try {
-        // Tagged with the member as getShardMap names it (the document's own `host` is the server's name for itself).
-        for (const a of await read(c, s, spec, m.shard)) {
-          out.push({ ...a, sessionId: a.sessionId === ownId ? mainSessionId : a.sessionId, member: m.host, shard: m.shard, ...(m.state ? { memberState: m.state } : {}) });
-        }
+        out.push(...await read(c, s, spec, { member: m }));
       } catch (e) {
         this.notRead(m, e);
       }
@@ -275,19 +293,20 @@ export class RouterPath {
     }
     out.push(...shards);
     await direct;
-    await Promise.all(this.routers.map(async (host) => {
+    // Read in parallel, kept in the routers' order (not the order the replies came in): the same input, the same order.
+    const local = await Promise.all(this.routers.map(async (host): Promise<Activity[]> => {
       const c = this.routerClients.get(host);
-      if (!c) return;
+      if (!c) return [];
       const s = this.session(host, c);
       const ownId = uuidString(s.id?.id);
       try {
-        for (const a of await read(c, s, { ...spec, localOps: true })) {
-          out.push({ ...a, sessionId: a.sessionId === ownId ? mainSessionId : a.sessionId, member: host, memberState: 'MONGOS' });
-        }
+        return (await read(c, s, { ...spec, localOps: true }, { router: host })).map((a) => ({ ...a, sessionId: a.sessionId === ownId ? mainSessionId : a.sessionId, member: host, memberState: 'MONGOS' as const }));
       } catch (e) {
         this.dropRouter(host, e);
+        return [];
       }
     }));
+    for (const part of local) out.push(...part);
     return out;
   }
 
@@ -309,20 +328,32 @@ export class RouterPath {
   }
 
   /** Each router's cache, read on that router alone; the reaper's own sessions reported as its main one. */
-  async listLocalSessions<T extends { id: string }>(read: (c: MongoClient, s: ClientSession) => Promise<T[]>, mainSessionId: string): Promise<T[]> {
+  async listLocalSessions<T extends { id: string }>(read: (c: MongoClient, s: ClientSession, router: string) => Promise<T[]>, mainSessionId: string): Promise<T[]> {
     const parts = await Promise.all(this.routers.map(async (host) => {
       const c = this.routerClients.get(host);
       if (!c) return [];
       const s = this.session(host, c);
       const ownId = uuidString(s.id?.id);
       try {
-        return (await read(c, s)).map((x) => (x.id === ownId ? { ...x, id: mainSessionId } : x));
+        return (await read(c, s, host)).map((x) => (x.id === ownId ? { ...x, id: mainSessionId } : x));
       } catch (e) {
         this.dropRouter(host, e);
         return [];
       }
     }));
     return parts.flat();
+  }
+
+  /**
+   * The routers read alone this pass (connected at discover()), with the reaper's session on each, and the shard
+   * members with their shards and states: what a recording's header names (src/adapters/snapshot/).
+   */
+  readAlone(): { routers: { host: string; reaperSessionId: string }[]; shardMembers: ShardMember[] } {
+    const routers = this.routers.flatMap((host) => {
+      const c = this.routerClients.get(host);
+      return c ? [{ host, reaperSessionId: uuidString(this.session(host, c).id?.id) }] : [];
+    });
+    return { routers, shardMembers: [...this.members.values()] };
   }
 
   private dropRouter(host: string, e: unknown): void {

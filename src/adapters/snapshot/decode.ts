@@ -100,30 +100,44 @@ const BASE64_DIGIT = (() => {
 })();
 const HEX_DIGIT = Buffer.from('0123456789abcdef');
 /** The UUID being written, as ASCII: one flat string per id (a Map key hashes it without flattening). */
-const UUID_TEXT = Buffer.alloc(36);
+const UUID_TEXT = Buffer.alloc(36, 0x2d);
+
+/**
+ * Two base64 digits (by their character codes, c1 * 128 + c2) as their 12 bits; -1 when either is not a
+ * base64 digit. 16 K entries: a UUID's 22 digits are read as 11 pairs, three hex digits each.
+ */
+const BASE64_PAIR = (() => {
+  const t = new Int16Array(128 * 128).fill(-1);
+  for (let a = 0; a < 128; a++) {
+    const x = BASE64_DIGIT[a]!;
+    if (x < 0) continue;
+    for (let b = 0; b < 128; b++) {
+      const y = BASE64_DIGIT[b]!;
+      if (y >= 0) t[a * 128 + b] = (x << 6) | y;
+    }
+  }
+  return t;
+})();
+
+/** Where hex digit h (0..31) of the 128 bits goes in the dashed text (8-4-4-4-12). */
+const UUID_PLACE = Uint8Array.from({ length: 33 }, (_, h) => h + Number(h >= 8) + Number(h >= 12) + Number(h >= 16) + Number(h >= 20));
 
 /**
  * The UUID string of a 16-byte binary given as 22 base64 digits and "==" at `at` of `text`; null when a digit
- * is not base64. Read digit by digit into the dashed hex text: no buffer and no intermediate strings per id.
+ * is not base64. Read two digits at a time into the dashed hex text: no intermediate strings per id.
  */
 function uuidOfBase64At(text: string, at: number): string | null {
-  let bits = 0;
-  let acc = 0;
-  let nibbles = 0;
-  let out = 0;
-  for (let i = at; i < at + 22; i++) {
-    const c = text.charCodeAt(i);
-    const d = c < 128 ? BASE64_DIGIT[c]! : -1;
-    if (d < 0) return null;
-    acc = (acc << 6) | d;
-    bits += 6;
-    while (bits >= 4 && nibbles < 32) {
-      bits -= 4;
-      if (nibbles === 8 || nibbles === 12 || nibbles === 16 || nibbles === 20) UUID_TEXT[out++] = 0x2d;
-      UUID_TEXT[out++] = HEX_DIGIT[(acc >> bits) & 15]!;
-      nibbles++;
-    }
-    acc &= (1 << bits) - 1;
+  for (let k = 0; k < 11; k++) {
+    const i = at + 2 * k;
+    const c1 = text.charCodeAt(i);
+    const c2 = text.charCodeAt(i + 1);
+    const v = c1 < 128 && c2 < 128 ? BASE64_PAIR[c1 * 128 + c2]! : -1;
+    if (v < 0) return null;
+    const h = 3 * k;
+    UUID_TEXT[UUID_PLACE[h]!] = HEX_DIGIT[v >> 8]!;
+    UUID_TEXT[UUID_PLACE[h + 1]!] = HEX_DIGIT[(v >> 4) & 15]!;
+    // The 33rd hex digit (the last pair's third) is past the 128 bits: the two padding bits of the last digit.
+    if (h + 2 < 32) UUID_TEXT[UUID_PLACE[h + 2]!] = HEX_DIGIT[v & 15]!;
   }
   return UUID_TEXT.toString('latin1', 0, 36);
 }
@@ -313,12 +327,16 @@ export function currentOpDocument(doc: Json, text: string): BSON.Document {
 
 export { generalDriverDocument };
 
-/** A recorded $currentOp document as the adapter would have read it live (the driver's default deserialisation). */
-export function activityFromRecord(r: RecordedDocument, what = '$currentOp document'): Activity {
+/**
+ * A recorded $currentOp document as the adapter would have read it live (the driver's default deserialisation).
+ * `place` sees the document too: through mongos it names the shard and member that reported it.
+ */
+export function activityFromRecord(r: RecordedDocument, what = '$currentOp document', place?: (doc: BSON.Document, a: Activity) => Activity): Activity {
   const doc = parse(r, what);
   if (!isObject(doc)) throw wrap(r.where, new Error('not a document'), what);
   try {
-    return toActivity(currentOpDocument(doc, r.text));
+    const d = currentOpDocument(doc, r.text);
+    return place ? place(d, toActivity(d)) : toActivity(d);
   } catch (e) {
     throw wrap(r.where, e, what);
   }

@@ -4,8 +4,8 @@
  * short, a line that is not JSON, a section that is missing, incomplete, duplicated or miscounted, a format
  * version this code does not know: each is a SnapshotError that names the file and the line or section.
  *
- * documents(source) yields the documents of that listing's sections (every member's), a chunk of lines at a
- * time. It stops at the next section after the last one it wants, and the next read carries on from there if
+ * documents(source) yields the documents of that listing's sections (every member's; for currentOp also the
+ * routers' own "localOps" sections), a chunk of lines at a time, each naming its member and section. It stops at the next section after the last one it wants, and the next read carries on from there if
  * it wants that section, else starts again from the top: a pass reading the listings in the recorded order
  * decompresses the file once. The read that reaches the end checks the whole structure (every section present
  * and complete, the trailer).
@@ -15,8 +15,8 @@ import { open } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import { SnapshotError } from '../../util/errors.ts';
 import {
-  isListingSource, LINE_KEYS, OLDEST_READABLE_VERSION, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, SOURCES, WRITER_NAME, WRITER_VERSION,
-  type ListingSource, type SectionEnd, type SnapshotHeader,
+  isSectionSource, LINE_KEYS, memberSections, OLDEST_READABLE_VERSION, sectionListing, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, SOURCES, WRITER_NAME, WRITER_VERSION,
+  type ListingSource, type SectionEnd, type SectionSource, type SnapshotHeader,
 } from './format.ts';
 
 /**
@@ -27,6 +27,9 @@ import {
 export interface RecordedDocument {
   where: string;
   text: string;
+  /** The member whose section holds it, and which section; absent in a test case's excerpt (one member). */
+  readonly member?: string;
+  readonly section?: SectionSource;
 }
 
 /** What a replay reads: a file, or a snapshot excerpt inside a policy test case. */
@@ -83,7 +86,7 @@ async function* lines(path: string): AsyncIterable<Lines> {
 
 /** A document line of a file; its place is spelled out only when a message needs it. */
 class FileDocument implements RecordedDocument {
-  constructor(readonly text: string, private readonly path: string, private readonly line: number) {}
+  constructor(readonly text: string, private readonly path: string, private readonly line: number, readonly member: string, readonly section: SectionSource) {}
 
   get where(): string {
     return `${this.path} line ${this.line}`;
@@ -127,6 +130,8 @@ function checkHeader(path: string, value: unknown): { header: SnapshotHeader; no
   const problems: string[] = [];
   if (typeof h.takenAtMs !== 'number' || !Number.isFinite(h.takenAtMs)) problems.push('"takenAtMs" (epoch ms)');
   if (!Array.isArray(h.members) || h.members.length === 0 || !h.members.every((m) => isObject(m) && typeof m.name === 'string' && m.name)) problems.push('"members" (a non-empty list of {name})');
+  else if (!h.members.every((m: Record<string, unknown>) => m.sections === undefined || (Array.isArray(m.sections) && m.sections.every(isSectionSource)))) problems.push(`members' "sections" (lists of ${SOURCES.join(', ')}, localOps)`);
+  else if (!h.members.every((m: Record<string, unknown>) => m.direct === undefined || (isObject(m.direct) && typeof m.direct.reaperSessionId === 'string'))) problems.push('members\' "direct" ({reaperSessionId})');
   const r = h.reaper;
   if (!isObject(r) || typeof r.sessionId !== 'string' || typeof r.uid !== 'string' || typeof r.user !== 'string') problems.push('"reaper" ({sessionId, uid, user})');
   if (problems.length) fail(path, 1, `the header lacks ${problems.join(', ')}; the file was not written by session-reaper or was edited: record it again`);
@@ -141,7 +146,7 @@ function checkHeader(path: string, value: unknown): { header: SnapshotHeader; no
 /** Tracks the sections a read passes, and checks the structure when it reaches the end. */
 class Structure {
   readonly seen = new Map<string, SectionEnd>();
-  open: { member: string; source: ListingSource; line: number; documents: number } | null = null;
+  open: { member: string; source: SectionSource; line: number; documents: number } | null = null;
   trailerLine = 0;
 
   constructor(private readonly path: string, private readonly header: SnapshotHeader) {}
@@ -163,10 +168,12 @@ class Structure {
       return null;
     }
     const { member, source } = body;
-    if (typeof member !== 'string' || !isListingSource(source)) fail(path, line.number, `a "${key}" line needs "member" (host:port) and "source" (${SOURCES.join(', ')})`);
+    if (typeof member !== 'string' || !isSectionSource(source)) fail(path, line.number, `a "${key}" line needs "member" (host:port) and "source" (${SOURCES.join(', ')} or localOps)`);
     if (key === LINE_KEYS.section) {
       if (this.open) fail(path, line.number, `section ${source} of ${member} starts while section ${this.open.source} of ${this.open.member} (line ${this.open.line}) has not ended: the file is damaged`);
-      if (!this.header.members.some((m) => m.name === member)) fail(path, line.number, `section ${source} names member ${member}, which the header does not list`);
+      const listed = this.header.members.find((m) => m.name === member);
+      if (!listed) fail(path, line.number, `section ${source} names member ${member}, which the header does not list`);
+      if (!memberSections(listed).includes(source)) fail(path, line.number, `section ${source} of ${member}, which the header does not list for that member`);
       if (this.seen.has(`${member} ${source}`)) fail(path, line.number, `section ${source} of ${member} appears twice`);
       this.open = { member, source, line: line.number, documents: 0 };
       return null;
@@ -187,7 +194,7 @@ class Structure {
     const { path } = this;
     if (this.open) fail(path, lastLine, `the file ends inside section ${this.open.source} of ${this.open.member} (begun at line ${this.open.line}): it was cut short; record it again`);
     for (const m of this.header.members) {
-      for (const s of SOURCES) {
+      for (const s of memberSections(m)) {
         if (!this.seen.has(`${m.name} ${s}`)) throw new SnapshotError(`${path}: section ${s} of ${m.name} is missing; the recording did not read it (the pass failed early?): record the snapshot again`);
       }
     }
@@ -240,7 +247,7 @@ export class SnapshotFile implements SnapshotContent {
     if (!r) return null;
     const next = r.pending?.texts[0];
     const start = next !== undefined && controlKey(next) === LINE_KEYS.section ? (JSON.parse(next) as { $section?: { source?: unknown } }).$section?.source : undefined;
-    if (start === source) return r;
+    if (isSectionSource(start) && sectionListing(start) === source) return r;
     void r.iterator.return?.();
     return null;
   }
@@ -256,7 +263,7 @@ export class SnapshotFile implements SnapshotContent {
     const path = this.name;
     const state: Resume = this.takeResume(source) ?? { iterator: lines(path)[Symbol.asyncIterator](), pending: null, structure: new Structure(path, this.header) };
     const { structure } = state;
-    const wanted = this.header.members.length;
+    const wanted = this.header.members.reduce((n, m) => n + memberSections(m).filter((x) => sectionListing(x) === source).length, 0);
     let done = 0;
     let last = 0;
     let handedOver = false;
@@ -281,7 +288,7 @@ export class SnapshotFile implements SnapshotContent {
             const open = structure.open;
             if (!open) fail(path, number, structure.trailerLine ? 'a document after the trailer' : 'a document outside any section');
             open.documents++;
-            if (open.source === source) out.push(new FileDocument(text, path, number));
+            if (sectionListing(open.source) === source) out.push(new FileDocument(text, path, number, open.member, open.source));
             continue;
           }
           // Past every section this read wants, the next section start ends the read; the next read carries
@@ -292,7 +299,8 @@ export class SnapshotFile implements SnapshotContent {
             handedOver = true;
             return;
           }
-          if (structure.control({ number, text }, key)?.source === source) done++;
+          const ended = structure.control({ number, text }, key);
+          if (ended && sectionListing(ended.source) === source) done++;
         }
         if (out.length) yield out;
       }

@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { SnapshotError } from '../../util/errors.ts';
 import { bsonToCanonicalJson } from './ejson.ts';
-import { LINE_KEYS, type ListingSource, type SectionEnd, type SectionStart, type SnapshotHeader, type Trailer } from './format.ts';
+import { LINE_KEYS, type SectionSource, type SectionEnd, type SectionStart, type SnapshotHeader, type Trailer } from './format.ts';
 import { compileKept, KEEP_ALL, KEPT_CURRENT_OP_FIELDS, KEPT_LISTING_FIELDS, type KeepNode } from './redaction.ts';
 
 /** zlib's best compression: a snapshot is written once and kept; level 9 costs little more time than 6 here. */
@@ -79,18 +79,36 @@ export class SnapshotWriter {
     this.line(LINE_KEYS.header, header);
   }
 
-  beginSection(member: string, source: ListingSource): void {
+  beginSection(member: string, source: SectionSource): void {
     if (this.section) throw new Error(`snapshot writer: section ${this.section.source} of ${this.section.member} is still open`);
     this.section = { member, source };
     this.sectionDocuments = 0;
-    this.keep = this.options.keepValues ? KEEP_ALL : source === 'currentOp' ? KEPT_CURRENT_OP : KEPT_LISTINGS;
+    this.keep = this.keepFor(source);
     this.line(LINE_KEYS.section, this.section);
+  }
+
+  private keepFor(source: SectionSource): KeepNode {
+    return this.options.keepValues ? KEEP_ALL : source === 'currentOp' || source === 'localOps' ? KEPT_CURRENT_OP : KEPT_LISTINGS;
   }
 
   /** One raw document of the open section. */
   document(bytes: Uint8Array): void {
     if (!this.section) return;
-    this.pending.push(bsonToCanonicalJson(bytes, this.keep));
+    this.encoded(bsonToCanonicalJson(bytes, this.keep));
+  }
+
+  /**
+   * One raw document of `source` as its line (redacted as that listing's documents are), for a section
+   * written later: a replica set's members are read in parallel, their sections one after the other.
+   */
+  encode(source: SectionSource, bytes: Uint8Array): string {
+    return bsonToCanonicalJson(bytes, this.keepFor(source));
+  }
+
+  /** A line encode() made, as the next document of the open section. */
+  encoded(line: string): void {
+    if (!this.section) return;
+    this.pending.push(line);
     this.sectionDocuments++;
     this.documents++;
   }
