@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { MongoClient, type ClientSession, type Document } from 'mongodb';
 import { ConnectionString } from 'mongodb-connection-string-url';
 import { MongoAdapter } from '../src/adapters/mongodb/adapter.ts';
+import { MEMBER_TIMEOUT_MS } from '../src/adapters/mongodb/members.ts';
 import { InMemoryAuditSink } from '../src/adapters/audit-sinks.ts';
 import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { DEMO_THRESHOLDS } from '../src/demo/thresholds.ts';
@@ -22,7 +23,7 @@ import { clientPool, createReaperAndUsers, eventually, livePassOptions, outcome 
 import { loadPolicySet } from '../src/pass/policy/load.ts';
 import { membersNotCovered } from '../src/service/lambda/metrics.ts';
 import type { PolicySet } from '../src/pass/policy/types.ts';
-import type { Coverage, MembersMode } from '../src/pass/ports.ts';
+import type { Activity, Coverage, MembersMode } from '../src/pass/ports.ts';
 import type { ServerVersion } from '../standin/src/mongod.ts';
 import { rawAuthenticated } from '../standin/test/scram-client.ts';
 import { until } from '../standin/test/poll.ts';
@@ -243,6 +244,7 @@ describe('through mongos with a shard member down (7.1+)', () => {
   let down: string;
   let secondary1: string;
   let seen: Record<string, string | number | undefined>;
+  let passMs: number;
   after(() => s?.close());
 
   before(async () => {
@@ -260,7 +262,9 @@ describe('through mongos with a shard member down (7.1+)', () => {
     await stopped.stop();
     s.clock.advance(10_000);
     // Act
+    const started = performance.now();
     report = await pass(s);
+    passMs = performance.now() - started;
     seen = { alice: await alice.commit(), sessionless: (await ended(sessionless, 'the sessionless operation ended'))?.code };
     raw.raw.end();
   });
@@ -272,6 +276,11 @@ describe('through mongos with a shard member down (7.1+)', () => {
     assert.match(notCovered[0]?.why ?? '', new RegExp(`${down} did not answer`));
     assert.match(report.coverage?.notes.join('\n') ?? '', new RegExp(`${down} did not answer: \\$currentOp with targetAllNodes would fail as a whole`));
     assert.equal(membersNotCovered(report), 1);
+  });
+
+  test('the member that refuses connections costs the pass no wait: its probe fails at its first hello, not after the member timeout', () => {
+    // Before, discovery's hello waited out server selection (MEMBER_TIMEOUT_MS, 5 s) on every pass.
+    assert.ok(passMs < MEMBER_TIMEOUT_MS, `the pass took ${Math.round(passMs)} ms`);
   });
 
   test('an operation outside any session on a secondary that is up is found there and killed by its number on it', () => {
@@ -291,6 +300,39 @@ describe('through mongos with a shard member down (7.1+)', () => {
     assert.match(row?.error?.message ?? '', /killed on every host it reached/);
     assert.equal(report.killFailures[0]?.error.code, 6);
     assert.deepEqual(report.stillRunning, []);
+  });
+});
+
+describe('through mongos 7.1+, a shard member that goes down after discovery', () => {
+  let s: SetUp;
+  after(() => s?.close());
+
+  test('the failed targetAllNodes read falls back: the primaries through the router, the secondaries that answer directly', async () => {
+    // Prepare: an operation outside any session on a secondary of shard1; discovery with every member up.
+    s = await setUp();
+    const member1 = s.cluster.shards[1]!.set.members[1]!;
+    const raw = await rawAuthenticated(member1.port, 'bob', PASSWORD);
+    void raw.command({ sleep: 1, secs: 3600, lock: 'none' }).catch(() => {});
+    await eventually('the sessionless operation runs on the secondary', async () => (await seenOnMember(s, member1.host, 'sessionless')).some((d) => d.active && !d.lsid));
+    const mongo = await MongoAdapter.connect(s.cluster.uriFor('reaper', PASSWORD));
+    try {
+      const coverage = await mongo.discover();
+      assert.deepEqual(coverage.members.filter((m) => !m.covered), [], 'every member answered: targetAllNodes is used');
+      const stopped = s.cluster.shards[0]!.set.members[2]!;
+      await stopped.stop();
+      // Act
+      const docs: Activity[] = [];
+      for await (const batch of mongo.currentOp()) docs.push(...batch);
+      // Assess
+      const notCovered = coverage.members.filter((m) => !m.covered);
+      assert.deepEqual(notCovered.map((m) => m.host), [stopped.host]);
+      assert.match(notCovered[0]?.why ?? '', new RegExp(`targetAllNodes through the router failed \\(.*\\); a direct connection to ${stopped.host} failed: ${stopped.host} did not answer`));
+      assert.match(coverage.notes.join('\n'), /targetAllNodes through the router failed .*: the shards' primaries were read through the router, the other members that answer over direct connections/);
+      assert.ok(docs.some((d) => d.appName === 'sessionless' && d.member === member1.host && d.opid.startsWith('shard1:')), 'the operation on the secondary that is up is read there');
+    } finally {
+      await mongo.close();
+      raw.raw.end();
+    }
   });
 });
 

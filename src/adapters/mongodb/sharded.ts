@@ -25,7 +25,7 @@ import { ConnectionString } from 'mongodb-connection-string-url';
 import { MongoClient, MongoServerError, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
 import type { Activity, Coverage, MemberCoverage, MembersMode, MemberState } from '../../pass/ports.ts';
-import { MemberPool, memberUri, MEMBER_TIMEOUT_MS, whyNot } from './members.ts';
+import { connectDirect, MemberPool, memberUri, MEMBER_TIMEOUT_MS, whyNot } from './members.ts';
 import { toActivity, uuidString } from './activity.ts';
 
 /** targetAllNodes exists from 7.1 on (SERVER-76255), whose routers answer hello with maxWireVersion 22 or more. */
@@ -158,7 +158,7 @@ export class RouterPath {
     const { auth: _auth, authSource: _source, authMechanism: _mechanism, authMechanismProperties: _properties, ...rest } = this.options;
     c = new MongoClient(uri, { ...(anonymous ? rest : this.options), serverSelectionTimeoutMS: MEMBER_TIMEOUT_MS, connectTimeoutMS: MEMBER_TIMEOUT_MS });
     try {
-      await c.connect();
+      await connectDirect(c);
     } catch (e) {
       await c.close().catch(() => {});
       throw e;
