@@ -19,7 +19,8 @@ import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { DEMO_THRESHOLDS } from '../src/demo/thresholds.ts';
 import { REAPER_ROLE_DOCUMENT } from '../src/demo/workload.ts';
 import { runPass, type PassOptions, type RunReport } from '../src/pass/pass.ts';
-import { clientPool, createReaperAndUsers, eventually, livePassOptions, outcome } from './support/e2e-cluster.ts';
+import { clientPool, createReaperAndUsers, eventually, outcome } from './support/e2e-cluster.ts';
+import { passOptions } from './support/clocked-pass.ts';
 import { loadPolicySet } from '../src/pass/policy/load.ts';
 import { membersNotCovered } from '../src/service/lambda/metrics.ts';
 import type { PolicySet } from '../src/pass/policy/types.ts';
@@ -37,7 +38,7 @@ console.log(REAL_URI
   ? '# e2e.sharded: on the stand-in\'s sharded cluster, and through the real mongos in MONGODB_URI (if it is one) for what needs no stopped member and no shard-local user'
   : '# e2e.sharded: MONGODB_URI is not set: the stand-in\'s sharded cluster only (set MONGODB_URI to a mongos, with a root user, to run the router cases against a real cluster too)');
 
-const options = (now: () => number): PassOptions => livePassOptions('sharded-e2e', now);
+const options = (now: () => number): PassOptions => passOptions(now, { cluster: 'sharded-e2e', concurrency: 2 });
 
 interface SetUp {
   cluster: RunningShardedCluster;
