@@ -405,7 +405,7 @@ export function shardedCoverageLines(coverage: Coverage, allNodes: boolean, shar
   const members = coverage.members.filter((m) => m.state !== 'MONGOS');
   const read = members.filter((m) => m.covered).length;
   return [
-    `through mongos: ${routers.length} router(s) read alone (localOps, $listLocalSessions); ${read} of ${members.length} shard member(s) read${allNodes ? ' with one $currentOp {targetAllNodes}' : ' (before 7.1: the shards\' primaries through the router, the other members over direct connections as the shard-local user)'}`,
+    `through mongos: ${routers.length} router(s) read alone (localOps, $listLocalSessions); ${read} of ${members.length} shard member(s) read${allNodes ? ' with one $currentOp {targetAllNodes}' : ' (before 7.1, or with a member down: the shards\' primaries through the router, the other members over direct connections as the shard-local user)'}`,
     ...coverage.members.filter((m) => !m.covered).map((m) => `  not covered: ${m.host}: ${m.why ?? 'no reason given'}`),
     ...coverage.notes.map((n) => `  note: ${n}`),
     ...(shardsFrom === 'listShards' || shardsFrom === 'config.shards' ? [`  the shards' members were listed from ${shardsFrom}: getShardMap was refused or does not exist (grant getShardMap on the cluster, infra/mongodb-role.json, to use it)`] : []),
