@@ -13,7 +13,8 @@ import { validateAuditDetail } from '../src/pass/audit/schema.ts';
 import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { DEMO_THRESHOLDS } from '../src/demo/thresholds.ts';
 import { runPass, type PassOptions, type RunReport } from '../src/pass/pass.ts';
-import { clientPool, createReaperAndUsers, eventually, livePassOptions, outcome } from './support/e2e-cluster.ts';
+import { clientPool, createReaperAndUsers, eventually, outcome } from './support/e2e-cluster.ts';
+import { passOptions } from './support/clocked-pass.ts';
 import { loadPolicySet } from '../src/pass/policy/load.ts';
 import type { PolicySet } from '../src/pass/policy/types.ts';
 import type { MembersMode, SessionKey } from '../src/pass/ports.ts';
@@ -25,7 +26,7 @@ import { membersNotCovered } from '../src/service/lambda/metrics.ts';
 
 const PASSWORD = 'rs-password';
 
-const options = (now: () => number): PassOptions => livePassOptions('rs-e2e', now);
+const options = (now: () => number): PassOptions => passOptions(now, { cluster: 'rs-e2e', concurrency: 2 });
 
 interface SetUp {
   rs: RunningReplicaSet;

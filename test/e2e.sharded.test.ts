@@ -13,16 +13,18 @@ import { randomBytes } from 'node:crypto';
 import { MongoClient, type ClientSession, type Document } from 'mongodb';
 import { ConnectionString } from 'mongodb-connection-string-url';
 import { MongoAdapter } from '../src/adapters/mongodb/adapter.ts';
+import { MEMBER_TIMEOUT_MS } from '../src/adapters/mongodb/members.ts';
 import { InMemoryAuditSink } from '../src/adapters/audit-sinks.ts';
 import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { DEMO_THRESHOLDS } from '../src/demo/thresholds.ts';
 import { REAPER_ROLE_DOCUMENT } from '../src/demo/workload.ts';
 import { runPass, type PassOptions, type RunReport } from '../src/pass/pass.ts';
-import { clientPool, createReaperAndUsers, eventually, livePassOptions, outcome } from './support/e2e-cluster.ts';
+import { clientPool, createReaperAndUsers, eventually, outcome } from './support/e2e-cluster.ts';
+import { passOptions } from './support/clocked-pass.ts';
 import { loadPolicySet } from '../src/pass/policy/load.ts';
 import { membersNotCovered } from '../src/service/lambda/metrics.ts';
 import type { PolicySet } from '../src/pass/policy/types.ts';
-import type { Coverage, MembersMode } from '../src/pass/ports.ts';
+import type { Activity, Coverage, MembersMode } from '../src/pass/ports.ts';
 import type { ServerVersion } from '../standin/src/mongod.ts';
 import { rawAuthenticated } from '../standin/test/scram-client.ts';
 import { until } from '../standin/test/poll.ts';
@@ -36,7 +38,7 @@ console.log(REAL_URI
   ? '# e2e.sharded: on the stand-in\'s sharded cluster, and through the real mongos in MONGODB_URI (if it is one) for what needs no stopped member and no shard-local user'
   : '# e2e.sharded: MONGODB_URI is not set: the stand-in\'s sharded cluster only (set MONGODB_URI to a mongos, with a root user, to run the router cases against a real cluster too)');
 
-const options = (now: () => number): PassOptions => livePassOptions('sharded-e2e', now);
+const options = (now: () => number): PassOptions => passOptions(now, { cluster: 'sharded-e2e', concurrency: 2 });
 
 interface SetUp {
   cluster: RunningShardedCluster;
@@ -219,6 +221,13 @@ describe('a reaping pass through mongos, 2 shards x 3 members, 2 routers', () =>
   });
 });
 
+/** Bounded: an operation the pass missed would run for an hour; the wait fails instead of hanging. */
+function ended<T>(p: Promise<T>, what: string): Promise<T> {
+  let done: { v: T } | null = null;
+  void p.then((v) => (done = { v }));
+  return until(async () => done, what).then((d) => d.v);
+}
+
 /** alice's transaction, left idle after writing on both shards; `commit` says how it ends. */
 async function idleTransactionOnBothShards(s: SetUp): Promise<{ commit: () => Promise<string> }> {
   const alice = await s.connect(s.cluster.routerUri(0, 'alice', PASSWORD), 'orders-api');
@@ -230,34 +239,129 @@ async function idleTransactionOnBothShards(s: SetUp): Promise<{ commit: () => Pr
   return { commit: () => outcome(session.commitTransaction()) };
 }
 
-describe('through mongos with a shard member down', () => {
+describe('through mongos with a shard member down (7.1+)', () => {
+  let s: SetUp;
+  let report: RunReport;
+  let down: string;
+  let secondary1: string;
+  let seen: Record<string, string | number | undefined>;
+  let passMs: number;
+  after(() => s?.close());
+
+  before(async () => {
+    // Prepare: alice's idle transaction on both shards; an hour-long operation outside any session on a secondary
+    // of shard1 that is up; then one secondary of shard0 stopped.
+    s = await setUp();
+    const alice = await idleTransactionOnBothShards(s);
+    const member1 = s.cluster.shards[1]!.set.members[1]!;
+    secondary1 = member1.host;
+    const raw = await rawAuthenticated(member1.port, 'bob', PASSWORD);
+    const sessionless = raw.command({ sleep: 1, secs: 3600, lock: 'none' });
+    await eventually('the sessionless operation runs on the secondary', async () => (await seenOnMember(s, secondary1, 'sessionless')).some((d) => d.active && !d.lsid));
+    const stopped = s.cluster.shards[0]!.set.members[2]!;
+    down = stopped.host;
+    await stopped.stop();
+    s.clock.advance(10_000);
+    // Act
+    const started = performance.now();
+    report = await pass(s);
+    passMs = performance.now() - started;
+    seen = { alice: await alice.commit(), sessionless: (await ended(sessionless, 'the sessionless operation ended'))?.code };
+    raw.raw.end();
+  });
+
+  test('only the member that is down is not covered: the primaries through the router, the other secondaries directly', () => {
+    assert.equal(report.error, null);
+    const notCovered = report.coverage?.members.filter((m) => !m.covered) ?? [];
+    assert.deepEqual(notCovered.map((m) => m.host), [down]);
+    assert.match(notCovered[0]?.why ?? '', new RegExp(`${down} did not answer`));
+    assert.match(report.coverage?.notes.join('\n') ?? '', new RegExp(`${down} did not answer: \\$currentOp with targetAllNodes would fail as a whole`));
+    assert.equal(membersNotCovered(report), 1);
+  });
+
+  test('the member that refuses connections costs the pass no wait: its probe fails at its first hello, not after the member timeout', () => {
+    // Before, discovery's hello waited out server selection (MEMBER_TIMEOUT_MS, 5 s) on every pass.
+    assert.ok(passMs < MEMBER_TIMEOUT_MS, `the pass took ${Math.round(passMs)} ms`);
+  });
+
+  test('an operation outside any session on a secondary that is up is found there and killed by its number on it', () => {
+    assert.equal(seen.sessionless, 11601);
+    const row = report.decisions.find((d) => d.target === 'operation' && d.appName === 'sessionless');
+    assert.equal(row?.outcome, 'killed');
+    assert.match(row?.opid ?? '', /^shard1:\d+$/, 'the opid as a router names it');
+    assert.deepEqual(row?.memberKills, [{ host: secondary1, outcome: 'killed' }]);
+  });
+
+  test('the kill through the router reports HostUnreachable with the host it missed, and kills on the others', () => {
+    assert.equal(seen.alice, '251 NoSuchTransaction', 'aborted on the primaries, which the router reached');
+    const row = report.decisions.find((d) => d.appName === 'orders-api');
+    assert.equal(row?.outcome, 'failed');
+    assert.equal(row?.error?.code, 6);
+    assert.match(row?.error?.message ?? '', new RegExp(`did not reach ${down} \\(6 HostUnreachable`));
+    assert.match(row?.error?.message ?? '', /killed on every host it reached/);
+    assert.equal(report.killFailures[0]?.error.code, 6);
+    assert.deepEqual(report.stillRunning, []);
+  });
+});
+
+describe('through mongos 7.1+, a shard member that goes down after discovery', () => {
   let s: SetUp;
   after(() => s?.close());
 
-  test('the kill through the router reports HostUnreachable with the host it missed, and kills on the others', async () => {
-    // Prepare
+  test('the failed targetAllNodes read falls back: the primaries through the router, the secondaries that answer directly', async () => {
+    // Prepare: an operation outside any session on a secondary of shard1; discovery with every member up.
     s = await setUp();
+    const member1 = s.cluster.shards[1]!.set.members[1]!;
+    const raw = await rawAuthenticated(member1.port, 'bob', PASSWORD);
+    void raw.command({ sleep: 1, secs: 3600, lock: 'none' }).catch(() => {});
+    await eventually('the sessionless operation runs on the secondary', async () => (await seenOnMember(s, member1.host, 'sessionless')).some((d) => d.active && !d.lsid));
+    const mongo = await MongoAdapter.connect(s.cluster.uriFor('reaper', PASSWORD));
+    try {
+      const coverage = await mongo.discover();
+      assert.deepEqual(coverage.members.filter((m) => !m.covered), [], 'every member answered: targetAllNodes is used');
+      const stopped = s.cluster.shards[0]!.set.members[2]!;
+      await stopped.stop();
+      // Act
+      const docs: Activity[] = [];
+      for await (const batch of mongo.currentOp()) docs.push(...batch);
+      // Assess
+      const notCovered = coverage.members.filter((m) => !m.covered);
+      assert.deepEqual(notCovered.map((m) => m.host), [stopped.host]);
+      assert.match(notCovered[0]?.why ?? '', new RegExp(`targetAllNodes through the router failed \\(.*\\); a direct connection to ${stopped.host} failed: ${stopped.host} did not answer`));
+      assert.match(coverage.notes.join('\n'), /targetAllNodes through the router failed .*: the shards' primaries were read through the router, the other members that answer over direct connections/);
+      assert.ok(docs.some((d) => d.appName === 'sessionless' && d.member === member1.host && d.opid.startsWith('shard1:')), 'the operation on the secondary that is up is read there');
+    } finally {
+      await mongo.close();
+      raw.raw.end();
+    }
+  });
+});
+
+describe('through mongos with a shard member down (7.1+) and no shard-local reaper', () => {
+  let s: SetUp;
+  after(() => s?.close());
+
+  test('the primaries are read; each secondary that is up is named as not covered with the reason and the fix', async () => {
+    // Prepare
+    s = await setUp({ reaperOnShards: false });
     const alice = await idleTransactionOnBothShards(s);
-    const down = s.cluster.shards[0]!.set.members[2]!;
-    await down.stop();
+    const down = s.cluster.shards[0]!.set.members[2]!.host;
+    await s.cluster.shards[0]!.set.members[2]!.stop();
     s.clock.advance(10_000);
     // Act
     const report = await pass(s);
     // Assess
-    assert.equal(await alice.commit(), '251 NoSuchTransaction', 'aborted on the primaries, which the router reached');
-    const row = report.decisions.find((d) => d.appName === 'orders-api');
-    assert.equal(row?.outcome, 'failed');
-    assert.equal(row?.error?.code, 6);
-    assert.match(row?.error?.message ?? '', new RegExp(`did not reach ${down.host} \\(6 HostUnreachable`));
-    assert.match(row?.error?.message ?? '', /killed on every host it reached/);
-    // targetAllNodes fails as a whole with a member down: the primaries are read, every secondary named as not covered.
+    assert.equal(report.error, null);
+    assert.equal(await alice.commit(), '251 NoSuchTransaction');
     const secondaries = s.cluster.shards.flatMap((sh) => sh.set.members.slice(1).map((m) => m.host));
     const notCovered = report.coverage?.members.filter((m) => !m.covered) ?? [];
     assert.deepEqual(notCovered.map((m) => m.host).sort(), [...secondaries].sort());
-    assert.match(notCovered.find((m) => m.host === down.host)?.why ?? '', /did not answer/);
-    assert.match(report.coverage?.notes.join('\n') ?? '', /targetAllNodes failed .*only each shard's primary was read/);
-    assert.equal(report.killFailures[0]?.error.code, 6);
-    assert.deepEqual(report.stillRunning, []);
+    assert.match(notCovered.find((m) => m.host === down)?.why ?? '', /did not answer/);
+    for (const m of notCovered.filter((x) => x.host !== down)) {
+      assert.match(m.why ?? '', new RegExp(`targetAllNodes fails as a whole while a member is down \\(${down}\\)`));
+      assert.match(m.why ?? '', /credentials were refused .*create the reaper as a shard-local user on shard[01]/);
+    }
+    assert.equal(membersNotCovered(report), 4);
   });
 });
 
@@ -335,12 +439,6 @@ describe('through mongos before 7.1 (no targetAllNodes), the reaper a shard-loca
     s.clock.advance(10_000);
     // Act
     report = await pass(s);
-    // Bounded: an operation the pass missed would run for an hour; the wait fails instead of hanging.
-    const ended = <T>(p: Promise<T>, what: string): Promise<T> => {
-      let done: { v: T } | null = null;
-      void p.then((v) => (done = { v }));
-      return until(async () => done, what).then((d) => d.v);
-    };
     seen = { alice: await alice.commit(), bob: await ended(bobOp, 'bob\'s operation ended'), sessionless: (await ended(sessionless, 'the sessionless operation ended'))?.code };
     raw.raw.end();
   });

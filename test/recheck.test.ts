@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { emptyFacts, recordKey, type SessionFacts } from '../src/pass/facts.ts';
 import type { Decision } from '../src/pass/policy/evaluate.ts';
 import type { Activity } from '../src/pass/ports.ts';
-import { changeSince, freshFacts } from '../src/pass/recheck.ts';
+import { changeSince, freshFacts, recheckKey } from '../src/pass/recheck.ts';
 import { activity } from './support/activity.ts';
 
 const SCAN = Date.UTC(2026, 0, 5, 9, 0, 0);
@@ -62,5 +62,19 @@ describe('the re-check', () => {
     const f = Object.assign(emptyFacts('operation'), { opid: '42', opCount: 1, longestOpSeconds: 400 });
     assert.equal(changeSince(f, undefined, NOW, () => kill('r'), 'r'), 'no longer matches: operation 42 finished');
     assert.equal(change([txn(3, 0.5)], [txn(3, 0.5, 102)], () => ({ action: 'protect', rule: 'p' } as Decision)), 'no longer matches: rule "r" no longer decides a kill on a fresh read (now: protect by "p")');
+  });
+
+  test('an operation is its opid on its member: the same "shard:n" on another member of the shard is another operation', () => {
+    // Prepare: opids are per process, so the secondary's operation 5 and the primary's are both "shard1:5".
+    const sessionless = (member: string, secsRunning: number): Activity => activity({ opid: 'shard1:5', secsRunning, appName: 'job', client: '10.0.0.1:1', commandName: 'sleep', member, shard: 'shard1' });
+    const onSecondary = sessionless('10.0.0.3:27017', 400);
+    const scannedOp = Object.assign(emptyFacts('operation'), { opid: 'shard1:5', members: ['10.0.0.3:27017'], opCount: 1, longestOpSeconds: 400 });
+    // Act
+    const fresh = freshFacts([scannedOp], [{ ...onSecondary, secsRunning: 402 }, sessionless('10.0.0.2:27017', 0)], NOW, SELF);
+    // Assess: the secondary's own operation, still running, is the one compared, not the primary's that has the same opid.
+    const found = fresh.get(recheckKey(scannedOp));
+    assert.equal(found?.fresh.longestOpSeconds, 402);
+    assert.deepEqual(found?.fresh.members, ['10.0.0.3:27017']);
+    assert.equal(changeSince(scannedOp, found, NOW, () => kill('r'), 'r'), null);
   });
 });

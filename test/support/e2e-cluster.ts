@@ -1,16 +1,10 @@
 /**
- * What the end-to-end tests on a cluster (e2e.replset, e2e.sharded) share: the pass options of a live pass, a
- * bounded poll for what the server reaches on its own, how a client's command ended, the clients a test opens,
+ * What the end-to-end tests on a cluster (e2e.replset, e2e.sharded) share (their pass options are
+ * clocked-pass.ts passOptions): a bounded poll for what the server reaches on its own, how a client's command ended, the clients a test opens,
  * and the reaper's role and users.
  */
 import { MongoClient, type Db } from 'mongodb';
 import { REAPER_ROLE_DOCUMENT } from '../../src/demo/workload.ts';
-import type { PassOptions } from '../../src/pass/pass.ts';
-
-/** A live pass (not a dry run) that may kill up to 100, in batches of 100, on the given clock. */
-export function livePassOptions(cluster: string, now: () => number): PassOptions {
-  return { cluster, trigger: { type: 'cli' }, dryRun: false, maxKills: 100, maxKillShare: 1, batchSize: 100, concurrency: 2, source: 'mongodb.session-reaper', now };
-}
 
 /** Polls for a condition the server reaches on its own (an operation registered); bounded, no fixed sleep. */
 export async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {

@@ -8,7 +8,7 @@
  * (same credentials, TLS and auth options), opened once and kept across passes (a warm Lambda reuses it).
  */
 import { ConnectionString } from 'mongodb-connection-string-url';
-import { MongoClient, type ClientSession, type MongoClientOptions, type ServerDescription, type TopologyDescription } from 'mongodb';
+import { MongoClient, type ClientSession, type MongoClientOptions, type ServerDescription, type ServerHeartbeatFailedEvent, type TopologyDescription } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
 import type { Coverage, MemberCoverage, MembersMode, MemberState } from '../../pass/ports.ts';
 
@@ -17,6 +17,30 @@ import type { Coverage, MemberCoverage, MembersMode, MemberState } from '../../p
  * 10 s server selection of the main client, so that one dead member does not eat a Lambda's budget.
  */
 export const MEMBER_TIMEOUT_MS = 5_000;
+
+/**
+ * connect() on a direct client, failing as soon as its monitor's hello to the member fails (a refused connection
+ * at once; no answer within connectTimeoutMS, MEMBER_TIMEOUT_MS) instead of when server selection gives up: the
+ * driver keeps retrying a member it cannot reach until serverSelectionTimeoutMS, so a member that is down cost each
+ * pass the whole MEMBER_TIMEOUT_MS. A member that is slow but up still has MEMBER_TIMEOUT_MS to answer, and one
+ * that does not is named as not covered (whyNot), never dropped silently.
+ */
+export async function connectDirect(c: MongoClient): Promise<void> {
+  let onFailed: (e: ServerHeartbeatFailedEvent) => void = () => {};
+  const down = new Promise<never>((_, reject) => {
+    onFailed = (e) => reject(e.failure);
+  });
+  const connecting = c.connect();
+  // Whichever loses is settled later (connect() rejects when the caller closes the client): not an unhandled rejection.
+  connecting.catch(() => {});
+  down.catch(() => {});
+  c.once('serverHeartbeatFailed', onFailed);
+  try {
+    await Promise.race([connecting, down]);
+  } finally {
+    c.off('serverHeartbeatFailed', onFailed);
+  }
+}
 
 /** The URI of a direct connection to one member, with everything else of the original kept. */
 export function memberUri(uri: string, host: string): string {
@@ -100,7 +124,7 @@ export class MemberPool {
     const c = this.clientFor(host);
     if (this.ready.has(host)) return c;
     try {
-      await c.connect();
+      await connectDirect(c);
     } catch (e) {
       this.clients.delete(host);
       await c.close().catch(() => {});

@@ -10,8 +10,9 @@
  *   ($listLocalSessions) are read over a connection to that router alone. Before 7.1 the router's $currentOp
  *   reaches each shard's primary, and every other member is read over an authenticated direct connection (the
  *   reaper's shard-local user), its documents made what the router makes of a shard's (asFromShard); a member that
- *   refuses or does not answer is named as not covered, with why. When a member is down with 7.1+ (targetAllNodes
- *   then fails), the router's $currentOp reaches each shard's primary only, and the coverage says so. Shard
+ *   refuses or does not answer is named as not covered, with why. With 7.1+ and a member down (targetAllNodes then
+ *   fails as a whole), the pass reads as before 7.1: the primaries through the router, every other member that
+ *   answers directly, so only the member that is down is not covered. Shard
  *   members' own caches ($listLocalSessions) are not read: they are written into config.system.sessions, which
  *   $listSessions reads (docs/deploy.md#sharded-clusters-three-levels-of-coverage).
  * - Kills: a session's killSessions goes through the router once, which kills it on every host of every shard
@@ -24,7 +25,7 @@ import { ConnectionString } from 'mongodb-connection-string-url';
 import { Binary, MongoClient, MongoServerError, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
 import type { Activity, Coverage, MemberCoverage, MembersMode, MemberState } from '../../pass/ports.ts';
-import { MemberPool, memberUri, MEMBER_TIMEOUT_MS, whyNot } from './members.ts';
+import { connectDirect, MemberPool, memberUri, MEMBER_TIMEOUT_MS, whyNot } from './members.ts';
 import { toActivity, uuidBytes, uuidString } from './activity.ts';
 
 /** targetAllNodes exists from 7.1 on (SERVER-76255), whose routers answer hello with maxWireVersion 22 or more. */
@@ -177,7 +178,7 @@ export class RouterPath {
     const { auth: _auth, authSource: _source, authMechanism: _mechanism, authMechanismProperties: _properties, ...rest } = this.options;
     c = new MongoClient(uri, { ...(anonymous ? rest : this.options), serverSelectionTimeoutMS: MEMBER_TIMEOUT_MS, connectTimeoutMS: MEMBER_TIMEOUT_MS });
     try {
-      await c.connect();
+      await connectDirect(c);
     } catch (e) {
       await c.close().catch(() => {});
       throw e;
@@ -205,30 +206,34 @@ export class RouterPath {
     this.members.clear();
     this.direct = [];
     const shardMembers = Object.entries(map).flatMap(([shard, cs]) => shardHosts(String(cs)).map((host) => ({ host, shard })));
-    const cover = await Promise.all(shardMembers.map(async ({ host, shard }): Promise<MemberCoverage> => {
-      let state: MemberState | '' = '';
+    const probed = await Promise.all(shardMembers.map(async ({ host, shard }): Promise<{ member: ShardMember; error?: unknown }> => {
       try {
         const c = await this.client(this.helloClients, host, anonymousUri(this.uri, host), true);
         const hello = await c.db('admin').command({ hello: 1 });
-        state = hello.isWritablePrimary ? 'PRIMARY' : hello.secondary ? 'SECONDARY' : '';
-      } catch (e) {
-        this.members.set(host, { host, shard, state });
-        return { host, state, covered: false, why: whyNot(host, e) };
+        return { member: { host, shard, state: hello.isWritablePrimary ? 'PRIMARY' : hello.secondary ? 'SECONDARY' : '' } };
+      } catch (error) {
+        return { member: { host, shard, state: '' }, error };
       }
-      const member = { host, shard, state };
-      this.members.set(host, member);
+    }));
+    for (const { member } of probed) this.members.set(member.host, member);
+    const down = probed.filter((p) => p.error !== undefined).map((p) => p.member.host);
+    // Why the members other than the primaries are read directly, if they are.
+    let directWhy = `the cluster answers with wire version ${maxWireVersion}: before 7.1 $currentOp through mongos has no targetAllNodes and reaches each shard's primary only`;
+    if (this.allNodes && down.length > 0) {
+      // The router's targetAllNodes read fails as a whole when one member does not answer: sharded_agg_helpers.cpp
+      // calls establishCursorsOnAllHosts (src/mongo/s/query/establish_cursors.cpp) with allowPartialResults false,
+      // which throws the first host's failure (6 HostUnreachable for a refused connection). So it is not sent.
+      this.allNodes = false;
+      directWhy = `$currentOp with targetAllNodes fails as a whole while a member is down (${down.join(', ')})`;
+      notes.push(`${down.join(', ')} did not answer: $currentOp with targetAllNodes would fail as a whole, so the shards' primaries are read through the router and the other members that answer over direct connections (the reaper's shard-local user)`);
+    }
+    const cover = await Promise.all(probed.map(async ({ member, error }): Promise<MemberCoverage> => {
+      const { host, state } = member;
+      if (error !== undefined) return { host, state, covered: false, why: whyNot(host, error) };
       if (this.allNodes || state === 'PRIMARY') return { host, state, covered: true };
       if (mode === 'primary') return { host, state, covered: false, why: 'not read: --members primary (REAPER_MEMBERS=primary): the shards\' primaries only', byChoice: true };
-      const before71 = `the cluster answers with wire version ${maxWireVersion}: before 7.1 $currentOp through mongos has no targetAllNodes and reaches each shard's primary only`;
-      if (state !== 'SECONDARY') return { host, state, covered: false, why: `not read: ${before71}, and ${host} is neither primary nor secondary` };
-      // Before 7.1: the member is read over a direct connection as the reaper's shard-local user.
-      try {
-        await this.memberClients.connected(host);
-      } catch (e) {
-        return { host, state, covered: false, why: `not read: ${before71}; a direct connection to ${host} failed: ${shardMemberWhy(host, shard, e)}` };
-      }
-      this.direct.push(member);
-      return { host, state, covered: true };
+      if (state !== 'SECONDARY') return { host, state, covered: false, why: `not read: ${directWhy}, and ${host} is neither primary nor secondary` };
+      return this.readDirectly(member, directWhy);
     }));
     const routers = await Promise.all(this.routers.map(async (host): Promise<MemberCoverage> => {
       try {
@@ -240,6 +245,21 @@ export class RouterPath {
     }));
     this.coverage = { topology: 'mongos', setName: '', members: [...routers, ...cover], notes };
     return this.coverage;
+  }
+
+  /**
+   * A member other than a primary, to be read over an authenticated direct connection (the reaper's shard-local
+   * user) because the router does not read it (`why`): covered once the connection is up, else named with the fix.
+   */
+  private async readDirectly(member: ShardMember, why: string): Promise<MemberCoverage> {
+    const { host, shard, state } = member;
+    try {
+      await this.memberClients.connected(host);
+    } catch (e) {
+      return { host, state, covered: false, why: `not read: ${why}; a direct connection to ${host} failed: ${shardMemberWhy(host, shard, e)}` };
+    }
+    this.direct.push(member);
+    return { host, state, covered: true };
   }
 
   /**
@@ -263,7 +283,7 @@ export class RouterPath {
       while (await cursor.hasNext()) for (const d of decode(cursor.readBufferedDocuments(), from.router ?? null, rewrite)) all.push(this.tagShard(d, toActivity(d)));
       return all;
     };
-    const direct = Promise.all(this.direct.map(async (m) => {
+    const readMembers = (members: ShardMember[]): Promise<unknown> => Promise.all(members.map(async (m) => {
       let c: MongoClient;
       let s: ClientSession;
       try {
@@ -279,17 +299,25 @@ export class RouterPath {
         this.notRead(m, e);
       }
     }));
+    const direct = readMembers(this.direct);
     let shards: Activity[];
     try {
       shards = await read(main, session, this.allNodes ? { ...spec, targetAllNodes: true } : spec);
     } catch (e) {
       if (!this.allNodes || !(e instanceof MongoServerError)) throw e;
-      // A member down fails the whole targetAllNodes read: the primaries are read instead, and the coverage says so.
-      this.coverage?.notes.push(`$currentOp with targetAllNodes failed (${e.message}): only each shard's primary was read`);
-      for (const c of this.coverage?.members ?? []) {
-        if (c.state !== 'MONGOS' && c.state !== 'PRIMARY' && c.covered) Object.assign(c, { covered: false, why: `not read: ${e.message}` });
-      }
-      shards = await read(main, session, spec);
+      // A member the router cannot reach fails the whole targetAllNodes read (see discover): for the rest of the pass
+      // the primaries are read through the router and the other members over direct connections, as before 7.1.
+      this.allNodes = false;
+      const why = `$currentOp with targetAllNodes through the router failed (${e.message})`;
+      this.coverage?.notes.push(`${why}: the shards' primaries were read through the router, the other members that answer over direct connections (the reaper's shard-local user)`);
+      const others = [...this.members.values()].filter((m) => m.state !== 'PRIMARY' && this.coverage?.members.find((c) => c.host === m.host)?.covered);
+      const added = await Promise.all(others.map(async (m) => {
+        const c = m.state === 'SECONDARY' ? await this.readDirectly(m, why) : { host: m.host, state: m.state, covered: false, why: `not read: ${why}, and ${m.host} is neither primary nor secondary` };
+        const entry = this.coverage?.members.find((x) => x.host === m.host);
+        if (entry) Object.assign(entry, c);
+        return c.covered ? [m] : [];
+      }));
+      [shards] = await Promise.all([read(main, session, spec), readMembers(added.flat())]);
     }
     out.push(...shards);
     await direct;
@@ -408,7 +436,7 @@ export function shardedCoverageLines(coverage: Coverage, allNodes: boolean, shar
   const members = coverage.members.filter((m) => m.state !== 'MONGOS');
   const read = members.filter((m) => m.covered).length;
   return [
-    `through mongos: ${routers.length} router(s) read alone (localOps, $listLocalSessions); ${read} of ${members.length} shard member(s) read${allNodes ? ' with one $currentOp {targetAllNodes}' : ' (before 7.1: the shards\' primaries through the router, the other members over direct connections as the shard-local user)'}`,
+    `through mongos: ${routers.length} router(s) read alone (localOps, $listLocalSessions); ${read} of ${members.length} shard member(s) read${allNodes ? ' with one $currentOp {targetAllNodes}' : ' (before 7.1, or with a member down: the shards\' primaries through the router, the other members over direct connections as the shard-local user)'}`,
     ...coverage.members.filter((m) => !m.covered).map((m) => `  not covered: ${m.host}: ${m.why ?? 'no reason given'}`),
     ...coverage.notes.map((n) => `  note: ${n}`),
     ...(shardsFrom === 'listShards' || shardsFrom === 'config.shards' ? [`  the shards' members were listed from ${shardsFrom}: getShardMap was refused or does not exist (grant getShardMap on the cluster, infra/mongodb-role.json, to use it)`] : []),
