@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
 import type { PassResult } from '../src/service/lambda/runtime.ts';
-import { membersNotCovered } from '../src/service/lambda/metrics.ts';
+import { membersNotCovered, publishPassMetrics } from '../src/service/lambda/metrics.ts';
+import type { RunReport } from '../src/pass/pass.ts';
 import type { MemberCoverage } from '../src/pass/ports.ts';
 
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(`./events/${name}`, import.meta.url), 'utf8'));
@@ -91,6 +92,25 @@ test('the pass\'s metrics in EMF match its report', async () => {
   const fleet = emf.find((l) => l.cluster === undefined && l.AuditEventsUndelivered !== undefined);
   assert.ok(fleet, 'a fleet-wide copy for the alarms');
   assert.deepEqual(fleet._aws.CloudWatchMetrics[0].Dimensions, [['service']]);
+});
+
+test('one Decisions document per rule and outcome of the kill decisions, pass after pass', async () => {
+  // Arrange: two passes of two clusters (the second must carry none of the first's dimensions)
+  const kill = (rule: string, outcome: string) => ({ action: 'kill', rule, outcome });
+  const report = (cluster: string, decisions: object[]) => ({
+    cluster, durationMs: 5, error: null, coverage: null, audit: { failed: 0 }, decisions,
+    counts: { sessions: 3, sessionlessOps: 0, killed: 0, killedHoldingNothing: 0, failed: 0, planned: 3, skipped: 0 },
+  }) as unknown as RunReport;
+  // Act
+  const { lines } = await captured(async () => {
+    publishPassMetrics(report('a', [kill('r1', 'planned'), kill('r1', 'planned'), kill('r2', 'planned'), { action: 'protect', rule: 'p', outcome: 'protected' }]));
+    publishPassMetrics(report('b', [kill('r2', 'failed')]));
+  });
+  // Assess
+  const decisions = lines.filter((l) => l.Decisions !== undefined).map((l) => ({ dims: l._aws.CloudWatchMetrics[0].Dimensions, ns: l._aws.CloudWatchMetrics[0].Namespace, service: l.service, cluster: l.cluster, rule: l.rule, outcome: l.outcome, n: l.Decisions }));
+  const dims = [['service', 'cluster', 'rule', 'outcome']];
+  const doc = (cluster: string, rule: string, outcome: string, n: number) => ({ dims, ns: 'MongoDBSessionReaper', service: 'mongodb-session-reaper', cluster, rule, outcome, n });
+  assert.deepEqual(decisions, [doc('a', 'r1', 'planned', 2), doc('a', 'r2', 'planned', 1), doc('b', 'r2', 'failed', 1)]);
 });
 
 test('members not covered are counted from the pass\'s coverage', () => {

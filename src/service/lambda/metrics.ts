@@ -22,6 +22,13 @@ export const METRICS_NAMESPACE = 'MongoDBSessionReaper';
 const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
 /** The fleet-wide copies: dimension {service} only. Created once, as `metrics` is (each one builds its own console). */
 const fleetMetrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
+/**
+ * The per rule and outcome Decisions documents: one single-metric instance (each addMetric publishes at once and
+ * clears its dimension set), reused. `metrics.singleMetric()` would build a new Metrics, and with it a console and
+ * a read of the environment, per rule and outcome of every pass; the documents written are the same (the same
+ * namespace and default dimension {service}).
+ */
+const decisionMetrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME, singleMetric: true });
 
 export function publishPassMetrics(report: RunReport): void {
   const c = report.counts;
@@ -47,9 +54,8 @@ export function publishPassMetrics(report: RunReport): void {
     byRuleAndOutcome.set(key, entry);
   }
   for (const { rule, outcome, n } of byRuleAndOutcome.values()) {
-    const single = metrics.singleMetric();
-    single.addDimensions({ cluster: report.cluster, rule, outcome });
-    single.addMetric('Decisions', MetricUnit.Count, n);
+    decisionMetrics.addDimensions({ cluster: report.cluster, rule, outcome });
+    decisionMetrics.addMetric('Decisions', MetricUnit.Count, n);
   }
 
   fleetMetrics.addMetric('AuditEventsUndelivered', MetricUnit.Count, report.audit.failed);
