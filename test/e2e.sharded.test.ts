@@ -720,3 +720,28 @@ describe('through mongos with --members primary', () => {
     assert.equal(membersNotCovered(report), 0, 'primaries-only by choice: nothing for the members-not-covered alarm');
   });
 });
+
+describe('through mongos with a shard primary down (an election under way)', () => {
+  let s: SetUp;
+  after(() => s?.close());
+
+  test('the pass fails naming the shard without a primary, and makes no kill on the partial view', async () => {
+    // Prepare: alice's idle transaction on both shards (a kill the policy decides when it sees it); then shard0's
+    // primary stopped (the stand-in elects nobody: the shard has no primary, as during an election).
+    s = await setUp();
+    await idleTransactionOnBothShards(s);
+    const primary = s.cluster.shards[0]!.set.members[0]!;
+    await primary.stop();
+    s.clock.advance(10_000);
+
+    // Act
+    const report = await pass(s);
+
+    // Assess: the router's $currentOp of the primaries fails as a whole; the pass says which shard and that nothing was killed.
+    assert.match(report.error ?? '', /\$currentOp through the router failed \(.*shard0.*\): shard shard0 has no primary that answers/);
+    assert.match(report.error ?? '', /no kill was made on a partial view/);
+    assert.deepEqual([report.counts.decisions, report.counts.killSessionsCalls, report.counts.killOpCalls, report.counts.killed], [0, 0, 0, 0]);
+    const notCovered = report.coverage?.members.filter((m) => !m.covered) ?? [];
+    assert.match(notCovered.find((m) => m.host === primary.host)?.why ?? '', new RegExp(`${primary.host} did not answer`));
+  });
+});

@@ -114,6 +114,19 @@ describe('planKills', () => {
     assert.match(plan.skipped[0]!.why, /already planned/);
   });
 
+  it('plans the same opid on two members as two kills (opids are per process), the same operation read twice once', () => {
+    // Prepare
+    const op = (member: string) => decision({ ...emptyFacts('operation'), opid: 'shard1:5', longestOpSeconds: 400, members: [member] }, 'kill', 'runaway-operation');
+
+    // Act
+    const plan = planKills([op('shard1-b:27018'), op('shard1-a:27018'), op('shard1-a:27018')], OPTIONS);
+
+    // Assess
+    assert.deepEqual(plan.kills.map((k) => k.decision.facts.members), [['shard1-b:27018'], ['shard1-a:27018']]);
+    assert.equal(plan.skipped.length, 1);
+    assert.match(plan.skipped[0]!.why, /already planned: the same operation/);
+  });
+
   it('turns the pass report-only when the kills exceed --max-kills', () => {
     // Prepare
     const kills = Array.from({ length: 17 }, () => decision(sessionFacts()));

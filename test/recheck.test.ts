@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { emptyFacts, recordKey, type SessionFacts } from '../src/pass/facts.ts';
 import type { Decision } from '../src/pass/policy/evaluate.ts';
 import type { Activity } from '../src/pass/ports.ts';
-import { changeSince, freshFacts, recheckKey } from '../src/pass/recheck.ts';
+import { changeSince, freshFacts } from '../src/pass/recheck.ts';
 import { activity } from './support/activity.ts';
 
 const SCAN = Date.UTC(2026, 0, 5, 9, 0, 0);
@@ -72,7 +72,7 @@ describe('the re-check', () => {
     // Act
     const fresh = freshFacts([scannedOp], [{ ...onSecondary, secsRunning: 402 }, sessionless('10.0.0.2:27017', 0)], NOW, SELF);
     // Assess: the secondary's own operation, still running, is the one compared, not the primary's that has the same opid.
-    const found = fresh.get(recheckKey(scannedOp));
+    const found = fresh.get(recordKey(scannedOp));
     assert.equal(found?.fresh.longestOpSeconds, 402);
     assert.deepEqual(found?.fresh.members, ['10.0.0.3:27017']);
     assert.equal(changeSince(scannedOp, found, NOW, () => kill('r'), 'r'), null);

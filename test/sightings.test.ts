@@ -54,6 +54,27 @@ describe('sightings', () => {
     assert.equal(seen(s1, Object.assign(emptyFacts('operation'), { opid: '4243' }), T0 + 60_000).sightings, 1);
   });
 
+  test('a sessionless operation is its opid on its member: the same opid on a secondary and on its primary are two runs', () => {
+    const SEC = 'shard1-b:27018';
+    const PRI = 'shard1-a:27018';
+    const op = (member: string, appName: string) => Object.assign(emptyFacts('operation'), { opid: 'shard1:5', opCount: 1, members: [member], appName });
+    // Pass 1 sees the secondary's operation; pass 2 the primary's with the same opid: a first sighting, not a second.
+    const s1 = recordPass(null, [seen(null, op(SEC, 'reports'), T0)], T0);
+    const onPrimary = seen(s1, op(PRI, 'orders'), T0 + 60_000);
+    assert.equal(onPrimary.sightings, 1, 'another process numbers its operations on its own');
+    assert.equal(seen(s1, op(SEC, 'reports'), T0 + 60_000).sightings, 2, 'the same member continues its run');
+    const s2 = recordPass(s1, [onPrimary, seen(s1, op(SEC, 'reports'), T0 + 60_000)], T0 + 60_000);
+    const entries = Object.entries(s2.entries).map(([k, e]) => [k, e.sightings, e.appName]);
+    assert.deepEqual(entries.sort(), [['o:shard1:5@shard1-a:27018', 1, 'orders'], ['o:shard1:5@shard1-b:27018', 2, 'reports']], 'neither run nor client merged');
+  });
+
+  test('a state saved with opid-only operation keys: continued where no member is known, not continued on a member', () => {
+    const old: SightingsState = { version: 1, pass: 1, savedAtMs: T0, entries: { 'o:shard1:5': { firstSeenMs: T0, lastSeenMs: T0, lastPass: 1, sightings: 1, appName: null, client: null, clientDriver: null } } };
+    const op = (members: string[]) => Object.assign(emptyFacts('operation'), { opid: 'shard1:5', opCount: 1, members });
+    assert.equal(seen(old, op([]), T0 + 60_000).sightings, 2, 'a standalone, a one-member set, --members primary: the key is unchanged');
+    assert.equal(seen(old, op(['shard1-b:27018']), T0 + 60_000).sightings, 1, 'on a member: which one the entry was is unknown, so it starts anew');
+  });
+
   test('the client of a session is recalled for a later pass, for IDENTITY_RETENTION_MS after it was last seen', () => {
     const s1 = recordPass(null, [session()], T0);
     assert.deepEqual(new PassSightings(s1, T0 + 1).lookup(ID, UID), { appName: 'orders', client: '10.0.0.5:5000', clientDriver: 'nodejs 7.9.0' });

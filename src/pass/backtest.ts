@@ -56,11 +56,14 @@ export type DecisionDifference = Pick<DecisionRow, 'target' | 'sessionId' | 'uid
 
 const NONE: DecisionSide = { outcome: 'none', rule: '', reason: '' };
 
-/** The session key (id, uid), or the opid of a sessionless operation; a repeat gets its occurrence number. */
+/**
+ * The session key (id, uid), or a sessionless operation's opid on its members (opids are per process: facts.ts
+ * recordKey); a repeat gets its occurrence number. Rows of journals written before members were recorded have none.
+ */
 function keyed(rows: readonly DecisionRow[]): Map<string, DecisionRow> {
   const out = new Map<string, DecisionRow>();
   for (const r of rows) {
-    const base = r.target === 'operation' ? `o ${r.opid}` : `s ${r.sessionId} ${r.uid}`;
+    const base = r.target === 'operation' ? `o ${r.opid}${r.members?.length ? `@${r.members.join(',')}` : ''}` : `s ${r.sessionId} ${r.uid}`;
     let key = base;
     for (let n = 2; out.has(key); n++) key = `${base} #${n}`;
     out.set(key, r);

@@ -223,9 +223,18 @@ export const FACT_CATALOGUE: readonly FactSpec[] = [
   { name: 'shards', type: 'string[]', unit: 'shard name', from: ALL_DOCS, perSession: 'list', meaning: 'Through mongos: the shards where it holds an operation, transaction or cursor (a transaction\'s participants); [] elsewhere' },
 ];
 
-/** The key of a record across reads and passes: the session pair, or the opid of a sessionless operation. */
-export function recordKey(f: Pick<SessionFacts, 'target' | 'sessionId' | 'uid' | 'opid'>): string {
-  return f.target === 'operation' ? `o:${f.opid}` : `s:${f.sessionId}:${f.uid}`;
+/**
+ * The key of a record across reads and passes: the session pair, or a sessionless operation's opid with the member it
+ * runs on. Opids are per process (curop.cpp numbers each mongod's operations on its own): the same number on two
+ * members of a replica set, or "shard1:5" on a shard's secondary read directly and on its primary through the router,
+ * are two operations. Where no member is known (a standalone, a one-member set, --members primary) the key is the
+ * opid alone, as it was before members were read, so sightings saved then are still continued there; an entry of a
+ * multi-member deployment saved without its member is not continued (its next sighting counts as a first one, which
+ * delays a kill rather than causing one).
+ */
+export function recordKey(f: Pick<SessionFacts, 'target' | 'sessionId' | 'uid' | 'opid' | 'members'>): string {
+  if (f.target !== 'operation') return `s:${f.sessionId}:${f.uid}`;
+  return f.members.length === 0 ? `o:${f.opid}` : `o:${f.opid}@${f.members.join(',')}`;
 }
 
 /** Facts that can be unknown (null): a session's identity, seen or not in this pass. */

@@ -18,7 +18,8 @@ import { groupKillFailures } from './kill-failures.ts';
 import type { AuditSink } from './audit/sink.ts';
 import { PassJournal, type AuditTotals, type DecisionRow, type MemberKill } from './journal.ts';
 import { executeKills, type KillOutcome, type KillTarget, type Recheck } from './kill.ts';
-import { changeSince, freesNothing, freshFacts, heldBy, recheckFilter, recheckKey } from './recheck.ts';
+import { recordKey } from './facts.ts';
+import { changeSince, freesNothing, freshFacts, heldBy, recheckFilter } from './recheck.ts';
 import { createEvaluator } from './policy/evaluate.ts';
 import { planKills, type Plan } from './plan.ts';
 import type { Decision, EvaluatorKind } from './policy/evaluate.ts';
@@ -237,7 +238,7 @@ function recheckWith(pass: PassContext, self: ReaperIdentity): Recheck<Target> {
     const changed: { item: Target; why: string }[] = [];
     for (const t of batch) {
       const f = t.decision.facts;
-      const found = fresh.get(recheckKey(f));
+      const found = fresh.get(recordKey(f));
       const why = changeSince(f, found, at, (x) => evaluator.decide(x), t.decision.rule);
       if (why) {
         changed.push({ item: t, why });

@@ -8,6 +8,7 @@
  */
 import { ConfigError } from '../util/errors.ts';
 import type { Decision } from './policy/evaluate.ts';
+import { recordKey } from './facts.ts';
 // A session id and uid as the audit event names them (schemas/audit-event.v1.json $defs uuid and
 // uid): a kill the audit could not describe is not carried out.
 import { validateUid } from './audit/generated/validate-uid.js';
@@ -118,8 +119,9 @@ function gateWhy(decision: Decision, kind: PlannedKill['kind'], opts: PlanOption
   return null;
 }
 
+/** A session's pair (its id in any case), or an operation's record key: its opid on its member (facts.ts recordKey). */
 function killKey(decision: Decision, kind: PlannedKill['kind']): string {
-  return kind === 'session' ? `s:${decision.facts.sessionId.toLowerCase()}:${decision.facts.uid}` : `o:${decision.facts.opid}`;
+  return kind === 'session' ? `s:${decision.facts.sessionId.toLowerCase()}:${decision.facts.uid}` : recordKey(decision.facts);
 }
 
 /**

@@ -30,15 +30,6 @@ const SLACK_SECONDS = 1;
 /** timeActiveMicros is whole microseconds: a growth of half of one is a statement, not floating-point rounding. */
 const ACTIVE_EPSILON_SECONDS = 0.5e-6;
 
-/**
- * A candidate's key in the re-check: a session's record key; an operation's opid with the member it runs on, since
- * opids are per process (curop.cpp numbers each mongod's operations on its own): the same number on two members of a
- * replica set, or "shard:n" on two members of a shard (targetAllNodes, or a secondary read directly), are two operations.
- */
-export function recheckKey(f: Pick<SessionFacts, 'target' | 'sessionId' | 'uid' | 'opid' | 'members'>): string {
-  return f.target === 'operation' ? `${recordKey(f)}@${f.members.join(',')}` : recordKey(f);
-}
-
 /** The filter of one batch's re-check. */
 export function recheckFilter(candidates: readonly SessionFacts[]): ActivityFilter {
   const sessions: SessionKey[] = [];
@@ -59,11 +50,11 @@ export function freshFacts(scanned: readonly SessionFacts[], docs: readonly Acti
   for (const a of docs) builder.addActivity(a);
   const built = builder.build();
   const byKey = new Map<string, SessionFacts>();
-  for (const f of built.sessions) byKey.set(recheckKey(f), f);
-  for (const f of built.sessionlessOps) byKey.set(recheckKey(f), f);
+  for (const f of built.sessions) byKey.set(recordKey(f), f);
+  for (const f of built.sessionlessOps) byKey.set(recordKey(f), f);
   const out = new Map<string, { fresh: SessionFacts; docsLastUseMs: number }>();
   for (const s of scanned) {
-    const f = byKey.get(recheckKey(s));
+    const f = byKey.get(recordKey(s));
     if (!f) continue;
     const docsLastUseMs = f.lastUseMs;
     if (s.lastUseMs > f.lastUseMs) f.lastUseMs = s.lastUseMs;
@@ -74,7 +65,7 @@ export function freshFacts(scanned: readonly SessionFacts[], docs: readonly Acti
     if (!f.user) { f.user = s.user; f.userName = s.userName; f.userDb = s.userDb; f.isReaperUser = s.isReaperUser; }
     f.sightings = s.sightings;
     f.seenForSeconds = s.seenForSeconds;
-    out.set(recheckKey(s), { fresh: f, docsLastUseMs });
+    out.set(recordKey(s), { fresh: f, docsLastUseMs });
   }
   return out;
 }

@@ -35,7 +35,7 @@ export const IDENTITY_RETENTION_MS = 60 * 60_000;
 export const MAX_SIGHTINGS = 200_000;
 
 function sessionKey(id: string, uid: string): string {
-  return recordKey({ target: 'session', sessionId: id, uid, opid: '' });
+  return recordKey({ target: 'session', sessionId: id, uid, opid: '', members: [] });
 }
 
 /** A record is a candidate, one whose sightings count, when it holds something. */

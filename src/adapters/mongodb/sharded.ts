@@ -263,6 +263,28 @@ export class RouterPath {
   }
 
   /**
+   * The error of a failed read of the shards' primaries through the router, naming the shards discovery found
+   * without a primary. The router's $currentOp (without targetAllNodes) targets each shard's primary and fails as a
+   * whole when one has none (a primary down, an election under way): "Could not find host matching read
+   * preference { mode: "primary" } for set shard0". The pass stops at its inventory, before any decision, so no
+   * kill is made on a view that lacks a shard.
+   */
+  private primariesNotRead(e: unknown): MongoStageError {
+    const shards = [...new Set([...this.members.values()].map((m) => m.shard))];
+    const without = shards.filter((shard) => ![...this.members.values()].some((m) => m.shard === shard && m.state === 'PRIMARY'));
+    const message = e instanceof Error ? e.message : String(e);
+    const which = without.length > 0
+      ? `shard ${without.join(', ')} has no primary that answers (its primary is down or an election is under way)`
+      : 'a shard\'s primary did not answer (it went down or an election began during the pass)';
+    return new MongoStageError(
+      `$currentOp through the router failed (${message}): ${which}, and that read of every shard's primary fails as a whole. ` +
+      'The pass stopped before deciding anything: no kill was made on a partial view. The next pass reads the cluster again; ' +
+      `if the shard stays without a primary, bring its members up (rs.status() on one of them says which are down)`,
+      { cause: e },
+    );
+  }
+
+  /**
    * The routers' and the shards' documents, each tagged with where it lives (`member`: the shard member or the
    * router; `shard`), the routers' in the order of the connection string. `decode` turns one server batch into
    * documents (the adapter's, tapped or not); it is told the router read alone, null for the main connection.
@@ -300,9 +322,13 @@ export class RouterPath {
       }
     }));
     const direct = readMembers(this.direct);
+    // The shards' primaries through the router: that read fails as a whole when one shard has no primary.
+    const primaries = (): Promise<Activity[]> => read(main, session, spec).catch((e: unknown) => {
+      throw this.primariesNotRead(e);
+    });
     let shards: Activity[];
     try {
-      shards = await read(main, session, this.allNodes ? { ...spec, targetAllNodes: true } : spec);
+      shards = this.allNodes ? await read(main, session, { ...spec, targetAllNodes: true }) : await primaries();
     } catch (e) {
       if (!this.allNodes || !(e instanceof MongoServerError)) throw e;
       // A member the router cannot reach fails the whole targetAllNodes read (see discover): for the rest of the pass
@@ -317,7 +343,7 @@ export class RouterPath {
         if (entry) Object.assign(entry, c);
         return c.covered ? [m] : [];
       }));
-      [shards] = await Promise.all([read(main, session, spec), readMembers(added.flat())]);
+      [shards] = await Promise.all([primaries(), readMembers(added.flat())]);
     }
     out.push(...shards);
     await direct;
