@@ -337,6 +337,31 @@ describe('through mongos 7.1+, a shard member that goes down after discovery', (
   });
 });
 
+for (const [label, version] of [['7.1+, targetAllNodes', undefined], ['before 7.1, secondaries read directly', { version: '7.0.14', maxWireVersion: 21 }]] as const) {
+  describe(`through mongos (${label}), a member the scan read and the re-check cannot`, () => {
+    let s: SetUp;
+    after(() => s?.close());
+
+    test('fails the re-check (and so the batch), rather than approving a kill on a view without that member', async () => {
+      // Prepare: the scan reads every member; then a secondary of shard0 goes down before the kill batch.
+      s = await setUp(version ? { version } : {});
+      const mongo = await MongoAdapter.connect(s.cluster.uriFor('reaper', PASSWORD));
+      try {
+        const coverage = await mongo.discover();
+        assert.deepEqual(coverage.members.filter((m) => !m.covered), [], 'every member read at the scan');
+        for await (const _ of mongo.currentOp()) { /* the scan */ }
+        const stopped = s.cluster.shards[0]!.set.members[2]!;
+        await stopped.stop();
+        // Act / Assess
+        await assert.rejects(mongo.currentOpOf({ sessions: [{ id: '11111111-1111-4111-8111-111111111111', uid: '0'.repeat(64) }], opids: [] }),
+          /the re-check before the kill batch could not read .*which the scan read: the batch is not killed on a view that lacks it/);
+      } finally {
+        await mongo.close();
+      }
+    });
+  });
+}
+
 describe('through mongos with a shard member down (7.1+) and no shard-local reaper', () => {
   let s: SetUp;
   after(() => s?.close());
@@ -558,6 +583,7 @@ describe('a role without getShardMap: the shards listed from listShards, else co
     const note = coverage.notes.join('\n');
     for (const what of ['getShardMap: ', 'listShards: ', 'find on config.shards: ']) assert.ok(note.includes(what), note);
     assert.match(note, /grant getShardMap on the cluster \(infra\/mongodb-role\.json\), or listShards on the cluster, or find on config\.shards/);
+    assert.equal(membersNotCovered({ coverage }), 1, 'no shard listed: a blind spot the members-not-covered alarm counts');
   });
 });
 

@@ -14,7 +14,7 @@ import { commandBatches } from './raw-cursor.ts';
 import { CURRENT_OP_PROJECTION, CURRENT_OP_UNSET, toActivity, uuidBytes, uuidString } from './activity.ts';
 import { readListedSession } from './session-doc-reader.ts';
 import { MemberPool, type Member } from './members.ts';
-import { HOST_UNREACHABLE, hostUnreachableMessage, RouterPath, shardedCoverageLines, type CurrentOpDecoder, type ShardMember } from './sharded.ts';
+import { HOST_UNREACHABLE, hostUnreachableMessage, RouterPath, shardedCoverageLines, type CurrentOpDecoder, type ReadStage, type ShardMember } from './sharded.ts';
 
 /** Through mongos the shard documents also say which shard and member they come from. */
 const ROUTER_CURRENT_OP_PROJECTION = { ...CURRENT_OP_PROJECTION, shard: 1, host: 1 };
@@ -262,10 +262,10 @@ export class MongoAdapter implements MongoPort {
 
   /** $currentOp on the named members only (the verification after kills re-reads where it killed). */
   async *currentOpOn(members: readonly string[]): AsyncIterable<Activity[]> {
-    yield* this.currentOpWhere(new Set(members));
+    yield* this.currentOpWhere(new Set(members), 'verification');
   }
 
-  private async *currentOpWhere(only?: ReadonlySet<string>): AsyncIterable<Activity[]> {
+  private async *currentOpWhere(only?: ReadonlySet<string>, readStage: ReadStage = 'inventory'): AsyncIterable<Activity[]> {
     const tap = this.tap;
     const stage = { $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } };
     // Tapped (a snapshot is being recorded): the documents whole and raw, as the server sent them; else only
@@ -276,7 +276,7 @@ export class MongoAdapter implements MongoPort {
     if (this.sharded) {
       // Every member of every shard and every router, whatever `only` names: a session killed through the router
       // was killed everywhere, so it is looked for everywhere.
-      yield await this.routerCurrentOp(() => (tap ? [] : [{ $project: ROUTER_CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }]));
+      yield await this.routerCurrentOp(() => (tap ? [] : [{ $project: ROUTER_CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }]), readStage);
       return;
     }
     if (this.members().length === 0) {
@@ -297,23 +297,23 @@ export class MongoAdapter implements MongoPort {
    * the other members directly) and each router's own, tagged with where they live. `after(shard)`: the stages
    * after $currentOp, for a router (no shard) or for a member of that shard read directly.
    */
-  private routerCurrentOp(after: (shard?: string) => Document[]): Promise<Activity[]> {
+  private routerCurrentOp(after: (shard?: string) => Document[], stage: ReadStage = 'inventory'): Promise<Activity[]> {
     const tap = this.tap;
-    const docs: CurrentOpDecoder = (batch, router, rewrite) => {
+    const docs: CurrentOpDecoder = (batch, router, rewrite, held) => {
       if (!tap) return rewrite ? (batch as Document[]).map(rewrite) : batch as Document[];
       return batch.map((bytes) => {
         const d = BSON.deserialize(bytes as Uint8Array);
         if (!rewrite) {
-          tap('currentOp', bytes as Uint8Array, router);
+          held.push(() => tap('currentOp', bytes as Uint8Array, router));
           return d;
         }
         // Rewritten (a shard member read directly): recorded as rewritten, with the router's cluster-wide documents.
         const r = rewrite(d);
-        tap('currentOp', BSON.serialize(r), null);
+        held.push(() => tap('currentOp', BSON.serialize(r), null));
         return r;
       });
     };
-    return this.router!.currentOp(this.client, this.ownSession(), after, tap ? { raw: true } : {}, docs, uuidString(this.ownSession().id?.id));
+    return this.router!.currentOp(this.client, this.ownSession(), after, tap ? { raw: true } : {}, docs, uuidString(this.ownSession().id?.id), stage);
   }
 
   /**
@@ -340,7 +340,7 @@ export class MongoAdapter implements MongoPort {
       return out;
     };
     // Through mongos the batch's things are looked for on every shard member and router at once (tagged with where).
-    if (this.sharded) return this.routerCurrentOp((shard) => (shard === undefined ? pipeline.slice(1).map((st) => ('$project' in st ? { $project: ROUTER_CURRENT_OP_PROJECTION } : st)) : onShard(shard)));
+    if (this.sharded) return this.routerCurrentOp((shard) => (shard === undefined ? pipeline.slice(1).map((st) => ('$project' in st ? { $project: ROUTER_CURRENT_OP_PROJECTION } : st)) : onShard(shard)), 're-check');
     if (!member) return read(this.client.db('admin'), this.ownSession());
     const m = this.memberOrThrow(member);
     return (await read(m.client.db('admin'), this.memberSession(m))).map((a) => ({ ...a, member: m.host, memberState: m.state }));

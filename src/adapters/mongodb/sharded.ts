@@ -22,7 +22,7 @@
  *   whatever has that number on the primary), a router's own by its number on that router.
  */
 import { ConnectionString } from 'mongodb-connection-string-url';
-import { Binary, MongoClient, MongoServerError, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
+import { Binary, MongoClient, MongoServerError, ReadPreference, type ClientSession, type Document, type MongoClientOptions } from 'mongodb';
 import { MongoStageError } from '../../util/errors.ts';
 import type { Activity, Coverage, MemberCoverage, MembersMode, MemberState } from '../../pass/ports.ts';
 import { connectDirect, MemberPool, memberUri, MEMBER_TIMEOUT_MS, whyNot } from './members.ts';
@@ -30,6 +30,16 @@ import { toActivity, uuidBytes, uuidString } from './activity.ts';
 
 /** targetAllNodes exists from 7.1 on (SERVER-76255), whose routers answer hello with maxWireVersion 22 or more. */
 export const TARGET_ALL_NODES_MIN_WIRE_VERSION = 22;
+
+/** Which read of the pass: the inventory, the re-check before a kill batch, the verification after the kills. */
+export type ReadStage = 'inventory' | 're-check' | 'verification';
+
+/** What a failed read of the shards' primaries stopped, by the stage that read them. */
+const STOPPED_AT = {
+  inventory: 'The pass stopped before deciding anything: no kill was made on a partial view.',
+  're-check': 'The re-check before the kill batch failed with it: the batch was not killed (kills of earlier batches stand).',
+  verification: 'The verification after the kills failed with it: the kills were made; which sessions still hold something is not known.',
+} as const;
 
 /** HostUnreachable: a router's killSessions reached some hosts only (kill_sessions_remote.cpp, "Failed to kill on some hosts"). */
 export const HOST_UNREACHABLE = 6;
@@ -79,11 +89,12 @@ export function asSeenThroughRouter(m: ShardMember, doc: Document, ownSessionId:
 }
 
 /**
- * Turns one server batch of $currentOp into documents (the adapter's, recording them when a snapshot is taken):
- * `router` names the router read alone (null: the main connection); `rewrite`, given for a shard member read
- * directly, makes each document what the pass and the recording take it for.
+ * Turns one server batch of $currentOp into documents (the adapter's): `router` names the router read alone
+ * (null: the main connection); `rewrite`, given for a shard member read directly, makes each document what the
+ * pass and the recording take it for; when a snapshot is taken, what records each document is pushed on `held`,
+ * to be run once the whole read has succeeded.
  */
-export type CurrentOpDecoder = (docs: unknown[], router: string | null, rewrite?: (doc: Document) => Document) => Document[];
+export type CurrentOpDecoder = (docs: unknown[], router: string | null, rewrite: ((doc: Document) => Document) | undefined, held: (() => void)[]) => Document[];
 
 /** Why a shard member's direct connection or read failed, with the fix: the shard-local user the reaper needs. */
 export function shardMemberWhy(host: string, shard: string, e: unknown): string {
@@ -269,7 +280,7 @@ export class RouterPath {
    * preference { mode: "primary" } for set shard0". The pass stops at its inventory, before any decision, so no
    * kill is made on a view that lacks a shard.
    */
-  private primariesNotRead(e: unknown): MongoStageError {
+  private primariesNotRead(e: unknown, stage: ReadStage): MongoStageError {
     const shards = [...new Set([...this.members.values()].map((m) => m.shard))];
     const without = shards.filter((shard) => ![...this.members.values()].some((m) => m.shard === shard && m.state === 'PRIMARY'));
     const message = e instanceof Error ? e.message : String(e);
@@ -278,7 +289,7 @@ export class RouterPath {
       : 'a shard\'s primary did not answer (it went down or an election began during the pass)';
     return new MongoStageError(
       `$currentOp through the router failed (${message}): ${which}, and that read of every shard's primary fails as a whole. ` +
-      'The pass stopped before deciding anything: no kill was made on a partial view. The next pass reads the cluster again; ' +
+      `${STOPPED_AT[stage]} The next pass reads the cluster again; ` +
       `if the shard stays without a primary, bring its members up (rs.status() on one of them says which are down)`,
       { cause: e },
     );
@@ -286,51 +297,61 @@ export class RouterPath {
 
   /**
    * The routers' and the shards' documents, each tagged with where it lives (`member`: the shard member or the
-   * router; `shard`), the routers' in the order of the connection string. `decode` turns one server batch into
-   * documents (the adapter's, tapped or not); it is told the router read alone, null for the main connection.
+   * router; `shard`), in a fixed order: the router's read of the shards, the members read directly in discovery
+   * order, the routers' own in the order of the connection string (not the order the replies came in: the same
+   * input, the same order). `decode` turns one server batch into documents (the adapter's, recorded when a
+   * snapshot is taken); a read's documents are recorded only when that read has finished, so a read that fails
+   * half-way leaves nothing in the snapshot that the pass did not decide on.
+   *
+   * `stage` 're-check' (the re-check before a kill batch) is strict: a member or router that was read at the scan and cannot be read
+   * now fails the whole read, and with it the batch, rather than a kill being approved on a view that lacks it.
    */
-  async currentOp(main: MongoClient, session: ClientSession, pipelineAfter: (shard?: string) => Document[], options: Document, decode: CurrentOpDecoder, mainSessionId: string): Promise<Activity[]> {
+  async currentOp(main: MongoClient, session: ClientSession, pipelineAfter: (shard?: string) => Document[], options: Document, decode: CurrentOpDecoder, mainSessionId: string, stage: ReadStage = 'inventory'): Promise<Activity[]> {
+    const strict = stage === 're-check';
     const spec = { allUsers: true, idleSessions: true, idleCursors: true };
-    const out: Activity[] = [];
-    // `from.router`: a router read alone (its own operations); `from.member`: a shard member read directly
-    // (before 7.1), its documents made what the router makes of them (asFromShard), named by the member as
-    // getShardMap names it, the reaper's session there taken for the main one: so a recording of them reads
-    // like the router's cluster-wide $currentOp, and a replay tags them as this pass does.
-    const read = async (c: MongoClient, s: ClientSession, stage: Document, from: { router?: string; member?: ShardMember } = {}): Promise<Activity[]> => {
-      const all: Activity[] = [];
+    interface Read { activities: Activity[]; record: () => void }
+    // `from.router`: a router read alone (its own operations); `from.member`: a shard member read directly, its
+    // documents made what the router makes of them (asFromShard), named by the member as getShardMap names it,
+    // the reaper's session there taken for the main one: so a recording of them reads like the router's
+    // cluster-wide $currentOp, and a replay tags them as this pass does.
+    const read = async (c: MongoClient, s: ClientSession, stage: Document, from: { router?: string; member?: ShardMember } = {}): Promise<Read> => {
+      const activities: Activity[] = [];
+      const held: (() => void)[] = [];
       const m = from.member;
       const ownId = m ? uuidString(s.id?.id) : '';
       const rewrite = m ? (raw: Document): Document => asSeenThroughRouter(m, raw, ownId, mainSessionId) : undefined;
-      const cursor = c.db('admin').aggregate([{ $currentOp: stage }, ...pipelineAfter(m?.shard)], { session: s, ...options });
-      while (await cursor.hasNext()) for (const d of decode(cursor.readBufferedDocuments(), from.router ?? null, rewrite)) all.push(this.tagShard(d, toActivity(d)));
-      return all;
+      // The shards' primaries are the read preference's to choose: pinned, whatever the connection string says.
+      const cursor = c.db('admin').aggregate([{ $currentOp: stage }, ...pipelineAfter(m?.shard)], { session: s, readPreference: ReadPreference.primary, ...options });
+      while (await cursor.hasNext()) for (const d of decode(cursor.readBufferedDocuments(), from.router ?? null, rewrite, held)) activities.push(this.tagShard(d, toActivity(d)));
+      return { activities, record: () => { for (const r of held) r(); } };
     };
-    const readMembers = (members: ShardMember[]): Promise<unknown> => Promise.all(members.map(async (m) => {
-      let c: MongoClient;
-      let s: ClientSession;
+    const failStrict = (what: string, e: unknown): never => {
+      throw new MongoStageError(`the re-check before the kill batch could not read ${what} (${e instanceof Error ? e.message : String(e)}), which the scan read: the batch is not killed on a view that lacks it`, { cause: e });
+    };
+    const readMembers = (members: ShardMember[]): Promise<(Read | null)[]> => Promise.all(members.map(async (m): Promise<Read | null> => {
       try {
-        c = await this.memberClients.connected(m.host);
-        s = this.session(m.host, c);
+        const c = await this.memberClients.connected(m.host);
+        return await read(c, this.session(m.host, c), spec, { member: m });
       } catch (e) {
+        if (strict) failStrict(`${m.host} over a direct connection`, e);
         this.notRead(m, e);
-        return;
-      }
-      try {
-        out.push(...await read(c, s, spec, { member: m }));
-      } catch (e) {
-        this.notRead(m, e);
+        return null;
       }
     }));
-    const direct = readMembers(this.direct);
+    const readDirect = [...this.direct];
+    const direct = readMembers(readDirect);
     // The shards' primaries through the router: that read fails as a whole when one shard has no primary.
-    const primaries = (): Promise<Activity[]> => read(main, session, spec).catch((e: unknown) => {
-      throw this.primariesNotRead(e);
+    const primaries = (): Promise<Read> => read(main, session, spec).catch((e: unknown) => {
+      throw this.primariesNotRead(e, stage);
     });
-    let shards: Activity[];
+    let shards: Read;
+    const fallback: (Read | null)[] = [];
+    const fellBackTo: ShardMember[] = [];
     try {
       shards = this.allNodes ? await read(main, session, { ...spec, targetAllNodes: true }) : await primaries();
     } catch (e) {
       if (!this.allNodes || !(e instanceof MongoServerError)) throw e;
+      if (strict) failStrict('every shard member with $currentOp {targetAllNodes} through the router', e);
       // A member the router cannot reach fails the whole targetAllNodes read (see discover): for the rest of the pass
       // the primaries are read through the router and the other members over direct connections, as before 7.1.
       this.allNodes = false;
@@ -343,24 +364,35 @@ export class RouterPath {
         if (entry) Object.assign(entry, c);
         return c.covered ? [m] : [];
       }));
-      [shards] = await Promise.all([primaries(), readMembers(added.flat())]);
+      fellBackTo.push(...added.flat());
+      let members: (Read | null)[];
+      [shards, members] = await Promise.all([primaries(), readMembers(fellBackTo)]);
+      fallback.push(...members);
     }
-    out.push(...shards);
-    await direct;
-    // Read in parallel, kept in the routers' order (not the order the replies came in): the same input, the same order.
-    const local = await Promise.all(this.routers.map(async (host): Promise<Activity[]> => {
+    const directReads = await direct;
+    const local = await Promise.all(this.routers.map(async (host): Promise<Read> => {
       const c = this.routerClients.get(host);
-      if (!c) return [];
+      if (!c) {
+        if (strict) failStrict(`router ${host}`, new Error('not connected in this pass'));
+        return { activities: [], record: () => {} };
+      }
       const s = this.session(host, c);
       const ownId = uuidString(s.id?.id);
       try {
-        return (await read(c, s, { ...spec, localOps: true }, { router: host })).map((a) => ({ ...a, sessionId: a.sessionId === ownId ? mainSessionId : a.sessionId, member: host, memberState: 'MONGOS' as const }));
+        const r = await read(c, s, { ...spec, localOps: true }, { router: host });
+        return { ...r, activities: r.activities.map((a) => ({ ...a, sessionId: a.sessionId === ownId ? mainSessionId : a.sessionId, member: host, memberState: 'MONGOS' as const })) };
       } catch (e) {
+        if (strict) failStrict(`router ${host}`, e);
         this.dropRouter(host, e);
-        return [];
+        return { activities: [], record: () => {} };
       }
     }));
-    for (const part of local) out.push(...part);
+    const out: Activity[] = [];
+    for (const r of [shards, ...directReads, ...fallback, ...local]) {
+      if (!r) continue;
+      out.push(...r.activities);
+      r.record();
+    }
     return out;
   }
 
@@ -431,6 +463,18 @@ export class RouterPath {
     const m = this.members.get(host);
     if (!m) throw new MongoStageError(`${host} is neither a router nor a shard member getShardMap named; operation ${opid} was not killed`);
     if (m.state === 'PRIMARY') {
+      // By its number on the member itself where the reaper can reach it directly (the shard-local user):
+      // "shard:opid" through the router goes to whichever member is the shard's primary now, which after a
+      // stepdown is another process, where that number is another operation.
+      const direct = await this.memberClients.connected(host).catch(() => null);
+      if (direct) {
+        await direct.db('admin').command({ killOp: 1, op: number }, { session: this.session(host, direct) });
+        return;
+      }
+      const hello = await (await this.client(this.helloClients, host, anonymousUri(this.uri, host), true)).db('admin').command({ hello: 1 });
+      if (!hello.isWritablePrimary) {
+        throw new MongoStageError(`operation ${opid} was seen on ${host}, the primary of ${m.shard} at discovery, which is no longer its primary: "shard:opid" through the router would reach the new primary, where that number is another operation; not killed (a later pass finds it where it runs)`);
+      }
       await main.db('admin').command({ killOp: 1, op: `${m.shard}:${number}` }, { session: mainSession });
       return;
     }
