@@ -119,4 +119,8 @@ test('members not covered are counted from the pass\'s coverage', () => {
   assert.equal(membersNotCovered({ coverage: { topology: 'replicaSet', setName: 'rs', notes: [], members: [member('a:1', true), member('b:1', false), member('c:1', false)] } }), 2);
   // Left out by choice (--members primary): named in the summary, not counted for the alarm.
   assert.equal(membersNotCovered({ coverage: { topology: 'replicaSet', setName: 'rs', notes: [], members: [member('a:1', true), { ...member('b:1', false), byChoice: true }, member('c:1', false)] } }), 1);
+  // Through mongos with no shard listed (every way of listing them refused): how many is unknown, counted as one.
+  const router: MemberCoverage = { host: 'r:1', state: 'MONGOS', covered: true };
+  assert.equal(membersNotCovered({ coverage: { topology: 'mongos', setName: '', notes: [], members: [router] } }), 1);
+  assert.equal(membersNotCovered({ coverage: { topology: 'mongos', setName: '', notes: [], members: [router, { host: 's:1', state: 'PRIMARY', covered: true }] } }), 0);
 });

@@ -12,6 +12,8 @@ import { backtestCommand } from '../src/cli/backtest.ts';
 import type { SnapshotResult } from '../src/cli/backtest-decide.ts';
 import type { Totals } from '../src/cli/backtest-output.ts';
 import { capture } from './support/capture.ts';
+import { coverageChange } from '../src/adapters/snapshot/recording-port.ts';
+import type { Coverage } from '../src/pass/ports.ts';
 import { editSnapshot, listed, runningOp, writeSnapshot } from './support/snapshots.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'corrupt-'));
@@ -79,6 +81,11 @@ const CASES: { name: string; make: () => void; error: RegExp }[] = [
     error: /trailer\.jsonl\.gz line \d+: the trailer counts 7 documents, the sections hold 23/,
   },
   {
+    name: 'the members read changed during the recording (a member read at its start failed half-way)',
+    make: () => editSnapshot(good, path('coverage.jsonl.gz'), (l) => l.map((x) => x.replace(/("\$trailer":\{"sections":3,"documents":23)\}/, '$1,"coverageChanged":"db2.example.net:27017 not read: connection reset"}'))),
+    error: /coverage\.jsonl\.gz line \d+: the members read changed while the pass read the cluster \(db2\.example\.net:27017 not read: connection reset\): .*cannot be used for decisions/,
+  },
+  {
     name: 'a newer format version',
     make: () => editSnapshot(good, path('newer.jsonl.gz'), (l) => l.map((x, i) => (i === 0 ? x.replace('"version":2', '"version":7') : x))),
     error: /newer\.jsonl\.gz line 1: the snapshot is format version 7 .*upgrade session-reaper/,
@@ -99,13 +106,13 @@ describe('bad snapshots in a backtest', () => {
   test('each is named, left out of the decisions and counted; the good one is decided', async () => {
     // Prepare
     for (const c of CASES) c.make();
-    const bad = ['damaged.jsonl.gz', 'truncated.jsonl.gz', 'bad-line.jsonl.gz', 'missing.jsonl.gz', 'incomplete.jsonl.gz', 'miscounted.jsonl.gz', 'trailer.jsonl.gz', 'newer.jsonl.gz', 'notes.txt', 'empty.jsonl.gz'].map(path);
+    const bad = ['damaged.jsonl.gz', 'truncated.jsonl.gz', 'bad-line.jsonl.gz', 'missing.jsonl.gz', 'incomplete.jsonl.gz', 'miscounted.jsonl.gz', 'trailer.jsonl.gz', 'coverage.jsonl.gz', 'newer.jsonl.gz', 'notes.txt', 'empty.jsonl.gz'].map(path);
     // Act
     const { code, results, totals, stderr } = await backtest(good, ...bad);
     // Assess
     assert.equal(code, 1);
-    assert.equal(totals.snapshots, 11);
-    assert.equal(totals.unusable, 10);
+    assert.equal(totals.snapshots, 12);
+    assert.equal(totals.unusable, 11);
     assert.equal(results[0]!.usable, true);
     assert.deepEqual(results[0]!.a!.decisions.map((d) => [d.outcome, d.rule]), [['planned', 'runaway-operation']]);
     assert.equal(totals.a.planned, 1, 'only the good snapshot\'s decisions count');
@@ -151,5 +158,15 @@ describe('bad snapshots in a backtest', () => {
     const { code, results } = await backtest(good, path('plain.jsonl'));
     assert.equal(code, 0);
     assert.deepEqual(results[1]!.a!.decisions, results[0]!.a!.decisions);
+  });
+});
+
+describe('the recording tells whether a member read at its start was read throughout', () => {
+  test('coverageChange names the members covered at the header and not at the end, and only those', () => {
+    const cov = (members: [string, boolean, string?][]): Coverage => ({ topology: 'mongos', setName: '', notes: [], members: members.map(([host, covered, why]) => ({ host, state: 'SECONDARY', covered, ...(why ? { why } : {}) })) });
+    assert.equal(coverageChange(cov([['a:1', true], ['b:1', false]]), cov([['a:1', true], ['b:1', false]])), null);
+    assert.equal(coverageChange(cov([['a:1', true]]), cov([['a:1', true], ['c:1', false, 'not read: down']])), null, 'a member not read from the start is in the header already');
+    assert.equal(coverageChange(cov([['a:1', true], ['b:1', true]]), cov([['a:1', true], ['b:1', false, 'not read: connection reset']])), 'b:1 not read: connection reset');
+    assert.equal(coverageChange(null, cov([['a:1', false]])), null);
   });
 });

@@ -124,6 +124,12 @@ export interface SectionEnd extends SectionStart {
 export interface Trailer {
   sections: number;
   documents: number;
+  /**
+   * Set when a member read at the start of the recording was no longer read by its end (it failed half-way, or a
+   * fallback left it out): what changed. The sections then do not hold one view the pass decided on, and the
+   * reader refuses the snapshot for decisions.
+   */
+  coverageChanged?: string;
 }
 
 /** The first key of every line that is not a document. */

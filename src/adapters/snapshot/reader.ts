@@ -165,6 +165,7 @@ class Structure {
       if (body.sections !== this.seen.size) fail(path, line.number, `the trailer counts ${String(body.sections)} sections, the file has ${this.seen.size}`);
       const documents = [...this.seen.values()].reduce((n, s) => n + s.documents, 0);
       if (body.documents !== documents) fail(path, line.number, `the trailer counts ${String(body.documents)} documents, the sections hold ${documents}`);
+      if (typeof body.coverageChanged === 'string') fail(path, line.number, `the members read changed while the pass read the cluster (${body.coverageChanged}): the sections do not hold one view the pass decided on, so this snapshot cannot be used for decisions`);
       return null;
     }
     const { member, source } = body;

@@ -38,6 +38,8 @@ export class RecordingMongoPort implements MongoPort {
   private closed: Promise<WrittenSnapshot> | null = null;
   /** What the pass's discover() found; the adapter updates it in place when a member fails later. */
   private coverage: Coverage | null = null;
+  /** The coverage as the header records it, to tell at the end whether a member read then was read throughout. */
+  private headerCoverage: Coverage | null = null;
   /** The members read over their own connections (fixed when the header is written); empty: all on the main one. */
   private direct: DirectMember[] = [];
   /** Through mongos: the main connection's $currentOp documents name their shard and member. */
@@ -108,7 +110,7 @@ export class RecordingMongoPort implements MongoPort {
       source: { uri: redactUri(this.info.uri), ...(this.info.cluster ? { cluster: this.info.cluster } : {}), recordedBy: this.info.recordedBy },
       topology: { kind: server.kind, ...(server.setName ? { setName: server.setName } : {}), ...(server.hosts ? { hosts: server.hosts } : {}) },
       members,
-      ...(this.coverage ? { coverage: structuredClone(this.coverage) } : {}),
+      ...(this.coverage ? { coverage: (this.headerCoverage = structuredClone(this.coverage)) } : {}),
       ...(this.routed ? { shardTags: true } : {}),
       reaper: { sessionId: self.sessionId, uid: self.uid, user: self.user },
       valuesKept: this.writer.valuesKept,
@@ -231,8 +233,17 @@ export class RecordingMongoPort implements MongoPort {
   close(): Promise<WrittenSnapshot> {
     this.closed ??= (async () => {
       this.inner.tapRawDocuments(null);
-      return this.writer.finish();
+      const changed = coverageChange(this.headerCoverage, this.coverage);
+      return this.writer.finish(changed ? { coverageChanged: changed } : {});
     })();
     return this.closed;
   }
+}
+
+/** The members covered when the header was written and not covered now, with why; null when none. */
+export function coverageChange(atHeader: Coverage | null, now: Coverage | null): string | null {
+  if (!atHeader || !now) return null;
+  const lost = atHeader.members.filter((m) => m.covered && now.members.some((x) => x.host === m.host && !x.covered));
+  if (lost.length === 0) return null;
+  return lost.map((m) => `${m.host} ${now.members.find((x) => x.host === m.host)?.why ?? 'was no longer read'}`).join('; ');
 }

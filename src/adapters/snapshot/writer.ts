@@ -133,10 +133,10 @@ export class SnapshotWriter {
   }
 
   /** Writes the trailer and closes the stream; idempotent. Rejects with SnapshotError when the file could not be written. */
-  finish(): Promise<WrittenSnapshot> {
+  finish(extra: Pick<Trailer, 'coverageChanged'> = {}): Promise<WrittenSnapshot> {
     this.finished ??= (async () => {
       this.endSection('the recording ended before this listing finished');
-      const trailer: Trailer = { sections: this.sections, documents: this.documents };
+      const trailer: Trailer = { sections: this.sections, documents: this.documents, ...(extra.coverageChanged ? { coverageChanged: extra.coverageChanged } : {}) };
       this.line(LINE_KEYS.trailer, trailer);
       await this.drain();
       this.gzip.end();

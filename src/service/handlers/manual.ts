@@ -24,7 +24,7 @@ export interface ManualResult extends PassResult {
   /** Named sessions or users the pass found nothing of. */
   notFound: string[];
   /** The first RESULT_MAX_ROWS decisions of the request, those that acted first (killed, failed, planned, skipped). */
-  decisions: Pick<DecisionRow, 'sessionId' | 'uid' | 'user' | 'appName' | 'rule' | 'reason' | 'action' | 'outcome' | 'why' | 'error'>[];
+  decisions: Pick<DecisionRow, 'target' | 'sessionId' | 'uid' | 'opid' | 'user' | 'appName' | 'rule' | 'reason' | 'action' | 'outcome' | 'why' | 'error'>[];
   /** Decisions not listed in `decisions` (every one is in the audit trail and the run's counts). */
   decisionsNotListed: number;
 }
@@ -60,7 +60,7 @@ export async function handleManual(reaper: Reaper, payload: unknown, context: In
     notFound: notFound(request, report.decisions),
     decisionsNotListed: Math.max(0, relevant.length - RESULT_MAX_ROWS),
     decisions: [...relevant].sort((a, b) => LISTING_ORDER[a.outcome] - LISTING_ORDER[b.outcome]).slice(0, RESULT_MAX_ROWS).map((d) => ({
-      sessionId: d.sessionId, uid: d.uid, user: d.user, appName: d.appName, rule: d.rule, reason: d.reason, action: d.action, outcome: d.outcome,
+      target: d.target, sessionId: d.sessionId, uid: d.uid, opid: d.opid, user: d.user, appName: d.appName, rule: d.rule, reason: d.reason, action: d.action, outcome: d.outcome,
       ...(d.why ? { why: d.why } : {}), ...(d.error ? { error: d.error } : {}),
     })),
   };

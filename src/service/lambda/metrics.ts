@@ -68,7 +68,12 @@ export function publishPassMetrics(report: RunReport): void {
  * Data-bearing members the pass was meant to read and could not (down, unreachable, refusing the reaper, or before
  * MongoDB 7.1 without the shard-local user): 0 on a standalone. Members left out by choice (--members primary,
  * REAPER_MEMBERS=primary; `byChoice`) are not counted: that is how primaries-only coverage is accepted.
+ * Through mongos with no shard listed at all (getShardMap, listShards and config.shards all refused), how many
+ * members went unread is not known: that counts as one, so the alarm does not stay quiet over a blind spot.
  */
 export function membersNotCovered(report: Pick<RunReport, 'coverage'>): number {
-  return report.coverage?.members.filter((m) => !m.covered && !m.byChoice).length ?? 0;
+  const coverage = report.coverage;
+  if (!coverage) return 0;
+  const unlisted = coverage.topology === 'mongos' && !coverage.members.some((m) => m.state !== 'MONGOS') ? 1 : 0;
+  return coverage.members.filter((m) => !m.covered && !m.byChoice).length + unlisted;
 }
