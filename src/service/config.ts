@@ -7,7 +7,7 @@ import { ConfigError } from '../util/errors.ts';
 import { DEFAULT_KILL_BATCH_SIZE, DEFAULT_KILL_CONCURRENCY, MAX_KILL_BATCH_SIZE } from '../pass/kill.ts';
 import { DEFAULT_AUDIT_SOURCE } from '../pass/audit/events.ts';
 import { DEFAULT_AUDIT_REQUEST_TIMEOUT_SECONDS } from '../pass/audit/budget.ts';
-import { EVALUATORS, type EvaluatorKind } from '../pass/policy/evaluate.ts';
+import { EVALUATORS, type EvaluatorKind } from '../pass/policy/evaluators.ts';
 import { shippedPath } from '../util/shipped-path.ts';
 import { MEMBERS_MODES, type MembersMode } from '../pass/ports.ts';
 import {

@@ -36,9 +36,7 @@ export interface AsyncEvaluator {
   decide(facts: SessionFacts): Promise<Decision | null>;
 }
 
-/** Which evaluator a pass uses: the compiled one (default) or json-rules-engine, the reference. */
-export const EVALUATORS = ['compiled', 'json-rules-engine'] as const;
-export type EvaluatorKind = (typeof EVALUATORS)[number];
+export { EVALUATORS, type EvaluatorKind } from './evaluators.ts';
 
 /** Compiles the policy once; the evaluator is then used for every record of a pass. */
 export function createEvaluator(policy: PolicySet): Evaluator {
