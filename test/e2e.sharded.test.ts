@@ -19,7 +19,7 @@ import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { DEMO_THRESHOLDS } from '../src/demo/thresholds.ts';
 import { REAPER_ROLE_DOCUMENT } from '../src/demo/workload.ts';
 import { runPass, type PassOptions, type RunReport } from '../src/pass/pass.ts';
-import { clientPool, createReaperAndUsers, eventually, outcome } from './support/e2e-cluster.ts';
+import { clientPool, createReaperAndUsers, createShardLocalReaper, eventually, outcome } from './support/e2e-cluster.ts';
 import { passOptions } from './support/clocked-pass.ts';
 import { loadPolicySet } from '../src/pass/policy/load.ts';
 import { membersNotCovered } from '../src/service/lambda/metrics.ts';
@@ -66,14 +66,7 @@ async function setUp(o: SetUpOptions = {}): Promise<SetUp> {
     users: [`admin:${PASSWORD}:root`], shardUsers: [`bob:${PASSWORD}:root`],
   });
   const { clients, connect } = clientPool();
-  if (o.reaperOnShards !== false) {
-    // As docs/deploy.md says: on each shard's primary, the role and the reaper, same name and password.
-    for (const shard of cluster.shards) {
-      const primary = await connect(`mongodb://bob:${PASSWORD}@${shard.set.members[0]!.host}/?directConnection=true&authSource=admin`, 'setup');
-      await primary.db('admin').command(REAPER_ROLE_DOCUMENT);
-      await primary.db('admin').command({ createUser: 'reaper', pwd: PASSWORD, roles: [{ role: 'sessionReaper', db: 'admin' }] });
-    }
-  }
+  if (o.reaperOnShards !== false) await createShardLocalReaper(cluster, connect, 'bob', PASSWORD);
   const admin = await connect(cluster.uriFor('admin', PASSWORD), 'setup');
   const adminDb = admin.db('admin');
   await createReaperAndUsers(adminDb, PASSWORD, ['alice', 'carol', 'dave']);

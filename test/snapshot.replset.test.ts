@@ -8,7 +8,7 @@
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClientSession, MongoClient } from 'mongodb';
@@ -27,7 +27,7 @@ import { DEMO_THRESHOLDS } from '../src/demo/thresholds.ts';
 import { ManualClock } from '../standin/src/clock.ts';
 import { startReplicaSet, type RunningReplicaSet } from '../standin/src/replset.ts';
 import { clientPool, createReaperAndUsers, eventually, outcome } from './support/e2e-cluster.ts';
-import { snapshotLines } from './support/snapshots.ts';
+import { defaultPoliciesPlus, snapshotLines } from './support/snapshots.ts';
 import { capture } from './support/capture.ts';
 import { snapshotCommand } from '../src/cli/snapshot.ts';
 import { backtestCommand } from '../src/cli/backtest.ts';
@@ -37,17 +37,11 @@ const PASSWORD = 'rs-snap-password';
 
 /** The default set plus a rule on where things live, so that decisions hang on onSecondary and memberStates. */
 function policiesWithSecondaryRule(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'policies-'));
-  cpSync(DEFAULT_POLICIES_DIR, dir, { recursive: true });
-  writeFileSync(join(dir, 'secondaries.json'), JSON.stringify({
-    version: 1,
-    rules: [{
+  return defaultPoliciesPlus('secondaries', [{
       name: 'carol-on-secondaries', priority: 100,
       conditions: { all: [{ fact: 'onSecondary', operator: 'equal', value: true }, { fact: 'memberStates', operator: 'contains', value: 'SECONDARY' }, { fact: 'user', operator: 'equal', value: 'carol@admin' }] },
       event: { type: 'protect', params: { reason: 'carol reads on the secondaries: never killed' } },
-    }],
-  }));
-  return dir;
+    }]);
 }
 
 interface SetUp {

@@ -7,7 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClientSession } from 'mongodb';
@@ -21,30 +21,22 @@ import { decideOffline } from '../src/pass/backtest.ts';
 import { runPass, type RunReport } from '../src/pass/pass.ts';
 import { loadPolicySet } from '../src/pass/policy/load.ts';
 import type { PolicySet } from '../src/pass/policy/types.ts';
-import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { DEMO_THRESHOLDS } from '../src/demo/thresholds.ts';
 import { ManualClock } from '../standin/src/clock.ts';
 import { startShardedCluster, type RunningShardedCluster } from '../standin/src/sharding/cluster.ts';
 import type { ServerVersion } from '../standin/src/mongod.ts';
-import { clientPool, createReaperAndUsers, eventually, outcome } from './support/e2e-cluster.ts';
-import { REAPER_ROLE_DOCUMENT } from '../src/demo/workload.ts';
-import { snapshotLines } from './support/snapshots.ts';
+import { clientPool, createReaperAndUsers, createShardLocalReaper, eventually, outcome } from './support/e2e-cluster.ts';
+import { defaultPoliciesPlus, snapshotLines } from './support/snapshots.ts';
 
 const PASSWORD = 'sharded-snap-password';
 
 /** The default set plus a protection on shards, so that a decision hangs on the shard tag surviving the replay. */
 function policiesWithShardRule(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'policies-'));
-  cpSync(DEFAULT_POLICIES_DIR, dir, { recursive: true });
-  writeFileSync(join(dir, 'shards.json'), JSON.stringify({
-    version: 1,
-    rules: [{
+  return defaultPoliciesPlus('shards', [{
       name: 'shard1-secondary-reports', priority: 100,
       conditions: { all: [{ fact: 'shards', operator: 'contains', value: 'shard1' }, { fact: 'onSecondary', operator: 'equal', value: true }] },
       event: { type: 'protect', params: { reason: 'reports on shard1\'s secondaries are never killed' } },
-    }],
-  }));
-  return dir;
+    }]);
 }
 
 /**
@@ -74,14 +66,7 @@ for (const { label, version } of VERSIONS) describe(`a snapshot through mongos (
       shards: 2, members: 3, routers: 2, params: { auth: true }, clock, ...(version ? { version } : {}),
       users: [`admin:${PASSWORD}:root`], shardUsers: [`bob:${PASSWORD}:root`],
     });
-    if (version) {
-      // As docs/deploy.md says: on each shard's primary, the role and the reaper, same name and password.
-      for (const shard of cluster.shards) {
-        const primary = await pool.connect(`mongodb://bob:${PASSWORD}@${shard.set.members[0]!.host}/?directConnection=true&authSource=admin`, 'setup');
-        await primary.db('admin').command(REAPER_ROLE_DOCUMENT);
-        await primary.db('admin').command({ createUser: 'reaper', pwd: PASSWORD, roles: [{ role: 'sessionReaper', db: 'admin' }] });
-      }
-    }
+    if (version) await createShardLocalReaper(cluster, (uri, app) => pool.connect(uri, app), 'bob', PASSWORD);
     const admin = await pool.connect(cluster.uriFor('admin', PASSWORD), 'setup');
     await createReaperAndUsers(admin.db('admin'), PASSWORD, ['alice', 'carol', 'dave']);
     await admin.db('admin').command({ shardCollection: 'shop.orders', key: { _id: 'hashed' } });

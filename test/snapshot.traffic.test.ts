@@ -9,7 +9,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -24,7 +24,7 @@ import { decideOffline } from '../src/pass/backtest.ts';
 import { runPass, type RunReport } from '../src/pass/pass.ts';
 import { loadPolicySet } from '../src/pass/policy/load.ts';
 import type { PolicySet } from '../src/pass/policy/types.ts';
-import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
+import { defaultPoliciesPlus } from './support/snapshots.ts';
 import { ManualClock } from '../standin/src/clock.ts';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
 import { waitFor } from '../standin/test/poll.ts';
@@ -34,17 +34,11 @@ const SECRET = 'sku-secret-4711';
 
 /** The default set plus a protection keyed on a command's comment, so that a decision hangs on a kept comment. */
 function policiesWithCommentRule(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'policies-'));
-  cpSync(DEFAULT_POLICIES_DIR, dir, { recursive: true });
-  writeFileSync(join(dir, 'reports.json'), JSON.stringify({
-    version: 1,
-    rules: [{
+  return defaultPoliciesPlus('reports', [{
       name: 'nightly-report-cursors', priority: 100,
       conditions: { all: [{ fact: 'comments', operator: 'contains', value: COMMENT }] },
       event: { type: 'protect', params: { reason: 'the nightly report keeps its cursor open between pages' } },
-    }],
-  }));
-  return dir;
+    }]);
 }
 
 describe('a snapshot of real traffic, recorded by a dry-run pass and backtested', () => {

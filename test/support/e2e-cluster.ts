@@ -5,6 +5,7 @@
  */
 import { MongoClient, type Db } from 'mongodb';
 import { REAPER_ROLE_DOCUMENT } from '../../src/demo/workload.ts';
+import type { RunningShardedCluster } from '../../standin/src/sharding/cluster.ts';
 
 /** Polls for a condition the server reaches on its own (an operation registered); bounded, no fixed sleep. */
 export async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
@@ -37,4 +38,17 @@ export async function createReaperAndUsers(adminDb: Db, password: string, users:
   await adminDb.command(REAPER_ROLE_DOCUMENT);
   await adminDb.command({ createUser: 'reaper', pwd: password, roles: [{ role: 'sessionReaper', db: 'admin' }] });
   for (const u of users) await adminDb.command({ createUser: u, pwd: password, roles: [{ role: 'readWrite', db: 'shop' }] });
+}
+
+/**
+ * As docs/deploy.md says for direct reads and kills on shard members: on each shard's primary, the reaper's role
+ * and the reaper as a shard-local user with the cluster user's name and password (it replicates to the shard's
+ * members). `shardAdmin` is a shard-local user allowed to create them.
+ */
+export async function createShardLocalReaper(cluster: RunningShardedCluster, connect: (uri: string, appName: string) => Promise<MongoClient>, shardAdmin: string, password: string): Promise<void> {
+  for (const shard of cluster.shards) {
+    const primary = await connect(`mongodb://${shardAdmin}:${password}@${shard.set.members[0]!.host}/?directConnection=true&authSource=admin`, 'setup');
+    await primary.db('admin').command(REAPER_ROLE_DOCUMENT);
+    await primary.db('admin').command({ createUser: 'reaper', pwd: password, roles: [{ role: 'sessionReaper', db: 'admin' }] });
+  }
 }

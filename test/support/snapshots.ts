@@ -3,11 +3,14 @@
  * (the uncompressed lines changed, then compressed again) for the bad-input tests.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Binary, BSON, Long, UUID, type Document } from 'mongodb';
 import { snapshotHeader, type SnapshotHeader } from '../../src/adapters/snapshot/format.ts';
 import { SnapshotWriter } from '../../src/adapters/snapshot/writer.ts';
+import { DEFAULT_POLICIES_DIR } from '../../src/service/config.ts';
 
 export const MEMBER = 'db0.example.net:27017';
 export const NOW = Date.parse('2024-06-01T12:00:00Z');
@@ -73,4 +76,12 @@ export function snapshotLines(path: string): string[] {
 export function editSnapshot(from: string, to: string, edit: (lines: string[]) => string[], gzip = true): void {
   const text = `${edit(snapshotLines(from)).join('\n')}\n`;
   writeFileSync(to, gzip ? gzipSync(text) : text);
+}
+
+/** A copy of the default policy set with one more rule file (`name`.json holding `rules`), in a fresh directory. */
+export function defaultPoliciesPlus(name: string, rules: unknown[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'policies-'));
+  cpSync(DEFAULT_POLICIES_DIR, dir, { recursive: true });
+  writeFileSync(join(dir, `${name}.json`), JSON.stringify({ version: 1, rules }));
+  return dir;
 }
