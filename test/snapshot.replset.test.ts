@@ -16,9 +16,7 @@ import { MongoAdapter } from '../src/adapters/mongodb/adapter.ts';
 import { InMemoryAuditSink } from '../src/adapters/audit-sinks.ts';
 import { SnapshotFile } from '../src/adapters/snapshot/reader.ts';
 import { RecordingMongoPort } from '../src/adapters/snapshot/recording-port.ts';
-import { SnapshotReplayPort } from '../src/adapters/snapshot/replay-port.ts';
 import { SnapshotWriter } from '../src/adapters/snapshot/writer.ts';
-import { decideOffline } from '../src/pass/backtest.ts';
 import { runPass, type RunReport } from '../src/pass/pass.ts';
 import { loadPolicySet } from '../src/pass/policy/load.ts';
 import type { PolicySet } from '../src/pass/policy/types.ts';
@@ -27,7 +25,7 @@ import { DEMO_THRESHOLDS } from '../src/demo/thresholds.ts';
 import { ManualClock } from '../standin/src/clock.ts';
 import { startReplicaSet, type RunningReplicaSet } from '../standin/src/replset.ts';
 import { clientPool, createReaperAndUsers, eventually, outcome } from './support/e2e-cluster.ts';
-import { defaultPoliciesPlus, snapshotLines } from './support/snapshots.ts';
+import { assertDecidesAsRecorded, backtestFile, defaultPoliciesPlus, snapshotLines } from './support/snapshots.ts';
 import { capture } from './support/capture.ts';
 import { snapshotCommand } from '../src/cli/snapshot.ts';
 import { backtestCommand } from '../src/cli/backtest.ts';
@@ -112,15 +110,7 @@ async function recordedPass(s: SetUp): Promise<{ report: RunReport; file: string
   }
 }
 
-async function backtest(s: SetUp, file: string): Promise<{ report: RunReport; snapshot: SnapshotFile }> {
-  const snapshot = await SnapshotFile.open(file);
-  try {
-    const replay = new SnapshotReplayPort(snapshot);
-    return { report: await decideOffline(replay, s.policy, { nowMs: replay.nowMs, maxKills: 100, maxKillShare: 1 }), snapshot };
-  } finally {
-    await snapshot.close();
-  }
-}
+const backtest = (s: SetUp, file: string) => backtestFile(file, s.policy);
 
 describe('a snapshot of a three-member replica set, recorded by a dry-run pass and backtested', () => {
   let s: SetUp;
@@ -169,11 +159,7 @@ describe('a snapshot of a three-member replica set, recorded by a dry-run pass a
 
   test('the backtest makes the same decisions, with the same members and coverage, without a server', async () => {
     const { report } = await backtest(s, file);
-    assert.equal(report.error, null);
-    assert.deepEqual(report.decisions, recorded.decisions);
-    assert.deepEqual({ ...report.counts }, { ...recorded.counts });
-    assert.deepEqual(report.coverage, recorded.coverage);
-    assert.equal(report.unfinished, recorded.unfinished);
+    assertDecidesAsRecorded(report, recorded);
     const carol = report.decisions.find((d) => d.user === 'carol@admin');
     assert.deepEqual(carol?.members, [s.rs.members[2]!.host], 'carol\'s cursor is on secondary 2');
     assert.equal(carol?.rule, 'carol-on-secondaries', 'the rule on onSecondary and memberStates decided it');
@@ -213,10 +199,7 @@ describe('a snapshot of a replica set with a member down', () => {
     const { report: recorded, file } = await recordedPass(s);
     assert.equal(recorded.error, null);
     const { report, snapshot } = await backtest(s, file);
-    assert.equal(report.error, null);
-    assert.deepEqual(report.decisions, recorded.decisions);
-    assert.deepEqual(report.coverage, recorded.coverage);
-    assert.equal(report.unfinished, recorded.unfinished);
+    assertDecidesAsRecorded(report, recorded);
     assert.match(report.unfinished ?? '', new RegExp(`member ${down.host} not covered`));
     const named = snapshot.header.members.find((m) => m.name === down.host);
     assert.deepEqual(named?.sections, [], 'named in the header, with no sections');

@@ -15,15 +15,14 @@ import { MongoAdapter } from '../src/adapters/mongodb/adapter.ts';
 import { InMemoryAuditSink } from '../src/adapters/audit-sinks.ts';
 import { SnapshotFile } from '../src/adapters/snapshot/reader.ts';
 import { RecordingMongoPort } from '../src/adapters/snapshot/recording-port.ts';
-import { SnapshotReplayPort } from '../src/adapters/snapshot/replay-port.ts';
 import { SnapshotWriter } from '../src/adapters/snapshot/writer.ts';
-import { decideOffline } from '../src/pass/backtest.ts';
 import { runPass, type RunReport } from '../src/pass/pass.ts';
 import { loadPolicySet } from '../src/pass/policy/load.ts';
 import type { PolicySet } from '../src/pass/policy/types.ts';
 import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { startWorkload, type Workload } from '../src/demo/workload.ts';
 import { startTarget, type Target } from '../standin/test/target.ts';
+import { assertDecidesAsRecorded, backtestFile } from './support/snapshots.ts';
 
 /** The default set plus a rule on idle time, so that the injected clock gives every kind of outcome. */
 export function policiesWithIdleRule(): string {
@@ -80,13 +79,9 @@ describe('a snapshot recorded by a dry-run pass, backtested', () => {
 
   test('the backtest makes the same decisions, at the snapshot\'s time, without a server', async () => {
     // Act
-    const snapshot = await SnapshotFile.open(file);
-    const replay = new SnapshotReplayPort(snapshot);
-    const report = await decideOffline(replay, policy, { nowMs: replay.nowMs, maxKills: 100, maxKillShare: 1 });
+    const { report, snapshot } = await backtestFile(file, policy);
     // Assess
-    assert.equal(report.error, null);
-    assert.deepEqual(report.decisions, recorded.decisions);
-    assert.deepEqual({ ...report.counts }, { ...recorded.counts });
+    assertDecidesAsRecorded(report, recorded);
     assert.equal(report.internalOps, recorded.internalOps);
     assert.equal(snapshot.header.takenAtMs, Date.parse(recorded.startedAt) >= 0 ? snapshot.header.takenAtMs : NaN);
     assert.ok(Math.abs(snapshot.header.takenAtMs - Date.parse(recorded.startedAt)) < 10_000, 'the snapshot\'s time is the pass\'s clock');

@@ -15,9 +15,7 @@ import { MongoAdapter } from '../src/adapters/mongodb/adapter.ts';
 import { InMemoryAuditSink } from '../src/adapters/audit-sinks.ts';
 import { SnapshotFile } from '../src/adapters/snapshot/reader.ts';
 import { RecordingMongoPort } from '../src/adapters/snapshot/recording-port.ts';
-import { SnapshotReplayPort } from '../src/adapters/snapshot/replay-port.ts';
 import { SnapshotWriter } from '../src/adapters/snapshot/writer.ts';
-import { decideOffline } from '../src/pass/backtest.ts';
 import { runPass, type RunReport } from '../src/pass/pass.ts';
 import { loadPolicySet } from '../src/pass/policy/load.ts';
 import type { PolicySet } from '../src/pass/policy/types.ts';
@@ -26,7 +24,7 @@ import { ManualClock } from '../standin/src/clock.ts';
 import { startShardedCluster, type RunningShardedCluster } from '../standin/src/sharding/cluster.ts';
 import type { ServerVersion } from '../standin/src/mongod.ts';
 import { clientPool, createReaperAndUsers, createShardLocalReaper, eventually, outcome } from './support/e2e-cluster.ts';
-import { defaultPoliciesPlus, snapshotLines } from './support/snapshots.ts';
+import { assertDecidesAsRecorded, backtestFile, defaultPoliciesPlus, snapshotLines } from './support/snapshots.ts';
 
 const PASSWORD = 'sharded-snap-password';
 
@@ -153,19 +151,8 @@ for (const { label, version } of VERSIONS) describe(`a snapshot through mongos (
   });
 
   test('the backtest makes the same decisions, with the same shards and members, without a server', async () => {
-    const snapshot = await SnapshotFile.open(file);
-    let report: RunReport;
-    try {
-      const replay = new SnapshotReplayPort(snapshot);
-      report = await decideOffline(replay, policy, { nowMs: replay.nowMs, maxKills: 100, maxKillShare: 1 });
-    } finally {
-      await snapshot.close();
-    }
-    assert.equal(report.error, null);
-    assert.deepEqual(report.decisions, recorded.decisions);
-    assert.deepEqual({ ...report.counts }, { ...recorded.counts });
-    assert.deepEqual(report.coverage, recorded.coverage);
-    assert.equal(report.unfinished, recorded.unfinished);
+    const { report } = await backtestFile(file, policy);
+    assertDecidesAsRecorded(report, recorded);
     const carol = report.decisions.find((d) => d.user === 'carol@admin');
     assert.ok(carol?.members.includes(cluster.routers[0]!.host), `carol's cursor is on router 0: ${carol?.members.join(', ')}`);
   });

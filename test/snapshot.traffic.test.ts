@@ -16,15 +16,12 @@ import { gunzipSync } from 'node:zlib';
 import { MongoClient, type ClientSession, type Document } from 'mongodb';
 import { MongoAdapter } from '../src/adapters/mongodb/adapter.ts';
 import { InMemoryAuditSink } from '../src/adapters/audit-sinks.ts';
-import { SnapshotFile } from '../src/adapters/snapshot/reader.ts';
 import { RecordingMongoPort } from '../src/adapters/snapshot/recording-port.ts';
-import { SnapshotReplayPort } from '../src/adapters/snapshot/replay-port.ts';
 import { SnapshotWriter } from '../src/adapters/snapshot/writer.ts';
-import { decideOffline } from '../src/pass/backtest.ts';
 import { runPass, type RunReport } from '../src/pass/pass.ts';
 import { loadPolicySet } from '../src/pass/policy/load.ts';
 import type { PolicySet } from '../src/pass/policy/types.ts';
-import { defaultPoliciesPlus } from './support/snapshots.ts';
+import { assertDecidesAsRecorded, backtestFile, defaultPoliciesPlus } from './support/snapshots.ts';
 import { ManualClock } from '../standin/src/clock.ts';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
 import { waitFor } from '../standin/test/poll.ts';
@@ -136,17 +133,9 @@ describe('a snapshot of real traffic, recorded by a dry-run pass and backtested'
   });
 
   test('the backtest of the redacted snapshot makes the same decisions, without a server', async () => {
-    const snapshot = await SnapshotFile.open(file);
-    try {
-      const replay = new SnapshotReplayPort(snapshot);
-      const report = await decideOffline(replay, policy, { nowMs: replay.nowMs, maxKills: 100, maxKillShare: 1 });
-      assert.equal(report.error, null);
-      assert.deepEqual(report.decisions, recorded.decisions);
-      assert.deepEqual({ ...report.counts }, { ...recorded.counts });
-      assert.equal(snapshot.header.takenAtMs, clock.now());
-    } finally {
-      await snapshot.close();
-    }
+    const { report, snapshot } = await backtestFile(file, policy);
+    assertDecidesAsRecorded(report, recorded);
+    assert.equal(snapshot.header.takenAtMs, clock.now());
   });
 
   test('no filter value or written value is in the file; the comment the policy matches is', () => {

@@ -2,6 +2,7 @@
  * Snapshots for tests, written by the real writer from BSON documents made here, and edited copies of them
  * (the uncompressed lines changed, then compressed again) for the bad-input tests.
  */
+import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,11 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { Binary, BSON, Long, UUID, type Document } from 'mongodb';
 import { snapshotHeader, type SnapshotHeader } from '../../src/adapters/snapshot/format.ts';
 import { SnapshotWriter } from '../../src/adapters/snapshot/writer.ts';
+import { SnapshotFile } from '../../src/adapters/snapshot/reader.ts';
+import { SnapshotReplayPort } from '../../src/adapters/snapshot/replay-port.ts';
+import { decideOffline } from '../../src/pass/backtest.ts';
+import type { RunReport } from '../../src/pass/pass.ts';
+import type { PolicySet } from '../../src/pass/policy/types.ts';
 import { DEFAULT_POLICIES_DIR } from '../../src/service/config.ts';
 
 export const MEMBER = 'db0.example.net:27017';
@@ -84,4 +90,27 @@ export function defaultPoliciesPlus(name: string, rules: unknown[]): string {
   cpSync(DEFAULT_POLICIES_DIR, dir, { recursive: true });
   writeFileSync(join(dir, `${name}.json`), JSON.stringify({ version: 1, rules }));
   return dir;
+}
+
+/**
+ * A backtest of one snapshot file, never connecting, with the gates the end-to-end tests' passes use (at most 100
+ * kills, any share); the snapshot is closed (its header stays readable).
+ */
+export async function backtestFile(file: string, policy: PolicySet): Promise<{ report: RunReport; snapshot: SnapshotFile }> {
+  const snapshot = await SnapshotFile.open(file);
+  try {
+    const replay = new SnapshotReplayPort(snapshot);
+    return { report: await decideOffline(replay, policy, { nowMs: replay.nowMs, maxKills: 100, maxKillShare: 1 }), snapshot };
+  } finally {
+    await snapshot.close();
+  }
+}
+
+/** The backtest decided what the pass that recorded the snapshot decided: the same decisions, counts, coverage and unfinished work. */
+export function assertDecidesAsRecorded(report: RunReport, recorded: RunReport): void {
+  assert.equal(report.error, null);
+  assert.deepEqual(report.decisions, recorded.decisions);
+  assert.deepEqual({ ...report.counts }, { ...recorded.counts });
+  assert.deepEqual(report.coverage, recorded.coverage);
+  assert.equal(report.unfinished, recorded.unfinished);
 }

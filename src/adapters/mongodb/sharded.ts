@@ -338,15 +338,14 @@ export class RouterPath {
         return null;
       }
     }));
-    const readDirect = [...this.direct];
-    const direct = readMembers(readDirect);
+    // The members read directly as discovered (readMembers starts every read at once: what the fallback adds below is read there).
+    const direct = readMembers(this.direct);
     // The shards' primaries through the router: that read fails as a whole when one shard has no primary.
     const primaries = (): Promise<Read> => read(main, session, spec).catch((e: unknown) => {
       throw this.primariesNotRead(e, stage);
     });
     let shards: Read;
-    const fallback: (Read | null)[] = [];
-    const fellBackTo: ShardMember[] = [];
+    let fallback: (Read | null)[] = [];
     try {
       shards = this.allNodes ? await read(main, session, { ...spec, targetAllNodes: true }) : await primaries();
     } catch (e) {
@@ -364,17 +363,14 @@ export class RouterPath {
         if (entry) Object.assign(entry, c);
         return c.covered ? [m] : [];
       }));
-      fellBackTo.push(...added.flat());
-      let members: (Read | null)[];
-      [shards, members] = await Promise.all([primaries(), readMembers(fellBackTo)]);
-      fallback.push(...members);
+      [shards, fallback] = await Promise.all([primaries(), readMembers(added.flat())]);
     }
     const directReads = await direct;
-    const local = await Promise.all(this.routers.map(async (host): Promise<Read> => {
+    const local = await Promise.all(this.routers.map(async (host): Promise<Read | null> => {
       const c = this.routerClients.get(host);
       if (!c) {
         if (strict) failStrict(`router ${host}`, new Error('not connected in this pass'));
-        return { activities: [], record: () => {} };
+        return null;
       }
       const s = this.session(host, c);
       const ownId = uuidString(s.id?.id);
@@ -384,7 +380,7 @@ export class RouterPath {
       } catch (e) {
         if (strict) failStrict(`router ${host}`, e);
         this.dropRouter(host, e);
-        return { activities: [], record: () => {} };
+        return null;
       }
     }));
     const out: Activity[] = [];
@@ -466,14 +462,18 @@ export class RouterPath {
       // By its number on the member itself where the reaper can reach it directly (the shard-local user):
       // "shard:opid" through the router goes to whichever member is the shard's primary now, which after a
       // stepdown is another process, where that number is another operation.
-      const direct = await this.memberClients.connected(host).catch(() => null);
+      let directWhy = '';
+      const direct = await this.memberClients.connected(host).catch((e: unknown) => {
+        directWhy = shardMemberWhy(host, m.shard, e);
+        return null;
+      });
       if (direct) {
         await direct.db('admin').command({ killOp: 1, op: number }, { session: this.session(host, direct) });
         return;
       }
       const hello = await (await this.client(this.helloClients, host, anonymousUri(this.uri, host), true)).db('admin').command({ hello: 1 });
       if (!hello.isWritablePrimary) {
-        throw new MongoStageError(`operation ${opid} was seen on ${host}, the primary of ${m.shard} at discovery, which is no longer its primary: "shard:opid" through the router would reach the new primary, where that number is another operation; not killed (a later pass finds it where it runs)`);
+        throw new MongoStageError(`operation ${opid} was seen on ${host}, the primary of ${m.shard} at discovery, which is no longer its primary: "shard:opid" through the router would reach the new primary, where that number is another operation; not killed (a later pass finds it where it runs). Killing it on ${host} directly failed: ${directWhy}`);
       }
       await main.db('admin').command({ killOp: 1, op: `${m.shard}:${number}` }, { session: mainSession });
       return;
