@@ -1,5 +1,7 @@
 /**
- * EventBridge sink against a mocked client (aws-sdk-client-mock): batching by count and by size,
+ * EventBridge sink against a mocked client (aws-sdk-client-mock, which intercepts client.send, so the sink
+ * sends through sdkPutEvents here; test/put-events-transport.test.ts holds the default transport to the
+ * SDK's answers request by request): batching by count and by size,
  * oversized entries, positional partial failures re-sent alone, whole-request failures, backoff
  * growth (on the injected sleep's arguments, never wall time), and nothing lost without a log line.
  */
@@ -24,6 +26,7 @@ import {
   PUT_EVENTS_MAX_BYTES,
   type EventBridgeAuditSinkOptions,
 } from '../src/adapters/eventbridge.ts';
+import { sdkPutEvents } from '../src/adapters/put-events-transport.ts';
 
 const ebMock = mockClient(EventBridgeClient);
 const client = new EventBridgeClient({ region: 'us-east-1' });
@@ -82,6 +85,7 @@ function sink(overrides: Partial<EventBridgeAuditSinkOptions> = {}) {
   const logger = new RecordingLogger();
   const s = new EventBridgeAuditSink({
     client,
+    transport: sdkPutEvents(client),
     eventBusName: BUS,
     logger,
     sleep: async (ms) => {

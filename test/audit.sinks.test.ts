@@ -9,13 +9,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
-import { mockClient } from 'aws-sdk-client-mock';
-import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { AuditDeliveryError, ConfigError } from '../src/util/errors.ts';
 import { assertDelivered, type AuditLogger } from '../src/pass/audit/sink.ts';
 import { createAuditSink, InMemoryAuditSink, TeeSink } from '../src/adapters/audit-sinks.ts';
 import { decisionEvent, emptyCounts, runSummaryEvent, type AuditContext } from '../src/pass/audit/builder.ts';
-import { EventBridgeAuditSink } from '../src/adapters/eventbridge.ts';
+import { createEventBridgeClient, EventBridgeAuditSink } from '../src/adapters/eventbridge.ts';
+import { startScriptedEndpoint } from './support/scripted-putevents.ts';
 import { FileAuditSink } from '../src/adapters/audit-file-sink.ts';
 import { StdoutAuditSink } from '../src/adapters/audit-stdout-sink.ts';
 import { validateAuditDetail } from '../src/pass/audit/schema.ts';
@@ -343,9 +342,8 @@ describe('createAuditSink', () => {
 
   it('builds an EventBridge sink on the bus from the spec, the option or AUDIT_EVENT_BUS_NAME, in that order', async () => {
     // Prepare
-    const client = new EventBridgeClient({ region: 'us-east-1' });
-    const mock = mockClient(client);
-    mock.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: '1' }] });
+    const endpoint = await startScriptedEndpoint();
+    const client = createEventBridgeClient({ endpoint: endpoint.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
     const arn = 'arn:aws:events:us-east-1:123456789012:event-bus/audit';
     const specs: [string, { eventBusName?: string; env: Record<string, string> }][] = [
       [`eventbridge:${arn}`, { eventBusName: 'from-option', env: { AUDIT_EVENT_BUS_NAME: 'from-env' } }],
@@ -354,14 +352,18 @@ describe('createAuditSink', () => {
     ];
 
     // Act
+    const results = [];
     for (const [spec, options] of specs) {
       const sink = createAuditSink(spec, { ...options, client });
       assert.ok(sink instanceof EventBridgeAuditSink);
-      await sink.publish([planned(1)]);
+      results.push(await sink.publish([planned(1)]));
     }
+    client.destroy();
+    await endpoint.stop();
 
     // Assess
-    const buses = mock.commandCalls(PutEventsCommand).map((c) => c.args[0].input.Entries?.[0]?.EventBusName);
+    assert.deepEqual(results.map((r) => r.sent), [1, 1, 1]);
+    const buses = endpoint.received.map((r) => (JSON.parse(r.body) as { Entries: { EventBusName: string }[] }).Entries[0]?.EventBusName);
     assert.deepEqual(buses, [arn, 'from-option', 'from-env']);
   });
 

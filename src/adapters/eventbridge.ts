@@ -15,20 +15,18 @@
  *
  * No request can hang the pass: the client's HTTP handler times out connections and requests
  * (createEventBridgeClient), and a publish with a deadline aborts every request still in flight when it
- * comes (the SDK's abortSignal, which also stops the SDK's own retries); what is not delivered by then
- * is reported failed and logged in full.
+ * comes (the HTTP handler's abortSignal; through sdkPutEvents it also stops the SDK's own retries); what is
+ * not delivered by then is reported failed and logged in full.
+ *
+ * Each request goes out as one signed HTTP request built from the client's own endpoint, signer and HTTP
+ * handler (put-events-transport.ts, which says why and how it is held to the SDK's answers).
  */
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleepMs } from 'node:timers/promises';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { mapLimit } from '../util/concurrency.ts';
-import {
-  EventBridgeClient,
-  PutEventsCommand,
-  type EventBridgeClientConfig,
-  type PutEventsRequestEntry,
-  type PutEventsResultEntry,
-} from '@aws-sdk/client-eventbridge';
+import { EventBridgeClient, type EventBridgeClientConfig, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { signedPutEvents, type PutEventsOutput, type PutEventsTransport } from './put-events-transport.ts';
 import type { AuditEvent } from '../pass/audit/events.ts';
 import { DEFAULT_AUDIT_REQUEST_TIMEOUT_SECONDS } from '../pass/audit/budget.ts';
 import { deadlineReason, logUndelivered, type AuditLogger, type AuditSink, type PublishOptions, type PublishResult } from '../pass/audit/sink.ts';
@@ -106,6 +104,11 @@ export interface EventBridgeAuditSinkOptions {
   random?: () => number;
   /** PutEvents requests in flight at once. Default DEFAULT_PUT_EVENTS_CONCURRENCY. */
   concurrency?: number;
+  /**
+   * How one request is sent: signedPutEvents(client) by default (put-events-transport.ts says why);
+   * sdkPutEvents(client) sends through client.send, which tests with aws-sdk-client-mock intercept.
+   */
+  transport?: PutEventsTransport;
 }
 
 /** Requests in flight per publish: enough to hide HTTP latency, far from the PutEvents TPS quota (our choice). */
@@ -197,7 +200,7 @@ interface Pending {
 }
 
 export class EventBridgeAuditSink implements AuditSink {
-  readonly #client: EventBridgeClient;
+  readonly #transport: PutEventsTransport;
   readonly #eventBusName: string;
   readonly #logger: AuditLogger;
   readonly #maxAttempts: number;
@@ -209,7 +212,7 @@ export class EventBridgeAuditSink implements AuditSink {
 
   constructor(options: EventBridgeAuditSinkOptions) {
     this.#concurrency = Math.max(1, Math.floor(options.concurrency ?? DEFAULT_PUT_EVENTS_CONCURRENCY));
-    this.#client = options.client;
+    this.#transport = options.transport ?? signedPutEvents(options.client);
     this.#eventBusName = options.eventBusName;
     this.#logger = options.logger ?? console;
     this.#maxAttempts = Math.max(1, Math.floor(options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS));
@@ -290,11 +293,11 @@ export class EventBridgeAuditSink implements AuditSink {
   /** Sends one request; returns the entries to re-send. */
   async #send(batch: Pending[], round: SendContext): Promise<Pending[]> {
     const { result, abortSignal } = round;
-    let response: { FailedEntryCount?: number; Entries?: PutEventsResultEntry[] };
+    let response: PutEventsOutput;
     if (abortSignal?.aborted) return batch;
     result.calls++;
     try {
-      response = await this.#client.send(new PutEventsCommand({ Entries: batch.map((p) => p.entry) }), abortSignal ? { abortSignal } : {});
+      response = await this.#transport(batch.map((p) => p.entry), abortSignal);
     } catch (error) {
       if (abortSignal?.aborted) {
         // Cut off by the deadline: whether EventBridge got the request is unknown, so the entries
