@@ -8,6 +8,7 @@ import type { SessionFacts } from '../facts.ts';
 import {
   AUDIT_SCHEMA_VERSION,
   detailTypeFor,
+  isoTime,
   type AuditEvent,
   type DecisionDetail,
   type RunCounts,
@@ -37,24 +38,6 @@ export type RunSummaryFields = Omit<
   RunSummaryDetail,
   'schemaVersion' | 'kind' | 'runId' | 'cluster' | 'trigger' | 'dryRun' | 'startedAt' | 'finishedAt' | 'durationMs'
 > & { startedAt: Date; finishedAt?: Date };
-
-/** The millisecond isoTime formatted last, and its text. */
-let formattedMs = Number.NaN;
-let formatted = '';
-
-/**
- * time.toISOString(), formatted once per millisecond: a pass records its decisions in a tight loop (a dry run
- * of 2,000 sessions ~200 in the same few ms), and toISOString costs about as much as the rest of the event.
- * An invalid Date (NaN) never equals the remembered millisecond, so it still throws as toISOString does.
- */
-export function isoTime(time: Date): string {
-  const ms = time.getTime();
-  if (ms !== formattedMs) {
-    formatted = time.toISOString();
-    formattedMs = ms;
-  }
-  return formatted;
-}
 
 export function decisionEvent(ctx: AuditContext, fields: DecisionFields): AuditEvent {
   const time = ctx.now();
