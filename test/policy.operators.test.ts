@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { operatorNamed, OPERATORS, type FactPredicate } from '../src/pass/policy/operators.ts';
 import { hostOf } from '../src/pass/policy/cidr.ts';
+import { REGEX_MEMO_MAX } from '../src/pass/policy/regex.ts';
 import type { FactType } from '../src/pass/facts.ts';
 
 function compiled(operator: string, value: unknown, factType: FactType = 'string'): FactPredicate {
@@ -156,6 +157,24 @@ describe('matchesRegex / notMatchesRegex', () => {
 
     // Assess
     assert.deepEqual(results, [false, true, false]);
+  });
+
+  it('answers a text it has already answered the same way, also after more distinct texts than it remembers', () => {
+    // Prepare: the same names asked again, then so many distinct ones that the remembered answers start afresh.
+    const plain = compiled('matchesRegex', '^mongo');
+    const negated = compiled('notMatchesRegex', '^mongo');
+    const names = ['mongodump', 'app', 'mongodump', 'app'];
+    const flood = Array.from({ length: REGEX_MEMO_MAX * 2 + 3 }, (_, i) => (i % 2 ? `mongo-${i}` : `app-${i}`));
+
+    // Act
+    const again = [matching(plain, names), matching(negated, names)];
+    const flooded = flood.map((n) => plain(n));
+    const after = [plain('mongodump'), plain('app'), negated('mongodump'), negated('app')];
+
+    // Assess
+    assert.deepEqual(again, [['mongodump', 'mongodump'], ['app', 'app']]);
+    assert.deepEqual(flooded, flood.map((n) => n.startsWith('mongo')));
+    assert.deepEqual(after, [true, false, false, true]);
   });
 
   it('flags i, m and s mean what they mean in JavaScript; u is accepted (RE2 always matches code points)', () => {

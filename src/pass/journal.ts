@@ -12,7 +12,7 @@
  *   protected  a protect rule matched and no kill rule did            (row and count only)
  *   reported   a report rule matched                                  (row and count only)
  */
-import { decisionEvent, emptyCounts, operationRefFromFacts, runSummaryEvent, sessionRefFromFacts, type AuditContext, type RunSummaryFields } from './audit/builder.ts';
+import { decisionEvent, emptyCounts, operationRefFromFacts, runSummaryEvent, sessionRefFromFacts, type AuditContext, type DecisionFields, type RunSummaryFields } from './audit/builder.ts';
 import type { AuditEvent, Freed, Outcome as AuditedOutcome, RunCounts } from './audit/events.ts';
 import type { AuditBudget } from './audit/budget.ts';
 import type { AuditSink } from './audit/sink.ts';
@@ -94,26 +94,31 @@ export class PassJournal {
   /** One decision's outcome: its row, its audit event when the outcome is audited, its count. */
   record(d: Decision, outcome: Outcome, details: RecordDetails = {}): void {
     const f = d.facts;
-    this.rows.push({
+    // The optional fields are assigned in the order the spreads of an object literal would give them (rows and
+    // events are printed as JSON), without the throwaway object each conditional spread builds, per decision.
+    const row: DecisionRow = {
       target: f.target, sessionId: f.sessionId, uid: f.uid, opid: f.opid, user: f.user, appName: f.appName,
       rule: d.rule, reason: d.reason, action: d.action, outcome, holds: holds(f), members: f.members ?? [],
-      ...(details.why ? { why: details.why } : {}), ...(details.error ? { error: details.error } : {}),
-      ...(details.members ? { memberKills: details.members } : {}),
-      ...(details.freed ? { freed: details.freed } : {}),
-    });
+    };
+    if (details.why) row.why = details.why;
+    if (details.error) row.error = details.error;
+    if (details.members) row.memberKills = details.members;
+    if (details.freed) row.freed = details.freed;
+    this.rows.push(row);
     this.counts[outcome]++;
     if (!AUDITED.has(outcome)) return;
-    this.events.push(decisionEvent(this.#ctx, {
+    const fields: DecisionFields = {
       target: f.target,
       session: sessionRefFromFacts(f),
       operation: operationRefFromFacts(f),
       rule: d.rule, action: d.action, reason: d.reason, facts: d.evidence, outcome: outcome as AuditedOutcome,
-      ...(details.why ? { why: details.why } : {}),
-      ...(details.error ? { error: details.error } : {}),
-      ...(details.killBatch ? { killBatch: details.killBatch } : {}),
-      ...(f.members?.length ? { members: details.members ?? f.members.map((host) => ({ host })) } : {}),
-      ...(details.freed ? { freed: details.freed } : {}),
-    }));
+    };
+    if (details.why) fields.why = details.why;
+    if (details.error) fields.error = details.error;
+    if (details.killBatch) fields.killBatch = details.killBatch;
+    if (f.members?.length) fields.members = details.members ?? f.members.map((host) => ({ host }));
+    if (details.freed) fields.freed = details.freed;
+    this.events.push(decisionEvent(this.#ctx, fields));
   }
 
   /**

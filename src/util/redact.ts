@@ -65,6 +65,10 @@ function userinfoStart(text: string, floor: number, at: number): number {
 
 /** Free text with every connection string's credentials masked. */
 export function redactUri(text: string): string {
+  // Nothing to mask without an "@" (a userinfo) or an "=" (a secret option): returned as is, regex not run. The
+  // logger calls this for every string of every log line (a pass's completion line carries a hundred rows), and
+  // nearly none of them (ids, uids, rule names, reasons) holds either character.
+  if (!text.includes('@') && !text.includes('=')) return text;
   let out = '';
   let copied = 0;
   for (let at = text.indexOf('@'); at !== -1; at = text.indexOf('@', at + 1)) {

@@ -8,6 +8,7 @@ import type { SessionFacts } from '../facts.ts';
 import {
   AUDIT_SCHEMA_VERSION,
   detailTypeFor,
+  isoTime,
   type AuditEvent,
   type DecisionDetail,
   type RunCounts,
@@ -46,7 +47,7 @@ export function decisionEvent(ctx: AuditContext, fields: DecisionFields): AuditE
     runId: ctx.runId,
     cluster: ctx.cluster,
     trigger: ctx.trigger,
-    time: time.toISOString(),
+    time: isoTime(time),
     dryRun: ctx.dryRun,
     ...fields,
   };

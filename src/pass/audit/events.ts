@@ -201,9 +201,30 @@ export interface EnvelopeOptions {
   newId?: () => string;
 }
 
-/** EventBridge delivers `time` with second precision ("2024-05-01T12:00:00Z"); match it. */
+/** The millisecond isoTime formatted last, and its text. */
+let formattedMs = Number.NaN;
+let formatted = '';
+
+/**
+ * time.toISOString(), formatted once per millisecond: a pass records its decisions in a tight loop (a dry run
+ * of 2,000 sessions ~200 in the same few ms), and toISOString costs about as much as the rest of the event.
+ * An invalid Date (NaN) never equals the remembered millisecond, so it still throws as toISOString does.
+ */
+export function isoTime(time: Date): string {
+  const ms = time.getTime();
+  if (ms !== formattedMs) {
+    formatted = time.toISOString();
+    formattedMs = ms;
+  }
+  return formatted;
+}
+
+/**
+ * EventBridge delivers `time` with second precision ("2024-05-01T12:00:00Z"); match it. toISOString always ends in
+ * ".sssZ"; isoTime formats each millisecond once (the events of one publish were mostly recorded in the same few).
+ */
 export function envelopeTime(time: Date): string {
-  return time.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return `${isoTime(time).slice(0, -5)}Z`;
 }
 
 export function toEventEnvelope(event: AuditEvent, options: EnvelopeOptions = {}): EventEnvelope {
@@ -228,5 +249,6 @@ export function eventForLog(event: AuditEvent): { source: string; detailType: De
 /** The JSON-lines form shared by the file and stdout sinks: one envelope per line. */
 export function toJsonLines(events: readonly AuditEvent[], options: EnvelopeOptions = {}): string {
   // printableJson: the same JSON, but an appName's C1 controls or bidi overrides reach no terminal raw (stdout sink, demo).
-  return events.map((event) => printableJson(JSON.stringify(toEventEnvelope(event, options))) + '\n').join('');
+  // One pass of the escaping over the whole text: it rewrites single characters, none of them a line break.
+  return printableJson(events.map((event) => `${JSON.stringify(toEventEnvelope(event, options))}\n`).join(''));
 }

@@ -58,7 +58,7 @@ export function compilePolicyRegex(pattern: string, flags: string): PolicyRegex 
   let bits = 0;
   for (const f of flags) bits |= FLAGS[f]!;
   try {
-    return RE2JS.compile(pattern, bits);
+    return remembering(RE2JS.compile(pattern, bits));
   } catch (err) {
     const construct = nonLinearConstruct(pattern);
     if (construct) {
@@ -67,4 +67,31 @@ export function compilePolicyRegex(pattern: string, flags: string): PolicyRegex 
     }
     return `is not a valid RE2 regular expression (${(err as Error).message}; syntax: ${RE2_SYNTAX})`;
   }
+}
+
+/**
+ * Distinct texts a compiled regex remembers its answer for (our bound): far more than the distinct appNames of a
+ * cluster (a few dozen applications and tools), while a flood of distinct names costs at most this many entries
+ * per regex, about 200 KB at appName's 128 bytes.
+ */
+export const REGEX_MEMO_MAX = 1024;
+
+/**
+ * The regex with its answers remembered per text. A pass tests the same few appNames on every session that shows
+ * one, and re2js converts the text to code points and runs its matcher each time; the answer depends only on the
+ * text. Past REGEX_MEMO_MAX distinct texts the memory starts afresh.
+ */
+function remembering(re: RE2JS): PolicyRegex {
+  const answers = new Map<string, boolean>();
+  return {
+    test(text: string): boolean {
+      let answer = answers.get(text);
+      if (answer === undefined) {
+        answer = re.test(text);
+        if (answers.size >= REGEX_MEMO_MAX) answers.clear();
+        answers.set(text, answer);
+      }
+      return answer;
+    },
+  };
 }
