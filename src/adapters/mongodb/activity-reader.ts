@@ -117,28 +117,82 @@ function absent(): Field {
   return { type: 0, at: NONE };
 }
 
+/**
+ * Field names to look for in a document, indexed by first byte and length: a key costs one table probe and
+ * mostly no comparison, where trying every name on every key was most of a document's reading time.
+ */
+class Names {
+  /** (first byte << 5 | min(length, 31)) -> index + 1 of the first name there, 0 for none. */
+  private readonly slots = new Uint8Array(128 << 5);
+  /** The next name with the same slot, index + 1, 0 for none. */
+  private readonly next: Uint8Array;
+
+  constructor(readonly names: readonly string[]) {
+    this.next = new Uint8Array(names.length);
+    for (let i = names.length - 1; i >= 0; i--) {
+      const slot = Names.slot(names[i]!.charCodeAt(0), names[i]!.length);
+      this.next[i] = this.slots[slot]!;
+      this.slots[slot] = i + 1;
+    }
+  }
+
+  private static slot(first: number, length: number): number {
+    return ((first & 0x7f) << 5) | (length > 31 ? 31 : length);
+  }
+
+  /** The index of the name equal to the key from `k` to `end` (its NUL), or -1. */
+  find(buf: Buffer, k: number, end: number): number {
+    const length = end - k;
+    for (let i = this.slots[((buf[k]! & 0x7f) << 5) | (length > 31 ? 31 : length)]!; i !== 0; i = this.next[i - 1]!) {
+      const name = this.names[i - 1]!;
+      if (name.length !== length) continue;
+      let j = 1;
+      while (j < length && buf[k + j] === name.charCodeAt(j)) j++;
+      if (j === length) return i - 1;
+    }
+    return -1;
+  }
+}
+
 /** Locates `names` in the document at `doc` (last occurrence of each) into `out`, which has one Field per name. */
-function locate(buf: Buffer, doc: number, names: readonly string[], out: Field[]): void {
-  for (const f of out) f.at = NONE;
+function locate(buf: Buffer, doc: number, names: Names, out: Field[]): void {
+  for (let i = 0; i < out.length; i++) out[i]!.at = NONE;
   const end = doc + int32(buf, doc) - 1;
   let p = doc + 4;
   while (p < end) {
     const type = buf[p]!;
     const k = p + 1;
-    const v = keyEnd(buf, k) + 1;
-    for (let i = 0; i < names.length; i++) {
-      if (nameIs(buf, k, names[i]!)) {
-        out[i]!.type = type;
-        out[i]!.at = v;
-        break;
-      }
+    let ke = k;
+    while (buf[ke] !== 0) ke++;
+    const v = ke + 1;
+    const i = ke === k ? -1 : names.find(buf, k, ke);
+    if (i >= 0) {
+      const f = out[i]!;
+      f.type = type;
+      f.at = v;
     }
-    p = skip(buf, type, v);
+    switch (type) {
+      case 0x01: case 0x09: case 0x11: case 0x12: p = v + 8; break;
+      case 0x02: p = v + 4 + int32(buf, v); break;
+      case 0x03: case 0x04: p = v + int32(buf, v); break;
+      case 0x05: p = v + 5 + int32(buf, v); break;
+      case 0x07: p = v + 12; break;
+      case 0x08: p = v + 1; break;
+      case 0x10: p = v + 4; break;
+      case 0x13: p = v + 16; break;
+      default: p = v; // null
+    }
   }
 }
 
+/** Buffer's own slice methods (in Node's Buffer, not in its type declarations): toString(encoding, ...) less its argument checks. */
+interface Slices {
+  latin1Slice(start: number, end: number): string;
+  hexSlice(start: number, end: number): string;
+}
+
 function ascii(buf: Buffer, from: number, to: number): string {
-  return buf.toString('latin1', from, to);
+  return (buf as unknown as Slices).latin1Slice(from, to);
 }
 
 function str(buf: Buffer, f: Field): string | null {
@@ -234,6 +288,18 @@ const command: Field[] = COMMAND.map(absent);
 const RESOURCE = ['timeAcquiringMicros'] as const;
 const resource: Field[] = RESOURCE.map(absent);
 
+const TOP_NAMES = new Names(TOP);
+const LSID_NAMES = new Names(LSID);
+const METADATA_NAMES = new Names(METADATA);
+const DRIVER_NAMES = new Names(DRIVER);
+const CLIENT_NAMES = new Names(CLIENT);
+const USER_NAMES = new Names(USER);
+const TXN_NAMES = new Names(TXN);
+const PARAMETERS_NAMES = new Names(PARAMETERS);
+const CURSOR_NAMES = new Names(CURSOR);
+const COMMAND_NAMES = new Names(COMMAND);
+const RESOURCE_NAMES = new Names(RESOURCE);
+
 /** lsid.id: a UUID (BinData 4, 16 bytes), or absent / null (no session). */
 function sessionIdOf(buf: Buffer, f: Field): string | null {
   if (f.at === NONE || f.type === 0x0a) return null;
@@ -244,7 +310,7 @@ function sessionIdOf(buf: Buffer, f: Field): string | null {
 /** lsid.uid: any binary's bytes as hex, or absent / null. */
 function uidOf(buf: Buffer, f: Field): string | null {
   if (f.at === NONE || f.type === 0x0a) return null;
-  if (f.type === 0x05) return buf.toString('hex', f.at + 5, f.at + 5 + int32(buf, f.at));
+  if (f.type === 0x05) return (buf as unknown as Slices).hexSlice(f.at + 5, f.at + 5 + int32(buf, f.at));
   throw GENERAL;
 }
 
@@ -271,7 +337,7 @@ function userOf(buf: Buffer, f: Field): string {
   if (size === 5) return '';
   const type = buf[f.at + 4]!;
   if (type !== 0x03) throw GENERAL;
-  locate(buf, keyEnd(buf, f.at + 5) + 1, USER, user);
+  locate(buf, keyEnd(buf, f.at + 5) + 1, USER_NAMES, user);
   const name = str(buf, user[0]!);
   const db = str(buf, user[1]!);
   if (name === null || db === null) throw GENERAL;
@@ -324,7 +390,7 @@ function lockWaitAt(buf: Buffer, f: Field): number {
     const type = buf[p]!;
     const v = keyEnd(buf, p + 1) + 1;
     if (type === 0x03) {
-      locate(buf, v, RESOURCE, resource);
+      locate(buf, v, RESOURCE_NAMES, resource);
       const waits = resource[0]!;
       if (isDoc(waits)) {
         if (repeatsKeys(buf, waits.at)) throw GENERAL;
@@ -367,7 +433,7 @@ export function readActivityDirectly(buf: Buffer, start = 0): Activity | null {
 }
 
 function readPlain(buf: Buffer, start: number): Activity {
-  locate(buf, start, TOP, top);
+  locate(buf, start, TOP_NAMES, top);
   const typeText = str(buf, top[T.type]!);
   const op = str(buf, top[T.op]!) ?? '';
 
@@ -377,7 +443,7 @@ function readPlain(buf: Buffer, start: number): Activity {
   let uid: string | null = null;
   let childSession = false;
   if (isDoc(l)) {
-    locate(buf, l.at, LSID, lsid);
+    locate(buf, l.at, LSID_NAMES, lsid);
     sessionId = sessionIdOf(buf, lsid[0]!);
     uid = uidOf(buf, lsid[1]!);
     childSession = lsid[2]!.at !== NONE || lsid[3]!.at !== NONE;
@@ -388,15 +454,15 @@ function readPlain(buf: Buffer, start: number): Activity {
   let viaRouter: string | null = null;
   let clientDriver: string | null = null;
   if (isDoc(m)) {
-    locate(buf, m.at, METADATA, metadata);
+    locate(buf, m.at, METADATA_NAMES, metadata);
     const d = metadata[0]!;
     const r = metadata[1]!;
     if (isDoc(r)) {
-      locate(buf, r.at, CLIENT, mongos);
+      locate(buf, r.at, CLIENT_NAMES, mongos);
       viaRouter = str(buf, mongos[0]!);
     } else if (r.at !== NONE && r.type !== 0x0a) throw GENERAL;
     if (isDoc(d)) {
-      locate(buf, d.at, DRIVER, driver);
+      locate(buf, d.at, DRIVER_NAMES, driver);
       const name = str(buf, driver[0]!);
       if (name !== null) clientDriver = driverText(name, str(buf, driver[1]!) ?? '');
     }
@@ -408,11 +474,11 @@ function readPlain(buf: Buffer, start: number): Activity {
   const t = top[T.transaction]!;
   let transaction: Activity['txn'] = null;
   if (isDoc(t)) {
-    locate(buf, t.at, TXN, txn);
+    locate(buf, t.at, TXN_NAMES, txn);
     const p = txn[0]!;
     let txnNumber = -1;
     if (isDoc(p)) {
-      locate(buf, p.at, PARAMETERS, parameters);
+      locate(buf, p.at, PARAMETERS_NAMES, parameters);
       if (parameters[0]!.at !== NONE) txnNumber = num(buf, parameters[0]!);
     } else if (p.at !== NONE && p.type !== 0x0a) throw GENERAL;
     const expiry = txn[5]!;
@@ -431,7 +497,7 @@ function readPlain(buf: Buffer, start: number): Activity {
   let cursorAt = NONE;
   let originating = NONE;
   if (isDoc(c)) {
-    locate(buf, c.at, CURSOR, cursor);
+    locate(buf, c.at, CURSOR_NAMES, cursor);
     cursorAt = c.at;
     if (isDoc(cursor[1]!)) originating = cursor[1]!.at;
   }
@@ -445,7 +511,7 @@ function readPlain(buf: Buffer, start: number): Activity {
   let stages = NO_STAGES;
   if (cmd !== NONE) {
     if (!orderedKeys(buf, cmd)) throw GENERAL;
-    locate(buf, cmd, COMMAND, command);
+    locate(buf, cmd, COMMAND_NAMES, command);
     commandName = commandNameAt(buf, cmd);
     comment = commentAt(buf, command[1]!);
     stages = stagesAt(buf, command[2]!);
