@@ -15,7 +15,7 @@
 import { BSON, type Document } from './driver-bson.ts';
 import type { Activity } from '../../pass/ports.ts';
 import { driverText, NO_STAGES, toActivity, truncatedCommandName } from './activity.ts';
-import { int32, uuid } from './session-doc-reader.ts';
+import { int32, recentUids, uuid } from './session-doc-reader.ts';
 
 /** Thrown (one shared object, never seen outside this module) when a field needs the general decoding. */
 const GENERAL = new Error('needs BSON.deserialize');
@@ -185,10 +185,9 @@ function locate(buf: Buffer, doc: number, names: Names, out: Field[]): void {
   }
 }
 
-/** Buffer's own slice methods (in Node's Buffer, not in its type declarations): toString(encoding, ...) less its argument checks. */
+/** Buffer's own slice methods (in Node's Buffer, not in its type declarations): toString('latin1', ...) less its argument checks. */
 interface Slices {
   latin1Slice(start: number, end: number): string;
-  hexSlice(start: number, end: number): string;
 }
 
 function ascii(buf: Buffer, from: number, to: number): string {
@@ -310,7 +309,7 @@ function sessionIdOf(buf: Buffer, f: Field): string | null {
 /** lsid.uid: any binary's bytes as hex, or absent / null. */
 function uidOf(buf: Buffer, f: Field): string | null {
   if (f.at === NONE || f.type === 0x0a) return null;
-  if (f.type === 0x05) return (buf as unknown as Slices).hexSlice(f.at + 5, f.at + 5 + int32(buf, f.at));
+  if (f.type === 0x05) return recentUids.get(buf, f.at + 5, f.at + 5 + int32(buf, f.at));
   throw GENERAL;
 }
 
