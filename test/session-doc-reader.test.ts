@@ -1,8 +1,9 @@
-/** RecentStrings (src/adapters/mongodb/session-doc-reader.ts): the string of the bytes read, remembered or not. */
+/** The byte readers of src/adapters/mongodb/session-doc-reader.ts: uuid() and RecentStrings. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { RecentStrings } from '../src/adapters/mongodb/session-doc-reader.ts';
+import { UUID } from 'mongodb';
+import { RecentStrings, uuid } from '../src/adapters/mongodb/session-doc-reader.ts';
 
 test('every read gives the string of its bytes, whatever was read before (more distinct values than kept, prefixes, offsets)', () => {
   let decoded = 0;
@@ -20,4 +21,13 @@ test('every read gives the string of its bytes, whatever was read before (more d
   recent.get(v, 0, 3);
   recent.get(Buffer.concat([Buffer.from('x'), v]), 1, 4);
   assert.equal(decoded, before + 1);
+});
+
+test('uuid() gives the text bson\'s UUID gives, at any offset', () => {
+  const samples = [Buffer.alloc(16), Buffer.alloc(16, 0xff), ...Array.from({ length: 2000 }, () => randomBytes(16))];
+  for (const [i, bytes] of samples.entries()) {
+    const at = i % 5;
+    const buf = Buffer.concat([randomBytes(at), bytes, randomBytes(3)]);
+    assert.equal(uuid(buf, at), new UUID(bytes).toHexString(true));
+  }
 });
