@@ -87,6 +87,21 @@ describe('sightings', () => {
     const s2 = recordPass(s1, [session({ appName: null, client: null, clientDriver: null })], T0 + 300_000);
     assert.equal(new PassSightings(s2, T0).lookup(ID, UID)?.appName, 'orders');
   });
+
+  test('a state edited by hand with keys that split more than one way is looked up by the whole key, as written', () => {
+    const entry = (appName: string | null) => ({ firstSeenMs: 0, lastSeenMs: T0, lastPass: 1, sightings: 0, appName, client: null, clientDriver: null });
+    const state: SightingsState = { version: 1, pass: 1, savedAtMs: T0, entries: { 's:a:b:c': entry('x'), [`s:${ID}:${UID}`]: entry('orders'), [`s:${ID}:${'c'.repeat(64)}`]: entry(null) } };
+    const p = new PassSightings(state, T0);
+    assert.equal(p.lookup('a:b', 'c')?.appName, 'x');
+    assert.equal(p.lookup('a', 'b:c')?.appName, 'x');
+    assert.equal(p.lookup(ID, UID)?.appName, 'orders');
+    assert.equal(p.lookup(ID, 'c'.repeat(64)), undefined, 'an entry that names no client recalls nothing');
+    const clean: SightingsState = { ...state, entries: { [`s:${ID}:${UID}`]: entry('orders'), [`s:${ID}:${'c'.repeat(64)}`]: entry(null), 'o:42': entry('op') } };
+    const q = new PassSightings(clean, T0);
+    assert.equal(q.lookup(ID, UID)?.appName, 'orders');
+    assert.equal(q.lookup(ID, 'c'.repeat(64)), undefined);
+    assert.equal(q.lookup('42', ''), undefined, 'an operation\'s entry is no session\'s');
+  });
 });
 
 describe('the state file', () => {

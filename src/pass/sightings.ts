@@ -70,11 +70,20 @@ export function checkSightingsState(value: unknown): string | null {
 
 /** What one pass reads of the state loaded before it: the IdentitySightings hook and the sightings facts. */
 export class PassSightings implements IdentitySightings {
+  /**
+   * uid -> session id -> the entry, for the entries that name a client: lookup is asked once per listed session
+   * (most of them never seen holding anything), and two Map probes with the strings it is given cost less than
+   * building each one's key and probing the state's entries object. Built on the first lookup; null when a key
+   * does not split into one id and uid (then lookup builds the key, as recordKey does).
+   */
+  #identities: Map<string, Map<string, Sighting>> | null | undefined;
+
   constructor(private readonly state: SightingsState | null, private readonly now: number) {}
 
   lookup(sessionId: string, uid: string): ClientIdentity | undefined {
     if (!this.state) return undefined;
-    const e = this.state.entries[sessionKey(sessionId, uid)];
+    if (this.#identities === undefined) this.#identities = identitiesOf(this.state);
+    const e = this.#identities ? this.#identities.get(uid)?.get(sessionId) : this.state.entries[sessionKey(sessionId, uid)];
     if (!e || (e.appName === null && e.client === null && e.clientDriver === null)) return undefined;
     return { appName: e.appName, client: e.client, clientDriver: e.clientDriver };
   }
@@ -86,6 +95,28 @@ export class PassSightings implements IdentitySightings {
     f.sightings = run.sightings;
     f.seenForSeconds = Math.max(0, (this.now - run.firstSeenMs) / 1000);
   }
+}
+
+/**
+ * The session entries of a state that name a client (any of appName, client, clientDriver), by uid and id; null
+ * when a session key has more than the two colons of "s:<id>:<uid>" (ids are UUIDs and uids hex, so only a state
+ * written by hand can), since such a key could be split more than one way.
+ */
+function identitiesOf(state: SightingsState): Map<string, Map<string, Sighting>> | null {
+  const byUid = new Map<string, Map<string, Sighting>>();
+  for (const key in state.entries) {
+    const e = state.entries[key]!;
+    if (!key.startsWith('s:')) continue;
+    const cut = key.indexOf(':', 2);
+    if (cut < 0 || key.indexOf(':', cut + 1) >= 0) return null;
+    if (e.appName === null && e.client === null && e.clientDriver === null) continue;
+    const id = key.slice(2, cut);
+    const uid = key.slice(cut + 1);
+    let byId = byUid.get(uid);
+    if (!byId) byUid.set(uid, (byId = new Map()));
+    byId.set(id, e);
+  }
+  return byUid;
 }
 
 /**

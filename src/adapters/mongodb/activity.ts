@@ -106,7 +106,7 @@ function commentOf(cmd: Document | null): string {
   return typeof c === 'string' ? c : JSON.stringify(c);
 }
 
-const NO_STAGES: readonly string[] = Object.freeze([]);
+export const NO_STAGES: readonly string[] = Object.freeze([]);
 
 function stagesOf(cmd: Document | null): readonly string[] {
   const pipeline: unknown = cmd?.pipeline;
@@ -130,11 +130,15 @@ const driverNames = new Map<string, Map<string, string>>();
 
 function driverOf(driver: unknown): string | null {
   if (!isDocument(driver) || typeof driver.name !== 'string') return null;
-  const version = typeof driver.version === 'string' ? driver.version : '';
-  let byVersion = driverNames.get(driver.name);
-  if (!byVersion) driverNames.set(driver.name, (byVersion = new Map()));
+  return driverText(driver.name, typeof driver.version === 'string' ? driver.version : '');
+}
+
+/** clientDriver's text for a driver's name and version ('' when it gave none). */
+export function driverText(name: string, version: string): string {
+  let byVersion = driverNames.get(name);
+  if (!byVersion) driverNames.set(name, (byVersion = new Map()));
   let text = byVersion.get(version);
-  if (text === undefined) byVersion.set(version, (text = version ? `${driver.name} ${version}` : driver.name));
+  if (text === undefined) byVersion.set(version, (text = version ? `${name} ${version}` : name));
   return text;
 }
 

@@ -13,6 +13,7 @@ import { redactConnectionString, redactUri } from '../../util/redact.ts';
 import { commandBatches } from './raw-cursor.ts';
 import { CURRENT_OP_PROJECTION, CURRENT_OP_UNSET, toActivity, uuidBytes, uuidString } from './activity.ts';
 import { readListedSession } from './session-doc-reader.ts';
+import { readActivity } from './activity-reader.ts';
 import { MemberPool, type Member } from './members.ts';
 import { HOST_UNREACHABLE, hostUnreachableMessage, RouterPath, shardedCoverageLines, type CurrentOpDecoder, type ReadStage, type ShardMember } from './sharded.ts';
 
@@ -271,8 +272,11 @@ export class MongoAdapter implements MongoPort {
     // Tapped (a snapshot is being recorded): the documents whole and raw, as the server sent them; else only
     // what toActivity reads.
     const pipeline = tap ? [stage] : [stage, { $project: CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }];
-    // Raw documents are deserialised with the driver's default options, so toActivity sees what it sees untapped.
-    const read = (docs: Document[], member: string | null = null): Activity[] => (tap ? docs.map((bytes) => (tap('currentOp', bytes as unknown as Uint8Array, member), toActivity(BSON.deserialize(bytes as unknown as Uint8Array)))) : docs.map(toActivity));
+    // The documents arrive raw either way. Tapped, they are deserialised with the driver's default options, so
+    // toActivity sees what it sees untapped; untapped, readActivity reads the same Activity from the bytes
+    // (activity-reader.ts): building each document's objects cost more than the rest of the $currentOp read,
+    // and a raw cursor's command monitoring event makes a Buffer per document instead of deserialising them.
+    const read = (docs: Document[], member: string | null = null): Activity[] => (tap ? docs.map((bytes) => (tap('currentOp', bytes as unknown as Uint8Array, member), toActivity(BSON.deserialize(bytes as unknown as Uint8Array)))) : docs.map((bytes) => readActivity(bytes as unknown as Buffer)));
     if (this.sharded) {
       // Every member of every shard and every router, whatever `only` names: a session killed through the router
       // was killed everywhere, so it is looked for everywhere.
@@ -280,13 +284,13 @@ export class MongoAdapter implements MongoPort {
       return;
     }
     if (this.members().length === 0) {
-      const cursor = this.client.db('admin').aggregate(pipeline, { session: this.ownSession(), ...(tap ? { raw: true } : {}) });
+      const cursor = this.client.db('admin').aggregate(pipeline, { session: this.ownSession(), raw: true });
       while (await cursor.hasNext()) yield read(cursor.readBufferedDocuments());
       return;
     }
     yield await this.readMembers<Activity>(async (db, session, host) => {
       const all: Activity[] = [];
-      const cursor = db('admin').aggregate(pipeline, { session, ...(tap ? { raw: true } : {}) });
+      const cursor = db('admin').aggregate(pipeline, { session, raw: true });
       while (await cursor.hasNext()) all.push(...read(cursor.readBufferedDocuments(), host));
       return all;
     }, (a, m, mainId, ownId) => ({ ...a, sessionId: a.sessionId === ownId ? mainId : a.sessionId, member: m.host, memberState: m.state }), only);

@@ -15,18 +15,72 @@ export function int32(buf: Uint8Array, at: number): number {
   return buf[at]! | (buf[at + 1]! << 8) | (buf[at + 2]! << 16) | (buf[at + 3]! << 24);
 }
 
-function hex(buf: Buffer, start: number, length: number): string {
-  return buf.toString('hex', start, start + length);
+/**
+ * The strings last read from a few distinct byte runs (uids, user names): a pass reads thousands of sessions of
+ * a handful of users, so most reads compare some bytes instead of building a new string, and the inventory's
+ * maps then hash a string whose hash V8 already keeps. A miss costs the compares and replaces the oldest entry.
+ */
+export class RecentStrings {
+  private readonly bytes: Buffer[] = [];
+  private readonly texts: string[] = [];
+  private oldest = 0;
+
+  constructor(private readonly size: number, private readonly decode: (buf: Buffer, start: number, end: number) => string) {}
+
+  get(buf: Buffer, start: number, end: number): string {
+    const n = end - start;
+    for (let i = 0; i < this.bytes.length; i++) {
+      const b = this.bytes[i]!;
+      if (b.length !== n) continue;
+      let j = 0;
+      while (j < n && b[j] === buf[start + j]) j++;
+      if (j === n) return this.texts[i]!;
+    }
+    const text = this.decode(buf, start, end);
+    const copy = Buffer.from(buf.subarray(start, end));
+    if (this.bytes.length < this.size) {
+      this.bytes.push(copy);
+      this.texts.push(text);
+    } else {
+      this.bytes[this.oldest] = copy;
+      this.texts[this.oldest] = text;
+      this.oldest = (this.oldest + 1) % this.size;
+    }
+    return text;
+  }
 }
 
-/** The 16 bytes at `start` as a UUID string (lowercase, dashed: what bson's UUID.toHexString gives). */
+/** Distinct uids and user names remembered (RecentStrings): more than the users of a typical cluster; past it, a miss costs 16 short compares. */
+const RECENT_STRINGS = 16;
+
+/** lsid / _id uids as hex. */
+export const recentUids = new RecentStrings(RECENT_STRINGS, (buf, start, end) => buf.toString('hex', start, end));
+const recentUsers = new RecentStrings(RECENT_STRINGS, (buf, start, end) => buf.toString('utf8', start, end));
+
+/** ASCII codes of the hex digits, lowercase. */
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+/** Where the dashes of a UUID's text go (8-4-4-4-12). */
+const UUID_TEXT = Buffer.from('00000000-0000-0000-0000-000000000000', 'latin1');
+
+/**
+ * The 16 bytes at `start` as a UUID string (lowercase, dashed: what bson's UUID.toHexString gives). Written into
+ * one scratch buffer and read out as one flat string: the slices joined by a template were a rope that every Map
+ * probe of the session's id had to flatten first (profiled: most of the inventory's own time per listed session).
+ */
 export function uuid(buf: Buffer, start: number): string {
-  const h = hex(buf, start, 16);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  let o = 0;
+  for (let i = 0; i < 16; i++) {
+    if (o === 8 || o === 13 || o === 18 || o === 23) o++;
+    const b = buf[start + i]!;
+    UUID_TEXT[o++] = HEX_DIGITS[b >> 4]!;
+    UUID_TEXT[o++] = HEX_DIGITS[b & 15]!;
+  }
+  return UUID_TEXT.toString('latin1', 0, 36);
 }
 
-function readString(buf: Buffer, at: number): string {
-  return buf.toString('utf8', at + 4, at + 4 + int32(buf, at) - 1);
+/** A user name (a string element's value at `at`). */
+function readUser(buf: Buffer, at: number): string {
+  return recentUsers.get(buf, at + 4, at + 4 + int32(buf, at) - 1);
 }
 
 /** Offset just past a C string starting at `at`. */
@@ -82,13 +136,13 @@ const visitId: Visitor = (buf, type, name, value, out) => {
   if (type !== 0x05) return;
   const len = int32(buf, value);
   if (len === 16 && nameIs(buf, name, 'id')) out.id = uuid(buf, value + 5);
-  else if (nameIs(buf, name, 'uid')) out.uid = hex(buf, value + 5, len);
+  else if (nameIs(buf, name, 'uid')) out.uid = recentUids.get(buf, value + 5, value + 5 + len);
 };
 
 /** user: { name: "user@db" } ($listSessions) */
 const visitUser: Visitor = (buf, type, name, value, out) => {
   if (type !== 0x02 || !nameIs(buf, name, 'name')) return;
-  out.user = readString(buf, value);
+  out.user = readUser(buf, value);
   return true;
 };
 
@@ -97,7 +151,7 @@ const visitTop: Visitor = (buf, type, name, value, out) => {
   else if (type === 0x09 && nameIs(buf, name, 'lastUse')) out.lastUseMs = int32(buf, value + 4) * 0x100000000 + (int32(buf, value) >>> 0);
   else if (nameIs(buf, name, 'user')) {
     // A string in $listLocalSessions, a {name} document in $listSessions (docs/server-semantics.md#session-listings).
-    if (type === 0x02) out.user = readString(buf, value);
+    if (type === 0x02) out.user = readUser(buf, value);
     else if (type === 0x03) walk(buf, value, visitUser, out);
   }
 };

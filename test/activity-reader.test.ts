@@ -1,0 +1,267 @@
+/**
+ * readActivity (src/adapters/mongodb/activity-reader.ts) against what it replaces: for every document, the Activity
+ * read from the bytes equals toActivity(BSON.deserialize(bytes)), or both throw. The documents: the stand-in's
+ * $currentOp of a seeded workload, documents shaped as mongod and mongos write them, and odd shapes (other types,
+ * repeated keys, numeric keys, DBRef-like documents, non-ASCII text, truncated commands, huge numbers).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Binary, BSON, Decimal128, Double, Int32, Long, MongoClient, ObjectId, Timestamp, UUID } from 'mongodb';
+import { CURRENT_OP_PROJECTION, CURRENT_OP_UNSET, toActivity } from '../src/adapters/mongodb/activity.ts';
+import { readActivity, readActivityDirectly } from '../src/adapters/mongodb/activity-reader.ts';
+import { startStandin, type RunningStandin } from '../standin/src/server.ts';
+import { seed } from '../bench/standin-process.ts';
+
+const NOW = Date.parse('2026-11-30T12:00:00Z');
+const ID = '11111111-1111-4111-8111-111111111111';
+const UID = 'a'.repeat(64);
+const lsid = (extra: Record<string, unknown> = {}) => ({ id: new UUID(ID), uid: new Binary(Buffer.from(UID, 'hex'), 0), ...extra });
+const META = { application: { name: 'orders-api' }, driver: { name: 'nodejs', version: '6.9.0' }, os: { type: 'Linux' } };
+
+/** A client's running operation as mongod reports it (fields in the server's order). */
+function op(fields: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    type: 'op', host: 'db1:27017', desc: 'conn12', connectionId: 12, client: '10.1.2.3:50123', appName: 'orders-api', clientMetadata: META,
+    active: true, currentOpTime: '2026-11-30T12:00:00.000+00:00', effectiveUsers: [{ user: 'app', db: 'admin' }], threaded: true,
+    opid: 4711, lsid: lsid(), secs_running: Long.fromNumber(12), microsecs_running: Long.fromNumber(12_000_000), op: 'query', ns: 'shop.orders',
+    redacted: false, command: { find: 'orders', filter: { status: 'open' }, lsid: { id: new UUID(ID) }, $db: 'shop' },
+    planSummary: 'COLLSCAN', numYields: 7, locks: {}, waitingForLock: false,
+    lockStats: { Global: { acquireCount: { r: Long.fromNumber(3) }, timeAcquiringMicros: { r: Long.fromNumber(250), w: 17 } }, Database: { timeAcquiringMicros: { r: 5 } } },
+    ...fields,
+  };
+}
+
+function idleCursor(cursor: Record<string, unknown> = {}, top: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    type: 'idleCursor', host: 'db1:27017', ns: 'shop.events', lsid: lsid(), planSummary: 'COLLSCAN',
+    cursor: {
+      cursorId: Long.fromNumber(99), createdDate: new Date(NOW - 1000_000), lastAccessDate: new Date(NOW - 900_000),
+      nDocsReturned: Long.fromNumber(2), nBatchesReturned: Long.fromNumber(1), noCursorTimeout: false, tailable: false, awaitData: false,
+      originatingCommand: { find: 'events', batchSize: 2, $db: 'shop' }, ...cursor,
+    },
+    ...top,
+  };
+}
+
+function idleSession(transaction: Record<string, unknown> = {}, top: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    type: 'idleSession', host: 'db1:27017', desc: 'inactive transaction', client: '10.1.2.4:1234', connectionId: 40, appName: 'billing',
+    clientMetadata: META, lsid: lsid(), active: false, effectiveUsers: [{ user: 'etl', db: 'admin' }],
+    transaction: {
+      parameters: { txnNumber: Long.fromNumber(7), autocommit: false, readConcern: { level: 'snapshot' } },
+      readTimestamp: new Timestamp({ t: 1, i: 2 }), startWallClockTime: '2026-11-30T11:58:00.000+00:00',
+      timeOpenMicros: Long.fromNumber(120_000_000), timeActiveMicros: Long.fromNumber(1_000), timeInactiveMicros: Long.fromNumber(119_999_000),
+      expiryTime: '2026-11-30T12:01:00.000+00:00', ...transaction,
+    },
+    waitingForLock: false, ...top,
+  };
+}
+
+/** Documents the direct reader must read itself (and equal the general decoding on). */
+const TYPICAL: Record<string, unknown>[] = [
+  op(),
+  op({ command: { aggregate: 'orders', pipeline: [{ $match: { a: 1 } }, { $group: { _id: '$b' } }, {}, 'x', null], comment: 'nightly', $db: 'shop' } }),
+  op({ command: { find: 'orders', comment: 42 }, killPending: true, waitingForLock: true, writeConflicts: Long.fromNumber(3), numYields: new Double(2) }),
+  op({ command: { $truncated: '{ find: "orders", filter: { a: 1 ...', comment: 'cut' } }),
+  op({ command: { $truncated: 17 } }),
+  op({ command: {}, opid: 'shard02:77', client: undefined, client_s: '10.0.0.9:27017', clientMetadata: { driver: { name: 'nodejs', version: '7.9.0' }, mongos: { host: 'router:27017', client: '10.0.0.5:123', version: '8.0.4' } } }),
+  op({ appName: undefined, clientMetadata: { driver: { name: 'pymongo' } } }),
+  op({ appName: undefined, client: undefined, clientMetadata: null, effectiveUsers: [], lsid: undefined, op: 'getmore', cursor: { originatingCommand: { aggregate: 1, pipeline: [{ $changeStream: {} }] }, tailable: true, awaitData: true } }),
+  op({ op: 'getmore', cursor: { tailable: true }, command: { getMore: Long.fromNumber(5), collection: 'x' } }),
+  op({ lsid: lsid({ txnNumber: Long.fromNumber(0), txnUUID: new UUID() }), opid: Long.fromNumber(2 ** 40), secs_running: 0.5 }),
+  op({ lsid: lsid({ txnNumber: null }), opid: Long.fromString('9007199254740992'), connectionId: new Int32(-5) }),
+  op({ lsid: { id: new UUID(ID), uid: new Binary(Buffer.alloc(32, 1), 0x80) }, opid: 1.5, twoPhaseCommitCoordinator: { lsid: lsid() }, msg: 'Index Build', queryShapeHash: 'AB' }),
+  op({ lsid: { id: null, uid: null }, opid: null, transaction: null, cursor: null, command: null }),
+  op({ secs_running: Long.fromString('-9223372036854775808'), numYields: Long.fromString('9223372036854775807'), transaction: false }),
+  op({ lockStats: { Global: 'x', Database: { timeAcquiringMicros: 'y' }, Collection: { timeAcquiringMicros: { r: true, w: null, x: 'z' } } } }),
+  op({ effectiveUsers: [{ db: 'admin', user: 'x' }, { user: 'y', db: 'z' }], type: 7, active: 1, desc: 3 }),
+  op({ clientMetadata: { driver: 'nodejs', mongos: null }, cursor: 'x', command: [1, 2] }),
+  op({ command: { find: 'a', comment: null, pipeline: [] } }),
+  op({ command: { find: 'a', comment: true, pipeline: {} } }),
+  op({ command: { insert: 'a', __proto__x: 1 } }),
+  idleCursor(),
+  idleCursor({ lastAccessDate: new Date(8.64e15) }),
+  idleCursor({ lastAccessDate: 'yesterday', originatingCommand: 'x' }, { command: { find: 'fallback' } }),
+  idleCursor({ tailable: true, awaitData: true, noCursorTimeout: true, nDocsReturned: 5, originatingCommand: { aggregate: 'c', pipeline: [{ $match: {} }, { $out: 'x' }], comment: 'r' } }),
+  idleCursor({}, { type: 'idleCursor', command: { find: 'ignored' } }),
+  idleSession(),
+  idleSession({ timePreparedMicros: Long.fromNumber(5) }),
+  idleSession({ timePreparedMicros: null, expiryTime: new Date(NOW + 60_000), parameters: { autocommit: false } }),
+  idleSession({ expiryTime: 'not a date', parameters: null }),
+  idleSession({ expiryTime: 17, timeOpenMicros: 'x', timeActiveMicros: null }),
+  { type: 'op', active: true, op: 'none', desc: 'ReplBatcher', opid: 3 },
+  {},
+  { type: 'op', type_: 1, lsid: lsid(), lsid2: 1, opid: 1, opid_: 2 },
+];
+
+/** Documents the direct reader may leave to the general decoding; the result must still be equal (or both throw). */
+const ODD: Record<string, unknown>[] = [
+  op({ appName: 'caf\u00e9' }),
+  op({ command: { find: 'caf\u00e9' } }),
+  op({ command: { '0': 1, find: 'x' } }),
+  op({ command: { insert: 'a', '1x': 1 } }),
+  op({ command: { aggregate: 'x', pipeline: [{ '1': 1, $match: {} }] } }),
+  op({ command: { find: 'x', filter: { r: /a+/i } } }),
+  op({ command: { find: 'x', filter: { $ref: 'c', $id: 1 } } }),
+  op({ command: { $ref: 'c', $id: 1 } }),
+  op({ command: { find: 'x', comment: { app: 'x', n: 1 } } }),
+  op({ command: { find: 'x', comment: 1.5 } }),
+  op({ command: { find: 'x', comment: Long.fromNumber(5) } }),
+  op({ command: { find: 'x', comment: [1, 'a'] } }),
+  op({ command: { find: 'x', comment: new ObjectId('0123456789abcdef01234567') } }),
+  op({ command: { find: 'x', comment: new Date(5) } }),
+  op({ secs_running: new Timestamp({ t: 5, i: 1 }), numYields: Decimal128.fromString('3') }),
+  op({ opid: true }),
+  op({ opid: new ObjectId('0123456789abcdef01234567') }),
+  op({ opid: Long.fromString('9007199254740993') }),
+  op({ opid: Long.fromString('-9223372036854775808') }),
+  op({ lsid: 'x' }),
+  op({ lsid: { id: 'x', uid: new Binary(Buffer.alloc(32), 0) } }),
+  op({ lsid: { id: new Binary(Buffer.alloc(16), 0), uid: new Binary(Buffer.alloc(32), 0) } }),
+  op({ lsid: { id: new UUID(ID), uid: 'x' } }),
+  op({ lsid: { id: new UUID(ID), uid: new Binary(Buffer.alloc(8), 2) } }),
+  op({ clientMetadata: 'x' }),
+  op({ clientMetadata: { mongos: 'x' } }),
+  op({ transaction: 'x' }),
+  op({ transaction: { parameters: 5 } }),
+  op({ transaction: 1 }),
+  op({ effectiveUsers: [null] }),
+  op({ effectiveUsers: ['x'] }),
+  op({ effectiveUsers: [{ user: 'x' }] }),
+  op({ effectiveUsers: [{ user: 1, db: 'admin' }] }),
+  op({ lockStats: { Global: { timeAcquiringMicros: { r: 1.5, w: 0.25 } } } }),
+  op({ lockStats: { '2': { timeAcquiringMicros: { r: 1 } }, Global: { timeAcquiringMicros: { r: 2 } } } }),
+  op({ lockStats: { Global: { timeAcquiringMicros: { r: Long.fromString('9223372036854775807') } } } }),
+  op({ code: new BSON.Code('x') }),
+  op({ sym: new BSON.BSONSymbol('x') }),
+  op({ min: new BSON.MinKey(), max: new BSON.MaxKey() }),
+];
+
+/** toActivity of the general decoding, or the error it throws. */
+function expected(bytes: Uint8Array): unknown {
+  try {
+    return toActivity(BSON.deserialize(bytes));
+  } catch (e) {
+    return { threw: (e as Error).message };
+  }
+}
+
+function actual(bytes: Uint8Array): unknown {
+  try {
+    return readActivity(Buffer.from(bytes));
+  } catch (e) {
+    return { threw: (e as Error).message };
+  }
+}
+
+/** Bytes of a document whose elements are given in order, repeated keys allowed; a RawDoc value is embedded as it is. */
+class RawDoc {
+  constructor(readonly bytes: Buffer) {}
+}
+
+function withRepeats(elements: [string, unknown][]): Buffer {
+  const parts = elements.map(([name, value]) => {
+    if (value instanceof RawDoc) return Buffer.concat([Buffer.from([0x03]), Buffer.from(`${name}\0`, 'latin1'), value.bytes]);
+    const one = Buffer.from(BSON.serialize({ [name]: value }));
+    return one.subarray(4, one.length - 1);
+  });
+  const body = Buffer.concat(parts);
+  const out = Buffer.alloc(body.length + 5);
+  out.writeInt32LE(out.length, 0);
+  body.copy(out, 4);
+  return out;
+}
+
+const raw = (elements: [string, unknown][]) => new RawDoc(withRepeats(elements));
+
+const REPEATED: Buffer[] = [
+  withRepeats([['type', 'op'], ['opid', 1], ['opid', 2], ['appName', 'a'], ['client', 'c:1'], ['appName', 'b']]),
+  withRepeats([['type', 'idleCursor'], ['cursor', { originatingCommand: { find: 'a' } }], ['cursor', { lastAccessDate: new Date(5) }], ['command', { insert: 'b' }]]),
+  withRepeats([['type', 'op'], ['command', raw([['find', 'a'], ['comment', 'one'], ['find', 'b'], ['comment', 'two']])]]),
+  withRepeats([['type', 'op'], ['command', raw([['$truncated', '{ find: "x" }'], ['$truncated', '{ insert: "y" }']])]]),
+  withRepeats([['type', 'op'], ['command', raw([['aggregate', 1], ['pipeline', [{ $match: {} }]], ['pipeline', [{ $group: {} }, { $out: 'x' }]]])]]),
+  withRepeats([['type', 'op'], ['lockStats', raw([['Global', { timeAcquiringMicros: { r: 1 } }], ['Global', { timeAcquiringMicros: { r: 2 } }]])]]),
+  withRepeats([['type', 'op'], ['lockStats', raw([['Global', raw([['timeAcquiringMicros', { r: 1 }], ['timeAcquiringMicros', { w: 4 }]])]])]]),
+  withRepeats([['type', 'op'], ['lockStats', raw([['Global', raw([['timeAcquiringMicros', raw([['r', 1], ['r', 4]])]])]])]]),
+  withRepeats([['type', 'idleSession'], ['transaction', { timeOpenMicros: 5 }], ['transaction', { timeActiveMicros: 6 }]]),
+  withRepeats([['type', 'op'], ['lsid', { id: new UUID(ID) }], ['lsid', lsid({ txnUUID: new UUID() })]]),
+  withRepeats([['type', 'op'], ['effectiveUsers', [raw([['user', 'a'], ['db', 'b'], ['user', 'c']])]]]),
+];
+
+describe('readActivity reads what toActivity reads', () => {
+  let standin: RunningStandin;
+  let standinDocs: Buffer[] = [];
+
+  before(async () => {
+    standin = await startStandin({ params: { transactionLifetimeLimitSeconds: 86_400 } });
+    await seed(standin.uri, 300);
+    const client = new MongoClient(standin.uri);
+    await client.connect();
+    try {
+      const read = (pipeline: Record<string, unknown>[]) => client.db('admin').aggregate(pipeline, { raw: true }).toArray();
+      const stage = { $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } };
+      standinDocs = [...(await read([stage])), ...(await read([stage, { $project: CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }]))].map((d) => Buffer.from(d as unknown as Uint8Array));
+    } finally {
+      await client.close();
+    }
+  });
+
+  after(async () => {
+    await standin?.stop();
+  });
+
+  test('the stand-in\'s $currentOp documents, whole and projected, are read directly and equal', () => {
+    assert.ok(standinDocs.length > 40, `${standinDocs.length} documents`);
+    const types = new Set<string>();
+    for (const bytes of standinDocs) {
+      const direct = readActivityDirectly(bytes);
+      assert.ok(direct, `read directly: ${JSON.stringify(BSON.deserialize(bytes))}`);
+      assert.deepEqual(direct, expected(bytes));
+      types.add(direct.type);
+    }
+    assert.deepEqual([...types].sort(), ['idleCursor', 'idleSession', 'op']);
+  });
+
+  test('documents shaped as mongod and mongos write them are read directly and equal', () => {
+    for (const doc of TYPICAL) {
+      const bytes = Buffer.from(BSON.serialize(doc));
+      const direct = readActivityDirectly(bytes);
+      assert.ok(direct, `read directly: ${JSON.stringify(doc)}`);
+      assert.deepEqual(direct, expected(bytes), JSON.stringify(doc));
+    }
+  });
+
+  test('odd shapes give what the general decoding gives, or the same error', () => {
+    for (const doc of ODD) {
+      const bytes = BSON.serialize(doc);
+      assert.deepEqual(actual(bytes), expected(bytes), JSON.stringify(doc));
+    }
+  });
+
+  test('repeated keys: the last value wins and the first position counts, as in the deserialised object', () => {
+    for (const bytes of REPEATED) assert.deepEqual(actual(bytes), expected(bytes), JSON.stringify(BSON.deserialize(bytes)));
+  });
+
+  test('malformed and non-UTF-8 documents: the general decoding decides (here: it throws)', () => {
+    const good = Buffer.from(BSON.serialize(op({ appName: 'abc' })));
+    const badUtf8 = Buffer.from(good);
+    badUtf8[badUtf8.indexOf('abc') + 1] = 0xff;
+    const badBool = Buffer.from(BSON.serialize({ type: 'op', active: true }));
+    badBool[badBool.length - 2] = 7;
+    const cut = Buffer.from(good.subarray(0, good.length - 10));
+    for (const bytes of [badUtf8, badBool, cut]) {
+      assert.equal(readActivityDirectly(bytes), null);
+      const e = expected(bytes) as { threw?: string };
+      assert.ok(e.threw, 'the general decoding throws');
+      assert.deepEqual(actual(bytes), e);
+    }
+  });
+
+  test('a document inside a larger buffer is read at its offset', () => {
+    const a = Buffer.from(BSON.serialize(op({ opid: 1 })));
+    const b = Buffer.from(BSON.serialize(idleCursor()));
+    const both = Buffer.concat([a, b]);
+    assert.deepEqual(readActivity(both, a.length), expected(b));
+    assert.deepEqual(readActivity(both, 0), expected(a));
+  });
+});
