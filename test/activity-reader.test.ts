@@ -11,12 +11,8 @@ import { CURRENT_OP_PROJECTION, CURRENT_OP_UNSET, toActivity } from '../src/adap
 import { readActivity, readActivityDirectly } from '../src/adapters/mongodb/activity-reader.ts';
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
 import { seed } from '../bench/standin-process.ts';
+import { ID, idleCursor, lsid, META, NOW } from './support/current-op-docs.ts';
 
-const NOW = Date.parse('2026-11-30T12:00:00Z');
-const ID = '11111111-1111-4111-8111-111111111111';
-const UID = 'a'.repeat(64);
-const lsid = (extra: Record<string, unknown> = {}) => ({ id: new UUID(ID), uid: new Binary(Buffer.from(UID, 'hex'), 0), ...extra });
-const META = { application: { name: 'orders-api' }, driver: { name: 'nodejs', version: '6.9.0' }, os: { type: 'Linux' } };
 
 /** A client's running operation as mongod reports it (fields in the server's order). */
 function op(fields: Record<string, unknown> = {}): Record<string, unknown> {
@@ -28,18 +24,6 @@ function op(fields: Record<string, unknown> = {}): Record<string, unknown> {
     planSummary: 'COLLSCAN', numYields: 7, locks: {}, waitingForLock: false,
     lockStats: { Global: { acquireCount: { r: Long.fromNumber(3) }, timeAcquiringMicros: { r: Long.fromNumber(250), w: 17 } }, Database: { timeAcquiringMicros: { r: 5 } } },
     ...fields,
-  };
-}
-
-function idleCursor(cursor: Record<string, unknown> = {}, top: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    type: 'idleCursor', host: 'db1:27017', ns: 'shop.events', lsid: lsid(), planSummary: 'COLLSCAN',
-    cursor: {
-      cursorId: Long.fromNumber(99), createdDate: new Date(NOW - 1000_000), lastAccessDate: new Date(NOW - 900_000),
-      nDocsReturned: Long.fromNumber(2), nBatchesReturned: Long.fromNumber(1), noCursorTimeout: false, tailable: false, awaitData: false,
-      originatingCommand: { find: 'events', batchSize: 2, $db: 'shop' }, ...cursor,
-    },
-    ...top,
   };
 }
 

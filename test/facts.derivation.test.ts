@@ -7,18 +7,14 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Binary, Long, UUID } from 'mongodb';
+import { Long, UUID } from 'mongodb';
 import { toActivity } from '../src/adapters/mongodb/adapter.ts';
 import { InventoryBuilder } from '../src/pass/inventory.ts';
 import type { SessionFacts } from '../src/pass/facts.ts';
 import type { IdentitySightings } from '../src/pass/ports.ts';
+import { ID, idleCursor, lsid, META, NOW, UID } from './support/current-op-docs.ts';
 
-const NOW = Date.parse('2026-11-30T12:00:00Z');
 const SELF = { sessionId: '00000000-0000-4000-8000-000000000000', uid: 'f'.repeat(64), user: 'reaper@admin' };
-const ID = '11111111-1111-4111-8111-111111111111';
-const UID = 'a'.repeat(64);
-const lsid = (extra: Record<string, unknown> = {}) => ({ id: new UUID(ID), uid: new Binary(Buffer.from(UID, 'hex'), 0), ...extra });
-const META = { application: { name: 'orders-api' }, driver: { name: 'nodejs', version: '6.9.0' }, os: { type: 'Linux' } };
 
 /** A client's running operation as mongod reports it (fields in the server's order). */
 function op(fields: Record<string, unknown>): Record<string, unknown> {
@@ -28,19 +24,6 @@ function op(fields: Record<string, unknown>): Record<string, unknown> {
     opid: 4711, lsid: lsid(), secs_running: Long.fromNumber(12), microsecs_running: Long.fromNumber(12_000_000), op: 'query', ns: 'shop.orders',
     redacted: false, command: { find: 'orders', filter: { status: 'open' }, lsid: { id: new UUID(ID) }, $db: 'shop' },
     planSummary: 'COLLSCAN', numYields: 7, locks: {}, waitingForLock: false, lockStats: {}, ...fields,
-  };
-}
-
-/** An idle cursor as $currentOp reports it: no appName, no client (jstests/core/currentop_cursors.js). */
-function idleCursor(cursor: Record<string, unknown>, top: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    type: 'idleCursor', host: 'db1:27017', ns: 'shop.events', lsid: lsid(), planSummary: 'COLLSCAN',
-    cursor: {
-      cursorId: Long.fromNumber(99), createdDate: new Date(NOW - 1000_000), lastAccessDate: new Date(NOW - 900_000),
-      nDocsReturned: Long.fromNumber(2), nBatchesReturned: Long.fromNumber(1), noCursorTimeout: false, tailable: false, awaitData: false,
-      originatingCommand: { find: 'events', batchSize: 2, $db: 'shop' }, ...cursor,
-    },
-    ...top,
   };
 }
 
