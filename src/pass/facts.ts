@@ -268,18 +268,18 @@ export function resetFacts(f: SessionFacts, target: SessionFacts['target'] = 'se
   return f;
 }
 
+/** Every fact at its "absent" value, laid out once by resetFacts (the one list); emptyFacts copies it. */
+const ABSENT_FACTS: Readonly<SessionFacts> = resetFacts({} as SessionFacts);
+
 /**
- * A record with every fact at its "absent" value; the inventory fills in what it knows. Built by a class
- * constructor rather than by adding 50-odd properties to `{}`: V8 then lays every fact out inside the object
- * in one allocation (slack tracking) instead of growing a separate property store several times, which halved
- * the inventory's allocation and garbage-collection time at 100,000 sessions.
+ * A record with every fact at its "absent" value; the inventory fills in what it knows. A spread copy of
+ * ABSENT_FACTS: V8 clones the template's layout in one allocation (every fact inside the object), as the
+ * class constructor this replaced did through slack tracking, but a copy is one operation where the
+ * constructor was 60 stores, each a layout transition: 4x faster to create (1,000,000 records: 213 ms against
+ * 783-866 ms), and TurboFan no longer spends ~100 ms compiling every function that inlined the constructor
+ * (the inventory's record and newRecord, `--trace-opt`), work that ran on V8's background threads for the
+ * first hundred or so passes of a container.
  */
 export function emptyFacts(target: SessionFacts['target'] = 'session'): SessionFacts {
-  return new FactRecord(target) as unknown as SessionFacts;
-}
-
-class FactRecord {
-  constructor(target: SessionFacts['target']) {
-    resetFacts(this as unknown as SessionFacts, target);
-  }
+  return { ...ABSENT_FACTS, target };
 }
