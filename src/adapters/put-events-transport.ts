@@ -10,9 +10,8 @@
  *   (the timeouts createEventBridgeClient sets, the abort signal).
  *
  * Why: a pass publishes one event per decision, ten per request (the API's limit), and the SDK's stack
- * costs the main thread about as much again as the request itself: 1.24 ms a request against 0.67 ms here,
- * 26.0 against 14.0 ms for a 2,000-session pass's 210 events (`npm run bench:put-events`, 2026-12-01, under
- * load). A fleet of passes in one container is CPU-bound, and the audit was its largest single cost (#12).
+ * costs the main thread about as much again as the request itself: 1.14 ms a request against 0.48 ms here,
+ * 24.0 against 10.0 ms for a 2,000-session pass's 210 events (`npm run bench:put-events`, 2026-12-01 19:59). A fleet of passes in one container is CPU-bound, and the audit was its largest single cost (#12).
  * sdkPutEvents stays for the tests that mock client.send with aws-sdk-client-mock. What is done here instead of the stack is small and fixed by AWS's
  * protocol, not by us: the AWS JSON 1.1 body (timestamps as epoch seconds) and X-Amz-Target, and the
  * error built as the SDK builds it (its code read by the SDK's own loadJsonRpcErrorCode). The
