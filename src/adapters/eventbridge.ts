@@ -15,8 +15,8 @@
  *
  * No request can hang the pass: the client's HTTP handler times out connections and requests
  * (createEventBridgeClient), and a publish with a deadline aborts every request still in flight when it
- * comes (the HTTP handler's abortSignal; through sdkPutEvents it also stops the SDK's own retries); what is
- * not delivered by then is reported failed and logged in full.
+ * comes (the abortSignal, which also stops the SDK's retry step); what is not delivered by then is reported
+ * failed and logged in full.
  *
  * Each request goes out as one signed HTTP request built from the client's own endpoint, signer and HTTP
  * handler (put-events-transport.ts, which says why and how it is held to the SDK's answers).

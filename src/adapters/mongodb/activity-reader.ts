@@ -422,7 +422,8 @@ export function readActivity(buf: Buffer, start = 0): Activity {
 
 /** The Activity read from the bytes, or null when the document needs the general decoding (exported for the tests). */
 export function readActivityDirectly(buf: Buffer, start = 0): Activity | null {
-  if (!plain(buf, start, buf.length, 0)) return null;
+  // The reader uses Buffer's own methods (latin1Slice, readDoubleLE, compare); other bytes take the general path.
+  if (!Buffer.isBuffer(buf) || !plain(buf, start, buf.length, 0)) return null;
   try {
     return readPlain(buf, start);
   } catch (e) {
