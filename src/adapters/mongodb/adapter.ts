@@ -337,10 +337,11 @@ export class MongoAdapter implements MongoPort {
     // $match right after $currentOp: the server filters before projecting (and, on mongos, on each shard).
     // One reply holds up to 16 MiB: a batch's documents fit in one round trip but for the largest batches.
     const pipeline = [{ $currentOp: { allUsers: true, idleSessions: true, idleCursors: true } }, { $match: { $or: or } }, { $project: CURRENT_OP_PROJECTION }, { $unset: CURRENT_OP_UNSET }];
+    // Raw, and read from the bytes as the inventory's $currentOp is (currentOpWhere says why).
     const read = async (db: ReturnType<MongoClient['db']>, session: ClientSession): Promise<Activity[]> => {
-      const cursor = db.aggregate(pipeline, { session, batchSize: RECHECK_BATCH_SIZE });
+      const cursor = db.aggregate(pipeline, { session, batchSize: RECHECK_BATCH_SIZE, raw: true });
       const out: Activity[] = [];
-      while (await cursor.hasNext()) for (const d of cursor.readBufferedDocuments()) out.push(toActivity(d));
+      while (await cursor.hasNext()) for (const bytes of cursor.readBufferedDocuments()) out.push(readActivity(bytes as unknown as Buffer));
       return out;
     };
     // Through mongos the batch's things are looked for on every shard member and router at once (tagged with where).
