@@ -124,6 +124,19 @@ describe('FileAuditSink', () => {
     assert.deepEqual(reasons, batches.flat().map((e) => (e.detail as { reason: string }).reason));
   });
 
+  it('writes to a device that cannot be synchronised (/dev/null) and closes cleanly', async () => {
+    // Prepare
+    const sink = new FileAuditSink({ path: '/dev/null' });
+
+    // Act
+    const result = await sink.publish([planned(1), planned(2)]);
+    const closing = sink.close();
+
+    // Assess: fsync of /dev/null fails with EINVAL; there is nothing to flush
+    assert.equal(result.sent, 2);
+    await assert.doesNotReject(closing);
+  });
+
   it('reports and logs every event failed when the file cannot be opened, without throwing', async () => {
     // Prepare
     const path = join(dir, 'no-such-dir', 'audit.jsonl');
