@@ -5,9 +5,9 @@
  * connected by a first round), in dry-run (manual run-policy-set) and in kill mode (schedules). Writes the
  * measurements as JSON to the file named in argv.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { handler, close } from '../functions/reaper.ts';
+import { cpuMs } from './thread-cpu.ts';
 
 interface Input { dry: string[]; killSolo: string; kill: string[]; rounds: number; out: string; serversPid: number }
 interface PassOutcome { sessions: number; killed: number; planned: number; ms: number }
@@ -27,18 +27,6 @@ async function pass(event: object): Promise<PassOutcome> {
 const dryRun = (cluster: string) => pass({ kind: 'manual', action: 'run-policy-set', cluster, policySet: 'bench', dryRun: true });
 const schedule = (cluster: string) => pass({ kind: 'schedule', cluster });
 
-/** Clock ticks per second of /proc's CPU times (sysconf(_SC_CLK_TCK), proc(5)). */
-const CLOCK_TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-/**
- * CPU time so far, in ms, of a process (/proc/PID/stat: all its threads, V8's GC helpers and libuv's pool
- * included) or of its main thread (/proc/PID/task/PID/stat: the one that runs JavaScript): utime + stime,
- * fields 14 and 15 (proc(5)), counted after the command name, which is in parentheses and may hold spaces.
- */
-function cpuMs(path: string): number {
-  const stat = readFileSync(path, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
-}
 const processes = { reaper: process.pid, servers: input.serversPid };
 type CpuTimes = Record<`${keyof typeof processes}${'Main' | 'All'}`, number>;
 function cpuTimes(): CpuTimes {

@@ -10,7 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,7 @@ import { sdkPutEvents, signedPutEvents } from '../src/adapters/put-events-transp
 import { decisionEvent } from '../src/pass/audit/builder.ts';
 import { formatTable } from '../src/util/table.ts';
 import { startPutEventsResponder } from './putevents-responder.ts';
+import { mainThreadCpuMs } from './thread-cpu.ts';
 
 const { values } = parseArgs({ options: { responder: { type: 'boolean' }, events: { type: 'string' }, rounds: { type: 'string' }, out: { type: 'string' } } });
 if (values.responder) {
@@ -44,17 +45,11 @@ if (values.responder) {
     }));
     const transports = { sdk: sdkPutEvents(client), signed: signedPutEvents(client) };
     const sinks = Object.fromEntries(Object.entries(transports).map(([k, transport]) => [k, new EventBridgeAuditSink({ client, eventBusName: 'bench', transport })])) as Record<keyof typeof transports, EventBridgeAuditSink>;
-    const mainThreadCpuMs = (): number => {
-      // utime + stime of the main thread, fields 14 and 15 of /proc/PID/task/PID/stat (proc(5)), in clock ticks.
-      const stat = readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return (Number(f[11]) + Number(f[12])) * 10;
-    };
     const cpu: Record<string, number[]> = { sdk: [], signed: [] };
     let calls = 0;
     for (let round = -3; round < ROUNDS; round++) {
       for (const name of ['sdk', 'signed'] as const) {
-        // Several publishes per sample: /proc counts CPU in 10 ms ticks.
+        // Several publishes per sample: /proc counts CPU in clock ticks (10 ms at the usual 100 Hz).
         const c0 = mainThreadCpuMs();
         for (let k = 0; k < 5; k++) {
           const r = await sinks[name].publish(events, { deadlineMs: Date.now() + 60_000 });

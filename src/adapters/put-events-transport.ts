@@ -105,7 +105,7 @@ export function signedPutEvents(client: EventBridgeClient): PutEventsTransport {
         const text = Buffer.from(await parts.streamCollector(response.body)).toString('utf8');
         if (response.statusCode < 200 || response.statusCode >= 300) throw serviceError(response, text);
         SIGV4.successHandler(response, signingProperties as never);
-        return { response, output: { ...parseOutput(text), $metadata: metadata(response) } };
+        return { response, output: { ...(jsonMembers(text) as PutEventsOutput), $metadata: metadata(response) } };
       } catch (error) {
         // Throws the error, having corrected the clock from it and marked it for the retry step if it was a skew.
         return SIGV4.errorHandler(signingProperties as never)(error as Error) as never;
@@ -185,10 +185,13 @@ function flatHeaders(headers: Record<string, string[]> | undefined): Record<stri
   return out;
 }
 
-/** A 2xx body: JSON, whose members the sink reads; anything else reads as no members, as the SDK reads it. */
-function parseOutput(text: string): PutEventsOutput {
+/**
+ * A response body as the SDK reads it: empty is {}, JSON that is not an object reads as no members, text that
+ * is not JSON throws JSON.parse's SyntaxError.
+ */
+function jsonMembers(text: string): Record<string, unknown> {
   const out = (text.trim() === '' ? {} : JSON.parse(text)) as unknown;
-  return typeof out === 'object' && out !== null && !Array.isArray(out) ? (out as PutEventsOutput) : {};
+  return typeof out === 'object' && out !== null && !Array.isArray(out) ? (out as Record<string, unknown>) : {};
 }
 
 function header(response: HttpResponse, name: string): string | undefined {
@@ -203,10 +206,9 @@ function header(response: HttpResponse, name: string): string | undefined {
  * the status, except InternalException, the one error PutEvents models, which is a server fault.
  */
 function serviceError(response: HttpResponse, text: string): Error {
-  let body: Record<string, unknown> = {};
+  let body: Record<string, unknown>;
   try {
-    const parsed = text.trim() === '' ? {} : (JSON.parse(text) as unknown);
-    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) body = parsed as Record<string, unknown>;
+    body = jsonMembers(text);
   } catch {
     // Not JSON (a proxy's page): the SDK fails to deserialise it and throws JSON's SyntaxError, which has no
     // fault, so the sink re-sends; the same here, with a message that says what came back.
