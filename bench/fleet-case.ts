@@ -7,55 +7,32 @@
  */
 import { writeFileSync } from 'node:fs';
 import { handler, close } from '../functions/reaper.ts';
-import { cpuMs } from './thread-cpu.ts';
+import { together as round, type CpuTimes } from './fleet-round.ts';
 
 interface Input { dry: string[]; killSolo: string; kill: string[]; rounds: number; out: string; serversPid: number }
-interface PassOutcome { sessions: number; killed: number; planned: number; ms: number }
+interface PassOutcome { sessions: number; killed: number; planned: number; decisions: number; ms: number }
 
 const input = JSON.parse(process.argv[2]!) as Input;
 let request = 0;
 const context = () => ({ getRemainingTimeInMillis: () => 900_000, awsRequestId: `fleet-${++request}` });
-type Counts = { counts: { sessions: number; killed: number; planned: number }; error?: string | null };
+type Counts = { counts: { sessions: number; killed: number; planned: number; decisions: number }; error?: string | null };
 
 async function pass(event: object): Promise<PassOutcome> {
   const t0 = performance.now();
   const r = (await handler(event, context())) as unknown as Counts;
   const ms = performance.now() - t0;
   if (!r.counts || r.error) throw new Error(`pass failed: ${JSON.stringify(r).slice(0, 500)}`);
-  return { sessions: r.counts.sessions, killed: r.counts.killed, planned: r.counts.planned, ms };
+  return { sessions: r.counts.sessions, killed: r.counts.killed, planned: r.counts.planned, decisions: r.counts.decisions, ms };
 }
 const dryRun = (cluster: string) => pass({ kind: 'manual', action: 'run-policy-set', cluster, policySet: 'bench', dryRun: true });
 const schedule = (cluster: string) => pass({ kind: 'schedule', cluster });
 
-const processes = { reaper: process.pid, servers: input.serversPid };
-type CpuTimes = Record<`${keyof typeof processes}${'Main' | 'All'}`, number>;
-function cpuTimes(): CpuTimes {
-  const t = {} as CpuTimes;
-  for (const [name, pid] of Object.entries(processes) as [keyof typeof processes, number][]) {
-    t[`${name}Main`] = cpuMs(`/proc/${pid}/task/${pid}/stat`);
-    t[`${name}All`] = cpuMs(`/proc/${pid}/stat`);
-  }
-  return t;
-}
-
-/**
- * All passes started together; the wall time until the last one ends, and meanwhile the CPU time of this
- * process (the reaper) and of the servers' process, each as a whole and its main thread: together they bound
- * the round's wall time from below (a main thread runs on one core at a time; both processes share the cores).
- */
-async function together(clusters: string[], one: (c: string) => Promise<PassOutcome>): Promise<{ wallMs: number; cpu: CpuTimes; passes: PassOutcome[] }> {
-  const t0 = performance.now();
-  const c0 = cpuTimes();
-  const passes = await Promise.all(clusters.map(one));
-  const c1 = cpuTimes();
-  const cpu = Object.fromEntries(Object.entries(c1).map(([k, v]) => [k, v - c0[k as keyof CpuTimes]])) as CpuTimes;
-  return { wallMs: performance.now() - t0, cpu, passes };
-}
+const together = (clusters: string[], one: (c: string) => Promise<PassOutcome>) => round(clusters, one, input.serversPid);
 
 // Warm-up: every cluster's client connected (a warm Lambda container), nothing killed.
 await together([...input.dry, input.killSolo, ...input.kill], dryRun);
 
-const dry = { solo: [] as number[], fleet: [] as number[], cpu: [] as CpuTimes[], sessions: 0, planned: 0 };
+const dry = { solo: [] as number[], fleet: [] as number[], cpu: [] as CpuTimes[], sessions: 0, planned: 0, decisions: 0 };
 for (let i = 0; i < input.rounds; i++) {
   dry.solo.push((await dryRun(input.dry[0]!)).ms);
   const f = await together(input.dry, dryRun);
@@ -63,6 +40,7 @@ for (let i = 0; i < input.rounds; i++) {
   dry.cpu.push(f.cpu);
   dry.sessions = f.passes.reduce((n, p) => n + p.sessions, 0);
   dry.planned = f.passes.reduce((n, p) => n + p.planned, 0);
+  dry.decisions = f.passes.reduce((n, p) => n + p.decisions, 0);
 }
 // The design this replaced, for comparison: the same passes one after another (reserved concurrency 1).
 const t0 = performance.now();

@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -24,6 +24,7 @@ import { build } from 'esbuild';
 import { DEFAULT_POLICIES_DIR } from '../src/service/config.ts';
 import { formatTable } from '../src/util/table.ts';
 import { startPutEventsResponder } from './putevents-responder.ts';
+import type { CpuTimes } from './fleet-round.ts';
 import { THRESHOLDS } from './standin-process.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, clusters: { type: 'string' }, sessions: { type: 'string' }, 'latency-ms': { type: 'string' }, rounds: { type: 'string' }, out: { type: 'string' } } });
@@ -38,7 +39,7 @@ for (const [name, v] of Object.entries({ clusters: CLUSTERS, sessions: SESSIONS,
 
 const BUILD = fileURLToPath(new URL('./.build/', import.meta.url));
 await build({
-  entryPoints: { 'fleet-standins': fileURLToPath(new URL('./fleet-standins.ts', import.meta.url)), 'fleet-case': fileURLToPath(new URL('./fleet-case.ts', import.meta.url)) },
+  entryPoints: Object.fromEntries(['fleet-standins', 'fleet-case', 'fleet-floor-case'].map((name) => [name, fileURLToPath(new URL(`./${name}.ts`, import.meta.url))])),
   bundle: true, packages: 'external', platform: 'node', format: 'esm', target: 'node20', outdir: BUILD, outExtension: { '.js': '.mjs' }, logLevel: 'warning',
 });
 
@@ -70,8 +71,26 @@ try {
   const reaper = spawn(process.execPath, [...(process.env.FLEET_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.FLEET_PROFILE_DIR] : []), join(BUILD, 'fleet-case.mjs'), JSON.stringify({ dry, killSolo: 'solo', kill, rounds: ROUNDS, out, serversPid: host.pid })], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   const [code] = (await once(reaper, 'exit')) as [number];
   if (code !== 0) throw new Error(`the fleet case failed (exit ${code})`);
-  type CpuTimes = { reaperMain: number; reaperAll: number; serversMain: number; serversAll: number };
-  const r = JSON.parse(readFileSync(out, 'utf8')) as { dry: { solo: number[]; fleet: number[]; cpu: CpuTimes[]; sessions: number; planned: number; oneAfterAnother: number }; kill: { solo: number; soloKilled: number; fleet: number; cpu: CpuTimes; killed: number; sessions: number } };
+  const r = JSON.parse(readFileSync(out, 'utf8')) as { dry: { solo: number[]; fleet: number[]; cpu: CpuTimes[]; sessions: number; planned: number; decisions: number; oneAfterAnother: number }; kill: { solo: number; soloKilled: number; fleet: number; cpu: CpuTimes; killed: number; sessions: number } };
+
+  // The I/O floor on the dry-run clusters: the same round trips, and as many audit events as the reaper's
+  // dry-run passes published (a decision event each, and the run summary), with none of the reaper's work;
+  // then the round trips alone (no audit), which leaves the stand-ins' own CPU as what bounds the round.
+  const events = Math.round(r.dry.decisions / CLUSTERS) + 1;
+  type FloorRounds = { solo: number[]; fleet: number[]; cpu: CpuTimes[]; passes: number };
+  const ioFloor = async (eventsPerPass: number): Promise<FloorRounds> => {
+    process.stderr.write(`fleet: the I/O floor, ${ROUNDS} round(s): the same round trips and ${eventsPerPass} audit events a pass, none of the reaper's own work...\n`);
+    responder.reset();
+    const floorOut = join(dirname(out), `floor-${eventsPerPass}.json`);
+    const floorCase = spawn(process.execPath, [join(BUILD, 'fleet-floor-case.mjs'), JSON.stringify({ uris: Object.fromEntries(dry.map((n) => [n, uris[n]!])), clusters: dry, rounds: ROUNDS, events: eventsPerPass, endpoint: responder.endpoint, out: floorOut, serversPid: host.pid })], { env: { ...process.env, NODE_NO_WARNINGS: '1' }, stdio: ['ignore', 'ignore', 'inherit'] });
+    const [floorCode] = (await once(floorCase, 'exit')) as [number];
+    if (floorCode !== 0) throw new Error(`the I/O floor case failed (exit ${floorCode})`);
+    const f = JSON.parse(readFileSync(floorOut, 'utf8')) as FloorRounds;
+    // What the floor claims to have published, it did: the responder counted every entry.
+    if (responder.stats.entries !== f.passes * eventsPerPass) throw new Error(`the I/O floor published ${responder.stats.entries} audit entries, expected ${f.passes} passes x ${eventsPerPass}`);
+    return f;
+  };
+  const floors = { withAudit: await ioFloor(events), noAudit: await ioFloor(0) };
 
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   // The dry-run round whose wall time is the median, with its CPU times.
@@ -80,6 +99,10 @@ try {
     { mode: 'dry-run', clusters: CLUSTERS, sessions: r.dry.sessions, acted: r.dry.planned, solo: median(r.dry.solo), fleet: r.dry.fleet[medianRound]!, cpu: r.dry.cpu[medianRound]! },
     { mode: 'kill', clusters: CLUSTERS, sessions: r.kill.sessions, acted: r.kill.killed, solo: r.kill.solo, fleet: r.kill.fleet, cpu: r.kill.cpu },
   ];
+  for (const [mode, f, acted] of [['I/O floor', floors.withAudit, r.dry.planned], ['I/O, no audit', floors.noAudit, 0]] as const) {
+    const i = f.fleet.indexOf(median(f.fleet));
+    rows.push({ mode, clusters: CLUSTERS, sessions: r.dry.sessions, acted, solo: median(f.solo), fleet: f.fleet[i]!, cpu: f.cpu[i]! });
+  }
   // The least wall time the round's CPU allows: a main thread runs on one core at a time, and the two
   // processes (their GC and I/O threads included) share the machine's cores.
   const floor = ({ cpu: c }: { cpu: CpuTimes }) => Math.max(c.reaperMain, c.serversMain, (c.reaperAll + c.serversAll) / cpus().length);
@@ -99,8 +122,9 @@ try {
   // One process runs on one core at a time: the fleet cannot end before its CPU time has been spent.
   console.log(`(CPU: main thread / whole process, during the round. CPU FLOOR: the least wall time that CPU allows, max(reaper main, servers main, (reaper + servers) / ${cpus().length} cores): the ${names.length} stand-ins' process shares this machine's cores with the reaper's)`);
   console.log(`(the same ${CLUSTERS} dry-run passes one after another, as with reserved concurrency 1: ${Math.round(r.dry.oneAfterAnother)} ms, ${(r.dry.oneAfterAnother / median(r.dry.solo)).toFixed(2)}x one pass)`);
-  console.log(`(${LATENCY_MS} ms per reply; dry-run: medians of ${ROUNDS} round(s), each the solo pass then the fleet; kill: one round; target FLEET / ONE <= 2x)`);
-  writeFileSync(OUT, `${JSON.stringify({ machine: { cpus: cpus().length, node: process.version, loadAverageAtEnd: loadavg()[0] }, clusters: CLUSTERS, sessionsPerCluster: SESSIONS, latencyMs: LATENCY_MS, rounds: ROUNDS, ...r }, null, 2)}\n`);
+  console.log(`(I/O floor: each dry-run pass reduced to its round trips, in the reaper's order, and its ${events} audit events, through the same driver, sink and transport, with none of the reaper's own work: what no work on the reaper can get under on this machine; I/O, no audit: the round trips alone; bench/fleet-floor-case.ts)`);
+  console.log(`(${LATENCY_MS} ms per reply; dry-run and I/O floor: medians of ${ROUNDS} round(s), each the solo pass then the fleet; kill: one round; target FLEET / ONE <= 2x)`);
+  writeFileSync(OUT, `${JSON.stringify({ machine: { cpus: cpus().length, node: process.version, loadAverageAtEnd: loadavg()[0] }, clusters: CLUSTERS, sessionsPerCluster: SESSIONS, latencyMs: LATENCY_MS, rounds: ROUNDS, ...r, ioFloor: { eventsPerPass: events, ...floors.withAudit }, ioFloorNoAudit: floors.noAudit }, null, 2)}\n`);
   console.log(`written ${OUT}`);
 } finally {
   await responder.stop();
