@@ -9,6 +9,10 @@
  *   npm run bench:fleet -- --quick           4 clusters x 200 sessions, 1 round (the CI smoke check)
  *   npm run bench:fleet -- --clusters 50 --sessions 1000 --latency-ms 50
  *
+ * Then the I/O floor (bench/fleet-floor-case.ts) on the same dry-run clusters: each pass reduced to its round trips
+ * and audit requests, with none of the reaper's own work, once with the audit and once without. A ratio the floor
+ * misses is one no work on the reaper can reach on this machine.
+ *
  * The stand-ins run in one process of their own and the reaper in another; both built with esbuild (as the
  * other cases are), so the times are the code's and not the TypeScript loader's. Writes bench/fleet.json.
  */
