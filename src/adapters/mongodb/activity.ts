@@ -82,8 +82,13 @@ function commandOf(doc: Document): Document | null {
   return isDocument(cmd) ? cmd : null;
 }
 
+/**
+ * A BSON document, deserialised: a plain object. Not an array, and not one of bson's value classes (Binary, Long,
+ * ObjectId, Timestamp, a Date, a RegExp, a DBRef...): their own properties are not fields, and a `command` that is
+ * not a document has no command name (the raw reader, activity-reader.ts, reads only type 0x03 as a document).
+ */
 function isDocument(v: unknown): v is Document {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
+  return v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype;
 }
 
 /** The command name at the start of the text of a command the server truncated (`{ find: "c", ... }`); '' when none. */
