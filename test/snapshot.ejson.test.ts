@@ -14,7 +14,7 @@ import { activityFromRecord, currentOpDocument, generalDriverDocument, listedFro
 import { bsonToCanonicalJson } from '../src/adapters/snapshot/ejson.ts';
 import { compileKept, KEEP_ALL, KEPT_CURRENT_OP_FIELDS, KEPT_LISTING_FIELDS } from '../src/adapters/snapshot/redaction.ts';
 import { readListedSession } from '../src/adapters/mongodb/session-doc-reader.ts';
-import { toActivity } from '../src/adapters/mongodb/adapter.ts';
+import { toActivity, toListedSession } from '../src/adapters/mongodb/adapter.ts';
 
 const every = {
   double: new Double(1.5), whole: new Double(3), negZero: new Double(-0), inf: new Double(Infinity), nan: new Double(NaN),
@@ -81,7 +81,6 @@ describe('listing documents read back', () => {
     { _id: { id: new UUID(), uid }, lastUse: new Date(1_700_000_000_001), user: 'app@admin' },
     { _id: { id: new UUID(), uid } },
     { _id: { id: new UUID(), uid }, lastUse: 'not a date', user: 7, extra: { deep: [1] } },
-    { _id: { id: new Binary(randomBytes(16), 3), uid }, lastUse: new Date(0) },
   ];
   for (const [i, doc] of shapes.entries()) {
     test(`shape ${i}: the same record as the live raw reader, on every path`, () => {
@@ -96,6 +95,14 @@ describe('listing documents read back', () => {
       if (!('extra' in doc)) assert.deepEqual(listedFromRecord({ where: 'test', text: BSON.EJSON.stringify(BSON.deserialize(bytes), { relaxed: true }) }), live);
     });
   }
+
+  test('an id that is not a UUID (an old-UUID binary, subtype 3) is refused live and in a snapshot, as the general decoding refuses it', () => {
+    const bytes = BSON.serialize({ _id: { id: new Binary(randomBytes(16), 3), uid }, lastUse: new Date(0) });
+    assert.throws(() => readListedSession(bytes), /no _id\.id \(UUID\)/);
+    assert.throws(() => toListedSession(BSON.deserialize(bytes)), /not supported for converting to UUID|UUID/);
+    const line = bsonToCanonicalJson(bytes, compileKept(KEPT_LISTING_FIELDS));
+    assert.throws(() => listedFromRecord({ where: 'snap.jsonl:7', text: line }), (e: Error) => e.name === 'SnapshotError' && /snap\.jsonl:7: the session listing document cannot be read/.test(e.message));
+  });
 
   test('recorded lines read at fixed places give what the live raw reader gives, for any id, uid, time and name', () => {
     const names = ['app@admin', '', 'x', 'quote"d@admin', 'back\\slash@admin', 'héllo@db', 'tab\tname@admin', 'a}b@admin', 'ünïcödé €@admin'];

@@ -68,7 +68,10 @@ function num(v: unknown): number {
 
 export function toListedSession(doc: Document): ListedSession {
   const user = typeof doc.user === 'string' ? doc.user : typeof doc.user?.name === 'string' ? doc.user.name : '';
-  return { id: uuidString(doc._id?.id), uid: hexOf(doc._id?.uid), lastUseMs: doc.lastUse instanceof Date ? doc.lastUse.getTime() : 0, user };
+  const uid = hexOf(doc._id?.uid);
+  // An empty uid names no user: refused, as the raw reader (session-doc-reader.ts) refuses it.
+  if (uid === '') throw new MongoStageError('a session listing document has an empty _id.uid');
+  return { id: uuidString(doc._id?.id), uid, lastUseMs: doc.lastUse instanceof Date ? doc.lastUse.getTime() : 0, user };
 }
 
 /**

@@ -131,12 +131,26 @@ function walk(buf: Buffer, at: number, visit: Visitor, out: ListedSession): void
   }
 }
 
-/** _id: { id: BinData(4, 16 bytes), uid: BinData(0) } */
+/** BinData's subtypes (bsonspec.org): 2 is the old binary, whose bytes carry their own int32 length first. */
+const BINARY_OLD = 0x02;
+const BINARY_UUID = 0x04;
+
+/**
+ * _id: { id: BinData(4, 16 bytes), uid: BinData(0) }. Read as the general decoding reads them (toListedSession):
+ * an id only as a UUID (bson's toUUID refuses other subtypes), a uid of any subtype by its bytes, the old binary's
+ * without their length prefix (as bson deserialises it).
+ */
 const visitId: Visitor = (buf, type, name, value, out) => {
   if (type !== 0x05) return;
   const len = int32(buf, value);
-  if (len === 16 && nameIs(buf, name, 'id')) out.id = uuid(buf, value + 5);
-  else if (nameIs(buf, name, 'uid')) out.uid = recentUids.get(buf, value + 5, value + 5 + len);
+  const subtype = buf[value + 4];
+  if (nameIs(buf, name, 'id')) {
+    // Not a UUID: the general decoding throws; so does readListedSession, for want of an id.
+    out.id = len === 16 && subtype === BINARY_UUID ? uuid(buf, value + 5) : '';
+  } else if (nameIs(buf, name, 'uid')) {
+    const from = subtype === BINARY_OLD ? value + 9 : value + 5;
+    out.uid = recentUids.get(buf, from, value + 5 + len);
+  }
 };
 
 /** user: { name: "user@db" } ($listSessions) */

@@ -67,7 +67,8 @@ function dateMs(v: unknown): number | undefined {
 /** The fast path; null when the document is not in the recorded shape. */
 function fastListed(doc: unknown): ListedSession | null {
   if (!isObject(doc) || !isObject(doc._id)) return null;
-  const idB64 = binaryBase64(doc._id.id);
+  // Only a UUID (subtype 4) is a session id, live as here (session-doc-reader.ts): others take the general path, which refuses them.
+  const idB64 = (doc._id.id as { $binary?: { subType?: unknown } } | undefined)?.$binary?.subType === '04' ? binaryBase64(doc._id.id) : null;
   const uidB64 = binaryBase64(doc._id.uid);
   const lastUseMs = dateMs(doc.lastUse);
   if (idB64 === null || uidB64 === null || lastUseMs === undefined || Number.isNaN(lastUseMs)) return null;
