@@ -7,6 +7,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import {
   Binary, BSON, BSONRegExp, BSONSymbol, Code, DBRef, Decimal128, Double, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp, UUID,
 } from 'mongodb';
@@ -15,6 +16,7 @@ import { bsonToCanonicalJson } from '../src/adapters/snapshot/ejson.ts';
 import { compileKept, KEEP_ALL, KEPT_CURRENT_OP_FIELDS, KEPT_LISTING_FIELDS } from '../src/adapters/snapshot/redaction.ts';
 import { readListedSession } from '../src/adapters/mongodb/session-doc-reader.ts';
 import { toActivity, toListedSession } from '../src/adapters/mongodb/adapter.ts';
+import { randomCurrentOpDocuments } from './support/random-current-op.ts';
 
 const every = {
   double: new Double(1.5), whole: new Double(3), negZero: new Double(-0), inf: new Double(Infinity), nan: new Double(NaN),
@@ -154,4 +156,43 @@ describe('$currentOp documents read back', () => {
     const text = bsonToCanonicalJson(BSON.serialize(doc), KEEP_ALL);
     assert.deepStrictEqual(currentOpDocument(JSON.parse(text), text), BSON.deserialize(BSON.serialize(doc)));
   });
+});
+
+describe('$currentOp documents read back, randomised', () => {
+  test('a UUID-subtype binary of other than 16 bytes (which bson\'s Extended JSON cannot read back) is refused with the place, not misread', () => {
+    const bytes = BSON.serialize({ type: 'op', opid: 1, command: { find: 'c', comment: new Binary(Buffer.alloc(8), Binary.SUBTYPE_UUID) }, other: new BSON.MinKey() });
+    const line = bsonToCanonicalJson(bytes, KEEP_ALL);
+    assert.throws(() => activityFromRecord({ where: 'snap.jsonl:3', text: line }), (e: Error) => e.name === 'SnapshotError' && /^snap\.jsonl:3: the \$currentOp document cannot be read/.test(e.message));
+  });
+
+  /** What a reading gives, or that it threw. */
+  const outcome = (f: () => unknown): unknown => {
+    try {
+      return f();
+    } catch {
+      return 'throws';
+    }
+  };
+  // Seeded random documents (test/support/random-current-op.ts), recorded whole and with the kept fields only:
+  // the replay must read from each line what the live pass read from the bytes, or fail where that fails. Whole,
+  // documents of any types; with the kept fields, documents of the server's types only: redaction replaces the
+  // values it drops by typed text markers, which a document of the wrong types (a command with $ref and $id
+  // keys, which a text $ref makes a DBRef) can read differently.
+  const SEEDS = { whole: [[7, 0.02], [8, 0.25]], kept: [[7, 0.02], [9, 0.02]] } as const;
+  for (const [name, keep, seeds] of [['whole', KEEP_ALL, SEEDS.whole], ['kept fields', compileKept(KEPT_CURRENT_OP_FIELDS), SEEDS.kept]] as const) {
+    test(`${name}: 4,000 documents of seeds ${seeds.map(([s]) => s).join(' and ')} give toActivity's record, or fail where it fails`, () => {
+      let read = 0;
+      for (const [seed, wild] of seeds) {
+        const next = randomCurrentOpDocuments(seed, wild);
+        for (let i = 0; i < 2_000; i++) {
+          const bytes = next();
+          const want = outcome(() => toActivity(BSON.deserialize(bytes)));
+          const got = outcome(() => activityFromRecord({ where: 'test', text: bsonToCanonicalJson(bytes, keep) }));
+          if (want !== 'throws') read++;
+          if (!isDeepStrictEqual(got, want)) assert.deepEqual(got, want, `seed ${seed}, document ${i}: ${JSON.stringify(BSON.EJSON.serialize(BSON.deserialize(bytes)))}`);
+        }
+      }
+      assert.ok(read > 2_000, `${read} of 4,000 documents read`);
+    });
+  }
 });

@@ -164,7 +164,8 @@ function clientOf(doc: Document): string | null {
 
 export function toActivity(doc: Document): Activity {
   const u = Array.isArray(doc.effectiveUsers) && doc.effectiveUsers[0] ? doc.effectiveUsers[0] : null;
-  const t = doc.transaction;
+  // A transaction report is a document (curop.cpp, TransactionParticipant reportState); anything else is none.
+  const t = isDocument(doc.transaction) ? doc.transaction : null;
   const client = clientOf(doc);
   const driver = doc.clientMetadata?.driver;
   const cmd = commandOf(doc);

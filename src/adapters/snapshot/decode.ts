@@ -304,6 +304,9 @@ function driverValue(v: unknown): unknown {
       }
     }
     first = false;
+    // A document with $ref and $id anywhere is a DBRef to bson's deserializer (toPotentialDbRef), whatever its other
+    // fields: left to the general path, which makes it one as the live decoding does.
+    if (k.charCodeAt(0) === 36 /* $ */ && (k === '$ref' || k === '$id')) throw GENERAL;
     const x = o[k];
     if (x !== null && typeof x === 'object') o[k] = driverValue(x);
   }
