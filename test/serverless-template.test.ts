@@ -73,9 +73,14 @@ test('packaged offline: one EventBridge Scheduler schedule per cluster, in one g
   assert.deepEqual(JSON.parse(template.Resources.ReaperLambdaFunction!.Properties.Environment.Variables.REAPER_CLUSTERS), FLEET);
 });
 
-test('a first deploy is a dry run: the dryRun param defaults to true and feeds the reaper\'s DRY_RUN', () => {
-  assert.match(yml, /^ {4}dryRun: 'true'$/m);
-  assert.match(yml, /^ {6}DRY_RUN: \$\{param:dryRun\}$/m);
+test('packaged offline: a first deploy is a dry run, and the DryRun parameter switches it without packaging again', async () => {
+  // Act
+  const template = await packageTemplate();
+  // Assess: DRY_RUN is the DryRun parameter, "true" unless overridden (the dryRun osls param is its default)
+  assert.deepEqual(template.Resources.ReaperLambdaFunction!.Properties.Environment.Variables.DRY_RUN, { Ref: 'DryRun' });
+  assert.equal(template.Parameters.DryRun!.Default, 'true');
+  assert.deepEqual(template.Parameters.DryRun!.AllowedValues, ['true', 'false']);
+  assert.match(yml, /^ {4}dryRun: 'true'$/m, 'one source of the default: the dryRun param');
 });
 
 test('one EventBridge Scheduler schedule per cluster of the clusters param, in one group, with its rate and policy set', async () => {
