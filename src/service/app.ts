@@ -4,8 +4,10 @@
  * keeps them between invocations), connection strings fetched from Secrets Manager once per container.
  * It knows nothing of Lambda event types; the handlers in functions/ turn events into PassRequests.
  *
- * One cluster, one pass at a time: every pass holds the cluster's in-process lease (src/service/lease.ts);
- * across containers the reaper function's reserved concurrency of 1 does the same (docs/deploy.md).
+ * One cluster, one pass at a time: every pass holds the cluster's lease (src/service/lease.ts), in the DynamoDB
+ * state table when REAPER_STATE_TABLE is set, so across every container of the deployment; passes of different
+ * clusters run in parallel, as many as the reaper function's reserved concurrency (the reservedConcurrency
+ * param, sized for the fleet) allows (docs/deploy.md).
  */
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { createAuditSink } from '../adapters/audit-sinks.ts';
