@@ -135,7 +135,8 @@ export async function createReaper(env: Record<string, string | undefined>, logg
   let sightings = deps.sightings;
   if (!sightings && config.stateTable) sightings = await createDynamoDbSightings(config.stateTable);
   if (!sightings) {
-    logger.warn('REAPER_STATE_TABLE is not set: sightings are kept only in this process (a new container starts afresh, so rules waiting for a second sighting wait longer); set it to the state table (docs/deploy.md)');
+    const leasesToo = leases instanceof InProcessLeases;
+    logger.warn(`REAPER_STATE_TABLE is not set: sightings${leasesToo ? ' and cluster leases' : ''} are kept only in this process (a new container starts afresh, so rules waiting for a second sighting wait longer${leasesToo ? '; a lease holds only within this container, so it does not keep a pass in another container off the same cluster' : ''}); set it to the state table (docs/deploy.md)`);
     sightings = new InMemorySightings();
   }
   const adapters = new Map<string, Promise<MongoAdapter>>();
