@@ -15,7 +15,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const yml = readFileSync(new URL('../serverless.yml', import.meta.url), 'utf8');
 
 interface Resource { Type: string; Properties: Record<string, any> }
-interface Template { Parameters: Record<string, { Default?: unknown; AllowedValues?: unknown[] }>; Resources: Record<string, Resource> }
+interface Template { Parameters: Record<string, { Default?: unknown; AllowedValues?: unknown[] }>; Resources: Record<string, Resource>; Outputs: Record<string, unknown> }
 type Generate = (ctx: { resolveVariable: (v: string) => Promise<string> }) => Promise<{ Resources: Record<string, Resource> }>;
 
 /** infra/schedules.cjs as osls calls it (a .cjs exporting a function under `resources`), with these params. */
@@ -81,6 +81,18 @@ test('packaged offline: a first deploy is a dry run, and the DryRun parameter sw
   assert.equal(template.Parameters.DryRun!.Default, 'true');
   assert.deepEqual(template.Parameters.DryRun!.AllowedValues, ['true', 'false']);
   assert.match(yml, /^ {4}dryRun: 'true'$/m, 'one source of the default: the dryRun param');
+});
+
+test('packaged offline: every stack output docs/deploy.md names is an output of the template', async () => {
+  // Prepare: the outputs the deploy guide names: `<NAME output>` in commands, (`NAME`) in step 5's list
+  const guide = readFileSync(new URL('../docs/deploy.md', import.meta.url), 'utf8');
+  const step5 = guide.slice(guide.indexOf("The stack's outputs name"), guide.indexOf('6. **Atlas:**'));
+  const named = [...guide.matchAll(/<(\w+) output>/g), ...step5.matchAll(/\(`(\w+)`\)/g)].map((m) => m[1]!);
+  assert.ok(named.includes('AuditLogGroupName') && named.length >= 7, `the guide names the outputs: ${named.join(', ')}`);
+  // Act
+  const template = await packageTemplate();
+  // Assess
+  assert.deepEqual(named.filter((n) => !(n in template.Outputs)), [], 'outputs the guide names that the template does not have');
 });
 
 test('one EventBridge Scheduler schedule per cluster of the clusters param, in one group, with its rate and policy set', async () => {
