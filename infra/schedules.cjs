@@ -20,13 +20,20 @@ function scheduleName(name) {
 
 function schedulesFor(clusters, defaultRate, group) {
   const resources = {};
+  /** Schedule name -> the cluster it was given to: two schedules of one group cannot share a name. */
+  const named = new Map();
   for (const [name, spec] of Object.entries(clusters)) {
     const rate = spec && typeof spec.scheduleRate === 'string' ? spec.scheduleRate : defaultRate;
     if (!/^(rate|cron)\(.+\)$/.test(rate)) throw new Error(`cluster "${name}": scheduleRate must be rate(...) or cron(...), got "${rate}"`);
+    const schedule = scheduleName(name);
+    if (named.has(schedule)) {
+      throw new Error(`clusters "${named.get(schedule)}" and "${name}" would get the same schedule name "${schedule}" (a schedule name is "reap-" and the cluster name, cut to 64 characters); shorten one of the cluster names in the clusters param so that the two differ within their first 59 characters`);
+    }
+    named.set(schedule, name);
     resources[logicalId(name)] = {
       Type: 'AWS::Scheduler::Schedule',
       Properties: {
-        Name: scheduleName(name),
+        Name: schedule,
         GroupName: { Ref: group },
         Description: `Scheduled reaping passes of cluster ${name}`,
         ScheduleExpression: rate,

@@ -12,6 +12,11 @@
  * hand-off goes through the real Lambda SDK to a local Invoke endpoint that runs the reaper handler here.
  * Prints, per event, one JSON line {"event", "result" | "error", "handedOff"} on stdout (after the audit lines
  * the pass printed); exit 1 when a handler threw (Lambda would report the invocation failed).
+ *
+ * AWS_LAMBDA_INITIALIZATION_TYPE is "on-demand" (what Lambda sets in an environment it starts for an
+ * invocation) unless the environment says otherwise: Powertools reads it when its logger is created, and
+ * without it every log line would say cold_start false. Set before the handler modules load, so the first
+ * invocation of the run logs cold_start true and the later ones false, as in one Lambda container.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -62,12 +67,13 @@ const context = { awsRequestId: 'local-0', getRemainingTimeInMillis: () => Math.
 // The reaper handler, for the webhook's asynchronous hand-off (the module is loaded once, as in a container).
 let reaperHandler: ((e: unknown, c: typeof context) => Promise<unknown>) | null = null;
 const lambda = await startLambdaInvokeStandin({ 'session-reaper-local': async (payload) => reaperHandler!(payload, context) });
+const WINS = new Set(['REAPER_AUDIT', 'DRY_RUN', 'AWS_LAMBDA_INITIALIZATION_TYPE']);
 Object.assign(process.env, {
   REAPER_AUDIT: 'stdout', DRY_RUN: 'true', AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local',
-  REAPER_FUNCTION_NAME: 'session-reaper-local', AWS_ENDPOINT_URL_LAMBDA: lambda.endpoint,
+  REAPER_FUNCTION_NAME: 'session-reaper-local', AWS_ENDPOINT_URL_LAMBDA: lambda.endpoint, AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
   ...env, ...(standin ? { MONGODB_URI: standin.uri } : {}),
   // The environment wins over the deployment file and the defaults above.
-  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k in env || k === 'REAPER_AUDIT' || k === 'DRY_RUN')),
+  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k in env || WINS.has(k))),
 });
 
 let exitCode = 0;

@@ -62,6 +62,17 @@ test('a rotated password: the failed pass drops the cached secret, the next one 
   }
 });
 
+test('without REAPER_STATE_TABLE the start-up warns that sightings and leases are kept only in this process', async () => {
+  // Act
+  const warned: string[] = [];
+  const reaper = await createReaper({ MONGODB_URI: standin.uriFor('admin', 'admin-secret'), REAPER_AUDIT: 'stdout' }, { ...console, warn: (m: string) => void warned.push(m) }, { sink: new InMemoryAuditSink() });
+  await reaper.close();
+  // Assess
+  const warning = warned.find((m) => m.startsWith('REAPER_STATE_TABLE is not set'));
+  assert.match(warning ?? '(no warning)', /^REAPER_STATE_TABLE is not set: sightings and cluster leases are kept only in this process /);
+  assert.match(warning!, /a lease holds only within this container, so it does not keep a pass in another container off the same cluster/);
+});
+
 test('DRY_RUN=true wins over a trigger asking for a real pass', async () => {
   const reaper = await createReaper({ MONGODB_URI: standin.uriFor('admin', 'admin-secret'), REAPER_AUDIT: 'stdout', DRY_RUN: 'true' }, console, { sink: new InMemoryAuditSink() });
   try {

@@ -14,17 +14,24 @@ const NOT_REAPER_EVENTS = new Set(['atlas-alert.json', 'function-url-atlas-alert
 
 interface Line { event: string; result?: Record<string, unknown>; error?: string; handedOff: { payload: unknown; result?: Record<string, unknown> }[] }
 
-function invoke(fn: string, events: string[]): { status: number | null; lines: Map<string, Line>; stderr: string } {
+/** A line of the functions' logger (Powertools): the invocation's fields once a handler has run. */
+interface LogLine { message: string; function_request_id?: string; cold_start?: boolean }
+
+function invoke(fn: string, events: string[]): { status: number | null; lines: Map<string, Line>; logged: LogLine[]; stderr: string } {
   const env = { ...process.env };
-  for (const k of ['MONGODB_URI', 'MONGODB_SECRET_ARN', 'REAPER_CLUSTERS', 'REAPER_AUDIT', 'DRY_RUN']) delete env[k];
+  for (const k of ['MONGODB_URI', 'MONGODB_SECRET_ARN', 'REAPER_CLUSTERS', 'REAPER_AUDIT', 'DRY_RUN', 'AWS_LAMBDA_INITIALIZATION_TYPE']) delete env[k];
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/invoke.ts', fn, ...events.flatMap((e) => ['--event', `test/events/${e}`])], { cwd: ROOT, env, encoding: 'utf8' });
   const lines = new Map<string, Line>();
+  const logged: LogLine[] = [];
   for (const l of r.stdout.split('\n')) {
-    if (!l.startsWith('{"event"')) continue;
-    const parsed = JSON.parse(l) as Line;
-    lines.set(parsed.event.replace('test/events/', ''), parsed);
+    if (l.startsWith('{"event"')) {
+      const parsed = JSON.parse(l) as Line;
+      lines.set(parsed.event.replace('test/events/', ''), parsed);
+    } else if (l.startsWith('{"level"')) {
+      logged.push(JSON.parse(l) as LogLine);
+    }
   }
-  return { status: r.status, lines, stderr: r.stderr };
+  return { status: r.status, lines, logged, stderr: r.stderr };
 }
 
 test('the reaper function runs every fixture event: passes, ignored events and refused requests as Lambda would', () => {
@@ -61,4 +68,16 @@ test('the Atlas webhook verifies the fixture\'s signature and hands the pass to 
   assert.equal(line.handedOff.length, 1);
   assert.equal(line.handedOff[0]!.result?.policySet, 'strict');
   assert.match(String(line.handedOff[0]!.result?.runId), /^[0-9a-f-]{36}$/);
+});
+
+test('the first invocation of a run logs cold_start true and the next one false, as in a fresh Lambda container', () => {
+  // Act: two events, one process (one container)
+  const { status, logged, stderr } = invoke('reaper', ['scheduler-input.json', 'scheduled-event.json']);
+  // Assess
+  assert.equal(status, 0, stderr);
+  const ofInvocation = (id: string) => logged.filter((l) => l.function_request_id === id);
+  assert.ok(ofInvocation('local-1').some((l) => l.message === 'Reaper pass completed'), 'the first pass logged its completion');
+  assert.ok(ofInvocation('local-2').some((l) => l.message === 'Reaper pass completed'), 'the second pass logged its completion');
+  assert.deepEqual([...new Set(ofInvocation('local-1').map((l) => l.cold_start))], [true], 'the first invocation is a cold start');
+  assert.deepEqual([...new Set(ofInvocation('local-2').map((l) => l.cold_start))], [false], 'the second one is not');
 });

@@ -2,7 +2,8 @@
  * Hand-off of a pass from the Atlas webhook function to the reaper function: an asynchronous
  * Lambda Invoke (InvocationType "Event"). Lambda queues the event and answers 202 at once, so the
  * webhook can answer Atlas within milliseconds whatever the pass takes; the queued event then runs
- * in the reaper function, whose reserved concurrency of 1 keeps passes one at a time. A throttled
+ * in the reaper function, where the cluster's lease keeps its passes one at a time (passes of different
+ * clusters run in parallel, up to the reservedConcurrency param, sized for the fleet). A throttled
  * asynchronous event is retried by Lambda for up to 6 hours ("Asynchronous invocation", AWS Lambda
  * Developer Guide), so a burst of alerts waits instead of failing.
  */

@@ -4,8 +4,10 @@
  * keeps them between invocations), connection strings fetched from Secrets Manager once per container.
  * It knows nothing of Lambda event types; the handlers in functions/ turn events into PassRequests.
  *
- * One cluster, one pass at a time: every pass holds the cluster's in-process lease (src/service/lease.ts);
- * across containers the reaper function's reserved concurrency of 1 does the same (docs/deploy.md).
+ * One cluster, one pass at a time: every pass holds the cluster's lease (src/service/lease.ts), in the DynamoDB
+ * state table when REAPER_STATE_TABLE is set, so across every container of the deployment; passes of different
+ * clusters run in parallel, as many as the reaper function's reserved concurrency (the reservedConcurrency
+ * param, sized for the fleet) allows (docs/deploy.md).
  */
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { createAuditSink } from '../adapters/audit-sinks.ts';
@@ -133,7 +135,8 @@ export async function createReaper(env: Record<string, string | undefined>, logg
   let sightings = deps.sightings;
   if (!sightings && config.stateTable) sightings = await createDynamoDbSightings(config.stateTable);
   if (!sightings) {
-    logger.warn('REAPER_STATE_TABLE is not set: sightings are kept only in this process (a new container starts afresh, so rules waiting for a second sighting wait longer); set it to the state table (docs/deploy.md)');
+    const leasesToo = leases instanceof InProcessLeases;
+    logger.warn(`REAPER_STATE_TABLE is not set: sightings${leasesToo ? ' and cluster leases' : ''} are kept only in this process (a new container starts afresh, so rules waiting for a second sighting wait longer${leasesToo ? '; a lease holds only within this container, so it does not keep a pass in another container off the same cluster' : ''}); set it to the state table (docs/deploy.md)`);
     sightings = new InMemorySightings();
   }
   const adapters = new Map<string, Promise<MongoAdapter>>();
