@@ -118,7 +118,7 @@ test('the pass\'s metrics in EMF match its report', async () => {
   assert.deepEqual(fleet._aws.CloudWatchMetrics[0].Dimensions, [['service']]);
 });
 
-test('a pass that kills: every EMF metric matches the pass\'s report, the kills that freed nothing apart', async (t) => {
+test('a pass that kills: every EMF metric matches the pass\'s report, the kills that freed nothing apart, and what the kills freed', async (t) => {
   // Prepare: app holds a transaction, a cursor and a running operation, each in a session of its own; idle holds
   // a session that ran one command and holds nothing.
   const app = new MongoClient(standin.uriFor('app', 'app-pw'), { appName: 'observability-app', retryWrites: false, retryReads: false });
@@ -159,6 +159,11 @@ test('a pass that kills: every EMF metric matches the pass\'s report, the kills 
   assert.equal(perCluster.length, 1);
   assert.deepEqual(perCluster[0]!._aws.CloudWatchMetrics[0].Dimensions, [['service', 'cluster']]);
   const c = value.counts;
+  // What the kills freed, from their audit events
+  const freed = audit.filter((e) => e['detail-type'] === 'Session Killed').map((e) => e.detail.freed);
+  const sum = (f: (x: { operations: number; transactionAborted: boolean; cursors: number }) => number) => freed.reduce((n, x) => n + f(x), 0);
+  assert.equal(freed.length, c.killed);
+  assert.deepEqual([sum((x) => x.operations), sum((x) => Number(x.transactionAborted)), sum((x) => x.cursors)], [1, 1, 1], 'one operation, one transaction, one cursor');
   assert.deepEqual(values(perCluster[0]!), {
     SessionsSeen: c.sessions + c.sessionlessOps,
     SessionsKilled: c.killed - c.killedHoldingNothing,
@@ -166,6 +171,9 @@ test('a pass that kills: every EMF metric matches the pass\'s report, the kills 
     KillsFailed: c.failed,
     KillsPlanned: c.planned,
     KillsSkipped: c.skipped,
+    OperationsFreed: sum((x) => x.operations),
+    TransactionsAborted: sum((x) => Number(x.transactionAborted)),
+    CursorsFreed: sum((x) => x.cursors),
     PassDuration: summary.durationMs,
     AuditEventsUndelivered: value.auditFailed,
     PassFailed: 0,

@@ -4,11 +4,13 @@
  *
  * Namespace MongoDBSessionReaper (the one the audit log's metric filter already uses). Per pass:
  *   dimensions {service, cluster}:        SessionsSeen, SessionsKilled, KillsFreedNothing, KillsFailed, KillsPlanned,
- *                                         KillsSkipped, PassDuration (ms), AuditEventsUndelivered, PassFailed,
- *                                         MembersNotCovered
+ *                                         KillsSkipped, OperationsFreed, TransactionsAborted, CursorsFreed,
+ *                                         PassDuration (ms), AuditEventsUndelivered, PassFailed, MembersNotCovered
  * SessionsKilled counts the kills that freed something (an operation interrupted, a transaction aborted,
  * cursors closed); KillsFreedNothing the kills of targets that held nothing (only a rule naming holdsNothing
  * makes those), so an alarm on SessionsKilled watches what was actually taken away from clients.
+ * OperationsFreed, TransactionsAborted and CursorsFreed are what those kills freed: the sums of the killed
+ * decisions' `freed` (operations interrupted, unprepared transactions aborted, cursors closed).
  *   dimensions {service, cluster, rule, outcome}:  Decisions, one per rule and outcome of the pass's kill rules
  *   dimensions {service} (fleet-wide, for alarms): AuditEventsUndelivered, KillsFailed, MembersNotCovered
  * A CloudWatch alarm watches one exact set of dimensions, hence the fleet-wide copies (infra/alarms.yml).
@@ -30,20 +32,61 @@ const fleetMetrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SE
  */
 const decisionMetrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME, singleMetric: true });
 
+/** The {service, cluster} document of one pass. */
+interface ClusterDocument {
+  SessionsSeen: number;
+  SessionsKilled: number;
+  KillsFreedNothing: number;
+  KillsFailed: number;
+  KillsPlanned: number;
+  KillsSkipped: number;
+  OperationsFreed: number;
+  TransactionsAborted: number;
+  CursorsFreed: number;
+  PassDuration: number;
+  AuditEventsUndelivered: number;
+  PassFailed: number;
+  MembersNotCovered: number;
+}
+
+function publishClusterDocument(cluster: string, doc: ClusterDocument): void {
+  metrics.addDimension('cluster', cluster);
+  for (const [name, value] of Object.entries(doc) as [keyof ClusterDocument, number][]) {
+    metrics.addMetric(name, name === 'PassDuration' ? MetricUnit.Milliseconds : MetricUnit.Count, value);
+  }
+  metrics.publishStoredMetrics();
+}
+
+/** What the pass's kills freed: the sums of the killed decisions' `freed`. */
+function freedByKills(report: Pick<RunReport, 'decisions'>): { operations: number; transactionsAborted: number; cursors: number } {
+  const sum = { operations: 0, transactionsAborted: 0, cursors: 0 };
+  for (const d of report.decisions) {
+    if (d.outcome !== 'killed' || !d.freed) continue;
+    sum.operations += d.freed.operations;
+    sum.transactionsAborted += d.freed.transactionAborted ? 1 : 0;
+    sum.cursors += d.freed.cursors;
+  }
+  return sum;
+}
+
 export function publishPassMetrics(report: RunReport): void {
   const c = report.counts;
-  metrics.addDimension('cluster', report.cluster);
-  metrics.addMetric('SessionsSeen', MetricUnit.Count, c.sessions + c.sessionlessOps);
-  metrics.addMetric('SessionsKilled', MetricUnit.Count, c.killed - c.killedHoldingNothing);
-  metrics.addMetric('KillsFreedNothing', MetricUnit.Count, c.killedHoldingNothing);
-  metrics.addMetric('KillsFailed', MetricUnit.Count, c.failed);
-  metrics.addMetric('KillsPlanned', MetricUnit.Count, c.planned);
-  metrics.addMetric('KillsSkipped', MetricUnit.Count, c.skipped);
-  metrics.addMetric('PassDuration', MetricUnit.Milliseconds, report.durationMs);
-  metrics.addMetric('AuditEventsUndelivered', MetricUnit.Count, report.audit.failed);
-  metrics.addMetric('PassFailed', MetricUnit.Count, report.error ? 1 : 0);
-  metrics.addMetric('MembersNotCovered', MetricUnit.Count, membersNotCovered(report));
-  metrics.publishStoredMetrics();
+  const freed = freedByKills(report);
+  publishClusterDocument(report.cluster, {
+    SessionsSeen: c.sessions + c.sessionlessOps,
+    SessionsKilled: c.killed - c.killedHoldingNothing,
+    KillsFreedNothing: c.killedHoldingNothing,
+    KillsFailed: c.failed,
+    KillsPlanned: c.planned,
+    KillsSkipped: c.skipped,
+    OperationsFreed: freed.operations,
+    TransactionsAborted: freed.transactionsAborted,
+    CursorsFreed: freed.cursors,
+    PassDuration: report.durationMs,
+    AuditEventsUndelivered: report.audit.failed,
+    PassFailed: report.error ? 1 : 0,
+    MembersNotCovered: membersNotCovered(report),
+  });
 
   const byRuleAndOutcome = new Map<string, { rule: string; outcome: string; n: number }>();
   for (const d of report.decisions) {
