@@ -46,9 +46,14 @@ before(async () => {
   mkdirSync(policies);
   writeFileSync(join(policies, 'kill-test.json'), JSON.stringify(KILL_TEST_RULES));
   Object.assign(process.env, {
-    MONGODB_URI: standin.uriFor('reaper', 's3cret-pw'), REAPER_AUDIT: `file:${auditFile}`, DRY_RUN: 'false', REAPER_CLUSTER: 'orders',
+    // locked-out: the reaper's password there is wrong, so its passes fail before they have a report.
+    REAPER_CLUSTERS: JSON.stringify({ orders: { uriEnv: 'ORDERS_URI' }, 'locked-out': { uriEnv: 'LOCKED_OUT_URI' } }),
+    ORDERS_URI: standin.uriFor('reaper', 's3cret-pw'), LOCKED_OUT_URI: standin.uriFor('reaper', 'wrong-pw-7d1e'),
+    REAPER_AUDIT: `file:${auditFile}`, DRY_RUN: 'false',
     REAPER_POLICY_SETS: JSON.stringify({ 'kill-test': { dir: policies } }), REAPER_MAX_KILL_SHARE: '1',
   });
+  delete process.env.MONGODB_URI;
+  delete process.env.REAPER_CLUSTER;
   ({ handler, close } = await import('../functions/reaper.ts'));
 });
 after(async () => {
@@ -57,27 +62,33 @@ after(async () => {
   await standin?.stop();
 });
 
-/** Runs fn with process.stdout captured: the JSON lines written meanwhile. */
+/**
+ * Runs fn with process.stdout and process.stderr captured: the JSON lines written meanwhile (Powertools writes
+ * ERROR lines to stderr, the rest to stdout; Lambda sends both to CloudWatch Logs).
+ */
 async function captured<T>(fn: () => Promise<T>): Promise<{ value: T; lines: Record<string, any>[] }> {
   const lines: Record<string, any>[] = [];
-  const write = process.stdout.write;
-  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-    if (typeof chunk === 'string') {
-      for (const l of chunk.split('\n')) {
-        if (!l.startsWith('{')) continue;
-        try {
-          lines.push(JSON.parse(l));
-        } catch {
-          // not one of ours (the test runner's own output)
+  const streams = [process.stdout, process.stderr];
+  const writes = streams.map((stream) => stream.write);
+  streams.forEach((stream, i) => {
+    stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      if (typeof chunk === 'string') {
+        for (const l of chunk.split('\n')) {
+          if (!l.startsWith('{')) continue;
+          try {
+            lines.push(JSON.parse(l));
+          } catch {
+            // not one of ours (the test runner's own output)
+          }
         }
       }
-    }
-    return (write as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
-  }) as typeof process.stdout.write;
+      return (writes[i] as (...a: unknown[]) => boolean).call(stream, chunk, ...rest);
+    }) as typeof stream.write;
+  });
   try {
     return { value: await fn(), lines };
   } finally {
-    process.stdout.write = write;
+    streams.forEach((stream, i) => void (stream.write = writes[i]!));
   }
 }
 
@@ -94,6 +105,57 @@ test('a pass logs structured lines with request id, cold start, cluster and run 
   assert.equal(done.runId, value.runId);
   assert.equal(done.service, 'mongodb-session-reaper');
   assert.ok(!lines.some((l) => JSON.stringify(l).includes('s3cret-pw')), 'the password appears in no line');
+});
+
+/** The metrics of an EMF document: name -> value. */
+const values = (doc: Record<string, any>) => Object.fromEntries(doc._aws.CloudWatchMetrics[0].Metrics.map((m: { Name: string }) => [m.Name, doc[m.Name]]));
+
+test('a pass that fails before it has a report (its login refused) logs one ERROR line with cluster and run id, publishes PassFailed 1, and fails', async () => {
+  for (const [what, event] of [
+    ['schedule', { kind: 'schedule', cluster: 'locked-out' }],
+    ['manual request', { kind: 'manual', action: 'run-policy-set', cluster: 'locked-out', policySet: 'default', dryRun: true }],
+  ] as const) {
+    // Act
+    const { value: error, lines } = await captured(() => handler(event, { ...context, awsRequestId: `req-locked-out-${what}` }).then(
+      () => assert.fail(`${what}: the invocation must fail`), (e: Error) => e));
+    // Assess: the invocation fails as before
+    assert.match(error.message, /^cannot connect to mongodb:\/\/\*\*\*:\*\*\*@.*Authentication failed/, what);
+    const failed = lines.filter((l) => l.level === 'ERROR');
+    assert.equal(failed.length, 1, `${what}: one ERROR line`);
+    const line = failed[0]!;
+    assert.equal(line.message, 'Reaper pass failed before it finished');
+    assert.equal(line.cluster, 'locked-out');
+    assert.match(line.runId, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    assert.equal(line.function_request_id, `req-locked-out-${what}`);
+    assert.equal(line.trigger.type, event.kind);
+    assert.equal(line.error.name, 'MongoStageError');
+    assert.equal(line.error.message, error.message);
+    assert.ok(!lines.some((l) => JSON.stringify(l).includes('wrong-pw')) && !`${error.message}${error.stack}`.includes('wrong-pw'), `${what}: the password appears nowhere`);
+    // Its metrics: PassFailed 1 for the cluster; nothing killed, no audit event; what it did not see is left out
+    const emf = lines.filter((l) => l._aws?.CloudWatchMetrics);
+    assert.equal(emf.length, 1, `${what}: one EMF document`);
+    assert.deepEqual(emf[0]!._aws.CloudWatchMetrics[0].Dimensions, [['service', 'cluster']]);
+    assert.equal(emf[0]!.cluster, 'locked-out');
+    const { PassDuration, ...rest } = values(emf[0]!);
+    assert.ok(Number.isFinite(PassDuration) && PassDuration >= 0);
+    assert.deepEqual(rest, {
+      SessionsKilled: 0, KillsFreedNothing: 0, KillsFailed: 0, KillsPlanned: 0, KillsSkipped: 0, OperationsFreed: 0, TransactionsAborted: 0, CursorsFreed: 0,
+      AuditEventsUndelivered: 0, PassFailed: 1,
+    });
+  }
+});
+
+test('a pass skipped because another holds the cluster\'s lease is no failure: no ERROR line, no metrics', async () => {
+  // Act: two schedules at once; the first takes the lease before it awaits anything
+  const { value: [first, second], lines } = await captured(() => Promise.all([
+    handler({ kind: 'schedule', cluster: 'orders' }, { ...context, awsRequestId: 'req-lease-1' }),
+    handler({ kind: 'schedule', cluster: 'orders' }, { ...context, awsRequestId: 'req-lease-2' }),
+  ]));
+  // Assess
+  assert.ok('runId' in first! && 'skipped' in second!);
+  assert.equal(lines.filter((l) => l.level === 'ERROR').length, 0);
+  assert.equal(lines.filter((l) => l._aws?.CloudWatchMetrics && l.SessionsKilled !== undefined).length, 1, 'the metrics of the pass that ran only');
+  assert.ok(lines.every((l) => l.PassFailed === undefined || l.PassFailed === 0));
 });
 
 test('the pass\'s metrics in EMF match its report', async () => {
@@ -153,7 +215,6 @@ test('a pass that kills: every EMF metric matches the pass\'s report, the kills 
   const audit = readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.detail.runId === value.runId);
   const summary = audit.find((e) => e.detail.kind === 'run')!.detail;
   const emf = lines.filter((l) => l._aws?.CloudWatchMetrics);
-  const values = (doc: Record<string, any>) => Object.fromEntries(doc._aws.CloudWatchMetrics[0].Metrics.map((m: { Name: string }) => [m.Name, doc[m.Name]]));
   // The {service, cluster} document, every metric of it
   const perCluster = emf.filter((l) => l.cluster === 'orders' && l.Decisions === undefined);
   assert.equal(perCluster.length, 1);

@@ -14,6 +14,10 @@
  *   dimensions {service, cluster, rule, outcome}:  Decisions, one per rule and outcome of the pass's kill rules
  *   dimensions {service} (fleet-wide, for alarms): AuditEventsUndelivered, KillsFailed, MembersNotCovered
  * A CloudWatch alarm watches one exact set of dimensions, hence the fleet-wide copies (infra/alarms.yml).
+ *
+ * A pass that failed before it had a report (it could not connect, or take its lease) publishes the
+ * {service, cluster} document with PassFailed 1, its PassDuration, and 0 for what it cannot have done (no kill,
+ * no audit event); SessionsSeen and MembersNotCovered, which it does not know, are left out.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { RunReport } from '../../pass/pass.ts';
@@ -32,9 +36,9 @@ const fleetMetrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SE
  */
 const decisionMetrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME, singleMetric: true });
 
-/** The {service, cluster} document of one pass. */
+/** The {service, cluster} document of one pass; a value left undefined is not known, and not published. */
 interface ClusterDocument {
-  SessionsSeen: number;
+  SessionsSeen?: number;
   SessionsKilled: number;
   KillsFreedNothing: number;
   KillsFailed: number;
@@ -46,13 +50,13 @@ interface ClusterDocument {
   PassDuration: number;
   AuditEventsUndelivered: number;
   PassFailed: number;
-  MembersNotCovered: number;
+  MembersNotCovered?: number;
 }
 
 function publishClusterDocument(cluster: string, doc: ClusterDocument): void {
   metrics.addDimension('cluster', cluster);
-  for (const [name, value] of Object.entries(doc) as [keyof ClusterDocument, number][]) {
-    metrics.addMetric(name, name === 'PassDuration' ? MetricUnit.Milliseconds : MetricUnit.Count, value);
+  for (const [name, value] of Object.entries(doc) as [keyof ClusterDocument, number | undefined][]) {
+    if (value !== undefined) metrics.addMetric(name, name === 'PassDuration' ? MetricUnit.Milliseconds : MetricUnit.Count, value);
   }
   metrics.publishStoredMetrics();
 }
@@ -105,6 +109,15 @@ export function publishPassMetrics(report: RunReport): void {
   fleetMetrics.addMetric('KillsFailed', MetricUnit.Count, c.failed);
   fleetMetrics.addMetric('MembersNotCovered', MetricUnit.Count, membersNotCovered(report));
   fleetMetrics.publishStoredMetrics();
+}
+
+/** The metrics of a pass that failed before it had a report (see the header): PassFailed 1 for its cluster. */
+export function publishFailedPassMetrics(cluster: string, durationMs: number): void {
+  publishClusterDocument(cluster, {
+    SessionsKilled: 0, KillsFreedNothing: 0, KillsFailed: 0, KillsPlanned: 0, KillsSkipped: 0,
+    OperationsFreed: 0, TransactionsAborted: 0, CursorsFreed: 0,
+    PassDuration: durationMs, AuditEventsUndelivered: 0, PassFailed: 1,
+  });
 }
 
 /**
