@@ -14,6 +14,7 @@ import type { PassResult } from '../src/service/lambda/runtime.ts';
 import { membersNotCovered, publishPassMetrics } from '../src/service/lambda/metrics.ts';
 import type { RunReport } from '../src/pass/pass.ts';
 import type { MemberCoverage } from '../src/pass/ports.ts';
+import { captured } from './support/json-lines.ts';
 
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(`./events/${name}`, import.meta.url), 'utf8'));
 const context = { getRemainingTimeInMillis: () => 60_000, awsRequestId: 'req-observability-1', functionName: 'session-reaper-test' };
@@ -61,36 +62,6 @@ after(async () => {
   process.env = savedEnv;
   await standin?.stop();
 });
-
-/**
- * Runs fn with process.stdout and process.stderr captured: the JSON lines written meanwhile (Powertools writes
- * ERROR lines to stderr, the rest to stdout; Lambda sends both to CloudWatch Logs).
- */
-async function captured<T>(fn: () => Promise<T>): Promise<{ value: T; lines: Record<string, any>[] }> {
-  const lines: Record<string, any>[] = [];
-  const streams = [process.stdout, process.stderr];
-  const writes = streams.map((stream) => stream.write);
-  streams.forEach((stream, i) => {
-    stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-      if (typeof chunk === 'string') {
-        for (const l of chunk.split('\n')) {
-          if (!l.startsWith('{')) continue;
-          try {
-            lines.push(JSON.parse(l));
-          } catch {
-            // not one of ours (the test runner's own output)
-          }
-        }
-      }
-      return (writes[i] as (...a: unknown[]) => boolean).call(stream, chunk, ...rest);
-    }) as typeof stream.write;
-  });
-  try {
-    return { value: await fn(), lines };
-  } finally {
-    streams.forEach((stream, i) => void (stream.write = writes[i]!));
-  }
-}
 
 test('a pass logs structured lines with request id, cold start, cluster and run id, and no password', async () => {
   // Act

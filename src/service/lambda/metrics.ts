@@ -2,7 +2,7 @@
  * CloudWatch metrics of every pass, in Embedded Metric Format through Powertools for AWS Lambda's Metrics
  * (one JSON document per line on stdout; CloudWatch Logs extracts the metrics, no PutMetricData call).
  *
- * Namespace MongoDBSessionReaper (the one the audit log's metric filter already uses). Per pass:
+ * Namespace MongoDBSessionReaper (the audit log's metric filter, infra/alarms.yml, adds KilledDecisions to it). Per pass:
  *   dimensions {service, cluster}:        SessionsSeen, SessionsKilled, KillsFreedNothing, KillsFailed, KillsPlanned,
  *                                         KillsSkipped, OperationsFreed, TransactionsAborted, CursorsFreed,
  *                                         PassDuration (ms), AuditEventsUndelivered, PassFailed, MembersNotCovered
