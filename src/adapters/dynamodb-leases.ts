@@ -68,7 +68,7 @@ export class DynamoDbLeases implements LeaseStore {
       throw new ReaperError(`cannot take the lease of cluster "${cluster}" in DynamoDB table ${this.#table}: ${(e as Error).message}; no pass started (check REAPER_STATE_TABLE and the function's dynamodb:PutItem permission)`, { cause: e });
     }
     let released = false;
-    return async () => {
+    return Object.assign(async () => {
       if (released) return;
       released = true;
       try {
@@ -77,11 +77,12 @@ export class DynamoDbLeases implements LeaseStore {
           ConditionExpression: '#owner = :me', ExpressionAttributeNames: { '#owner': 'owner' }, ExpressionAttributeValues: { ':me': s(owner) },
         }));
       } catch (e) {
-        // Taken over after it expired: the successor's lease stays. Anything else leaves the lease to expire.
+        // Taken over after it expired: the successor's lease stays. Anything else leaves the lease to expire
+        // (at expiresAt, which withLease's warning names).
         if (!isConditionFailure(e)) {
-          throw new ReaperError(`cannot release the lease of cluster "${cluster}" in ${this.#table}: ${(e as Error).message}; it expires by itself at ${new Date(now + ttlMs).toISOString()}`, { cause: e });
+          throw new ReaperError(`cannot release the lease of cluster "${cluster}" in ${this.#table}: ${(e as Error).message}`, { cause: e });
         }
       }
-    };
+    }, { expiresAt: new Date(now + ttlMs) });
   }
 }

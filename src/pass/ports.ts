@@ -220,7 +220,11 @@ export interface LeaseRequest {
 }
 
 /** Releases the lease; safe to call more than once. */
-export type ReleaseLease = () => Promise<void>;
+export interface ReleaseLease {
+  (): Promise<void>;
+  /** When the lease expires by itself if it is never released. */
+  readonly expiresAt: Date;
+}
 
 export interface LeaseStore {
   /** Takes the cluster's lease, or throws PassInProgressError naming the holder and since when. */

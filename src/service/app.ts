@@ -197,7 +197,7 @@ export async function createReaper(env: Record<string, string | undefined>, logg
           await forget(cluster);
         }
         return report;
-      });
+      }, logger);
     } catch (e) {
       if (e instanceof PassInProgressError) await auditPassNotStarted(sink, opts, e.message);
       throw e;

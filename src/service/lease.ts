@@ -13,13 +13,23 @@ import { leaseHeld, type LeaseHolder, type LeaseRequest, type LeaseStore, type R
 
 export type { LeaseHolder, LeaseRequest, LeaseStore, ReleaseLease };
 
-/** Runs fn holding the cluster's lease; the lease is released however fn ends. */
-export async function withLease<T>(store: LeaseStore, request: LeaseRequest, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs fn holding the cluster's lease; the lease is released however fn ends. A release that fails (DynamoDB
+ * refusing the DeleteItem, the network gone) is logged as a warning and changes nothing else: fn's result or
+ * error stands. The pass has run, its kills are audited; failing the invocation for it would only have Lambda
+ * retry the pass, and the lease expires by itself anyway (the warning says when).
+ */
+export async function withLease<T>(store: LeaseStore, request: LeaseRequest, fn: () => Promise<T>, log: { warn(message: string): void }): Promise<T> {
   const release = await store.acquire(request);
   try {
     return await fn();
   } finally {
-    await release();
+    try {
+      await release();
+    } catch (e) {
+      log.warn(`the lease of cluster "${request.cluster}" held by pass ${request.owner} was not released (${(e as Error).message}); `
+        + `it expires by itself at ${release.expiresAt.toISOString()}, and until then no other pass of the cluster starts. The pass's outcome stands`);
+    }
   }
 }
 
@@ -37,9 +47,9 @@ export class InProcessLeases implements LeaseStore {
     if (holder && holder.expiresAt > now) throw leaseHeld(cluster, holder);
     const mine = { owner, since: new Date(now), expiresAt: now + ttlMs };
     this.#held.set(cluster, mine);
-    return async () => {
+    return Object.assign(async () => {
       if (this.#held.get(cluster) === mine) this.#held.delete(cluster);
-    };
+    }, { expiresAt: new Date(mine.expiresAt) });
   }
 
   holder(cluster: string): LeaseHolder | undefined {

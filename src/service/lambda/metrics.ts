@@ -2,16 +2,22 @@
  * CloudWatch metrics of every pass, in Embedded Metric Format through Powertools for AWS Lambda's Metrics
  * (one JSON document per line on stdout; CloudWatch Logs extracts the metrics, no PutMetricData call).
  *
- * Namespace MongoDBSessionReaper (the one the audit log's metric filter already uses). Per pass:
+ * Namespace MongoDBSessionReaper (the audit log's metric filter, infra/alarms.yml, adds KilledDecisions to it). Per pass:
  *   dimensions {service, cluster}:        SessionsSeen, SessionsKilled, KillsFreedNothing, KillsFailed, KillsPlanned,
- *                                         KillsSkipped, PassDuration (ms), AuditEventsUndelivered, PassFailed,
- *                                         MembersNotCovered
+ *                                         KillsSkipped, OperationsFreed, TransactionsAborted, CursorsFreed,
+ *                                         PassDuration (ms), AuditEventsUndelivered, PassFailed, MembersNotCovered
  * SessionsKilled counts the kills that freed something (an operation interrupted, a transaction aborted,
  * cursors closed); KillsFreedNothing the kills of targets that held nothing (only a rule naming holdsNothing
  * makes those), so an alarm on SessionsKilled watches what was actually taken away from clients.
+ * OperationsFreed, TransactionsAborted and CursorsFreed are what those kills freed: the sums of the killed
+ * decisions' `freed` (operations interrupted, unprepared transactions aborted, cursors closed).
  *   dimensions {service, cluster, rule, outcome}:  Decisions, one per rule and outcome of the pass's kill rules
  *   dimensions {service} (fleet-wide, for alarms): AuditEventsUndelivered, KillsFailed, MembersNotCovered
  * A CloudWatch alarm watches one exact set of dimensions, hence the fleet-wide copies (infra/alarms.yml).
+ *
+ * A pass that failed before it had a report (it could not connect, or take its lease) publishes the
+ * {service, cluster} document with PassFailed 1, its PassDuration, and 0 for what it cannot have done (no kill,
+ * no audit event); SessionsSeen and MembersNotCovered, which it does not know, are left out.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { RunReport } from '../../pass/pass.ts';
@@ -30,20 +36,61 @@ const fleetMetrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SE
  */
 const decisionMetrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME, singleMetric: true });
 
+/** The {service, cluster} document of one pass; a value left undefined is not known, and not published. */
+interface ClusterDocument {
+  SessionsSeen?: number;
+  SessionsKilled: number;
+  KillsFreedNothing: number;
+  KillsFailed: number;
+  KillsPlanned: number;
+  KillsSkipped: number;
+  OperationsFreed: number;
+  TransactionsAborted: number;
+  CursorsFreed: number;
+  PassDuration: number;
+  AuditEventsUndelivered: number;
+  PassFailed: number;
+  MembersNotCovered?: number;
+}
+
+function publishClusterDocument(cluster: string, doc: ClusterDocument): void {
+  metrics.addDimension('cluster', cluster);
+  for (const [name, value] of Object.entries(doc) as [keyof ClusterDocument, number | undefined][]) {
+    if (value !== undefined) metrics.addMetric(name, name === 'PassDuration' ? MetricUnit.Milliseconds : MetricUnit.Count, value);
+  }
+  metrics.publishStoredMetrics();
+}
+
+/** What the pass's kills freed: the sums of the killed decisions' `freed`. */
+function freedByKills(report: Pick<RunReport, 'decisions'>): { operations: number; transactionsAborted: number; cursors: number } {
+  const sum = { operations: 0, transactionsAborted: 0, cursors: 0 };
+  for (const d of report.decisions) {
+    if (d.outcome !== 'killed' || !d.freed) continue;
+    sum.operations += d.freed.operations;
+    sum.transactionsAborted += d.freed.transactionAborted ? 1 : 0;
+    sum.cursors += d.freed.cursors;
+  }
+  return sum;
+}
+
 export function publishPassMetrics(report: RunReport): void {
   const c = report.counts;
-  metrics.addDimension('cluster', report.cluster);
-  metrics.addMetric('SessionsSeen', MetricUnit.Count, c.sessions + c.sessionlessOps);
-  metrics.addMetric('SessionsKilled', MetricUnit.Count, c.killed - c.killedHoldingNothing);
-  metrics.addMetric('KillsFreedNothing', MetricUnit.Count, c.killedHoldingNothing);
-  metrics.addMetric('KillsFailed', MetricUnit.Count, c.failed);
-  metrics.addMetric('KillsPlanned', MetricUnit.Count, c.planned);
-  metrics.addMetric('KillsSkipped', MetricUnit.Count, c.skipped);
-  metrics.addMetric('PassDuration', MetricUnit.Milliseconds, report.durationMs);
-  metrics.addMetric('AuditEventsUndelivered', MetricUnit.Count, report.audit.failed);
-  metrics.addMetric('PassFailed', MetricUnit.Count, report.error ? 1 : 0);
-  metrics.addMetric('MembersNotCovered', MetricUnit.Count, membersNotCovered(report));
-  metrics.publishStoredMetrics();
+  const freed = freedByKills(report);
+  publishClusterDocument(report.cluster, {
+    SessionsSeen: c.sessions + c.sessionlessOps,
+    SessionsKilled: c.killed - c.killedHoldingNothing,
+    KillsFreedNothing: c.killedHoldingNothing,
+    KillsFailed: c.failed,
+    KillsPlanned: c.planned,
+    KillsSkipped: c.skipped,
+    OperationsFreed: freed.operations,
+    TransactionsAborted: freed.transactionsAborted,
+    CursorsFreed: freed.cursors,
+    PassDuration: report.durationMs,
+    AuditEventsUndelivered: report.audit.failed,
+    PassFailed: report.error ? 1 : 0,
+    MembersNotCovered: membersNotCovered(report),
+  });
 
   const byRuleAndOutcome = new Map<string, { rule: string; outcome: string; n: number }>();
   for (const d of report.decisions) {
@@ -62,6 +109,15 @@ export function publishPassMetrics(report: RunReport): void {
   fleetMetrics.addMetric('KillsFailed', MetricUnit.Count, c.failed);
   fleetMetrics.addMetric('MembersNotCovered', MetricUnit.Count, membersNotCovered(report));
   fleetMetrics.publishStoredMetrics();
+}
+
+/** The metrics of a pass that failed before it had a report (see the header): PassFailed 1 for its cluster. */
+export function publishFailedPassMetrics(cluster: string, durationMs: number): void {
+  publishClusterDocument(cluster, {
+    SessionsKilled: 0, KillsFreedNothing: 0, KillsFailed: 0, KillsPlanned: 0, KillsSkipped: 0,
+    OperationsFreed: 0, TransactionsAborted: 0, CursorsFreed: 0,
+    PassDuration: durationMs, AuditEventsUndelivered: 0, PassFailed: 1,
+  });
 }
 
 /**

@@ -15,7 +15,7 @@ import { redactError, redactUri } from '../../util/redact.ts';
 import type { PassPlan, TriggerDecision } from '../triggers.ts';
 import { randomUUID } from 'node:crypto';
 import { logger } from './log.ts';
-import { publishPassMetrics } from './metrics.ts';
+import { publishFailedPassMetrics, publishPassMetrics } from './metrics.ts';
 
 export type InvocationContext = Pick<Context, 'getRemainingTimeInMillis' | 'awsRequestId'>;
 
@@ -116,6 +116,7 @@ export function checkReport(report: RunReport): void {
 export async function runPlanned(reaper: Reaper, plan: PassPlan, context: InvocationContext): Promise<HandlerResult> {
   let report: RunReport;
   const runId = startPass(reaper, plan.cluster);
+  const startedAt = Date.now();
   try {
     report = await reaper.run({
       runId, cluster: plan.cluster, policySet: plan.policySet, trigger: plan.trigger, ...deadlinesOf(context),
@@ -126,9 +127,22 @@ export async function runPlanned(reaper: Reaper, plan: PassPlan, context: Invoca
       logger.warn(e.message, { trigger: plan.trigger });
       return { skipped: e.message, cluster: e.cluster };
     }
-    throw e;
+    throw failedBeforeReport(e, { cluster: plan.cluster, runId, trigger: plan.trigger }, startedAt);
   }
   return finishPass(report, plan.policySet);
+}
+
+/**
+ * A pass that threw before it had a report (it could not connect, or take its lease; another pass holding
+ * the lease is not this), which finishPass never sees: one ERROR line naming the cluster, run id and trigger,
+ * with the error (message, stack and causes redacted), and the pass's metrics with PassFailed 1
+ * (publishFailedPassMetrics). Returns the error, for the caller to rethrow: the invocation fails.
+ */
+export function failedBeforeReport(e: unknown, pass: { cluster: string; runId: string; trigger: RunReport['trigger'] }, startedAt: number): unknown {
+  const error = redactError(e instanceof Error ? e : new Error(String(e)));
+  logger.error('Reaper pass failed before it finished', { ...pass, error });
+  publishFailedPassMetrics(pass.cluster, Date.now() - startedAt);
+  return e instanceof Error ? error : e;
 }
 
 /** A run id for the pass about to start, on every log line of the invocation from now on. */
