@@ -13,7 +13,7 @@ import { readActivity, readActivityDirectly } from '../src/adapters/mongodb/acti
 import { startStandin, type RunningStandin } from '../standin/src/server.ts';
 import { seed } from '../bench/standin-process.ts';
 import { ID, idleCursor, lsid, META, NOW } from './support/current-op-docs.ts';
-import { randomCurrentOpDocuments } from './support/random-current-op.ts';
+import { bsonOf, Raw, randomCurrentOpDocuments } from './support/random-current-op.ts';
 
 
 /** A client's running operation as mongod reports it (fields in the server's order). */
@@ -140,38 +140,20 @@ function actual(bytes: Uint8Array): unknown {
   }
 }
 
-/** Bytes of a document whose elements are given in order, repeated keys allowed; a RawDoc value is embedded as it is. */
-class RawDoc {
-  constructor(readonly bytes: Buffer) {}
-}
-
-function withRepeats(elements: [string, unknown][]): Buffer {
-  const parts = elements.map(([name, value]) => {
-    if (value instanceof RawDoc) return Buffer.concat([Buffer.from([0x03]), Buffer.from(`${name}\0`, 'latin1'), value.bytes]);
-    const one = Buffer.from(BSON.serialize({ [name]: value }));
-    return one.subarray(4, one.length - 1);
-  });
-  const body = Buffer.concat(parts);
-  const out = Buffer.alloc(body.length + 5);
-  out.writeInt32LE(out.length, 0);
-  body.copy(out, 4);
-  return out;
-}
-
-const raw = (elements: [string, unknown][]) => new RawDoc(withRepeats(elements));
+const raw = (elements: [string, unknown][]) => new Raw(0x03, elements);
 
 const REPEATED: Buffer[] = [
-  withRepeats([['type', 'op'], ['opid', 1], ['opid', 2], ['appName', 'a'], ['client', 'c:1'], ['appName', 'b']]),
-  withRepeats([['type', 'idleCursor'], ['cursor', { originatingCommand: { find: 'a' } }], ['cursor', { lastAccessDate: new Date(5) }], ['command', { insert: 'b' }]]),
-  withRepeats([['type', 'op'], ['command', raw([['find', 'a'], ['comment', 'one'], ['find', 'b'], ['comment', 'two']])]]),
-  withRepeats([['type', 'op'], ['command', raw([['$truncated', '{ find: "x" }'], ['$truncated', '{ insert: "y" }']])]]),
-  withRepeats([['type', 'op'], ['command', raw([['aggregate', 1], ['pipeline', [{ $match: {} }]], ['pipeline', [{ $group: {} }, { $out: 'x' }]]])]]),
-  withRepeats([['type', 'op'], ['lockStats', raw([['Global', { timeAcquiringMicros: { r: 1 } }], ['Global', { timeAcquiringMicros: { r: 2 } }]])]]),
-  withRepeats([['type', 'op'], ['lockStats', raw([['Global', raw([['timeAcquiringMicros', { r: 1 }], ['timeAcquiringMicros', { w: 4 }]])]])]]),
-  withRepeats([['type', 'op'], ['lockStats', raw([['Global', raw([['timeAcquiringMicros', raw([['r', 1], ['r', 4]])]])]])]]),
-  withRepeats([['type', 'idleSession'], ['transaction', { timeOpenMicros: 5 }], ['transaction', { timeActiveMicros: 6 }]]),
-  withRepeats([['type', 'op'], ['lsid', { id: new UUID(ID) }], ['lsid', lsid({ txnUUID: new UUID() })]]),
-  withRepeats([['type', 'op'], ['effectiveUsers', [raw([['user', 'a'], ['db', 'b'], ['user', 'c']])]]]),
+  bsonOf([['type', 'op'], ['opid', 1], ['opid', 2], ['appName', 'a'], ['client', 'c:1'], ['appName', 'b']]),
+  bsonOf([['type', 'idleCursor'], ['cursor', { originatingCommand: { find: 'a' } }], ['cursor', { lastAccessDate: new Date(5) }], ['command', { insert: 'b' }]]),
+  bsonOf([['type', 'op'], ['command', raw([['find', 'a'], ['comment', 'one'], ['find', 'b'], ['comment', 'two']])]]),
+  bsonOf([['type', 'op'], ['command', raw([['$truncated', '{ find: "x" }'], ['$truncated', '{ insert: "y" }']])]]),
+  bsonOf([['type', 'op'], ['command', raw([['aggregate', 1], ['pipeline', [{ $match: {} }]], ['pipeline', [{ $group: {} }, { $out: 'x' }]]])]]),
+  bsonOf([['type', 'op'], ['lockStats', raw([['Global', { timeAcquiringMicros: { r: 1 } }], ['Global', { timeAcquiringMicros: { r: 2 } }]])]]),
+  bsonOf([['type', 'op'], ['lockStats', raw([['Global', raw([['timeAcquiringMicros', { r: 1 }], ['timeAcquiringMicros', { w: 4 }]])]])]]),
+  bsonOf([['type', 'op'], ['lockStats', raw([['Global', raw([['timeAcquiringMicros', raw([['r', 1], ['r', 4]])]])]])]]),
+  bsonOf([['type', 'idleSession'], ['transaction', { timeOpenMicros: 5 }], ['transaction', { timeActiveMicros: 6 }]]),
+  bsonOf([['type', 'op'], ['lsid', { id: new UUID(ID) }], ['lsid', lsid({ txnUUID: new UUID() })]]),
+  bsonOf([['type', 'op'], ['effectiveUsers', [raw([['user', 'a'], ['db', 'b'], ['user', 'c']])]]]),
 ];
 
 describe('readActivity reads what toActivity reads', () => {

@@ -35,13 +35,15 @@ const NESTED_KEYS: Record<string, string[]> = {
   cursor: ['lastAccessDate', 'originatingCommand', 'tailable', 'awaitData', 'noCursorTimeout', 'nDocsReturned', 'cursorId'],
 };
 
-/** One element list (repeats allowed) encoded as a document or an array. */
-class Raw {
+/** One element list (repeats allowed), to be encoded as a document (0x03) or an array (0x04) by bsonOf. */
+export class Raw {
   constructor(readonly kind: 0x03 | 0x04, readonly elements: [string, unknown][]) {}
 }
-function encode(elements: [string, unknown][]): Buffer {
+
+/** The BSON bytes of a document whose elements are given in order, repeated keys allowed; a Raw value is a nested element list. */
+export function bsonOf(elements: [string, unknown][]): Buffer {
   const parts = elements.map(([name, value]) => {
-    if (value instanceof Raw) return Buffer.concat([Buffer.from([value.kind]), Buffer.from(`${name}\0`, 'utf8'), encode(value.elements)]);
+    if (value instanceof Raw) return Buffer.concat([Buffer.from([value.kind]), Buffer.from(`${name}\0`, 'utf8'), bsonOf(value.elements)]);
     const one = Buffer.from(BSON.serialize({ [name]: value }));
     return one.subarray(4, one.length - 1);
   });
@@ -124,6 +126,6 @@ export function randomCurrentOpDocuments(seed: number, wild: number): () => Buff
     }
     return new Raw(0x03, chance(0.1) ? elements.reverse() : elements);
   };
-  return (): Buffer => encode(doc(KEYS, value, 0).elements);
+  return (): Buffer => bsonOf(doc(KEYS, value, 0).elements);
 }
 
