@@ -88,3 +88,20 @@ test('the adapter knows the reaper\'s identity: its session and its uid', async 
     await mongo.close();
   }
 });
+
+test('the connection string\'s serverSelectionTimeoutMS stands; without it a pass waits 10 s, not the driver\'s 30 s', async () => {
+  // Prepare
+  const uri = standin.uriFor('admin', 'pw');
+  const withOption = `${uri}${uri.includes('?') ? '&' : '?'}serverSelectionTIMEOUTms=1234`;
+  // Act
+  const given = await MongoAdapter.connect(withOption);
+  const defaulted = await MongoAdapter.connect(uri);
+  try {
+    // Assess: the driver's own parsed options
+    assert.equal(given.client.options.serverSelectionTimeoutMS, 1234);
+    assert.equal(defaulted.client.options.serverSelectionTimeoutMS, 10_000);
+  } finally {
+    await given.close();
+    await defaulted.close();
+  }
+});

@@ -55,6 +55,23 @@ function killOpCommand(opid: string): Document {
  */
 const RECHECK_BATCH_SIZE = 1_000_000;
 
+/**
+ * How long a pass waits for a server to select, unless the connection string says (serverSelectionTimeoutMS):
+ * shorter than the driver's 30 s, so an unreachable cluster fails its pass well inside a Lambda timeout.
+ */
+const SERVER_SELECTION_TIMEOUT_MS = 10_000;
+
+/** Does the connection string set this option? URI option names are case-insensitive (connection string spec). */
+function uriSetsOption(uri: string, option: string): boolean {
+  const query = uri.indexOf('?');
+  if (query < 0) return false;
+  const wanted = option.toLowerCase();
+  return uri.slice(query + 1).split('&').some((pair) => {
+    const eq = pair.indexOf('=');
+    return (eq < 0 ? pair : pair.slice(0, eq)).toLowerCase() === wanted;
+  });
+}
+
 /** The listings whose raw documents a tap receives. */
 export type RawListing = 'listSessions' | 'listLocalSessions' | 'currentOp';
 
@@ -109,7 +126,9 @@ export class MongoAdapter implements MongoPort {
     let adapter: MongoAdapter;
     try {
       // Inside the try: the driver parses the string in the constructor, and its parse errors need the same wording.
-      client = new MongoClient(uri, { appName: REAPER_APP_NAME, monitorCommands: true, serverSelectionTimeoutMS: 10_000, ...options });
+      // The connection string's serverSelectionTimeoutMS stands: an option given here would override it.
+      const selection = uriSetsOption(uri, 'serverSelectionTimeoutMS') ? {} : { serverSelectionTimeoutMS: SERVER_SELECTION_TIMEOUT_MS };
+      client = new MongoClient(uri, { appName: REAPER_APP_NAME, monitorCommands: true, ...selection, ...options });
       // Before connect(): the adapter follows the topology description from the first hello on.
       adapter = new MongoAdapter(client, true, uri, options, mode);
       await client.connect();
