@@ -14,32 +14,23 @@ import { MongoClient, type ClientSession, type Db, type Document } from 'mongodb
 import { createEventBridgeClient, EventBridgeAuditSink } from '../src/adapters/eventbridge.ts';
 import { CURRENT_OP_PROJECTION, CURRENT_OP_UNSET } from '../src/adapters/mongodb/activity.ts';
 import { REAPER_APP_NAME } from '../src/adapters/mongodb/adapter.ts';
-import { decisionEvent } from '../src/pass/audit/builder.ts';
+import { commandBatches } from '../src/adapters/mongodb/raw-cursor.ts';
+import { fleetDecisionEvents } from './decision-events.ts';
 import { together, type CpuTimes } from './fleet-round.ts';
 
 interface Input { uris: Record<string, string>; clusters: string[]; rounds: number; events: number; endpoint: string; out: string; serversPid: number }
 const input = JSON.parse(process.argv[2]!) as Input;
 
 const sink = new EventBridgeAuditSink({ client: createEventBridgeClient({ endpoint: input.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } }), eventBusName: 'bench' });
-const ctx = { source: 'mongodb.session-reaper', runId: 'bench', cluster: 'bench', trigger: { type: 'schedule' as const }, dryRun: true, now: () => new Date() };
-// Decision events of the fleet case's shape (~860 bytes of detail each), as bench:put-events publishes them.
-const events = Array.from({ length: input.events }, (_, i) => decisionEvent(ctx, {
-  target: 'session', operation: null, rule: 'idle-transaction', action: 'kill', outcome: 'planned',
-  reason: 'transaction idle for more than 60s holds locks and cache',
-  facts: { txnInactiveSeconds: 100 + i, appName: 'orders-api', user: 'app@admin' },
-  session: { id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, uid: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', user: 'app@admin', appName: 'orders-api', client: '192.0.2.9:40008' },
-}));
+const events = fleetDecisionEvents(input.events);
 
 // The reaper's client options but command monitoring (the reaper counts its round trips with it).
 const clients = new Map(input.clusters.map((c) => [c, new MongoClient(input.uris[c]!, { appName: REAPER_APP_NAME })]));
 await Promise.all([...clients.values()].map((c) => c.connect()));
 
-/** A cursor command and its getMores, the batches left as raw bytes (as commandBatches receives them) and not read. */
-const RAW = { fieldsAsRaw: { firstBatch: true, nextBatch: true }, promoteLongs: false } as const;
+/** A cursor command and its getMores through the adapter's raw cursor (raw-cursor.ts), each document left as its bytes. */
 async function drain(db: Db, command: Document, session: ClientSession): Promise<void> {
-  let { cursor } = await db.command(command, { session, ...RAW });
-  const collection = (cursor.ns as string).slice((cursor.ns as string).indexOf('.') + 1);
-  while (!cursor.id.isZero()) ({ cursor } = await db.command({ getMore: cursor.id, collection }, { session, ...RAW }));
+  for await (const _batch of commandBatches(db, command, session, (bytes) => bytes)) { /* received, not read */ }
 }
 
 async function floorPass(cluster: string): Promise<number> {

@@ -17,8 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createEventBridgeClient, EventBridgeAuditSink } from '../src/adapters/eventbridge.ts';
 import { sdkPutEvents, signedPutEvents } from '../src/adapters/put-events-transport.ts';
-import { decisionEvent } from '../src/pass/audit/builder.ts';
 import { formatTable } from '../src/util/table.ts';
+import { fleetDecisionEvents } from './decision-events.ts';
 import { startPutEventsResponder } from './putevents-responder.ts';
 import { mainThreadCpuMs } from './thread-cpu.ts';
 
@@ -35,14 +35,7 @@ if (values.responder) {
   const [endpoint] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
   try {
     const client = createEventBridgeClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
-    const ctx = { source: 'mongodb.session-reaper', runId: 'bench', cluster: 'c0', trigger: { type: 'schedule' as const }, dryRun: true, now: () => new Date() };
-    // Decision events of the fleet case's shape (~860 bytes of detail each).
-    const events = Array.from({ length: EVENTS }, (_, i) => decisionEvent(ctx, {
-      target: 'session', operation: null, rule: 'idle-transaction', action: 'kill', outcome: 'planned',
-      reason: 'transaction idle for more than 60s holds locks and cache',
-      facts: { txnInactiveSeconds: 100 + i, appName: 'orders-api', user: 'app@admin' },
-      session: { id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, uid: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', user: 'app@admin', appName: 'orders-api', client: '192.0.2.9:40008' },
-    }));
+    const events = fleetDecisionEvents(EVENTS);
     const transports = { sdk: sdkPutEvents(client), signed: signedPutEvents(client) };
     const sinks = Object.fromEntries(Object.entries(transports).map(([k, transport]) => [k, new EventBridgeAuditSink({ client, eventBusName: 'bench', transport })])) as Record<keyof typeof transports, EventBridgeAuditSink>;
     const cpu: Record<string, number[]> = { sdk: [], signed: [] };

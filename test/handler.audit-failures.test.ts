@@ -13,6 +13,7 @@ import { AuditDeliveryError, KillsFailedError } from '../src/util/errors.ts';
 import { validateAuditDetail } from '../src/pass/audit/schema.ts';
 import { startStallingEndpoint, type StallingEndpoint } from './support/stalling-putevents.ts';
 import { seedIdleTransactions } from './support/idle-transactions.ts';
+import { captured } from './support/json-lines.ts';
 import { undeliveredEvents } from './support/undelivered-log.ts';
 
 let standin: RunningStandin;
@@ -30,26 +31,9 @@ function contextEnding(ms: number) {
   return { getRemainingTimeInMillis: () => end - Date.now(), awsRequestId: 'req-audit' };
 }
 
-/** What the Lambda logger printed while `fn` ran (Powertools writes JSON lines to process.stdout / stderr). */
-async function captureLogs<T>(fn: () => Promise<T>): Promise<{ lines: string[]; outcome: PromiseSettledResult<T> }> {
-  const lines: string[] = [];
-  const saved = { out: process.stdout.write, err: process.stderr.write };
-  const capture = (original: typeof process.stdout.write) => ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-    if (typeof chunk !== 'string') return (original as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
-    for (const l of chunk.split('\n')) if (l.startsWith('{')) lines.push(l);
-    return true;
-  }) as typeof process.stdout.write;
-  process.stdout.write = capture(saved.out);
-  process.stderr.write = capture(saved.err);
-  try {
-    const [outcome] = await Promise.allSettled([fn()]);
-    return { lines, outcome: outcome! };
-  } finally {
-    process.stdout.write = saved.out;
-    process.stderr.write = saved.err;
-  }
-}
-
+/** What the Lambda logger printed while `fn` ran (captured), and how fn ended. */
+const captureLogs = <T>(fn: () => Promise<T>) => captured(() => Promise.allSettled([fn()]).then(([outcome]) => outcome!))
+  .then(({ value: outcome, lines }) => ({ outcome, lines }));
 
 before(async () => {
   standin = await startStandin({ params: { transactionLifetimeLimitSeconds: 86_400 } });

@@ -7,7 +7,10 @@ export interface LoggedEvent {
   detail: Record<string, unknown>;
 }
 
-export function undeliveredEvents(log: string | readonly string[]): LoggedEvent[] {
-  const lines = typeof log === 'string' ? log.split('\n') : log;
-  return lines.filter((l) => l.startsWith('{') && l.includes('"Audit event not delivered"')).map((l) => JSON.parse(l).event as LoggedEvent);
+/** From log text (a CLI's stderr), or from JSON lines already parsed (test/support/json-lines.ts, captured). */
+export function undeliveredEvents(log: string | readonly Record<string, any>[]): LoggedEvent[] {
+  const lines = typeof log === 'string'
+    ? log.split('\n').filter((l) => l.startsWith('{') && l.includes('"Audit event not delivered"')).map((l) => JSON.parse(l) as Record<string, any>)
+    : log.filter((l) => l.message === 'Audit event not delivered');
+  return lines.map((l) => l.event as LoggedEvent);
 }

@@ -12,11 +12,11 @@
  * is read from the cluster; a pass already running for the cluster fails the request (it is not
  * queued: the operator decides whether to try again).
  */
-import { ConfigError, InvalidTriggerError, PassInProgressError } from '../../util/errors.ts';
-import { checkReport, deadlinesOf, failedBeforeReport, logger, RESULT_MAX_ROWS, startPass, summarize, type InvocationContext, type PassResult } from '../lambda/runtime.ts';
+import { ConfigError, InvalidTriggerError } from '../../util/errors.ts';
+import { checkReport, deadlinesOf, logger, RESULT_MAX_ROWS, runReporting, startPass, summarize, type InvocationContext, type PassResult } from '../lambda/runtime.ts';
 import { publishPassMetrics } from '../lambda/metrics.ts';
 import { manualPolicySet, notFound, parseManualRequest } from '../manual-request.ts';
-import type { DecisionRow, RunReport } from '../../pass/pass.ts';
+import type { DecisionRow } from '../../pass/pass.ts';
 import type { Reaper } from '../app.ts';
 
 export interface ManualResult extends PassResult {
@@ -45,15 +45,12 @@ export async function handleManual(reaper: Reaper, payload: unknown, context: In
   }
   const policy = request.action === 'run-policy-set' ? base : manualPolicySet(request, base);
   const runId = startPass(reaper, cluster.name);
-  const startedAt = Date.now();
-  const trigger = { type: 'manual', name: request.requestedBy ?? request.action, id: context.awsRequestId } as const;
-  let report: RunReport;
-  try {
-    report = await reaper.run({ runId, cluster: cluster.name, policy, dryRun: request.dryRun, ...deadlinesOf(context), trigger });
-  } catch (e) {
-    // Another pass holding the lease fails the request as it is (the operator decides whether to try again).
-    throw e instanceof PassInProgressError ? e : failedBeforeReport(e, { cluster: cluster.name, runId, trigger }, startedAt);
-  }
+  // Another pass holding the lease fails the request as it is (the operator decides whether to try again).
+  const report = await runReporting(reaper, {
+    runId,
+    cluster: cluster.name, policy, dryRun: request.dryRun, ...deadlinesOf(context),
+    trigger: { type: 'manual', name: request.requestedBy ?? request.action, id: context.awsRequestId },
+  });
   // For a kill request, the decisions about the named sessions or users (killed, or protected by
   // the cluster's policy and audited as skipped); the unrelated protections of the pass are left out.
   const named = new Set([...request.sessionIds, ...request.users]);

@@ -7,7 +7,7 @@
  * functions/reaper.ts), so a bad configuration fails the init phase, loudly, before any event is taken.
  */
 import type { Context } from 'aws-lambda';
-import { AUDIT_LOG_MARGIN_MS, createReaper, DEADLINE_MARGIN_MS, type Reaper } from '../app.ts';
+import { AUDIT_LOG_MARGIN_MS, createReaper, DEADLINE_MARGIN_MS, type PassRequest, type Reaper } from '../app.ts';
 import { AuditDeliveryError, KillsFailedError, PassInProgressError, ReaperError } from '../../util/errors.ts';
 import { describeKillFailures } from '../../pass/kill-failures.ts';
 import { PASS_FAILURE, type RunReport } from '../../pass/pass.ts';
@@ -116,9 +116,8 @@ export function checkReport(report: RunReport): void {
 export async function runPlanned(reaper: Reaper, plan: PassPlan, context: InvocationContext): Promise<HandlerResult> {
   let report: RunReport;
   const runId = startPass(reaper, plan.cluster);
-  const startedAt = Date.now();
   try {
-    report = await reaper.run({
+    report = await runReporting(reaper, {
       runId, cluster: plan.cluster, policySet: plan.policySet, trigger: plan.trigger, ...deadlinesOf(context),
       ...(plan.dryRun !== undefined ? { dryRun: plan.dryRun } : {}),
     });
@@ -127,22 +126,29 @@ export async function runPlanned(reaper: Reaper, plan: PassPlan, context: Invoca
       logger.warn(e.message, { trigger: plan.trigger });
       return { skipped: e.message, cluster: e.cluster };
     }
-    throw failedBeforeReport(e, { cluster: plan.cluster, runId, trigger: plan.trigger }, startedAt);
+    throw e;
   }
   return finishPass(report, plan.policySet);
 }
 
 /**
- * A pass that threw before it had a report (it could not connect, or take its lease; another pass holding
- * the lease is not this), which finishPass never sees: one ERROR line naming the cluster, run id and trigger,
- * with the error (message, stack and causes redacted), and the pass's metrics with PassFailed 1
- * (publishFailedPassMetrics). Returns the error, for the caller to rethrow: the invocation fails.
+ * reaper.run, for every handler. A pass that throws before it has a report (it could not connect, or take its
+ * lease), which finishPass never sees, writes one ERROR line naming the cluster, run id and trigger, with the
+ * error (message, stack and causes redacted), and its metrics with PassFailed 1 (publishFailedPassMetrics);
+ * then the error is rethrown, redacted: the invocation fails. Another pass holding the lease is rethrown as it
+ * is, for the caller to answer (skipped, or the operator's request refused).
  */
-export function failedBeforeReport(e: unknown, pass: { cluster: string; runId: string; trigger: RunReport['trigger'] }, startedAt: number): unknown {
-  const error = redactError(e instanceof Error ? e : new Error(String(e)));
-  logger.error('Reaper pass failed before it finished', { ...pass, error });
-  publishFailedPassMetrics(pass.cluster, Date.now() - startedAt);
-  return e instanceof Error ? error : e;
+export async function runReporting(reaper: Reaper, request: PassRequest & { cluster: string; runId: string }): Promise<RunReport> {
+  const startedAt = Date.now();
+  try {
+    return await reaper.run(request);
+  } catch (e) {
+    if (e instanceof PassInProgressError) throw e;
+    const error = redactError(e instanceof Error ? e : new Error(String(e)));
+    logger.error('Reaper pass failed before it finished', { cluster: request.cluster, runId: request.runId, trigger: request.trigger, error });
+    publishFailedPassMetrics(request.cluster, Date.now() - startedAt);
+    throw e instanceof Error ? error : e;
+  }
 }
 
 /** A run id for the pass about to start, on every log line of the invocation from now on. */
